@@ -1,0 +1,221 @@
+"""Raw-layer assets: one per source, each writing its ``raw`` table in the warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from training_pipeline.ingestion import warehouse as wh
+from training_pipeline.ingestion.crm_database import extract_customers, safe_url
+from training_pipeline.ingestion.order_files import SOURCE as ORDER_FILES_SOURCE
+from training_pipeline.ingestion.order_files import ingest_landing_folder
+from training_pipeline.ingestion.reconciliation import reconcile_order_files
+from training_pipeline.ingestion.tickets_api import ingest_tickets
+from training_pipeline.resources import (
+    WAREHOUSE_POOL,
+    CrmDatabaseResource,
+    OrderFilesResource,
+    TicketsApiResource,
+    WarehouseResource,
+)
+
+GROUP = "ingestion"
+OWNERS = ["team:data-platform"]
+RAW_ORDERS = dg.AssetKey(["raw", "orders"])
+
+
+def _schema_metadata(table: str) -> dg.TableSchema:
+    columns = [dg.TableColumn(c, "varchar") for c in wh.RAW_COLUMNS[table]]
+    columns += [
+        dg.TableColumn("_source", "varchar", description="source system"),
+        dg.TableColumn("_source_ref", "varchar", description="file, API page or query"),
+        dg.TableColumn("_batch_id", "varchar", description="ingestion batch"),
+        dg.TableColumn("_ingested_at", "timestamp", description="batch time, UTC"),
+    ]
+    return dg.TableSchema(columns=columns)
+
+
+def _total_rows(con, table: str) -> int:
+    return wh.table_row_count(con, wh.RAW_SCHEMA, table) or 0
+
+
+@dg.asset(
+    key=RAW_ORDERS,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"duckdb", "file"},
+    pool=WAREHOUSE_POOL,
+    description="Order files from the landing folder (CSV, JSON Lines, Parquet), each "
+    "file loaded once per content; unreadable files are quarantined with a reason.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "no_quarantined_files",
+            asset=RAW_ORDERS,
+            description="Fails (WARN, non-blocking) when this run quarantined a file.",
+        ),
+        dg.AssetCheckSpec(
+            "rows_reconcile",
+            asset=RAW_ORDERS,
+            description="Rows landed = rows in raw.orders + rows quarantined, per file.",
+        ),
+    ],
+)
+def raw_orders(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    order_files: OrderFilesResource,
+) -> dg.MaterializeResult:
+    batch_id = wh.new_batch_id(ORDER_FILES_SOURCE)
+    started_at = wh.utc_now()
+    with warehouse.connect() as con:
+        wh.ensure_raw_layer(con)
+        report = ingest_landing_folder(
+            con,
+            Path(order_files.landing_dir),
+            Path(order_files.quarantine_dir),
+            batch_id,
+            started_at,
+        )
+        loaded = report.with_status("loaded")
+        wh.record_batch(
+            con,
+            batch_id=batch_id,
+            source=ORDER_FILES_SOURCE,
+            started_at=started_at,
+            rows_loaded=report.rows_loaded,
+            refs=[o.path for o in loaded],
+            run_id=context.run_id,
+        )
+        reconciliation = reconcile_order_files(con)
+        total = _total_rows(con, "orders")
+    quarantined = report.with_status("quarantined")
+    for outcome in quarantined:
+        context.log.warning(f"quarantined {outcome.path}: {outcome.reason}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "dagster/column_schema": _schema_metadata("orders"),
+            "batch_id": batch_id,
+            "rows_loaded_this_run": report.rows_loaded,
+            "files_taken": [o.path for o in loaded],
+            "files_skipped_as_identical": len(report.with_status("skipped")),
+            "files_quarantined": {o.path: o.reason for o in quarantined},
+            "extra_columns_ignored": {
+                o.path: list(o.extra_columns) for o in loaded if o.extra_columns
+            },
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="no_quarantined_files",
+                passed=not quarantined,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "quarantined": [o.path for o in quarantined],
+                    "reasons": {o.path: o.reason for o in quarantined},
+                    "quarantine_dir": order_files.quarantine_dir,
+                },
+            ),
+            dg.AssetCheckResult(
+                check_name="rows_reconcile",
+                passed=reconciliation.holds,
+                metadata={
+                    "rows_landed": reconciliation.rows_landed,
+                    "rows_loaded": reconciliation.rows_loaded,
+                    "rows_quarantined": reconciliation.rows_quarantined,
+                    "files_loaded": reconciliation.files_loaded,
+                    "files_quarantined": reconciliation.files_quarantined,
+                    "mismatched_deliveries": [list(m) for m in reconciliation.mismatched],
+                },
+            ),
+        ],
+    )
+
+
+@dg.asset(
+    key=["raw", "crm_customers"],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"duckdb", "sql"},
+    pool=WAREHOUSE_POOL,
+    description="Customer records from the CRM database, copied incrementally on "
+    "updated_at (every change is a new record; staging keeps the latest).",
+)
+def raw_crm_customers(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, crm: CrmDatabaseResource
+) -> dg.MaterializeResult:
+    batch_id = wh.new_batch_id("crm")
+    started_at = wh.utc_now()
+    with warehouse.connect() as con:
+        wh.ensure_raw_layer(con)
+        with wh.transaction(con):
+            report = extract_customers(con, crm.url, batch_id=batch_id, ingested_at=started_at)
+            wh.record_batch(
+                con,
+                batch_id=batch_id,
+                source="crm",
+                started_at=started_at,
+                rows_loaded=report.rows_loaded,
+                refs=[report.query],
+                run_id=context.run_id,
+            )
+        total = _total_rows(con, "crm_customers")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "dagster/column_schema": _schema_metadata("crm_customers"),
+            "batch_id": batch_id,
+            "source": safe_url(crm.url),
+            "query": report.query,
+            "rows_read": report.rows_read,
+            "rows_loaded_this_run": report.rows_loaded,
+            "cursor_before": report.cursor_before or "(none)",
+            "cursor_after": report.cursor_after or "(none)",
+        }
+    )
+
+
+@dg.asset(
+    key=["raw", "tickets"],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"duckdb", "api"},
+    pool=WAREHOUSE_POOL,
+    description="Support tickets from the paginated HTTP API, copied incrementally on "
+    "updated_at (a ticket reappears when it changes; staging keeps the latest).",
+)
+def raw_tickets(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    tickets_api: TicketsApiResource,
+) -> dg.MaterializeResult:
+    batch_id = wh.new_batch_id("tickets_api")
+    started_at = wh.utc_now()
+    with warehouse.connect() as con, tickets_api.client() as client:
+        wh.ensure_raw_layer(con)
+        with wh.transaction(con):
+            report = ingest_tickets(con, client, batch_id=batch_id, ingested_at=started_at)
+            wh.record_batch(
+                con,
+                batch_id=batch_id,
+                source="tickets_api",
+                started_at=started_at,
+                rows_loaded=report.rows_loaded,
+                refs=list(report.refs),
+                run_id=context.run_id,
+            )
+        total = _total_rows(con, "tickets")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "dagster/column_schema": _schema_metadata("tickets"),
+            "batch_id": batch_id,
+            "api": tickets_api.base_url,
+            "pages": report.pages,
+            "retries": report.retries,
+            "rows_read": report.rows_read,
+            "rows_loaded_this_run": report.rows_loaded,
+            "cursor_before": report.cursor_before or "(none)",
+            "cursor_after": report.cursor_after or "(none)",
+        }
+    )

@@ -1,0 +1,111 @@
+"""Incremental extraction of CRM customer records from any SQLAlchemy database.
+
+The cursor is the largest ``updated_at`` already copied.  Rows are read from the cursor
+*inclusively*, because another record may share that exact timestamp and arrive after
+the previous run; rows already copied are dropped by the anti-join in
+:func:`append_records`, so a rerun is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import sqlalchemy as sa
+
+from training_pipeline.ingestion.records import append_records, as_text
+from training_pipeline.ingestion.warehouse import RAW_COLUMNS, read_cursor, write_cursor
+
+SOURCE = "crm"
+TABLE = "customers"
+COLUMNS = RAW_COLUMNS["crm_customers"]
+CHUNK_ROWS = 10_000
+
+
+class CrmSourceError(RuntimeError):
+    """The CRM database cannot be read as the contract in docs/sources.md expects."""
+
+
+@dataclass(frozen=True)
+class CrmReport:
+    rows_read: int
+    rows_loaded: int
+    cursor_before: str | None
+    cursor_after: str | None
+    query: str
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, fit for logs and metadata."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def _reflect_customers(engine: sa.Engine, url: str) -> sa.Table:
+    try:
+        table = sa.Table(TABLE, sa.MetaData(), autoload_with=engine)
+    except sa.exc.NoSuchTableError as error:
+        raise CrmSourceError(f"table {TABLE!r} not found in {safe_url(url)}") from error
+    except sa.exc.OperationalError as error:
+        raise CrmSourceError(
+            f"cannot reach the CRM database {safe_url(url)}: {error.orig}"
+        ) from error
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise CrmSourceError(
+            f"table {TABLE!r} in {safe_url(url)} lacks columns {missing}; "
+            f"it has {sorted(table.columns.keys())}"
+        )
+    return table
+
+
+def _chunks(engine: sa.Engine, query: sa.Select) -> Iterator[list[dict]]:
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query)
+        for partition in result.mappings().partitions():
+            yield [dict(row) for row in partition]
+
+
+def extract_customers(
+    con: duckdb.DuckDBPyConnection,
+    url: str,
+    *,
+    batch_id: str,
+    ingested_at: datetime,
+) -> CrmReport:
+    """Copy new and changed customer records into raw.crm_customers.
+
+    The caller owns the DuckDB transaction, so the rows and the moved cursor commit
+    together or not at all.
+    """
+    engine = sa.create_engine(url)
+    try:
+        table = _reflect_customers(engine, url)
+        cursor_before = read_cursor(con, SOURCE)
+        query = sa.select(*(table.c[c] for c in COLUMNS)).order_by(
+            table.c.updated_at, table.c.record_id
+        )
+        if cursor_before is not None:
+            query = query.where(table.c.updated_at >= datetime.fromisoformat(cursor_before))
+        ref = f"select {', '.join(COLUMNS)} from {TABLE}" + (
+            f" where updated_at >= '{cursor_before}'" if cursor_before else ""
+        )
+        rows_read = rows_loaded = 0
+        cursor_after = cursor_before
+        for chunk in _chunks(engine, query):
+            rows_read += len(chunk)
+            rows_loaded += append_records(
+                con,
+                "crm_customers",
+                COLUMNS,
+                chunk,
+                provenance=(SOURCE, ref, batch_id, ingested_at),
+                dedupe_on=("record_id", "updated_at"),
+            )
+            cursor_after = as_text(chunk[-1]["updated_at"])
+        if cursor_after is not None and cursor_after != cursor_before:
+            write_cursor(con, SOURCE, cursor_after)
+        return CrmReport(rows_read, rows_loaded, cursor_before, cursor_after, ref)
+    finally:
+        engine.dispose()

@@ -1,0 +1,181 @@
+"""The DuckDB warehouse's raw layer: connections, tables and the bookkeeping beside them.
+
+DuckDB lets one process write a database file at a time, and a read-only connection
+cannot open it while another process writes.  Nothing here retries or sleeps around
+that: every Dagster step that opens the file is in the ``warehouse`` concurrency pool
+(limit 1), so steps take turns instead of colliding.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+RAW_SCHEMA = "raw"
+
+PROVENANCE_COLUMNS: tuple[str, ...] = ("_source", "_source_ref", "_batch_id", "_ingested_at")
+
+# Business columns of each raw table, all kept as delivered (VARCHAR); see docs/sources.md.
+RAW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "crm_customers": (
+        "record_id",
+        "customer_id",
+        "full_name",
+        "email",
+        "age",
+        "country",
+        "segment",
+        "signup_date",
+        "updated_at",
+    ),
+    "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
+    "tickets": (
+        "ticket_id",
+        "customer_id",
+        "created_at",
+        "updated_at",
+        "status",
+        "satisfaction",
+        "channel",
+        "subject",
+    ),
+}
+
+_BOOKKEEPING_DDL = (
+    f"""
+    create table if not exists {RAW_SCHEMA}.ingestion_batches (
+        batch_id varchar primary key,
+        source varchar not null,
+        started_at timestamp not null,
+        finished_at timestamp not null,
+        rows_loaded bigint not null,
+        refs varchar[] not null,
+        run_id varchar
+    )""",
+    f"""
+    create table if not exists {RAW_SCHEMA}.file_manifest (
+        path varchar not null,
+        sha256 varchar not null,
+        size_bytes bigint not null,
+        format varchar not null,
+        status varchar not null check (status in ('loaded', 'quarantined')),
+        rows_landed bigint,
+        rows_loaded bigint not null,
+        batch_id varchar not null,
+        processed_at timestamp not null,
+        reason varchar,
+        quarantine_path varchar
+    )""",
+    f"""
+    create table if not exists {RAW_SCHEMA}.source_cursors (
+        source varchar primary key,
+        cursor_value varchar not null,
+        updated_at timestamp not null
+    )""",
+)
+
+
+def utc_now() -> datetime:
+    """Naive UTC: the warehouse stores every timestamp in UTC without a zone."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_batch_id(source: str) -> str:
+    return f"{source}-{utc_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a column or table name for DuckDB, whatever characters it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse; writers create it (and its folder) on first use."""
+    if read_only and not path.exists():
+        raise FileNotFoundError(
+            f"warehouse {path} does not exist yet: materialize the ingestion assets first"
+        )
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        yield con
+        if not read_only:
+            # Fold the WAL into the file so a crash later cannot lose a finished step.
+            con.execute("checkpoint").fetchall()
+    finally:
+        con.close()
+
+
+def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw schema, its tables and the ingestion bookkeeping if absent."""
+    con.execute(f"create schema if not exists {RAW_SCHEMA}").fetchall()
+    for table, columns in RAW_COLUMNS.items():
+        business = ", ".join(f"{quote_identifier(c)} varchar" for c in columns)
+        con.execute(
+            f"create table if not exists {RAW_SCHEMA}.{table} ({business}, "
+            "_source varchar not null, _source_ref varchar not null, "
+            "_batch_id varchar not null, _ingested_at timestamp not null)"
+        ).fetchall()
+    for ddl in _BOOKKEEPING_DDL:
+        con.execute(ddl).fetchall()
+
+
+def record_batch(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    batch_id: str,
+    source: str,
+    started_at: datetime,
+    rows_loaded: int,
+    refs: Sequence[str],
+    run_id: str | None,
+) -> None:
+    con.execute(
+        f"insert into {RAW_SCHEMA}.ingestion_batches values (?, ?, ?, ?, ?, ?, ?)",
+        [batch_id, source, started_at, utc_now(), rows_loaded, list(refs), run_id],
+    ).fetchall()
+
+
+def read_cursor(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
+    rows = con.execute(
+        f"select cursor_value from {RAW_SCHEMA}.source_cursors where source = ?", [source]
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def write_cursor(con: duckdb.DuckDBPyConnection, source: str, value: str) -> None:
+    con.execute(
+        f"insert or replace into {RAW_SCHEMA}.source_cursors values (?, ?, ?)",
+        [source, value, utc_now()],
+    ).fetchall()
+
+
+def table_row_count(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int | None:
+    """Row count of a table, or None when it does not exist (yet)."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    query = f"select count(*) from {quote_identifier(schema)}.{quote_identifier(table)}"
+    return con.execute(query).fetchall()[0][0]
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All of the block's writes, or none of them."""
+    con.execute("begin transaction").fetchall()
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback").fetchall()
+        raise
+    con.execute("commit").fetchall()

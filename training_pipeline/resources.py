@@ -1,0 +1,86 @@
+"""Dagster resources: thin, typed handles on the warehouse and the three sources."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DbtCliResource
+
+from training_pipeline.ingestion import warehouse
+from training_pipeline.ingestion.tickets_api import RetryPolicy, TicketsApiClient
+from training_pipeline.project import dbt_project
+from training_pipeline.settings import Settings
+
+WAREHOUSE_POOL = "warehouse"
+"""Every step that opens the DuckDB file runs in this pool; its limit (1) is set in
+dagster_home/dagster.yaml so that only one process holds the file at a time."""
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse file."""
+
+    path: str
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with warehouse.connect(Path(self.path), read_only=read_only) as con:
+            yield con
+
+
+class OrderFilesResource(dg.ConfigurableResource):
+    """The landing folder order files arrive in, and where unreadable ones go."""
+
+    landing_dir: str
+    quarantine_dir: str
+
+
+class CrmDatabaseResource(dg.ConfigurableResource):
+    """The CRM database; the URL may hold a password, so it is read from the environment."""
+
+    url: str
+
+
+class TicketsApiResource(dg.ConfigurableResource):
+    """The support-ticket HTTP API."""
+
+    base_url: str
+    timeout_s: float = 10.0
+    page_size: int = 500
+    max_attempts: int = 5
+    backoff_s: float = 0.5
+
+    def client(self) -> TicketsApiClient:
+        return TicketsApiClient(
+            self.base_url,
+            timeout_s=self.timeout_s,
+            page_size=self.page_size,
+            retry=RetryPolicy(max_attempts=self.max_attempts, backoff_s=self.backoff_s),
+        )
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    crm_url: str | dg.EnvVar = (
+        dg.EnvVar("TRAINING_PIPELINE_CRM_URL")
+        if "TRAINING_PIPELINE_CRM_URL" in os.environ
+        else settings.crm_url
+    )
+    return {
+        # The DuckDB file every stage reads and writes.
+        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        # Where order files land, and where bad ones are moved.
+        "order_files": OrderFilesResource(
+            landing_dir=str(settings.landing_dir),
+            quarantine_dir=str(settings.quarantine_dir),
+        ),
+        # The CRM database (SQLite by default, any SQLAlchemy URL).
+        "crm": CrmDatabaseResource(url=crm_url),
+        # The support-ticket API.
+        "tickets_api": TicketsApiResource(base_url=settings.api_url),
+        # dbt, which opens the warehouse itself through profiles.yml.
+        "dbt": DbtCliResource(project_dir=dbt_project),
+    }
