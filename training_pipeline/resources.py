@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,6 +64,12 @@ class TicketsApiResource(dg.ConfigurableResource):
         )
 
 
+def _dbt_executable() -> str:
+    """dbt from this interpreter's environment, found even when the venv is not active."""
+    beside_python = Path(sys.executable).parent / "dbt"
+    return str(beside_python) if beside_python.exists() else "dbt"
+
+
 def build_resources(settings: Settings) -> dict[str, object]:
     crm_url: str | dg.EnvVar = (
         dg.EnvVar("TRAINING_PIPELINE_CRM_URL")
@@ -82,5 +89,5 @@ def build_resources(settings: Settings) -> dict[str, object]:
         # The support-ticket API.
         "tickets_api": TicketsApiResource(base_url=settings.api_url),
         # dbt, which opens the warehouse itself through profiles.yml.
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable()),
     }

@@ -1,0 +1,58 @@
+# One-command set-up: every target installs what it needs from a fresh clone.
+# Needs only Python >= 3.11 with pip; uv is bootstrapped into .tools/ when absent.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+# uv must use this machine's Python and never download an interpreter.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON_PREFERENCE := only-system
+
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \
+	\( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+MANIFEST := dbt_project/target/manifest.json
+
+.PHONY: install run ui test lint clean-data
+
+install: $(VENV)/.synced $(MANIFEST)
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+# The lock is the source of truth: --locked fails if pyproject.toml and uv.lock disagree.
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --python $(PYTHON)
+	touch $@
+
+# Dagster reads the dbt manifest when it loads the definitions.
+$(MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
+	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
+	touch $@
+
+## Generate the demo sources if missing, materialize the whole graph headless, summarize.
+run: install
+	$(BIN)/training-pipeline demo --if-missing
+	$(BIN)/training-pipeline run
+
+## The Dagster UI on http://127.0.0.1:3000 with a persistent DAGSTER_HOME in the repo.
+ui: install
+	$(BIN)/training-pipeline demo --if-missing
+	$(BIN)/training-pipeline ui
+
+## The whole test suite.
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## Remove generated data and run history (keeps dagster_home/dagster.yaml).
+clean-data:
+	rm -rf data dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs

@@ -1,0 +1,129 @@
+"""`training-pipeline run` and `ui`: the whole graph headless, or the Dagster UI.
+
+Both start the demo ticket API themselves when the configured API is the demo default
+(and nothing answers there yet), and stop it when they end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import httpx
+
+from training_pipeline.ingestion import warehouse as wh
+from training_pipeline.resources import WAREHOUSE_POOL
+from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, REPO_ROOT, Settings
+
+JOB_NAME = "materialize_everything"
+
+
+def _api_answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url.rstrip('/')}/health", timeout=1.0).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@contextmanager
+def demo_api_if_needed(settings: Settings) -> Iterator[str | None]:
+    """Serve the demo ticket API for the duration of the block when it is ours to serve."""
+    if not settings.api_is_demo_default or _api_answers(settings.api_url):
+        yield None
+        return
+    from training_pipeline.demo.api_server import DemoApiServer
+
+    with DemoApiServer(settings, host=DEFAULT_API_HOST, port=DEFAULT_API_PORT) as server:
+        yield server.url
+
+
+def prepare_dagster_home() -> None:
+    """Use the repo's Dagster home unless told otherwise, and set its pool up front.
+
+    The instance's storage and the warehouse pool's limit are created here, once, before
+    any run starts: two runs that both found a brand-new instance would otherwise race
+    to create them, and one of them could start without the limit.
+    """
+    os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    with dg.DagsterInstance.get() as instance:
+        limit_warehouse_pool(instance)
+
+
+def limit_warehouse_pool(instance: dg.DagsterInstance) -> None:
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        raise RuntimeError(
+            f"the Dagster instance at {instance.root_directory} cannot enforce pools, so "
+            "runs could open the DuckDB warehouse at the same time"
+        )
+    storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
+
+
+def table_counts(settings: Settings) -> dict[str, int]:
+    """Row counts of every table and view in the warehouse, by schema.name."""
+    if not settings.warehouse_path.exists():
+        return {}
+    with wh.connect(settings.warehouse_path, read_only=True) as con:
+        names = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in ('raw', 'staging', 'marts') order by 1, 2"
+        ).fetchall()
+        return {
+            f"{schema}.{table}": con.execute(
+                f"select count(*) from {wh.quote_identifier(schema)}.{wh.quote_identifier(table)}"
+            ).fetchall()[0][0]
+            for schema, table in names
+        }
+
+
+def summarize(result: dg.ExecuteInProcessResult, settings: Settings) -> str:
+    materialized = sorted(
+        e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+    )
+    checks = result.get_asset_check_evaluations()
+    failed_checks = [
+        f"{c.asset_key.to_user_string()}:{c.check_name} ({c.severity.value})"
+        for c in checks
+        if not c.passed
+    ]
+    lines = [
+        f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}",
+        f"materialized {len(materialized)} assets: {', '.join(materialized)}",
+        f"asset checks: {len(checks) - len(failed_checks)} passed, {len(failed_checks)} failed"
+        + (f" — {', '.join(failed_checks)}" if failed_checks else ""),
+        "rows:",
+        *(f"  {name:<32} {count:>10,}" for name, count in table_counts(settings).items()),
+        f"warehouse: {settings.warehouse_path}",
+        f"quarantine: {settings.quarantine_dir}",
+    ]
+    return "\n".join(lines)
+
+
+def run_everything(settings: Settings) -> int:
+    prepare_dagster_home()
+    from training_pipeline.definitions import defs
+
+    with demo_api_if_needed(settings), dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(JOB_NAME).execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+    print(summarize(result, settings))
+    return 0 if result.success else 1
+
+
+def run_ui(settings: Settings, host: str, port: int) -> int:
+    prepare_dagster_home()
+    command = ["dagster", "dev", "-w", "workspace.yaml", "-h", host, "-p", str(port)]
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    with demo_api_if_needed(settings):
+        process = subprocess.Popen([dagster, *command[1:]], cwd=REPO_ROOT)
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            # dagster dev got the same Ctrl-C (same process group); let it shut down.
+            return process.wait()

@@ -1,0 +1,33 @@
+"""Shared fixtures: a throw-away data directory, and a dbt manifest parsed once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from training_pipeline.settings import DBT_PROJECT_DIR, Settings
+
+os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Dagster reads the dbt manifest when definitions are imported, so parse first."""
+    dbt = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).parents[1] / ".venv")) / "bin" / "dbt"
+    subprocess.run(
+        [str(dbt), "parse", "--profiles-dir", ".", "--quiet"],
+        cwd=DBT_PROJECT_DIR,
+        check=True,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for a fresh data directory; dbt finds it through the same variable."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("TRAINING_PIPELINE_CRM_URL", raising=False)
+    monkeypatch.delenv("TRAINING_PIPELINE_API_URL", raising=False)
+    return Settings.from_env()

@@ -1,0 +1,57 @@
+"""The definitions load, and the graph is the one lineage the design promises."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from training_pipeline.definitions import defs
+from training_pipeline.resources import WAREHOUSE_POOL
+
+REPO = Path(__file__).parents[1]
+
+
+def test_dagster_validates_the_definitions_module():
+    dagster = Path(sys.executable).parent / "dagster"
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dbt_sources_are_the_ingestion_assets_so_lineage_is_connected():
+    graph = defs.resolve_asset_graph()
+    raw = {dg.AssetKey(["raw", t]) for t in ("orders", "crm_customers", "tickets")}
+    assert raw <= set(graph.get_all_asset_keys())
+    staging_parents = {
+        key: graph.get(key).parent_keys
+        for key in graph.get_all_asset_keys()
+        if key.path[-1].startswith("stg_")
+    }
+    assert {p for parents in staging_parents.values() for p in parents} == raw
+
+
+def test_every_asset_that_opens_the_warehouse_is_in_the_warehouse_pool():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if not node.is_materializable:
+            continue
+        assets_def = node.assets_def
+        assert "duckdb" in assets_def.specs_by_key[key].kinds, f"{key} lacks the duckdb kind"
+        assert assets_def.op.pool == WAREHOUSE_POOL, f"{key} is not in the warehouse pool"
+
+
+def test_the_committed_dagster_home_limits_every_pool_to_one_slot(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
