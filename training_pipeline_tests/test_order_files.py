@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -186,3 +187,27 @@ def test_dot_files_being_written_are_left_alone(con, dirs):
     write_csv(landing / ".orders_1.csv.tmp", ["O1,C1,x,1,new"])
     assert ingest(con, dirs).outcomes == []
     assert (landing / ".orders_1.csv.tmp").exists()
+
+
+def test_an_unchanged_file_is_not_hashed_again_on_the_next_run(con, dirs, monkeypatch):
+    landing, _ = dirs
+    write_csv(landing / "orders_1.csv", ["O1,C1,x,1,new"])
+    ingest(con, dirs, "b1")
+    hashed: list[Path] = []
+    monkeypatch.setattr(
+        "training_pipeline.ingestion.order_files.sha256_of", lambda p: hashed.append(p) or "x"
+    )
+    assert [o.status for o in ingest(con, dirs, "b2").outcomes] == ["skipped"]
+    assert hashed == []
+
+
+def test_a_rewrite_with_the_same_size_and_an_old_mtime_is_still_ingested(con, dirs):
+    landing, _ = dirs
+    path = write_csv(landing / "orders_1.csv", ["O1,C1,x,1,new"])
+    before = path.stat()
+    ingest(con, dirs, "b1")
+    write_csv(path, ["O1,C1,x,2,new"])  # same length, different content
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    assert [o.status for o in ingest(con, dirs, "b2").outcomes] == ["loaded"]
+    assert [r[1] for r in raw_rows(con)] == ["1", "2"]

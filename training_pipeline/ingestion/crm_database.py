@@ -102,6 +102,7 @@ def extract_customers(
                 chunk,
                 provenance=(SOURCE, ref, batch_id, ingested_at),
                 dedupe_on=("record_id", "updated_at"),
+                cursor=cursor_before,
             )
             cursor_after = as_text(chunk[-1]["updated_at"])
         if cursor_after is not None and cursor_after != cursor_before:

@@ -131,6 +131,27 @@ def _quarantine(path: Path, quarantine_dir: Path, batch_id: str, reason: dict) -
     return target
 
 
+StatSignature = tuple[str, int, int, int]  # path, size, mtime_ns, ctime_ns
+
+
+def _signature(rel: str, stat: os.stat_result) -> StatSignature:
+    return (rel, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def _loaded_signatures(con: duckdb.DuckDBPyConnection) -> dict[StatSignature, str]:
+    """Stat signatures of loaded files, so unchanged files are not hashed again.
+
+    The kernel moves ``ctime`` on every write and no copy tool can set it back, so a
+    file whose size, mtime and ctime all match was not rewritten since it was loaded;
+    an mtime preserved by a copy alone never makes a changed file look old.
+    """
+    rows = con.execute(
+        f"select path, size_bytes, mtime_ns, ctime_ns, sha256 from {RAW_SCHEMA}.file_manifest "
+        "where status = 'loaded'"
+    ).fetchall()
+    return {(p, size, mtime, ctime): sha for p, size, mtime, ctime, sha in rows}
+
+
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -138,12 +159,17 @@ def ingest_file(
     quarantine_dir: Path,
     batch_id: str,
     ingested_at: datetime,
+    loaded_signatures: dict[StatSignature, str] | None = None,
 ) -> FileOutcome:
     rel = path.relative_to(landing_dir).as_posix()
+    stat = path.stat()
+    signature = _signature(rel, stat)
+    known_sha = (loaded_signatures or {}).get(signature)
+    if known_sha is not None:
+        return FileOutcome(rel, known_sha, path.suffix.lstrip("."), "skipped", None, 0)
     sha = sha256_of(path)
     if _already_loaded(con, rel, sha):
         return FileOutcome(rel, sha, path.suffix.lstrip("."), "skipped", None, 0)
-    size = path.stat().st_size
     rows_landed: int | None = None
     try:
         fmt = file_format(path)
@@ -151,7 +177,7 @@ def ingest_file(
         with transaction(con):
             loaded, extra = _load(con, path, rel, fmt, rows_landed, batch_id, ingested_at)
             outcome = FileOutcome(rel, sha, fmt, "loaded", rows_landed, loaded, None, None, extra)
-            _write_manifest(con, outcome, size, batch_id, ingested_at)
+            _write_manifest(con, outcome, signature, batch_id, ingested_at)
         return outcome
     except FileRejected as rejected:
         fmt = SUPPORTED_FORMATS.get(path.suffix.lower(), path.suffix.lstrip(".") or "none")
@@ -167,23 +193,26 @@ def ingest_file(
         outcome = FileOutcome(
             rel, sha, fmt, "quarantined", rows_landed, 0, str(rejected), str(target)
         )
-        _write_manifest(con, outcome, size, batch_id, ingested_at)
+        _write_manifest(con, outcome, signature, batch_id, ingested_at)
         return outcome
 
 
 def _write_manifest(
     con: duckdb.DuckDBPyConnection,
     outcome: FileOutcome,
-    size: int,
+    signature: StatSignature,
     batch_id: str,
     processed_at: datetime,
 ) -> None:
+    _, size, mtime_ns, ctime_ns = signature
     con.execute(
-        f"insert into {RAW_SCHEMA}.file_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert into {RAW_SCHEMA}.file_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             outcome.path,
             outcome.sha256,
             size,
+            mtime_ns,
+            ctime_ns,
             outcome.format,
             outcome.status,
             outcome.rows_landed,
@@ -205,9 +234,10 @@ def ingest_landing_folder(
 ) -> LandingReport:
     """Load every new delivery in the landing folder; one transaction per file."""
     report = LandingReport(batch_id)
+    signatures = _loaded_signatures(con)
     for path in discover_files(landing_dir):
         report.outcomes.append(
-            ingest_file(con, path, landing_dir, quarantine_dir, batch_id, ingested_at)
+            ingest_file(con, path, landing_dir, quarantine_dir, batch_id, ingested_at, signatures)
         )
     return report
 

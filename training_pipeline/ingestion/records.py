@@ -39,11 +39,14 @@ def append_records(
     *,
     provenance: tuple[str, str, str, datetime],
     dedupe_on: Sequence[str],
+    cursor: str | None,
 ) -> int:
     """Insert records not already in ``raw.<table>`` (same ``dedupe_on`` values).
 
     Incremental sources are read from their cursor inclusively, so the rows at the
-    cursor come back on the next run; the anti-join makes that rerun a no-op.
+    cursor come back on the next run; the anti-join makes that rerun a no-op.  Only
+    raw rows at or after the cursor (``updated_at >= cursor``) can repeat, so only they
+    are compared, which keeps a run's cost in proportion to its new rows.
     Returns the number of rows inserted.
     """
     if not records:
@@ -63,8 +66,9 @@ def append_records(
         return con.execute(
             f"insert into {RAW_SCHEMA}.{table} ({cols}, _source, _source_ref, _batch_id, "
             f"_ingested_at) select distinct {cols}, ?, ?, ?, ? from {name} i "
-            f"where not exists (select 1 from {RAW_SCHEMA}.{table} r where {match})",
-            [source, ref, batch_id, ingested_at],
+            f"where not exists (select 1 from {RAW_SCHEMA}.{table} r where {match} "
+            "and (?::varchar is null or r.updated_at >= ?))",
+            [source, ref, batch_id, ingested_at, cursor, cursor],
         ).fetchall()[0][0]
     finally:
         con.unregister(name)

@@ -181,6 +181,7 @@ def ingest_tickets(
             page.records,
             provenance=(SOURCE, f"page {page.number}: {page.request_ref}", batch_id, ingested_at),
             dedupe_on=("ticket_id", "updated_at"),
+            cursor=cursor_before,
         )
         for record in page.records:
             updated_at = record.get("updated_at")

@@ -62,6 +62,8 @@ _BOOKKEEPING_DDL = (
         path varchar not null,
         sha256 varchar not null,
         size_bytes bigint not null,
+        mtime_ns bigint not null,
+        ctime_ns bigint not null,
         format varchar not null,
         status varchar not null check (status in ('loaded', 'quarantined')),
         rows_landed bigint,
