@@ -1,0 +1,45 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'tickets') }}
+
+),
+
+renamed as (
+
+    select
+        nullif(trim(ticket_id), '') as ticket_id,
+        nullif(trim(customer_id), '') as customer_id,
+        {{ normalize_status('status', 'ticket') }} as status,
+        {{ normalize_channel('channel') }} as channel,
+        {{ parse_satisfaction('satisfaction') }} as satisfaction,
+        subject,
+        {{ parse_timestamp_utc('created_at') }} as created_at,
+        {{ parse_timestamp_utc('updated_at') }} as updated_at,
+        _source,
+        _source_ref,
+        _batch_id,
+        _ingested_at
+
+    from source
+
+),
+
+deduplicated as (
+
+    select *
+
+    from renamed
+
+    qualify row_number() over (
+        partition by ticket_id
+        order by
+            updated_at desc nulls last,
+            _ingested_at desc,
+            _batch_id desc
+    ) = 1
+
+)
+
+select * from deduplicated
