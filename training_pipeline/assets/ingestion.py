@@ -1,7 +1,5 @@
 """Raw-layer assets: one per source, each writing its ``raw`` table in the warehouse."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
