@@ -1,0 +1,84 @@
+"""The ``training-pipeline`` command: a small dispatcher over subcommands.
+
+    training-pipeline demo [--days N] [--customers N] [--seed S] [--if-missing]
+    training-pipeline demo api [--host 127.0.0.1] [--port 8765]
+
+Each subcommand registers its own parser and handler; the heavy imports happen inside
+the handlers so that ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, Settings
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from training_pipeline.demo import generator
+
+    settings = Settings.from_env()
+    run = generator.generate_if_missing if args.if_missing else generator.generate
+    try:
+        summary = run(settings, args.days, customers=args.customers, seed=args.seed)
+    except ValueError as error:
+        print(f"training-pipeline demo: {error}", file=sys.stderr)
+        return 2
+    if summary is None:
+        print(f"demo data already present in {settings.data_dir}; nothing to do")
+    else:
+        print(f"demo data in {settings.data_dir} ({summary.state.days_generated} days)")
+    return 0
+
+
+def _demo_api(args: argparse.Namespace) -> int:
+    from training_pipeline.demo.api_server import DemoApiServer
+
+    DemoApiServer(Settings.from_env(), args.host, args.port).run_until_signalled()
+    return 0
+
+
+def _add_demo_commands(commands: argparse._SubParsersAction) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="generate or extend the demo source systems (CRM, order files, tickets)",
+        description=(
+            "Without data: create a demo world (default 1500 customers, 180 days). "
+            "With data: append --days further days (default 1) to the same world. "
+            "Paths come from TRAINING_PIPELINE_DATA_DIR / TRAINING_PIPELINE_CRM_URL."
+        ),
+    )
+    demo.add_argument("--days", type=int, help="days to generate (new: 180, append: 1)")
+    demo.add_argument("--customers", type=int, help="customers at the start (new world only)")
+    demo.add_argument("--seed", type=int, help="random seed (new world only; default 42)")
+    demo.add_argument(
+        "--if-missing", action="store_true", help="do nothing if demo data already exists"
+    )
+    demo.set_defaults(handler=_demo)
+    demo_commands = demo.add_subparsers(dest="demo_command", metavar="{api}")
+    api = demo_commands.add_parser(
+        "api", help="serve the demo ticket API in the foreground until interrupted"
+    )
+    api.add_argument("--host", default=DEFAULT_API_HOST)
+    api.add_argument("--port", type=int, default=DEFAULT_API_PORT)
+    api.set_defaults(handler=_demo_api)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="training-pipeline")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_demo_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The demo ticket API over real HTTP: pagination, filtering, validation, fault injection."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from training_pipeline.demo import ticket_store
+from training_pipeline.demo.api_server import (
+    BadParameter,
+    DemoApiServer,
+    Fault,
+    decode_cursor,
+    encode_cursor,
+    parse_ticket_query,
+)
+from training_pipeline.demo.generator import generate
+from training_pipeline.settings import Settings
+
+
+def settings_for(data_dir: Path) -> Settings:
+    return Settings(
+        data_dir=data_dir, crm_url=f"sqlite:///{data_dir / 'crm.sqlite'}", api_url="unused"
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = settings_for(tmp_path_factory.mktemp("api_world"))
+    generate(settings, 15, customers=300, seed=21)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def stored(world: Settings) -> list[dict]:
+    return ticket_store.all_tickets(ticket_store.ticket_store_path(world))
+
+
+@pytest.fixture
+def server(world: Settings) -> Iterator[DemoApiServer]:
+    with DemoApiServer(world, port=0) as running:
+        yield running
+
+
+def get(server: DemoApiServer, **params: str | int) -> httpx.Response:
+    return httpx.get(f"{server.url}/tickets", params=params, timeout=10)
+
+
+def fetch_all(server: DemoApiServer, **params: str | int) -> tuple[list[dict], int]:
+    rows, pages, cursor = [], 0, None
+    while True:
+        page = get(server, **params, **({"cursor": cursor} if cursor else {})).json()
+        rows += page["data"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return rows, pages
+
+
+def test_health_answers_ok(server):
+    response = httpx.get(f"{server.url}/health", timeout=5)
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_pagination_returns_every_ticket_exactly_once_in_cursor_order(server, stored):
+    assert len(stored) > 20
+    rows, pages = fetch_all(server, limit=7)
+    assert pages == -(-len(stored) // 7)
+    assert [r["ticket_id"] for r in rows] == [t["ticket_id"] for t in stored]
+    assert rows == stored
+    keys = [(r["updated_at"], r["ticket_id"]) for r in rows]
+    assert keys == sorted(keys)
+
+
+def test_the_default_page_holds_100_tickets(server, stored):
+    page = get(server).json()
+    assert len(page["data"]) == min(100, len(stored))
+    assert (page["next_cursor"] is None) == (len(stored) <= 100)
+
+
+def test_updated_since_is_inclusive(server, stored):
+    since = stored[len(stored) // 2]["updated_at"]
+    rows, _ = fetch_all(server, updated_since=since, limit=1000)
+    assert rows == [t for t in stored if t["updated_at"] >= since]
+    assert rows[0]["updated_at"] == since
+
+
+def test_updated_since_with_an_offset_or_no_zone_is_read_as_that_instant(server, stored):
+    since = stored[len(stored) // 2]["updated_at"]
+    instant = datetime.fromisoformat(since)
+    expected = [t for t in stored if t["updated_at"] >= since]
+    for spelling in (
+        instant.astimezone(timezone(timedelta(hours=2))).isoformat(),
+        instant.astimezone(timezone(timedelta(hours=-5))).isoformat(),
+        instant.replace(tzinfo=None).isoformat(sep=" "),
+    ):
+        assert fetch_all(server, updated_since=spelling, limit=1000)[0] == expected, spelling
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"updated_since": "yesterday"}, "updated_since"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"page": "2"}, "page"),
+    ],
+)
+def test_a_bad_parameter_answers_400_naming_it(server, params, parameter):
+    response = get(server, **params)
+    assert response.status_code == 400
+    assert response.json()["parameter"] == parameter
+
+
+def test_a_500_fault_is_served_once_then_the_normal_page(server, stored):
+    server.faults.append(Fault(status=500))
+    assert get(server, limit=5).status_code == 500
+    response = get(server, limit=5)
+    assert response.status_code == 200 and response.json()["data"] == stored[:5]
+    assert not server.faults
+
+
+def test_a_body_fault_answers_200_with_a_body_that_is_not_json(server):
+    server.faults.append(Fault(body=b"not json"))
+    response = get(server)
+    assert response.status_code == 200 and response.content == b"not json"
+
+
+def test_a_delay_fault_delays_the_real_page(server, stored):
+    server.faults.append(Fault(delay_s=0.5))
+    started = time.monotonic()
+    response = get(server, limit=3)
+    assert time.monotonic() - started >= 0.5
+    assert response.json()["data"] == stored[:3]
+
+
+def test_a_delay_longer_than_the_client_timeout_makes_the_client_time_out(server):
+    server.faults.append(Fault(delay_s=1.0))
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(f"{server.url}/tickets", timeout=0.2)
+    assert get(server, limit=1).status_code == 200
+
+
+def test_requests_are_recorded_with_their_query(server):
+    get(server, limit=3)
+    assert server.requests[-1] == "/tickets?limit=3"
+
+
+def test_days_generated_while_running_are_served_without_restart(tmp_path):
+    settings = settings_for(tmp_path)
+    generate(settings, 5, customers=200, seed=2)
+    with DemoApiServer(settings, port=0) as server:
+        before, _ = fetch_all(server, limit=1000)
+        generate(settings, 3)
+        after, _ = fetch_all(server, limit=1000)
+    assert len(after) > len(before)
+    assert max(r["updated_at"] for r in after) > max(r["updated_at"] for r in before)
+
+
+def test_without_a_ticket_store_the_api_answers_503(tmp_path):
+    with DemoApiServer(settings_for(tmp_path), port=0) as server:
+        response = get(server)
+    assert response.status_code == 503 and "training-pipeline demo" in response.json()["error"]
+
+
+def test_a_cursor_round_trips_and_a_forged_one_is_rejected():
+    assert decode_cursor(encode_cursor("2026-01-05T13:45:00Z", "T0000042")) == (
+        "2026-01-05T13:45:00Z",
+        "T0000042",
+    )
+    with pytest.raises(BadParameter, match="cursor"):
+        decode_cursor(encode_cursor("yesterday", "T1"))
+
+
+def test_a_fractional_updated_since_rounds_up_to_the_next_whole_second():
+    query = parse_ticket_query("updated_since=2026-01-05T13:45:00.250%2B02:00")
+    assert query.updated_since == "2026-01-05T11:45:01Z"
+    assert query.limit == 100 and query.after is None
+
+
+def test_a_repeated_parameter_is_rejected():
+    with pytest.raises(BadParameter, match="limit"):
+        parse_ticket_query("limit=5&limit=6")
