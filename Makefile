@@ -32,7 +32,7 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 # Dagster reads the dbt manifest when it loads the definitions.
 $(MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
-	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
+	cd dbt_project && ../$(BIN)/dbt parse --no-partial-parse --profiles-dir . --quiet
 	touch $@
 
 ## Generate the demo sources if missing, materialize the whole graph headless, summarize.

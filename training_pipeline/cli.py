@@ -2,6 +2,8 @@
 
     training-pipeline demo [--days N] [--customers N] [--seed S] [--if-missing]
     training-pipeline demo api [--host 127.0.0.1] [--port 8765]
+    training-pipeline run
+    training-pipeline ui [--host 127.0.0.1] [--port 3000]
 
 Each subcommand registers its own parser and handler; the heavy imports happen inside
 the handlers so that ``--help`` stays instant.
@@ -67,10 +69,43 @@ def _add_demo_commands(commands: argparse._SubParsersAction) -> None:
     api.set_defaults(handler=_demo_api)
 
 
+def _run(args: argparse.Namespace) -> int:
+    from training_pipeline.runner import run_everything
+
+    return run_everything(Settings.from_env())
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from training_pipeline.runner import run_ui
+
+    return run_ui(Settings.from_env(), args.host, args.port)
+
+
+def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "run",
+        help="materialize the whole asset graph headless and print a summary",
+        description=(
+            "Runs the materialize_everything job in this process against the Dagster "
+            "home in DAGSTER_HOME (default: dagster_home/ in the repo), so the run shows "
+            "up in the UI's history. Starts the demo ticket API for the run when the "
+            "configured API is the demo default."
+        ),
+    )
+    run.set_defaults(handler=_run)
+    ui = commands.add_parser(
+        "ui", help="start the Dagster UI (dagster dev) with the demo ticket API beside it"
+    )
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(handler=_ui)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="training-pipeline")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_demo_commands(commands)
+    _add_pipeline_commands(commands)
     return parser
 
 

@@ -17,7 +17,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Dagster reads the dbt manifest when definitions are imported, so parse first."""
     dbt = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).parents[1] / ".venv")) / "bin" / "dbt"
     subprocess.run(
-        [str(dbt), "parse", "--profiles-dir", ".", "--quiet"],
+        [str(dbt), "parse", "--no-partial-parse", "--profiles-dir", ".", "--quiet"],
         cwd=DBT_PROJECT_DIR,
         check=True,
     )
