@@ -37,7 +37,14 @@ def demo_api_if_needed(settings: Settings) -> Iterator[str | None]:
         return
     from training_pipeline.demo.api_server import DemoApiServer
 
-    with DemoApiServer(settings, host=DEFAULT_API_HOST, port=DEFAULT_API_PORT) as server:
+    try:
+        server = DemoApiServer(settings, host=DEFAULT_API_HOST, port=DEFAULT_API_PORT)
+    except OSError as error:
+        raise RuntimeError(
+            f"cannot serve the demo ticket API on {settings.api_url} ({error}); stop what "
+            "holds the port or point TRAINING_PIPELINE_API_URL at your ticket API"
+        ) from error
+    with server:
         yield server.url
 
 
@@ -121,10 +128,13 @@ def run_everything(settings: Settings) -> int:
 
 def run_ui(settings: Settings, host: str, port: int) -> int:
     prepare_dagster_home()
-    command = ["dagster", "dev", "-w", "workspace.yaml", "-h", host, "-p", str(port)]
-    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    bin_dir = os.path.dirname(sys.executable)
+    command = [os.path.join(bin_dir, "dagster"), "dev", "-w", "workspace.yaml"]
+    # dagster-dbt's dev-mode manifest refresh runs plain `dbt`, so it must be on PATH
+    # even when the virtual environment is not activated.
+    env = os.environ | {"PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     with demo_api_if_needed(settings):
-        process = subprocess.Popen([dagster, *command[1:]], cwd=REPO_ROOT)
+        process = subprocess.Popen([*command, "-h", host, "-p", str(port)], cwd=REPO_ROOT, env=env)
         try:
             return process.wait()
         except KeyboardInterrupt:
