@@ -7,6 +7,7 @@ Both start the demo ticket API themselves when the configured API is the demo de
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -134,9 +135,26 @@ def run_ui(settings: Settings, host: str, port: int) -> int:
     # even when the virtual environment is not activated.
     env = os.environ | {"PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     with demo_api_if_needed(settings):
-        process = subprocess.Popen([*command, "-h", host, "-p", str(port)], cwd=REPO_ROOT, env=env)
+        # Its own process group, so stopping it reaches the webserver, daemon and code
+        # server it starts, wherever this command was started from.
+        process = subprocess.Popen(
+            [*command, "-h", host, "-p", str(port)],
+            cwd=REPO_ROOT,
+            env=env,
+            start_new_session=True,
+        )
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             return process.wait()
         except KeyboardInterrupt:
-            # dagster dev got the same Ctrl-C (same process group); let it shut down.
-            return process.wait()
+            return _stop(process)
+
+
+def _stop(process: subprocess.Popen, grace_s: float = 30.0) -> int:
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        return process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        # Started from a non-interactive shell, dagster dev inherits SIGINT ignored.
+        os.killpg(process.pid, signal.SIGKILL)
+        return process.wait()
