@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 
+import httpx
 import pytest
 
 from training_pipeline.demo.api_server import DemoApiServer, Fault
@@ -119,3 +120,34 @@ def test_ingestion_is_incremental_and_a_rerun_adds_nothing(server, world, tmp_pa
         ).fetchall()
         assert all(src == "tickets_api" for src, _, _ in refs)
         assert all(ref.startswith("page ") and "updated_since=" in ref for _, _, ref in refs)
+
+
+def scripted(responses: list[httpx.Response]) -> httpx.MockTransport:
+    queue = list(responses)
+    return httpx.MockTransport(lambda request: queue.pop(0))
+
+
+def test_a_429_waits_as_long_as_retry_after_says_before_retrying():
+    page = {
+        "data": [{"ticket_id": "T1", "updated_at": "2026-01-01T00:00:00Z"}],
+        "next_cursor": None,
+    }
+    slept: list[float] = []
+    transport = scripted(
+        [httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(200, json=page)]
+    )
+    client = TicketsApiClient(
+        "http://api", retry=FAST_RETRY, sleep=slept.append, transport=transport
+    )
+    with client:
+        pages = list(client.iter_pages(None))
+    assert slept == [3.0]
+    assert pages[0].records == page["data"]
+
+
+def test_a_cursor_that_repeats_stops_the_ingestion_instead_of_looping():
+    page = {"data": [], "next_cursor": "abc"}
+    transport = scripted([httpx.Response(200, json=page)] * 3)
+    client = TicketsApiClient("http://api", retry=FAST_RETRY, transport=transport)
+    with client, pytest.raises(TicketsApiError, match="cursor already followed"):
+        list(client.iter_pages(None))
