@@ -38,6 +38,38 @@ def _total_rows(con, table: str) -> int:
     return wh.table_row_count(con, wh.RAW_SCHEMA, table) or 0
 
 
+def _incremental_batch(context, warehouse, source, table, extract, refs_of):
+    """Run one incremental extraction as one batch: rows, cursor and ledger commit together."""
+    batch_id = wh.new_batch_id(source)
+    started_at = wh.utc_now()
+    with warehouse.connect() as con:
+        wh.ensure_raw_layer(con)
+        with wh.transaction(con):
+            report = extract(con, batch_id, started_at)
+            wh.record_batch(
+                con,
+                batch_id=batch_id,
+                source=source,
+                started_at=started_at,
+                rows_loaded=report.rows_loaded,
+                refs=refs_of(report),
+                run_id=context.run_id,
+            )
+        return report, batch_id, _total_rows(con, table)
+
+
+def _incremental_metadata(report, batch_id: str, total: int, table: str) -> dict:
+    return {
+        "dagster/row_count": total,
+        "dagster/column_schema": _schema_metadata(table),
+        "batch_id": batch_id,
+        "rows_read": report.rows_read,
+        "rows_loaded_this_run": report.rows_loaded,
+        "cursor_before": report.cursor_before or "(none)",
+        "cursor_after": report.cursor_after or "(none)",
+    }
+
+
 @dg.asset(
     key=RAW_ORDERS,
     group_name=GROUP,
@@ -142,34 +174,17 @@ def raw_orders(
 def raw_crm_customers(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, crm: CrmDatabaseResource
 ) -> dg.MaterializeResult:
-    batch_id = wh.new_batch_id("crm")
-    started_at = wh.utc_now()
-    with warehouse.connect() as con:
-        wh.ensure_raw_layer(con)
-        with wh.transaction(con):
-            report = extract_customers(con, crm.url, batch_id=batch_id, ingested_at=started_at)
-            wh.record_batch(
-                con,
-                batch_id=batch_id,
-                source="crm",
-                started_at=started_at,
-                rows_loaded=report.rows_loaded,
-                refs=[report.query],
-                run_id=context.run_id,
-            )
-        total = _total_rows(con, "crm_customers")
+    report, batch_id, total = _incremental_batch(
+        context,
+        warehouse,
+        "crm",
+        "crm_customers",
+        lambda con, batch, at: extract_customers(con, crm.url, batch_id=batch, ingested_at=at),
+        lambda report: [report.query],
+    )
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "dagster/column_schema": _schema_metadata("crm_customers"),
-            "batch_id": batch_id,
-            "source": safe_url(crm.url),
-            "query": report.query,
-            "rows_read": report.rows_read,
-            "rows_loaded_this_run": report.rows_loaded,
-            "cursor_before": report.cursor_before or "(none)",
-            "cursor_after": report.cursor_after or "(none)",
-        }
+        metadata=_incremental_metadata(report, batch_id, total, "crm_customers")
+        | {"source": safe_url(crm.url), "query": report.query}
     )
 
 
@@ -187,33 +202,16 @@ def raw_tickets(
     warehouse: WarehouseResource,
     tickets_api: TicketsApiResource,
 ) -> dg.MaterializeResult:
-    batch_id = wh.new_batch_id("tickets_api")
-    started_at = wh.utc_now()
-    with warehouse.connect() as con, tickets_api.client() as client:
-        wh.ensure_raw_layer(con)
-        with wh.transaction(con):
-            report = ingest_tickets(con, client, batch_id=batch_id, ingested_at=started_at)
-            wh.record_batch(
-                con,
-                batch_id=batch_id,
-                source="tickets_api",
-                started_at=started_at,
-                rows_loaded=report.rows_loaded,
-                refs=list(report.refs),
-                run_id=context.run_id,
-            )
-        total = _total_rows(con, "tickets")
+    with tickets_api.client() as client:
+        report, batch_id, total = _incremental_batch(
+            context,
+            warehouse,
+            "tickets_api",
+            "tickets",
+            lambda con, batch, at: ingest_tickets(con, client, batch_id=batch, ingested_at=at),
+            lambda report: list(report.refs),
+        )
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "dagster/column_schema": _schema_metadata("tickets"),
-            "batch_id": batch_id,
-            "api": tickets_api.base_url,
-            "pages": report.pages,
-            "retries": report.retries,
-            "rows_read": report.rows_read,
-            "rows_loaded_this_run": report.rows_loaded,
-            "cursor_before": report.cursor_before or "(none)",
-            "cursor_after": report.cursor_after or "(none)",
-        }
+        metadata=_incremental_metadata(report, batch_id, total, "tickets")
+        | {"api": tickets_api.base_url, "pages": report.pages, "retries": report.retries}
     )
