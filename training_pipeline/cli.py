@@ -4,6 +4,8 @@
     training-pipeline demo api [--host 127.0.0.1] [--port 8765]
     training-pipeline run
     training-pipeline ui [--host 127.0.0.1] [--port 3000]
+    training-pipeline status [--json] [--last N]
+    training-pipeline rollback [--to VERSION] [--reason TEXT]
 
 Each subcommand registers its own parser and handler; the heavy imports happen inside
 the handlers so that ``--help`` stays instant.
@@ -15,8 +17,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, Settings
+
+if TYPE_CHECKING:
+    from training_pipeline.ml.registry import ModelRegistry
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -48,12 +54,12 @@ def _add_demo_commands(commands: argparse._SubParsersAction) -> None:
         "demo",
         help="generate or extend the demo source systems (CRM, order files, tickets)",
         description=(
-            "Without data: create a demo world (default 1500 customers, 180 days). "
+            "Without data: create a demo world (default 1500 customers, 270 days). "
             "With data: append --days further days (default 1) to the same world. "
             "Paths come from TRAINING_PIPELINE_DATA_DIR / TRAINING_PIPELINE_CRM_URL."
         ),
     )
-    demo.add_argument("--days", type=int, help="days to generate (new: 180, append: 1)")
+    demo.add_argument("--days", type=int, help="days to generate (new: 270, append: 1)")
     demo.add_argument("--customers", type=int, help="customers at the start (new world only)")
     demo.add_argument("--seed", type=int, help="random seed (new world only; default 42)")
     demo.add_argument(
@@ -101,11 +107,83 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     ui.set_defaults(handler=_ui)
 
 
+def _model_registry() -> ModelRegistry:
+    from training_pipeline.ml.registry import ModelRegistry
+
+    return ModelRegistry(Settings.from_env().models_dir)
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from training_pipeline.ml.artifacts import RegistryError
+    from training_pipeline.ml.status import format_status, registry_status
+
+    try:
+        status = registry_status(_model_registry(), last=args.last)
+    except RegistryError as error:
+        print(f"training-pipeline status: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(status, indent=2, sort_keys=True) if args.json else format_status(status))
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from training_pipeline.ml.artifacts import RegistryError
+
+    registry = _model_registry()
+    try:
+        change = registry.rollback(to=args.to, reason=args.reason)
+    except RegistryError as error:
+        print(f"training-pipeline rollback: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"rolled back: production is now {change.after.production} "
+        f"(was {change.before.production}); recorded as {change.reason!r} by {change.actor}"
+    )
+    return 0
+
+
+def _add_model_commands(commands: argparse._SubParsersAction) -> None:
+    status = commands.add_parser(
+        "status",
+        help="show the production model, its metrics and training batches, and recent versions",
+        description=(
+            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models. --json prints "
+            "the object documented in training_pipeline/ml/status.py (schema_version 1)."
+        ),
+    )
+    status.add_argument("--json", action="store_true", help="print a stable JSON object")
+    status.add_argument(
+        "--last", type=_non_negative, default=5, help="versions and changes to list (default 5)"
+    )
+    status.set_defaults(handler=_status)
+    rollback = commands.add_parser(
+        "rollback",
+        help="put the previous production model (or --to VERSION) back into production",
+        description=(
+            "The version restored is verified exactly as on promotion (hash, scikit-learn "
+            "version, trusted types) before production moves; nothing changes otherwise."
+        ),
+    )
+    rollback.add_argument("--to", metavar="VERSION", help="restore this version instead")
+    rollback.add_argument("--reason", default="rollback", help="recorded in the alias history")
+    rollback.set_defaults(handler=_rollback)
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="training-pipeline")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_demo_commands(commands)
     _add_pipeline_commands(commands)
+    _add_model_commands(commands)
     return parser
 
 

@@ -3,14 +3,18 @@
 import dagster as dg
 
 from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.assets.deployment import churn_scores, production_model
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.training import churn_model_candidate, training_dataset
+from training_pipeline.assets.validation import churn_model_validation
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 
 everything = dg.define_asset_job(
     "materialize_everything",
     selection=dg.AssetSelection.all(),
-    description="Ingest every source, then clean with dbt: the whole graph, in order.",
+    description="Ingest every source, clean, build features, train, validate, deploy and "
+    "score: the whole graph, in order.",
 )
 
 defs = dg.Definitions(
@@ -19,8 +23,15 @@ defs = dg.Definitions(
         raw_orders,
         raw_crm_customers,
         raw_tickets,
-        # 2. Cleaning: dbt staging views and marts.
+        # 2. Cleaning and 3. features: dbt staging views, marts, point-in-time snapshots.
         cleaned_tables,
+        # 4. Training: export the labelled snapshots, tune and register a candidate.
+        training_dataset,
+        churn_model_candidate,
+        # 5. Validation (the blocking gate) and deployment, then batch scoring.
+        churn_model_validation,
+        production_model,
+        churn_scores,
     ],
     jobs=[everything],
     resources=build_resources(Settings.from_env()),

@@ -64,6 +64,14 @@ class TicketsApiResource(dg.ConfigurableResource):
         )
 
 
+class ModelStoreResource(dg.ConfigurableResource):
+    """Where models, training-set exports and tuning studies are kept."""
+
+    models_dir: str
+    datasets_dir: str
+    optuna_storage_url: str
+
+
 def _dbt_executable() -> str:
     """dbt from this interpreter's environment, found even when the venv is not active."""
     beside_python = Path(sys.executable).parent / "dbt"
@@ -88,6 +96,12 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "crm": CrmDatabaseResource(url=crm_url),
         # The support-ticket API.
         "tickets_api": TicketsApiResource(base_url=settings.api_url),
+        # The model registry, training-set exports and Optuna studies.
+        "model_store": ModelStoreResource(
+            models_dir=str(settings.models_dir),
+            datasets_dir=str(settings.datasets_dir),
+            optuna_storage_url=settings.optuna_storage_url,
+        ),
         # dbt, which opens the warehouse itself through profiles.yml.
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable()),
     }

@@ -89,6 +89,20 @@ def table_counts(settings: Settings) -> dict[str, int]:
         }
 
 
+def _production_lines(settings: Settings) -> list[str]:
+    from training_pipeline.ml.registry import ModelRegistry
+
+    production = ModelRegistry(settings.models_dir).production()
+    if production is None:
+        return ["production model: none"]
+    auc, pr_auc = (production.metrics.get(k, float("nan")) for k in ("roc_auc", "pr_auc"))
+    return [
+        f"production model: {production.version} ({production.family}), holdout ROC AUC "
+        f"{auc:.3f}, PR AUC {pr_auc:.3f}",
+        f"model registry: {settings.models_dir}",
+    ]
+
+
 def summarize(result: dg.ExecuteInProcessResult, settings: Settings) -> str:
     materialized = sorted(
         e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
@@ -106,6 +120,7 @@ def summarize(result: dg.ExecuteInProcessResult, settings: Settings) -> str:
         + (f" — {', '.join(failed_checks)}" if failed_checks else ""),
         "rows:",
         *(f"  {name:<32} {count:>10,}" for name, count in table_counts(settings).items()),
+        *_production_lines(settings),
         f"warehouse: {settings.warehouse_path}",
         f"quarantine: {settings.quarantine_dir}",
     ]

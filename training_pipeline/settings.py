@@ -53,6 +53,23 @@ class Settings:
         return self.data_dir / "quarantine" / "orders"
 
     @property
+    def models_dir(self) -> Path:
+        """The model registry: versions, their reports and the production alias."""
+        return self.data_dir / "models"
+
+    @property
+    def datasets_dir(self) -> Path:
+        """Immutable training-set exports, named by content, that models were fit on."""
+        return self.data_dir / "datasets"
+
+    @property
+    def optuna_storage_url(self) -> str:
+        """Where tuning studies persist (optuna-dashboard opens it); override by env."""
+        return os.environ.get(
+            "TRAINING_PIPELINE_OPTUNA_STORAGE", f"sqlite:///{self.data_dir / 'optuna.db'}"
+        )
+
+    @property
     def demo_dir(self) -> Path:
         """Where the demo source systems keep their own state (not the pipeline's)."""
         return self.data_dir / "demo"

@@ -35,18 +35,28 @@ def test_dbt_sources_are_the_ingestion_assets_so_lineage_is_connected():
         for key in graph.get_all_asset_keys()
         if key.path[-1].startswith("stg_")
     }
-    assert {p for parents in staging_parents.values() for p in parents} == raw
+    outside_staging = {
+        p for parents in staging_parents.values() for p in parents if p.path[0] != "staging"
+    }
+    assert outside_staging == raw
 
 
 def test_every_asset_that_opens_the_warehouse_is_in_the_warehouse_pool():
     graph = defs.resolve_asset_graph()
+    openers = 0
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if not node.is_materializable:
             continue
         assets_def = node.assets_def
-        assert "duckdb" in assets_def.specs_by_key[key].kinds, f"{key} lacks the duckdb kind"
-        assert assets_def.op.pool == WAREHOUSE_POOL, f"{key} is not in the warehouse pool"
+        # The warehouse resource opens the DuckDB file; dbt opens it through its profile.
+        if {"warehouse", "dbt"} & set(assets_def.required_resource_keys):
+            openers += 1
+            assert assets_def.op.pool == WAREHOUSE_POOL, f"{key} is not in the warehouse pool"
+            assert "duckdb" in assets_def.specs_by_key[key].kinds, f"{key} lacks the duckdb kind"
+        else:
+            assert assets_def.op.pool is None, f"{key} holds the pool without opening DuckDB"
+    assert openers >= 5
 
 
 def test_the_committed_dagster_home_limits_every_pool_to_one_slot(tmp_path):

@@ -1,16 +1,19 @@
-"""The demo ticket API over real HTTP: pagination, filtering, validation, fault injection."""
+"""The demo ticket API over real HTTP: a change feed of ticket versions, its pagination,
+filtering, validation and fault injection."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import pytest
 
-from training_pipeline.demo import ticket_store
+from training_pipeline.demo import messy, ticket_store
 from training_pipeline.demo.api_server import (
     BadParameter,
     DemoApiServer,
@@ -20,6 +23,7 @@ from training_pipeline.demo.api_server import (
     parse_ticket_query,
 )
 from training_pipeline.demo.generator import generate
+from training_pipeline.demo.world import World, WorldConfig
 from training_pipeline.settings import Settings
 
 
@@ -38,7 +42,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def stored(world: Settings) -> list[dict]:
-    return ticket_store.all_tickets(ticket_store.ticket_store_path(world))
+    """Every version of every ticket in the store, in the API's order."""
+    return ticket_store.all_versions(ticket_store.ticket_store_path(world))
 
 
 @pytest.fixture
@@ -51,8 +56,11 @@ def get(server: DemoApiServer, **params: str | int) -> httpx.Response:
     return httpx.get(f"{server.url}/tickets", params=params, timeout=10)
 
 
-def fetch_all(server: DemoApiServer, **params: str | int) -> tuple[list[dict], int]:
-    rows, pages, cursor = [], 0, None
+def fetch_all(
+    server: DemoApiServer, cursor: str | None = None, **params: str | int
+) -> tuple[list[dict], int]:
+    """Follow next_cursor from ``cursor`` (the start when None) to the end of the feed."""
+    rows, pages = [], 0
     while True:
         page = get(server, **params, **({"cursor": cursor} if cursor else {})).json()
         rows += page["data"]
@@ -67,7 +75,7 @@ def test_health_answers_ok(server):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-def test_pagination_returns_every_ticket_exactly_once_in_cursor_order(server, stored):
+def test_pagination_returns_every_version_exactly_once_in_cursor_order(server, stored):
     assert len(stored) > 20
     rows, pages = fetch_all(server, limit=7)
     assert pages == -(-len(stored) // 7)
@@ -77,7 +85,57 @@ def test_pagination_returns_every_ticket_exactly_once_in_cursor_order(server, st
     assert keys == sorted(keys)
 
 
-def test_the_default_page_holds_100_tickets(server, stored):
+def test_a_full_backfill_is_every_change_the_simulation_made_in_order(server):
+    world, _ = World.bootstrap(WorldConfig(seed=21, customers=300))
+    changes = [asdict(row) for _ in range(15) for row in world.step().tickets]
+    rows, _ = fetch_all(server, limit=1000)
+    assert rows == sorted(changes, key=lambda c: (c["updated_at"], c["ticket_id"]))
+    keys = [(r["updated_at"], r["ticket_id"]) for r in rows]
+    assert len(keys) == len(set(keys)), "(updated_at, ticket_id) must be a unique keyset"
+    assert len(keys) > len({r["ticket_id"] for r in rows}), "no ticket changed: vacuous"
+
+
+def test_a_ticket_whose_status_changed_three_times_appears_three_times(server, world):
+    canonical = {v: k for k, vs in messy.TICKET_STATUS_VARIANTS.items() for v in vs}
+    simulated, _ = World.bootstrap(WorldConfig(seed=21, customers=300))
+    history: dict[str, list[str]] = {}
+    for _ in range(15):
+        for row in simulated.step().tickets:
+            history.setdefault(row.ticket_id, []).append(canonical[row.status])
+    ticket_id = min(t for t, s in history.items() if s == ["open", "pending", "resolved"])
+    rows, _ = fetch_all(server, limit=1000)
+    versions = [r for r in rows if r["ticket_id"] == ticket_id]
+    assert [canonical[v["status"]] for v in versions] == ["open", "pending", "resolved"]
+    times = [v["updated_at"] for v in versions]
+    assert times[0] < times[1] < times[2]
+    # What a current-state API would have served instead: only the last version.
+    current = ticket_store.all_tickets(ticket_store.ticket_store_path(world))
+    assert [t for t in current if t["ticket_id"] == ticket_id] == versions[-1:]
+
+
+def test_an_incremental_poll_from_a_cursor_returns_exactly_the_versions_written_after_it(
+    tmp_path,
+):
+    settings = settings_for(tmp_path)
+    store = ticket_store.ticket_store_path(settings)
+    generate(settings, 10, customers=300, seed=4)
+    with DemoApiServer(settings, port=0) as server:
+        seen, _ = fetch_all(server, limit=1000)
+        last = seen[-1]
+        generate(settings, 5)
+        cursor = encode_cursor(last["updated_at"], last["ticket_id"])
+        polled, _ = fetch_all(server, cursor=cursor, limit=50)
+        since, _ = fetch_all(server, updated_since=last["updated_at"], limit=50)
+    written_after = ticket_store.all_versions(store)[len(seen) :]
+    assert seen == ticket_store.all_versions(store)[: len(seen)]
+    assert polled == written_after and polled
+    changed = Counter(r["ticket_id"] for r in polled)
+    assert max(changed.values()) > 1, "intermediate versions of a ticket are served too"
+    # updated_since is inclusive: it re-delivers the versions at the last instant seen.
+    assert since == [r for r in seen if r["updated_at"] == last["updated_at"]] + polled
+
+
+def test_the_default_page_holds_100_versions(server, stored):
     page = get(server).json()
     assert len(page["data"]) == min(100, len(stored))
     assert (page["next_cursor"] is None) == (len(stored) <= 100)

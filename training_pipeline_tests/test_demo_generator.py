@@ -6,9 +6,11 @@ import csv
 import json
 import os
 import re
+import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,9 +69,12 @@ def file_bytes(settings: Settings) -> dict[str, bytes]:
 def assert_same_world(a: Settings, b: Settings) -> None:
     assert file_bytes(a) == file_bytes(b)
     assert crm_rows(a) == crm_rows(b)
-    tickets = ticket_store.all_tickets(ticket_store.ticket_store_path(a))
-    assert tickets == ticket_store.all_tickets(ticket_store.ticket_store_path(b))
-    assert tickets, "a world without tickets would make the comparison vacuous"
+    versions = ticket_store.all_versions(ticket_store.ticket_store_path(a))
+    assert versions == ticket_store.all_versions(ticket_store.ticket_store_path(b))
+    assert versions, "a world without tickets would make the comparison vacuous"
+    assert ticket_store.all_tickets(ticket_store.ticket_store_path(a)) == (
+        ticket_store.all_tickets(ticket_store.ticket_store_path(b))
+    )
 
 
 def _simulate(customers: int, days: int, seed: int) -> tuple[World, list]:
@@ -226,11 +231,9 @@ def test_every_messy_crm_variant_of_the_contract_appears(medium_world):
 
 
 def test_every_messy_ticket_variant_of_the_contract_appears(medium_world):
-    tickets = ticket_store.all_tickets(ticket_store.ticket_store_path(medium_world))
-    assert {t["status"] for t in tickets} & {"open", "Open", "OPEN"}
-    # The store keeps only each ticket's latest status; a client syncing daily sees them all.
-    _, days = _simulate(400, 30, seed=42)
-    served = {t.status for events in days for t in events.tickets}
+    tickets = ticket_store.all_versions(ticket_store.ticket_store_path(medium_world))
+    # The store keeps every version, so even statuses a ticket has left are served.
+    served = {t["status"] for t in tickets}
     assert served == {v for variants in messy.TICKET_STATUS_VARIANTS.values() for v in variants}
     scores = [t["satisfaction"] for t in tickets]
     assert None in scores and any(isinstance(s, int) for s in scores)
@@ -257,13 +260,23 @@ def test_crm_appends_records_with_later_updated_at_for_repeated_customers(medium
     assert signed_up_later and min(r["updated_at"] for r in signed_up_later) >= datetime(2026, 1, 1)
 
 
-def test_tickets_are_updated_in_place_with_updated_at_moving_forward(tmp_path):
+def test_new_days_append_ticket_versions_and_keep_the_earlier_ones(tmp_path):
     settings = settings_for(tmp_path)
     path = ticket_store.ticket_store_path(settings)
     generate(settings, 5, customers=150, seed=11)
+    versions_before = ticket_store.all_versions(path)
     before = {t["ticket_id"]: t for t in ticket_store.all_tickets(path)}
     generate(settings, 5)
+    versions_after = ticket_store.all_versions(path)
     after = {t["ticket_id"]: t for t in ticket_store.all_tickets(path)}
+    assert versions_after[: len(versions_before)] == versions_before
+    assert len(versions_after) > len(versions_before)
+    assert min(v["updated_at"] for v in versions_after[len(versions_before) :]) > max(
+        v["updated_at"] for v in versions_before
+    )
+    # The current state is each ticket's latest version.
+    latest = {v["ticket_id"]: v for v in versions_after}
+    assert after == latest
     assert set(before) < set(after)
     changed = [i for i in before if after[i] != before[i]]
     assert changed
@@ -271,6 +284,27 @@ def test_tickets_are_updated_in_place_with_updated_at_moving_forward(tmp_path):
         assert after[ticket_id]["updated_at"] > before[ticket_id]["updated_at"]
         assert after[ticket_id]["created_at"] == before[ticket_id]["created_at"]
     assert any(before[i]["satisfaction"] is None and after[i]["satisfaction"] for i in changed)
+
+
+def test_no_two_versions_of_a_ticket_share_an_updated_at():
+    _, days = _simulate(1500, 180, seed=13)
+    history: dict[str, list[str]] = {}
+    for events in days:
+        for row in events.tickets:
+            history.setdefault(row.ticket_id, []).append(row.updated_at)
+    assert max(len(times) for times in history.values()) >= 4
+    for ticket_id, times in history.items():
+        assert times == sorted(set(times)), ticket_id
+
+
+def test_the_store_rejects_a_second_version_of_a_ticket_at_the_same_second(tmp_path):
+    path = tmp_path / "tickets.sqlite"
+    ticket_store.create_store(path)
+    _, days = _simulate(120, 2, seed=3)
+    first = days[0].tickets[0]
+    with pytest.raises(sqlite3.IntegrityError):
+        ticket_store.apply_day(path, 0, [first, replace(first, status="pending")])
+    assert ticket_store.all_versions(path) == []  # the day's transaction rolled back
 
 
 def test_churned_customers_place_no_more_orders():

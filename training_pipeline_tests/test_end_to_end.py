@@ -1,4 +1,5 @@
-"""The whole graph materialized on a temporary directory from the demo sources."""
+"""The whole graph materialized on a temporary directory from the demo sources: raw data
+all the way to a production model that loads and predicts, then a second day's batch."""
 
 from __future__ import annotations
 
@@ -9,28 +10,49 @@ import dagster as dg
 import pytest
 
 from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.assets.deployment import churn_scores, production_model
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.training import churn_model_candidate, training_dataset
+from training_pipeline.assets.validation import churn_model_validation
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
+from training_pipeline.ml.datasets import latest_snapshot
+from training_pipeline.ml.feature_spec import CHURN
+from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 
 pytestmark = pytest.mark.e2e
-ASSETS = [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
+DATA_ASSETS = [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
+ML_ASSETS = [
+    training_dataset,
+    churn_model_candidate,
+    churn_model_validation,
+    production_model,
+    churn_scores,
+]
+# A small budget and floor: this test is about the path, test_model_quality about the score.
+SMALL_RUN = {
+    "ops": {
+        "churn_model_candidate": {"config": {"n_trials": 4, "timeout_s": 60.0}},
+        "churn_model_validation": {"config": {"auc_floor": 0.6}},
+    }
+}
 
 
 @pytest.fixture
 def live(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Demo sources in the temporary data directory, the ticket API serving them."""
-    generate(settings, days=28, customers=120, seed=5)
+    generate(settings, days=250, customers=250, seed=5)
     with DemoApiServer(settings, host="127.0.0.1", port=0) as server:
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", server.url)
         yield Settings.from_env()
 
 
-def materialize(settings: Settings) -> dg.ExecuteInProcessResult:
-    result = dg.materialize(ASSETS, resources=build_resources(settings), raise_on_error=False)
+def materialize(settings: Settings, assets=DATA_ASSETS, **kwargs) -> dg.ExecuteInProcessResult:
+    resources = build_resources(settings)
+    result = dg.materialize(assets, resources=resources, raise_on_error=False, **kwargs)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
 
@@ -56,8 +78,10 @@ def source_counts(settings: Settings) -> tuple[int, int]:
     return customers, tickets
 
 
-def test_the_graph_cleans_every_source_and_then_takes_only_the_new_batch(live: Settings):
-    first = materialize(live)
+def test_the_graph_goes_from_raw_sources_to_a_scoring_production_model_then_takes_a_new_batch(
+    live: Settings,
+):
+    first = materialize(live, DATA_ASSETS + ML_ASSETS, run_config=SMALL_RUN)
     materialized = {e.asset_key.to_user_string() for e in first.get_asset_materialization_events()}
     assert {
         "raw/orders",
@@ -67,11 +91,7 @@ def test_the_graph_cleans_every_source_and_then_takes_only_the_new_batch(live: S
         "marts/orders",
         "marts/tickets",
     } <= materialized
-    dbt_checks = [
-        c
-        for c in first.get_asset_check_evaluations()
-        if c.asset_key.path[0] == "marts"
-    ]
+    dbt_checks = [c for c in first.get_asset_check_evaluations() if c.asset_key.path[0] == "marts"]
     assert len(dbt_checks) >= 10  # dbt data tests arrive as asset checks
     assert not [k for k, sev in failed_checks(first).items() if sev == "ERROR"]
 
@@ -81,6 +101,21 @@ def test_the_graph_cleans_every_source_and_then_takes_only_the_new_batch(live: S
     distinct_orders = scalar(live, "select count(distinct order_id) from raw.orders")
     assert scalar(live, "select count(*) from marts.orders") == distinct_orders
     assert scalar(live, "select count(*) from marts.customers where age is null") < customers
+    registry = ModelRegistry(live.models_dir)
+    production = registry.production()
+    assert production is not None and production.gate["passed"]
+    with wh.connect(live.warehouse_path, read_only=True) as con:
+        current = latest_snapshot(con, CHURN)
+    model = registry.load(production.version)
+    probabilities = model.predict_proba(current[list(CHURN.features)])[:, 1]
+    assert len(probabilities) > 0 and ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert scalar(
+        live,
+        f"select count(*) from predictions.churn_scores where model_version = "
+        f"'{production.version}'",
+    ) == len(current)
+    assert (production.directory / "report.html").exists()
+    assert (production.directory / "model_card.md").exists()
     files_before = scalar(live, "select count(*) from raw.file_manifest")
 
     # A new day arrives with one unreadable file beside it.

@@ -36,22 +36,23 @@ def server(world: Settings) -> Iterator[DemoApiServer]:
         yield running
 
 
-def stored_tickets(settings: Settings) -> set[tuple[str, str]]:
+def stored_versions(settings: Settings) -> set[tuple[str, str]]:
+    """(ticket_id, updated_at) of every version in the store: what a backfill must return."""
     with sqlite3.connect(settings.demo_dir / "tickets.sqlite") as conn:
-        return set(conn.execute("select ticket_id, updated_at from tickets").fetchall())
+        return set(conn.execute("select ticket_id, updated_at from ticket_versions").fetchall())
 
 
 def client_for(server: DemoApiServer, **kwargs) -> TicketsApiClient:
     return TicketsApiClient(server.url, retry=FAST_RETRY, **kwargs)
 
 
-def test_pagination_returns_every_ticket_exactly_once(server, world):
+def test_pagination_returns_every_ticket_version_exactly_once(server, world):
     with client_for(server, page_size=3) as client:
         pages = list(client.iter_pages(None))
     records = [(r["ticket_id"], r["updated_at"]) for p in pages for r in p.records]
     assert len(pages) > 3
     assert len(records) == len(set(records))
-    assert set(records) == stored_tickets(world)
+    assert set(records) == stored_versions(world)
     assert [p.number for p in pages] == list(range(1, len(pages) + 1))
 
 
@@ -60,7 +61,7 @@ def test_a_500_is_retried_and_the_page_then_arrives(server, world):
     with client_for(server, page_size=1000) as client:
         records = [r for p in client.iter_pages(None) for r in p.records]
         assert client.retries_made == 1
-    assert {(r["ticket_id"], r["updated_at"]) for r in records} == stored_tickets(world)
+    assert {(r["ticket_id"], r["updated_at"]) for r in records} == stored_versions(world)
 
 
 def test_a_response_slower_than_the_timeout_is_retried(server, world):
@@ -68,7 +69,7 @@ def test_a_response_slower_than_the_timeout_is_retried(server, world):
     with client_for(server, page_size=1000, timeout_s=0.3) as client:
         records = [r for p in client.iter_pages(None) for r in p.records]
         assert client.retries_made == 1
-    assert len(records) == len(stored_tickets(world))
+    assert len(records) == len(stored_versions(world))
 
 
 def test_an_api_that_keeps_failing_raises_an_error_naming_the_request(server):
@@ -95,7 +96,7 @@ def test_ingestion_is_incremental_and_a_rerun_adds_nothing(server, world, tmp_pa
     with wh.connect(tmp_path / "w.duckdb") as con, client_for(server, page_size=25) as client:
         wh.ensure_raw_layer(con)
         first = ingest_tickets(con, client, batch_id="b1", ingested_at=AT)
-        assert first.rows_loaded == len(stored_tickets(world)) > 0
+        assert first.rows_loaded == len(stored_versions(world)) > 0
         assert first.pages > 1 and first.cursor_after is not None
 
         again = ingest_tickets(con, client, batch_id="b2", ingested_at=AT)
@@ -110,8 +111,11 @@ def test_ingestion_is_incremental_and_a_rerun_adds_nothing(server, world, tmp_pa
                 "select ticket_id, max(updated_at) from raw.tickets group by ticket_id"
             ).fetchall()
         )
-        # The API serves each ticket's current state; raw keeps every version it saw.
-        assert latest == stored_tickets(world)
+        # The API is a change feed: raw holds every version, not only the ones polled.
+        assert raw == stored_versions(world)
+        with sqlite3.connect(world.demo_dir / "tickets.sqlite") as store:
+            current = set(store.execute("select ticket_id, updated_at from tickets").fetchall())
+        assert latest == current
         assert later.rows_loaded == len(raw) - first.rows_loaded > 0
         assert later.cursor_after > first.cursor_after
         refs = con.execute(

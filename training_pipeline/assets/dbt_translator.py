@@ -2,8 +2,9 @@
 
 Sources need no Python here: each source table declares the ingestion asset it is in
 its YAML (``meta.dagster.asset_key``), which the default translator honours, so raw and
-cleaned tables form one lineage.  This translator only files every model under the
-cleaning stage and names its owner.
+cleaned tables form one lineage.  This translator only files models under the cleaning
+stage unless their YAML names another group (the features folder does), and names the
+owner.
 """
 
 from collections.abc import Mapping
@@ -19,9 +20,10 @@ class TrainingPipelineDbtTranslator(DagsterDbtTranslator):
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        declared = super().get_group_name(dbt_resource_props)
         if dbt_resource_props["resource_type"] == "source":
-            return super().get_group_name(dbt_resource_props)
-        return GROUP
+            return declared
+        return declared or GROUP
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return ["team:analytics-engineering"]

@@ -1,9 +1,11 @@
 """The demo support-ticket API: a real HTTP server over the ticket store.
 
-``GET /tickets?updated_since=&limit=&cursor=`` serves tickets in ``(updated_at,
-ticket_id)`` order with keyset pagination, as docs/sources.md specifies; ``GET /health``
-answers ``{"status": "ok"}``. The store is opened read-only on every request, so days
-generated while the server runs are served at once.
+``GET /tickets?updated_since=&limit=&cursor=`` is a change feed: it serves every
+*version* of every ticket (one record per change) in ``(updated_at, ticket_id)`` order
+with keyset pagination, as docs/sources.md specifies, so a client that polls rarely still
+sees each intermediate state; ``GET /health`` answers ``{"status": "ok"}``. The store is
+opened read-only on every request, so days generated while the server runs are served at
+once.
 
 Tests drive the ingestion client's failure handling through ``server.faults``: each
 ``/tickets`` request takes the next ``Fault`` (an error status, a delay, or a body that is

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SEED = 42
 DEFAULT_CUSTOMERS = 1500
-DEFAULT_INITIAL_DAYS = 180
+DEFAULT_INITIAL_DAYS = 270
 DEFAULT_APPEND_DAYS = 1
 STATE_VERSION = 1
 
@@ -143,7 +143,7 @@ def generate(
     customers: int | None = None,
     seed: int | None = None,
 ) -> GenerationSummary:
-    """Create the demo world (``days`` defaults to 180) or append ``days`` (default 1).
+    """Create the demo world (``days`` defaults to 270) or append ``days`` (default 1).
 
     ``customers`` and ``seed`` apply to a new world; for an existing one they may only
     repeat what the state file says.

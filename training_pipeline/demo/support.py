@@ -119,6 +119,9 @@ class SupportDesk:
     def _schedule_future(
         self, ticket_id: str, opened: int, friction: float, bias: float, u: np.ndarray
     ) -> None:
+        """Each change is scheduled strictly after the ticket's previous one (respond ≥ 1 h
+        after opening, resolve ≥ 10 min after that, rate and close days later), so no two
+        versions of a ticket share an ``updated_at``: the API's keyset relies on it."""
         stuck = u[0] < 0.08 + 0.12 * (friction > 2.0)
         last = opened
         if u[1] < 0.6:

@@ -1,37 +1,20 @@
 with
 
-source as (
+customer_versions as (
 
-    select * from {{ source('raw', 'crm_customers') }}
-
-),
-
-renamed as (
-
-    select
-        try_cast(record_id as bigint) as record_id,
-        nullif(trim(customer_id), '') as customer_id,
-        nullif(trim(full_name), '') as full_name,
-        {{ normalize_email('email') }} as email,
-        {{ parse_age('age') }} as age,
-        {{ normalize_country('country') }} as country_code,
-        {{ normalize_segment('segment') }} as segment,
-        {{ parse_date('signup_date') }} as signup_date,
-        {{ parse_timestamp_utc('updated_at') }} as updated_at,
-        _source,
-        _source_ref,
-        _batch_id,
-        _ingested_at
-
-    from source
+    select * from {{ ref('stg_crm__customer_versions') }}
 
 ),
 
-deduplicated as (
+latest as (
 
+    {#-
+        Parsing lives in stg_crm__customer_versions; this model only picks
+        each customer's current record.
+    #}
     select *
 
-    from renamed
+    from customer_versions
 
     qualify row_number() over (
         partition by customer_id
@@ -40,4 +23,4 @@ deduplicated as (
 
 )
 
-select * from deduplicated
+select * from latest

@@ -1,36 +1,20 @@
 with
 
-source as (
+ticket_versions as (
 
-    select * from {{ source('raw', 'tickets') }}
-
-),
-
-renamed as (
-
-    select
-        nullif(trim(ticket_id), '') as ticket_id,
-        nullif(trim(customer_id), '') as customer_id,
-        {{ normalize_status('status', 'ticket') }} as status,
-        {{ normalize_channel('channel') }} as channel,
-        {{ parse_satisfaction('satisfaction') }} as satisfaction,
-        subject,
-        {{ parse_timestamp_utc('created_at') }} as created_at,
-        {{ parse_timestamp_utc('updated_at') }} as updated_at,
-        _source,
-        _source_ref,
-        _batch_id,
-        _ingested_at
-
-    from source
+    select * from {{ ref('stg_support__ticket_versions') }}
 
 ),
 
-deduplicated as (
+latest as (
 
+    {#-
+        Parsing lives in stg_support__ticket_versions; this model only picks
+        each ticket's current version.
+    #}
     select *
 
-    from renamed
+    from ticket_versions
 
     qualify row_number() over (
         partition by ticket_id
@@ -42,4 +26,4 @@ deduplicated as (
 
 )
 
-select * from deduplicated
+select * from latest

@@ -1,0 +1,47 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'crm_customers') }}
+
+),
+
+renamed as (
+
+    select
+        try_cast(record_id as bigint) as record_id,
+        nullif(trim(customer_id), '') as customer_id,
+        nullif(trim(full_name), '') as full_name,
+        {{ normalize_email('email') }} as email,
+        {{ parse_age('age') }} as age,
+        {{ normalize_country('country') }} as country_code,
+        {{ normalize_segment('segment') }} as segment,
+        {{ parse_date('signup_date') }} as signup_date,
+        {{ parse_timestamp_utc('updated_at') }} as updated_at,
+        _source,
+        _source_ref,
+        _batch_id,
+        _ingested_at
+
+    from source
+
+),
+
+deduplicated as (
+
+    {#-
+        Only exact re-deliveries collapse: a CRM change is a new record, so
+        every (record_id, updated_at) is a version worth keeping.
+    #}
+    select *
+
+    from renamed
+
+    qualify row_number() over (
+        partition by record_id, updated_at
+        order by _ingested_at desc, _batch_id desc, _source_ref desc
+    ) = 1
+
+)
+
+select * from deduplicated

@@ -1,0 +1,130 @@
+"""Features to a tuned candidate model: the training stage of the graph."""
+
+import dataclasses
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import get_asset_key_for_model
+
+from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
+from training_pipeline.ml.feature_spec import CHURN
+from training_pipeline.ml.pipelines import FAMILIES
+from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline.ml.tuning import TuningConfig, optimization_history_html
+from training_pipeline.ml.workflow import train_candidate
+from training_pipeline.resources import WAREHOUSE_POOL, ModelStoreResource, WarehouseResource
+
+GROUP = "training"
+OWNERS = ["team:ml"]
+CUSTOMER_SNAPSHOTS = get_asset_key_for_model([cleaned_tables], "customer_snapshots")
+
+
+class TrainingConfig(dg.Config):
+    """Tuning budget and validation layout; the defaults keep `make run` short."""
+
+    n_trials: int = 20
+    timeout_s: float = 45.0
+    seed: int = 0
+    n_folds: int = 3
+    valid_snapshots: int = 2
+    holdout_snapshots: int = 2
+    families: list[str] = list(FAMILIES)
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """What the validation and deployment steps need to find the new model again."""
+
+    version: str
+    dataset: TrainingSet
+    holdout_snapshots: int
+    threshold: float
+
+
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"duckdb", "parquet"},
+    pool=WAREHOUSE_POOL,
+    deps=[CUSTOMER_SNAPSHOTS],
+    description="The labelled weekly customer snapshots, exported from the warehouse to an "
+    "immutable Parquet file named by its sha256, with the ingestion batches behind it.",
+)
+def training_dataset(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, model_store: ModelStoreResource
+) -> dg.Output[TrainingSet]:
+    with warehouse.connect(read_only=True) as con:
+        dataset = export_training_set(con, CHURN, Path(model_store.datasets_dir))
+    return dg.Output(
+        dataset,
+        metadata={
+            "dagster/row_count": dataset.rows,
+            "path": dg.MetadataValue.path(dataset.path),
+            "fingerprint": dataset.fingerprint,
+            "snapshots": dataset.snapshots,
+            "first_snapshot": dataset.first_snapshot,
+            "last_snapshot": dataset.last_snapshot,
+            "churn_rate": round(dataset.positive_rate, 4),
+            "ingestion_batches": len(dataset.batches),
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"scikitlearn", "optuna"},
+    description="A scikit-learn pipeline (imputation, encoding, estimator) whose family and "
+    "hyperparameters Optuna chose on time-respecting CV; registered, not yet promoted.",
+)
+def churn_model_candidate(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    model_store: ModelStoreResource,
+    training_dataset: TrainingSet,
+) -> dg.Output[Candidate]:
+    frame = load_training_set(training_dataset)
+    tuning_config = TuningConfig(
+        n_trials=config.n_trials,
+        timeout_s=config.timeout_s,
+        seed=config.seed,
+        n_folds=config.n_folds,
+        valid_snapshots=config.valid_snapshots,
+        families=tuple(config.families),
+        storage_url=model_store.optuna_storage_url,
+        study_name=f"churn-{context.run_id}",
+    )
+    trained = train_candidate(frame, CHURN, tuning_config, config.holdout_snapshots)
+    tuning = trained.tuning
+    version = ModelRegistry(Path(model_store.models_dir)).register(
+        trained.model,
+        family=tuning.family,
+        params=tuning.params,
+        metrics=trained.metrics.to_dict() | {"cv_" + tuning.metric: tuning.cv_score},
+        feature_spec=CHURN,
+        data_fingerprint=training_dataset.fingerprint,
+        trained_on=list(training_dataset.batches),
+        extra_files={
+            "trial_history.html": optimization_history_html(tuning.study).encode(),
+            "training_set.json": training_dataset.manifest_path.read_bytes(),
+        },
+    )
+    return dg.Output(
+        Candidate(version.version, training_dataset, config.holdout_snapshots, trained.threshold),
+        metadata={
+            "version": version.version,
+            "model_family": tuning.family,
+            "best_params": tuning.params,
+            f"cv_{tuning.metric}": round(tuning.cv_score, 4),
+            "cv_fold_scores": [round(s, 4) for s in tuning.fold_scores],
+            "trials_completed": tuning.n_trials_completed,
+            "trials_pruned": tuning.n_pruned,
+            "training_time_s": round(tuning.duration_s, 1),
+            "threshold": round(trained.threshold, 4),
+            "train_rows": trained.train_rows,
+            "holdout_rows": trained.holdout_rows,
+            "trial_history": dg.MetadataValue.path(str(version.directory / "trial_history.html")),
+            "optuna_study": f"{tuning.study_name} in {tuning.storage_url}",
+        },
+    )

@@ -1,0 +1,128 @@
+"""The gate: challenger against champion on the same holdout, with a report per version."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from training_pipeline.assets.training import Candidate
+from training_pipeline.ml.datasets import load_training_set
+from training_pipeline.ml.evaluation import GatePolicy
+from training_pipeline.ml.feature_spec import CHURN
+from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline.ml.reports import comparison_markdown, model_card, validation_report_html
+from training_pipeline.ml.splits import holdout_split
+from training_pipeline.ml.workflow import compare, holdout_metrics
+from training_pipeline.resources import ModelStoreResource
+
+VALIDATION = dg.AssetKey("churn_model_validation")
+
+
+class GateConfig(dg.Config):
+    """A challenger is promoted only with AUC ≥ auc_floor and ≥ champion AUC − max_auc_drop."""
+
+    auc_floor: float = 0.75
+    max_auc_drop: float = 0.01
+
+
+@dg.asset(
+    key=VALIDATION,
+    group_name="validation",
+    owners=["team:ml"],
+    kinds={"scikitlearn", "evidently"},
+    description="The candidate and the production model scored on the same holdout; the "
+    "blocking check `passes_gate` decides whether deployment may run.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "passes_gate",
+            asset=VALIDATION,
+            blocking=True,
+            description="Challenger AUC meets the floor and is not worse than the champion's "
+            "by more than the tolerance.",
+        )
+    ],
+)
+def churn_model_validation(
+    context: dg.AssetExecutionContext,
+    config: GateConfig,
+    model_store: ModelStoreResource,
+    churn_model_candidate: Candidate,
+) -> dg.MaterializeResult:
+    candidate = churn_model_candidate
+    registry = ModelRegistry(Path(model_store.models_dir))
+    frame = load_training_set(candidate.dataset)
+    _, holdout = holdout_split(frame, CHURN, candidate.holdout_snapshots)
+    champion_version = registry.production()
+    champion = champion_threshold = None
+    if champion_version is not None:
+        champion = registry.load(champion_version.version)
+        champion_threshold = holdout_metrics(champion_version.metrics).threshold
+    result = compare(
+        registry.load(candidate.version),
+        candidate.threshold,
+        champion,
+        champion_threshold,
+        holdout,
+        CHURN,
+        GatePolicy(config.auc_floor, config.max_auc_drop),
+    )
+    champion_name = None if champion_version is None else champion_version.version
+    summary = comparison_markdown(
+        result.challenger, result.champion, result.decision, candidate.version, champion_name
+    )
+    registry.record_gate(candidate.version, result.decision.to_dict())
+    version = registry.get(candidate.version)
+    card = model_card(
+        version=candidate.version,
+        family=version.family,
+        params=registry.metadata(candidate.version)["params"],
+        spec=CHURN,
+        metrics=result.challenger,
+        decision=result.decision,
+        data={
+            "train_rows": len(frame) - len(holdout),
+            "train_snapshots": f"{candidate.dataset.first_snapshot} onwards",
+            "holdout_rows": len(holdout),
+            "holdout_snapshots": sorted({str(d)[:10] for d in holdout[CHURN.time_column]}),
+            "fingerprint": candidate.dataset.fingerprint,
+            "batch_count": len(candidate.dataset.batches),
+        },
+    )
+    paths = registry.attach(
+        candidate.version,
+        {
+            "report.html": validation_report_html(
+                holdout, CHURN, result.challenger_scores, result.champion_scores, summary
+            ).encode(),
+            "model_card.md": card.encode(),
+        },
+    )
+    challenger, champion_metrics = result.challenger, result.champion
+    return dg.MaterializeResult(
+        metadata={
+            "version": candidate.version,
+            "champion": champion_name or "(none)",
+            "summary": dg.MetadataValue.md(summary),
+            "report": dg.MetadataValue.path(str(paths["report.html"])),
+            "model_card": dg.MetadataValue.path(str(paths["model_card.md"])),
+            "roc_auc": round(challenger.roc_auc, 4),
+            "pr_auc": round(challenger.pr_auc, 4),
+            "log_loss": round(challenger.log_loss, 4),
+            "brier": round(challenger.brier, 4),
+            "f1": round(challenger.f1, 4),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="passes_gate",
+                passed=result.decision.passed,
+                metadata={
+                    "reasons": dg.MetadataValue.md(
+                        "\n".join(f"- {r}" for r in result.decision.reasons)
+                    ),
+                    "challenger_auc": round(challenger.roc_auc, 4),
+                    "champion_auc": None
+                    if champion_metrics is None
+                    else round(champion_metrics.roc_auc, 4),
+                },
+            )
+        ],
+    )

@@ -1,0 +1,108 @@
+"""Training sets exported from the warehouse: immutable, named by content, traceable.
+
+Training reads a Parquet export rather than the warehouse, so tuning for minutes never
+holds the DuckDB file (which would stop ingestion), and every model version points at
+the exact bytes it was fit on.  The export's manifest lists the ingestion batches and
+the files and API pages behind them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from training_pipeline.ml.feature_spec import FeatureSpec
+
+FEATURES_TABLE = "features.customer_snapshots"
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    path: str
+    fingerprint: str  # sha256 of the Parquet bytes
+    rows: int
+    snapshots: int
+    first_snapshot: str
+    last_snapshot: str
+    positive_rate: float
+    batches: tuple[str, ...]  # ingestion batch ids the warehouse held at export time
+
+    @property
+    def manifest_path(self) -> Path:
+        return Path(self.path).with_suffix(".json")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_training_set(
+    con: duckdb.DuckDBPyConnection, spec: FeatureSpec, out_dir: Path
+) -> TrainingSet:
+    """Write the labelled snapshots to ``<out_dir>/<sha256[:16]>.parquet`` plus a manifest.
+
+    Rows are ordered by (time, id) so the same warehouse content gives the same bytes.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = ", ".join(spec.columns)
+    temporary = out_dir / f".export-{os.getpid()}.parquet"
+    target = str(temporary).replace("'", "''")  # COPY takes no parameters
+    con.execute(
+        f"copy (select {columns} from {FEATURES_TABLE} where {spec.label} is not null "
+        f"order by {spec.time_column}, {spec.id_column}) to '{target}' (format parquet)"
+    ).fetchall()
+    ((rows, snapshots, first, last, positive_rate),) = con.execute(
+        f"select count(*), count(distinct {spec.time_column}), min({spec.time_column}), "
+        f"max({spec.time_column}), avg({spec.label}::int) from read_parquet(?)",
+        [str(temporary)],
+    ).fetchall()
+    batches = con.execute(
+        "select batch_id from raw.ingestion_batches order by started_at, batch_id"
+    ).fetchall()
+    fingerprint = _sha256(temporary)
+    final = out_dir / f"{fingerprint[:16]}.parquet"
+    dataset = TrainingSet(
+        str(final),
+        fingerprint,
+        int(rows),
+        int(snapshots),
+        str(first),
+        str(last),
+        float(positive_rate or 0.0),
+        tuple(b for (b,) in batches),
+    )
+    manifest = dataset.manifest_path
+    manifest.write_text(json.dumps(asdict(dataset), indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, final)
+    return dataset
+
+
+def load_training_set(dataset: TrainingSet) -> pd.DataFrame:
+    """The exported rows, after checking the file is still the one fingerprinted."""
+    path = Path(dataset.path)
+    actual = _sha256(path)
+    if actual != dataset.fingerprint:
+        raise ValueError(
+            f"training set {path} changed since export: sha256 {actual}, "
+            f"expected {dataset.fingerprint}"
+        )
+    return pd.read_parquet(path)
+
+
+def latest_snapshot(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> pd.DataFrame:
+    """The current snapshot's rows (label not yet observable): what scoring scores."""
+    columns = ", ".join(c for c in spec.columns if c != spec.label)
+    return con.execute(
+        f"select {columns} from {FEATURES_TABLE} where {spec.time_column} = "
+        f"(select max({spec.time_column}) from {FEATURES_TABLE}) order by {spec.id_column}"
+    ).df()

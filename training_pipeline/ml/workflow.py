@@ -1,0 +1,104 @@
+"""The steps from a training set to a gated decision, as plain functions.
+
+Dagster assets call these in order; nothing here knows about Dagster, so the whole path
+can be tested on a DataFrame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from training_pipeline.ml.evaluation import (
+    GateDecision,
+    GatePolicy,
+    Metrics,
+    choose_threshold,
+    evaluate,
+    gate,
+)
+from training_pipeline.ml.feature_spec import FeatureSpec
+from training_pipeline.ml.splits import holdout_split
+from training_pipeline.ml.tuning import (
+    TuningConfig,
+    TuningResult,
+    fit_final,
+    out_of_fold_scores,
+    tune,
+)
+
+
+@dataclass(frozen=True)
+class TrainedCandidate:
+    model: Any
+    tuning: TuningResult
+    threshold: float
+    metrics: Metrics  # on the holdout
+    train_rows: int
+    holdout_rows: int
+
+
+def train_candidate(
+    frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig, holdout_snapshots: int
+) -> TrainedCandidate:
+    """Tune on everything but the latest snapshots, refit, and score the holdout once.
+
+    The decision threshold comes from out-of-fold predictions of the chosen
+    configuration, so the holdout stays unseen until its single evaluation.
+    """
+    train, holdout = holdout_split(frame, spec, holdout_snapshots)
+    tuning = tune(train, spec, config)
+    y_oof, oof_scores = out_of_fold_scores(train, spec, config, tuning.family, tuning.params)
+    threshold = choose_threshold(y_oof, oof_scores)
+    model = fit_final(train, spec, tuning.family, tuning.params, n_threads=config.n_threads)
+    metrics = evaluate(model, holdout, spec, threshold)
+    return TrainedCandidate(model, tuning, threshold, metrics, len(train), len(holdout))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    challenger: Metrics
+    champion: Metrics | None
+    decision: GateDecision
+    challenger_scores: np.ndarray
+    champion_scores: np.ndarray | None
+
+
+def holdout_metrics(stored: dict[str, Any]) -> Metrics:
+    """A version's holdout metrics from its registry entry, which may hold extra keys
+    (such as the CV score) beside them."""
+    known = {f.name for f in fields(Metrics)}
+    return Metrics.from_dict({k: v for k, v in stored.items() if k in known})
+
+
+def scores_of(model: Any, frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    return model.predict_proba(frame[list(spec.features)])[:, 1]
+
+
+def compare(
+    challenger: Any,
+    challenger_threshold: float,
+    champion: Any | None,
+    champion_threshold: float | None,
+    holdout: pd.DataFrame,
+    spec: FeatureSpec,
+    policy: GatePolicy,
+) -> Comparison:
+    """Score challenger and champion on the same holdout rows and apply the gate."""
+    challenger_metrics = evaluate(challenger, holdout, spec, challenger_threshold)
+    champion_metrics = champion_scores = None
+    if champion is not None:
+        if champion_threshold is None:
+            raise ValueError("the champion's decision threshold is unknown")
+        champion_metrics = evaluate(champion, holdout, spec, champion_threshold)
+        champion_scores = scores_of(champion, holdout, spec)
+    return Comparison(
+        challenger_metrics,
+        champion_metrics,
+        gate(challenger_metrics, champion_metrics, policy),
+        scores_of(challenger, holdout, spec),
+        champion_scores,
+    )

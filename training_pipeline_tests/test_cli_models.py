@@ -1,0 +1,174 @@
+"""`training-pipeline status` and `training-pipeline rollback` against a real registry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fitted_models import FAMILIES, fitted, flip_a_byte, register
+
+from training_pipeline.cli import main
+from training_pipeline.ml.registry import Aliases, ModelRegistry
+from training_pipeline.settings import Settings
+
+TOP_LEVEL_KEYS = {
+    "schema_version",
+    "registry",
+    "production",
+    "previous_production",
+    "total_versions",
+    "versions",
+    "recent_changes",
+}
+PRODUCTION_KEYS = {
+    "version",
+    "family",
+    "created_at",
+    "metrics",
+    "trained_on",
+    "data_fingerprint",
+    "code_version",
+    "sha256",
+    "gate",
+    "gate_recorded_at",
+    "promoted_at",
+    "promoted_by",
+    "promotion_reason",
+}
+VERSION_KEYS = {"version", "family", "created_at", "metrics", "gate", "gate_recorded_at", "aliases"}
+CHANGE_KEYS = {"at", "action", "reason", "actor", "production_before", "production_after"}
+
+
+@pytest.fixture
+def registry(settings: Settings) -> ModelRegistry:
+    """The registry the CLI finds through TRAINING_PIPELINE_DATA_DIR."""
+    return ModelRegistry(settings.data_dir / "models")
+
+
+@pytest.fixture
+def three_versions(registry: ModelRegistry) -> list[str]:
+    """Three versions, all promoted in turn: the last is production, the second previous."""
+    versions = [register(registry, fitted(f), family=f).version for f in FAMILIES]
+    for version in versions:
+        registry.promote(version, actor="ci")
+    registry.record_gate(versions[-1], {"passed": True, "reasons": []})
+    return versions
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_status_json_has_the_documented_keys(capsys, registry, three_versions):
+    code, out, _ = run_cli(capsys, "status", "--json")
+
+    assert code == 0
+    status = json.loads(out)
+    assert set(status) == TOP_LEVEL_KEYS
+    assert status["schema_version"] == 1
+    assert status["registry"] == str(registry.root)
+    assert set(status["production"]) == PRODUCTION_KEYS
+    assert all(set(entry) == VERSION_KEYS for entry in status["versions"])
+    assert all(set(entry) == CHANGE_KEYS for entry in status["recent_changes"])
+
+
+def test_status_json_describes_production_and_lists_versions_newest_first(capsys, three_versions):
+    first, second, third = three_versions
+
+    status = json.loads(run_cli(capsys, "status", "--json")[1])
+
+    production = status["production"]
+    assert production["version"] == third
+    assert production["family"] == "random_forest"
+    assert production["metrics"] == {"roc_auc": 0.8123, "pr_auc": 0.4567}
+    assert production["trained_on"] == ["orders_2025-01-06.csv", "orders_2025-01-07.csv"]
+    assert production["gate"] == {"passed": True, "reasons": []}
+    assert (production["promoted_by"], production["promotion_reason"]) == ("ci", "promoted")
+    assert status["previous_production"] == second
+    assert [v["version"] for v in status["versions"]] == [third, second, first]
+    assert [v["aliases"] for v in status["versions"]] == [
+        ["production"],
+        ["previous_production"],
+        [],
+    ]
+    assert status["recent_changes"][0]["production_after"] == third
+
+
+def test_status_last_limits_the_versions_listed(capsys, three_versions):
+    status = json.loads(run_cli(capsys, "status", "--json", "--last", "1")[1])
+
+    assert status["total_versions"] == 3
+    assert [v["version"] for v in status["versions"]] == [three_versions[-1]]
+
+
+def test_status_json_of_an_empty_registry_has_no_production(capsys, registry):
+    code, out, _ = run_cli(capsys, "status", "--json")
+
+    assert code == 0
+    status = json.loads(out)
+    assert (status["production"], status["versions"], status["total_versions"]) == (None, [], 0)
+    assert not registry.root.exists(), "status must not create the registry"
+
+
+def test_status_prints_production_metrics_batches_and_recent_versions(capsys, three_versions):
+    code, out, _ = run_cli(capsys, "status")
+
+    assert code == 0
+    assert f"production: {three_versions[-1]} (random_forest)" in out
+    assert "roc_auc 0.8123, pr_auc 0.4567" in out
+    assert "2 batch(es): orders_2025-01-06.csv, orders_2025-01-07.csv" in out
+    assert "gate:       passed" in out
+    assert f"previous production: {three_versions[1]}" in out
+    assert "last 3 of 3 version(s):" in out
+
+
+def test_rollback_restores_the_previous_version_and_says_so(capsys, registry, three_versions):
+    _, second, third = three_versions
+
+    code, out, _ = run_cli(capsys, "rollback", "--reason", "drift alarm")
+
+    assert code == 0
+    assert f"production is now {second} (was {third})" in out
+    assert "'drift alarm'" in out
+    assert registry.aliases() == Aliases(second, None)
+    assert registry.history()[-1].reason == "drift alarm"
+
+
+def test_rollback_to_a_named_version(capsys, registry, three_versions):
+    first, _, third = three_versions
+
+    code, out, _ = run_cli(capsys, "rollback", "--to", first)
+
+    assert code == 0
+    assert f"production is now {first} (was {third})" in out
+    assert registry.aliases().production == first
+
+
+def test_rollback_without_production_exits_non_zero_with_a_message(capsys, registry):
+    register(registry, fitted())
+
+    code, out, err = run_cli(capsys, "rollback")
+
+    assert code == 1
+    assert out == ""
+    assert "training-pipeline rollback: there is no production model to roll back" in err
+
+
+def test_rollback_to_an_unknown_version_exits_non_zero(capsys, registry, three_versions):
+    code, _, err = run_cli(capsys, "rollback", "--to", "v20000101T000000-000000000000")
+
+    assert code == 1
+    assert "unknown model version 'v20000101T000000-000000000000'" in err
+    assert registry.aliases().production == three_versions[-1]
+
+
+def test_rollback_refuses_a_corrupted_previous_version(capsys, registry, three_versions):
+    flip_a_byte(registry.get(three_versions[1]).artifact_path)
+
+    code, _, err = run_cli(capsys, "rollback")
+
+    assert code == 1
+    assert "corrupt or truncated" in err and "expected sha256" in err
+    assert registry.aliases().production == three_versions[-1]
