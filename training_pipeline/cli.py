@@ -99,6 +99,13 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
         ),
     )
     run.set_defaults(handler=_run)
+    retrain = commands.add_parser(
+        "retrain",
+        help="run the retrain_on_latest_data job now (what the UI's button launches)",
+        description="Ingests what is new, rebuilds features, trains a candidate and deploys "
+        "it only if it passes the gate; prints the same summary as `run`.",
+    )
+    retrain.set_defaults(handler=_run)
     ui = commands.add_parser(
         "ui", help="start the Dagster UI (dagster dev) with the demo ticket API beside it"
     )
@@ -178,12 +185,47 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _lineage(args: argparse.Namespace) -> int:
+    import json
+
+    from training_pipeline.lineage import LineageError, format_lineage, model_lineage
+
+    try:
+        lineage = model_lineage(Settings.from_env(), args.version)
+    except LineageError as error:
+        print(f"training-pipeline lineage: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(lineage.to_dict(), indent=2, sort_keys=True))
+    else:
+        print(format_lineage(lineage))
+    return 0
+
+
+def _add_lineage_commands(commands: argparse._SubParsersAction) -> None:
+    lineage = commands.add_parser(
+        "lineage",
+        help="trace a model version to its training set, ingestion batches, files and pages",
+        description=(
+            "Follows VERSION (or `production` / `previous_production`) through the registry "
+            "to the training-set export, the ingestion batches behind it and, per batch, the "
+            "order files (with sha256), API pages and CRM queries it read. Reads the "
+            "warehouse read-only. --json prints the object documented in "
+            "training_pipeline/lineage.py (schema_version 1)."
+        ),
+    )
+    lineage.add_argument("version", metavar="VERSION", help="a version id, or `production`")
+    lineage.add_argument("--json", action="store_true", help="print a stable JSON object")
+    lineage.set_defaults(handler=_lineage)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="training-pipeline")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_demo_commands(commands)
     _add_pipeline_commands(commands)
     _add_model_commands(commands)
+    _add_lineage_commands(commands)
     return parser
 
 

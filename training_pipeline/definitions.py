@@ -7,15 +7,15 @@ from training_pipeline.assets.deployment import churn_scores, production_model
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
 from training_pipeline.assets.training import churn_model_candidate, training_dataset
 from training_pipeline.assets.validation import churn_model_validation
+from training_pipeline.automation.jobs import (
+    downstream_automation,
+    nightly_retrain,
+    retrain_model,
+    retrain_on_latest_data,
+)
+from training_pipeline.automation.sensors import order_files_sensor, source_changes_sensor
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
-
-everything = dg.define_asset_job(
-    "materialize_everything",
-    selection=dg.AssetSelection.all(),
-    description="Ingest every source, clean, build features, train, validate, deploy and "
-    "score: the whole graph, in order.",
-)
 
 defs = dg.Definitions(
     assets=[
@@ -33,6 +33,16 @@ defs = dg.Definitions(
         production_model,
         churn_scores,
     ],
-    jobs=[everything],
+    jobs=[retrain_on_latest_data, retrain_model],
+    schedules=[nightly_retrain],
+    sensors=[
+        # New data in: order files landing, CRM records and ticket changes.
+        order_files_sensor,
+        source_changes_sensor,
+        # Everything downstream follows by declarative automation.
+        downstream_automation,
+    ],
+    # Steps of a run share one process: start-up dominates on small machines.
+    executor=dg.in_process_executor,
     resources=build_resources(Settings.from_env()),
 )

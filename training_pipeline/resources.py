@@ -22,6 +22,10 @@ WAREHOUSE_POOL = "warehouse"
 dagster_home/dagster.yaml so that only one process holds the file at a time."""
 
 
+TRAINING_POOL = "training"
+"""Tuning joins this pool (limit 1 too), so two trainings never run at once."""
+
+
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse file."""
 

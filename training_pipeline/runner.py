@@ -17,10 +17,10 @@ import dagster as dg
 import httpx
 
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.resources import WAREHOUSE_POOL
+from training_pipeline.resources import TRAINING_POOL, WAREHOUSE_POOL
 from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, REPO_ROOT, Settings
 
-JOB_NAME = "materialize_everything"
+JOB_NAME = "retrain_on_latest_data"
 
 
 def _api_answers(url: str) -> bool:
@@ -59,17 +59,18 @@ def prepare_dagster_home() -> None:
     os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     with dg.DagsterInstance.get() as instance:
-        limit_warehouse_pool(instance)
+        limit_pools(instance)
 
 
-def limit_warehouse_pool(instance: dg.DagsterInstance) -> None:
+def limit_pools(instance: dg.DagsterInstance) -> None:
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         raise RuntimeError(
             f"the Dagster instance at {instance.root_directory} cannot enforce pools, so "
             "runs could open the DuckDB warehouse at the same time"
         )
-    storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
+    for pool in (WAREHOUSE_POOL, TRAINING_POOL):
+        storage.set_concurrency_slots(pool, 1)
 
 
 def table_counts(settings: Settings) -> dict[str, int]:

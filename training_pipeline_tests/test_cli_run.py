@@ -55,5 +55,5 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tm
     assert f"production model: {production.version}" in summary
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (recorded,) = instance.get_runs()
-        assert recorded.job_name == "materialize_everything"
+        assert recorded.job_name == "retrain_on_latest_data"
         assert recorded.is_success

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
-from training_pipeline.runner import limit_warehouse_pool
+from training_pipeline.runner import limit_pools
 
 REPO = Path(__file__).parents[1]
 
@@ -49,7 +49,7 @@ def test_two_warehouse_writers_launched_together_both_succeed_one_after_the_othe
     (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())
     seed_sources(data_dir)
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        limit_warehouse_pool(instance)  # as `make run` and `make ui` do before any run
+        limit_pools(instance)  # as `make run` and `make ui` do before any run
     env = os.environ | {"DAGSTER_HOME": str(home), "TRAINING_PIPELINE_DATA_DIR": str(data_dir)}
     dagster = str(Path(sys.executable).parent / "dagster")
     launches = [

@@ -10,6 +10,7 @@ owner.
 from collections.abc import Mapping
 from typing import Any
 
+import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
 GROUP = "cleaning"
@@ -27,3 +28,9 @@ class TrainingPipelineDbtTranslator(DagsterDbtTranslator):
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return ["team:analytics-engineering"]
+
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition | None:
+        # Cleaned tables and features follow their inputs as soon as new raw data lands.
+        return dg.AutomationCondition.eager()

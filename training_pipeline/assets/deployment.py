@@ -23,6 +23,10 @@ CANARY_ROWS = 200
     owners=["team:ml"],
     kinds={"scikitlearn"},
     deps=[VALIDATION],
+    # Blocking checks stop downstream steps only within a run; across runs this condition
+    # (and the gate decision re-read below) keeps a failed candidate out of production.
+    automation_condition=dg.AutomationCondition.eager()
+    & dg.AutomationCondition.all_deps_blocking_checks_passed(),
     description="The candidate promoted to production once the gate passed; a smoke test "
     "on canary rows follows, and a failure restores the previous production model.",
 )
@@ -36,6 +40,12 @@ def production_model(
     frame = load_training_set(candidate.dataset)
     _, holdout = holdout_split(frame, CHURN, candidate.holdout_snapshots)
     canary = holdout.head(CANARY_ROWS)
+    gate = registry.get(candidate.version).gate
+    if not gate or not gate.get("passed"):
+        raise dg.Failure(
+            description=f"{candidate.version} has not passed the gate; it is not deployed",
+            metadata={"gate": str(gate)},
+        )
     outcome = deploy(
         registry, candidate.version, canary, CHURN, actor=f"dagster run {context.run_id}"
     )
@@ -65,6 +75,7 @@ def production_model(
     kinds={"duckdb", "scikitlearn"},
     pool=WAREHOUSE_POOL,
     deps=[dg.AssetKey("production_model"), CUSTOMER_SNAPSHOTS],
+    automation_condition=dg.AutomationCondition.eager(),
     description="Churn probability for every active customer at the current snapshot, by "
     "the production model; the model version is recorded on every row.",
 )

@@ -7,17 +7,33 @@ import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.pipelines import FAMILIES
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.tuning import TuningConfig, optimization_history_html
 from training_pipeline.ml.workflow import train_candidate
-from training_pipeline.resources import WAREHOUSE_POOL, ModelStoreResource, WarehouseResource
+from training_pipeline.resources import (
+    TRAINING_POOL,
+    WAREHOUSE_POOL,
+    ModelStoreResource,
+    WarehouseResource,
+)
 
 GROUP = "training"
 OWNERS = ["team:ml"]
 CUSTOMER_SNAPSHOTS = get_asset_key_for_model([cleaned_tables], "customer_snapshots")
+
+
+def _training_trigger(policy: RetrainingPolicy) -> dg.AutomationCondition | None:
+    """on_new_data: every features refresh; cron: the policy's schedule; on_drift: none
+    here, the drift sensor requests retraining."""
+    if policy.mode == "on_new_data":
+        return dg.AutomationCondition.eager()
+    if policy.mode == "cron":
+        return dg.AutomationCondition.on_cron(policy.cron)
+    return None
 
 
 class TrainingConfig(dg.Config):
@@ -48,6 +64,7 @@ class Candidate:
     kinds={"duckdb", "parquet"},
     pool=WAREHOUSE_POOL,
     deps=[CUSTOMER_SNAPSHOTS],
+    automation_condition=_training_trigger(RetrainingPolicy.from_env()),
     description="The labelled weekly customer snapshots, exported from the warehouse to an "
     "immutable Parquet file named by its sha256, with the ingestion batches behind it.",
 )
@@ -75,6 +92,8 @@ def training_dataset(
     group_name=GROUP,
     owners=OWNERS,
     kinds={"scikitlearn", "optuna"},
+    pool=TRAINING_POOL,
+    automation_condition=dg.AutomationCondition.eager(),
     description="A scikit-learn pipeline (imputation, encoding, estimator) whose family and "
     "hyperparameters Optuna chose on time-respecting CV; registered, not yet promoted.",
 )

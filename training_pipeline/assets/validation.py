@@ -29,6 +29,7 @@ class GateConfig(dg.Config):
     group_name="validation",
     owners=["team:ml"],
     kinds={"scikitlearn", "evidently"},
+    automation_condition=dg.AutomationCondition.eager(),
     description="The candidate and the production model scored on the same holdout; the "
     "blocking check `passes_gate` decides whether deployment may run.",
     check_specs=[
