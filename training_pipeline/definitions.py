@@ -7,6 +7,7 @@ from training_pipeline.assets.deployment import churn_scores, production_model
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
 from training_pipeline.assets.training import churn_model_candidate, training_dataset
 from training_pipeline.assets.validation import churn_model_validation
+from training_pipeline.automation.alerts import alert_on_run_failure
 from training_pipeline.automation.jobs import (
     downstream_automation,
     nightly_retrain,
@@ -41,6 +42,8 @@ defs = dg.Definitions(
         source_changes_sensor,
         # Everything downstream follows by declarative automation.
         downstream_automation,
+        # Every failed run, failed gate and automatic rollback: a JSON line and a webhook.
+        alert_on_run_failure,
     ],
     # Steps of a run share one process: start-up dominates on small machines.
     executor=dg.in_process_executor,

@@ -1,6 +1,7 @@
 """Features to a tuned candidate model: the training stage of the graph."""
 
 import dataclasses
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -37,10 +38,14 @@ def _training_trigger(policy: RetrainingPolicy) -> dg.AutomationCondition | None
 
 
 class TrainingConfig(dg.Config):
-    """Tuning budget and validation layout; the defaults keep `make run` short."""
+    """Tuning budget and validation layout; the defaults keep `make run` short.
 
-    n_trials: int = 20
-    timeout_s: float = 45.0
+    Runs started by sensors and schedules take these defaults, so the budget's defaults can
+    also be set by TRAINING_PIPELINE_TUNING_TRIALS and TRAINING_PIPELINE_TUNING_SECONDS.
+    """
+
+    n_trials: int = int(os.environ.get("TRAINING_PIPELINE_TUNING_TRIALS", "20"))
+    timeout_s: float = float(os.environ.get("TRAINING_PIPELINE_TUNING_SECONDS", "45"))
     seed: int = 0
     n_folds: int = 3
     valid_snapshots: int = 2

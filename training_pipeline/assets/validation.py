@@ -1,5 +1,6 @@
 """The gate: challenger against champion on the same holdout, with a report per version."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -18,10 +19,14 @@ VALIDATION = dg.AssetKey("churn_model_validation")
 
 
 class GateConfig(dg.Config):
-    """A challenger is promoted only with AUC ≥ auc_floor and ≥ champion AUC − max_auc_drop."""
+    """A challenger is promoted only with AUC ≥ auc_floor and ≥ champion AUC − max_auc_drop.
 
-    auc_floor: float = 0.75
-    max_auc_drop: float = 0.01
+    Runs started by sensors and schedules take these defaults, which
+    TRAINING_PIPELINE_GATE_AUC_FLOOR and TRAINING_PIPELINE_GATE_MAX_AUC_DROP can set.
+    """
+
+    auc_floor: float = float(os.environ.get("TRAINING_PIPELINE_GATE_AUC_FLOOR", "0.75"))
+    max_auc_drop: float = float(os.environ.get("TRAINING_PIPELINE_GATE_MAX_AUC_DROP", "0.01"))
 
 
 @dg.asset(

@@ -1,0 +1,287 @@
+"""Alerts for failed runs: what went wrong, a JSON line on disk, and a Slack-style webhook.
+
+Plain Python, no Dagster: ``training_pipeline.automation.failures`` turns a failed run's
+events into ``Alert``s, and the sensor in ``training_pipeline.automation.alerts`` hands
+each to ``deliver``.
+
+The log line is written for every alert whether or not a webhook is configured, so the
+history survives a webhook that is down.  The webhook URL is a secret (whoever holds it
+can post to the channel): it is read only from ``TRAINING_PIPELINE_ALERT_WEBHOOK_URL``,
+and every message that could carry it, including httpx's own request log, shows it
+masked to its scheme and host.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from training_pipeline.settings import Settings
+
+WEBHOOK_URL_ENV = "TRAINING_PIPELINE_ALERT_WEBHOOK_URL"
+UI_URL_ENV = "TRAINING_PIPELINE_UI_URL"
+DEFAULT_UI_URL = "http://127.0.0.1:3000"  # where `make ui` serves the Dagster UI
+
+AlertKind = Literal["run_failure", "blocking_check_failed", "automatic_rollback"]
+TITLES: dict[str, str] = {
+    "run_failure": "Run failed",
+    "blocking_check_failed": "Blocking check failed",
+    "automatic_rollback": "Deployment rolled back automatically",
+}
+SUMMARY_CHARS = 500
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_BACKOFF_S = 8.0
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    job_name: str
+    run_id: str
+    message: str
+    timestamp: datetime  # when the run failed, UTC
+    error_summary: str = ""
+    asset_key: str | None = None
+    check_name: str | None = None
+    step_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in TITLES:
+            raise ValueError(f"unknown alert kind {self.kind!r}; expected one of {list(TITLES)}")
+        if self.timestamp.utcoffset() is None:
+            raise ValueError("an alert's timestamp must be timezone-aware (UTC)")
+
+    @property
+    def link_path(self) -> str:
+        """The run's page, relative to the Dagster UI's base URL."""
+        return f"/runs/{self.run_id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["timestamp"] = self.timestamp.astimezone(UTC).isoformat()
+        record["link_path"] = self.link_path
+        return record
+
+
+def clip(text: str, limit: int = SUMMARY_CHARS) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def slack_payload(alert: Alert, ui_url: str = DEFAULT_UI_URL) -> dict[str, Any]:
+    """A Slack incoming-webhook body: ``text`` for notifications, ``blocks`` for display.
+
+    Block Kit limits are respected (header 150 characters, section text 3000, field 2000)
+    and ``&``, ``<`` and ``>`` are escaped as Slack's mrkdwn requires.
+    """
+    title = TITLES[alert.kind]
+    link = ui_url.rstrip("/") + alert.link_path
+    facts = {
+        "Job": alert.job_name,
+        "Run": alert.run_id,
+        "Asset": alert.asset_key,
+        "Check": alert.check_name,
+        "Step": alert.step_key,
+        "Failed at": alert.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+    }
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": clip(title, 150)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(_esc(alert.message), 3000)}},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": clip(f"*{name}*\n{_esc(value)}", 2000)}
+                for name, value in facts.items()
+                if value
+            ],
+        },
+    ]
+    if alert.error_summary:
+        summary = clip(_esc(alert.error_summary), 2990)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"```{summary}```"}})
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"<{link}|Open the run in Dagster>"}],
+        }
+    )
+    text = f"{title}: job {alert.job_name}, run {alert.run_id}. {alert.message}"
+    return {"text": _esc(text), "blocks": blocks}
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class AlertDeliveryError(RuntimeError):
+    """The webhook did not accept the alert; the message shows the URL masked."""
+
+    def __init__(self, message: str, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+def mask_url(url: str) -> str:
+    """``https://hooks.slack.com/services/T/B/secret`` → ``https://hooks.slack.com/***``."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]  # never the user:password part
+    return f"{parts.scheme or '?'}://{host or '?'}/***"
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` with the URL, and its path on its own (the token), masked."""
+    parts = urlsplit(url)
+    secret = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+    text = text.replace(url, mask_url(url))
+    return text.replace(secret, "***") if len(secret) >= 4 else text
+
+
+@contextmanager
+def _httpx_log_masked(url: str) -> Iterator[None]:
+    """httpx logs every request's full URL at INFO; mask ours while we post."""
+
+    def mask(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if url in message:
+            record.msg, record.args = _scrub(message, url), ()
+        return True
+
+    logger = logging.getLogger("httpx")
+    logger.addFilter(mask)
+    try:
+        yield
+    finally:
+        logger.removeFilter(mask)
+
+
+def post_webhook(
+    alert: Alert,
+    url: str,
+    timeout_s: float = 5.0,
+    max_attempts: int = 4,
+    backoff_s: float = 0.5,
+    *,
+    ui_url: str = DEFAULT_UI_URL,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """POST the alert; retry 5xx, 429, timeouts and connection errors with backoff.
+
+    Returns:
+        The number of attempts it took.
+
+    Raises:
+        AlertDeliveryError: at once on another non-2xx answer (a wrong or revoked URL
+            does not heal), or after ``max_attempts``; the URL in it is masked.
+    """
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+    body = slack_payload(alert, ui_url)
+    with _httpx_log_masked(url), httpx.Client(timeout=timeout_s) as client:
+        for attempt in range(1, max_attempts + 1):
+            delay = min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
+            try:
+                response = client.post(url, json=body)
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:  # will not heal
+                failure = f"the URL is not usable: {type(error).__name__}: {error}"
+                break
+            except httpx.TransportError as error:  # timeouts and connection failures
+                failure = f"{type(error).__name__}: {error}"
+            else:
+                if response.is_success:
+                    return attempt
+                failure = f"HTTP {response.status_code} {response.text[:200]!r}"
+                if response.status_code not in RETRYABLE_STATUS:
+                    break
+                retry_after = response.headers.get("retry-after", "").strip()
+                if retry_after.isdigit():
+                    delay = min(float(retry_after), MAX_BACKOFF_S)
+            if attempt < max_attempts:
+                sleep(delay)
+    # `from None`: the httpx exception carries the request, and with it the secret URL.
+    message = (
+        f"alert webhook {mask_url(url)} did not accept the {alert.kind} alert for run "
+        f"{alert.run_id} after {attempt} attempt(s); last error: {failure}"
+    )
+    raise AlertDeliveryError(_scrub(message, url), attempt) from None
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    status: Literal["posted", "failed", "not_configured"]
+    attempts: int = 0
+    error: str | None = None
+
+
+def alert_log_path(settings: Settings) -> Path:
+    return settings.data_dir / "alerts" / "alerts.jsonl"
+
+
+def write_alert_log(alert: Alert, path: Path, outcome: DeliveryOutcome | None = None) -> None:
+    """Append the alert as one JSON line: one ``write`` on an O_APPEND descriptor, fsynced.
+
+    Concurrent writers (two sensors, two processes) therefore never interleave within a
+    line, and a line reported written survives a crash.
+    """
+    record = alert.to_dict()
+    if outcome is not None:
+        record |= {
+            "delivery": outcome.status,
+            "delivery_attempts": outcome.attempts,
+            "delivery_error": outcome.error,
+        }
+    line = (json.dumps(record, sort_keys=True) + "\n").encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(fd, line)
+        if written != len(line):
+            raise OSError(f"short write to {path}: {written} of {len(line)} bytes (disk full?)")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def deliver(
+    alert: Alert,
+    settings: Settings,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = 5.0,
+    max_attempts: int = 4,
+    backoff_s: float = 0.5,
+) -> DeliveryOutcome:
+    """Post the alert when a webhook is configured, then log it with how that went.
+
+    A failed post does not raise here: it is recorded in the log line
+    (``delivery_error``) and returned, so the caller can log every alert of a run
+    before it fails (see the sensor).  Anything else that goes wrong while posting (a
+    bug) propagates, but the line is still written first, marked failed.
+    """
+    env = os.environ if env is None else env
+    url = env.get(WEBHOOK_URL_ENV, "").strip()
+    log = alert_log_path(settings)
+    if not url:
+        outcome = DeliveryOutcome("not_configured")
+        write_alert_log(alert, log, outcome)
+        return outcome
+    outcome = DeliveryOutcome("failed", error="posting raised an unexpected error")
+    try:
+        ui_url = env.get(UI_URL_ENV, DEFAULT_UI_URL)
+        attempts = post_webhook(alert, url, timeout_s, max_attempts, backoff_s, ui_url=ui_url)
+        outcome = DeliveryOutcome("posted", attempts)
+    except AlertDeliveryError as error:
+        outcome = DeliveryOutcome("failed", error.attempts, str(error))
+    finally:
+        write_alert_log(alert, log, outcome)
+    return outcome
