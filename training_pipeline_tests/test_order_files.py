@@ -211,3 +211,36 @@ def test_a_rewrite_with_the_same_size_and_an_old_mtime_is_still_ingested(con, di
     assert path.stat().st_size == before.st_size
     assert [o.status for o in ingest(con, dirs, "b2").outcomes] == ["loaded"]
     assert [r[1] for r in raw_rows(con)] == ["1", "2"]
+
+
+def test_jsonl_and_parquet_timestamps_with_zones_load_as_text_keeping_the_offset(con, dirs):
+    landing, _ = dirs
+    rows = [
+        {
+            "order_id": f"O{i}",
+            "customer_id": "C1",
+            "ordered_at": f"2026-01-0{i}T10:00:00+02:00",
+            "amount": "1.00",
+            "status": "done",
+        }
+        for i in range(1, 4)
+    ]
+    (landing / "orders_1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (outcome,) = ingest(con, dirs).outcomes
+    assert outcome.status == "loaded", outcome.reason
+    loaded = con.execute("select ordered_at from raw.orders order by 1").fetchall()
+    assert loaded == [(f"2026-01-0{i}T10:00:00+02:00",) for i in range(1, 4)]
+
+
+def test_a_nested_value_where_a_scalar_is_required_is_quarantined(con, dirs):
+    landing, _ = dirs
+    row = {
+        "order_id": "O1",
+        "customer_id": "C1",
+        "ordered_at": "x",
+        "amount": {"value": 1, "currency": "USD"},
+        "status": "done",
+    }
+    (landing / "orders_1.jsonl").write_text(json.dumps(row) + "\n")
+    (outcome,) = ingest(con, dirs).outcomes
+    assert outcome.status == "quarantined" and "nested" in outcome.reason

@@ -23,8 +23,9 @@ _CSV_OPTIONS = (
     "strict_mode = true, encoding = 'utf-8', null_padding = false"
 )
 
-# DuckDB types a Parquet column may have and still be read as text without loss.
-_SCALAR_TYPES = ("VARCHAR", "BIGINT", "INTEGER", "SMALLINT", "DOUBLE", "FLOAT", "DECIMAL")
+# Nested values cannot be kept as one text value; every scalar type can (timestamps with a
+# zone keep their offset in the text, and staging converts them to UTC).
+_NESTED_TYPES = ("STRUCT", "MAP", "UNION")
 
 
 class FileRejected(Exception):
@@ -104,10 +105,10 @@ def verify_schema(schema: dict[str, str], required: tuple[str, ...], fmt: str) -
     bad_types = {
         c: schema[c]
         for c in required
-        if fmt != "csv" and not schema[c].startswith(_SCALAR_TYPES) and schema[c] != "JSON"
+        if schema[c].startswith(_NESTED_TYPES) or schema[c].endswith("]")
     }
     if bad_types:
-        raise FileRejected(f"columns with non-scalar types: {bad_types}")
+        raise FileRejected(f"columns with nested (non-scalar) types: {bad_types}")
     return sorted(set(schema) - set(required))
 
 
