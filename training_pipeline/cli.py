@@ -1,11 +1,13 @@
 """The ``training-pipeline`` command: a small dispatcher over subcommands.
 
-    training-pipeline demo [--days N] [--customers N] [--seed S] [--if-missing]
+    training-pipeline demo [--days N] [--customers N] [--seed S] [--if-missing] [--drift]
     training-pipeline demo api [--host 127.0.0.1] [--port 8765]
     training-pipeline run
+    training-pipeline retrain
     training-pipeline ui [--host 127.0.0.1] [--port 3000]
     training-pipeline status [--json] [--last N]
     training-pipeline rollback [--to VERSION] [--reason TEXT]
+    training-pipeline lineage VERSION|production [--json]
 
 Each subcommand registers its own parser and handler; the heavy imports happen inside
 the handlers so that ``--help`` stays instant.
@@ -31,14 +33,17 @@ def _demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     run = generator.generate_if_missing if args.if_missing else generator.generate
     try:
-        summary = run(settings, args.days, customers=args.customers, seed=args.seed)
+        summary = run(
+            settings, args.days, customers=args.customers, seed=args.seed, drift=args.drift
+        )
     except ValueError as error:
         print(f"training-pipeline demo: {error}", file=sys.stderr)
         return 2
     if summary is None:
         print(f"demo data already present in {settings.data_dir}; nothing to do")
     else:
-        print(f"demo data in {settings.data_dir} ({summary.state.days_generated} days)")
+        drifted = f", {summary.drifted} of them new drifted days" if summary.drifted else ""
+        print(f"demo data in {settings.data_dir} ({summary.state.days_generated} days{drifted})")
     return 0
 
 
@@ -64,6 +69,12 @@ def _add_demo_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--seed", type=int, help="random seed (new world only; default 42)")
     demo.add_argument(
         "--if-missing", action="store_true", help="do nothing if demo data already exists"
+    )
+    demo.add_argument(
+        "--drift",
+        action="store_true",
+        help="make the new days drifted: amounts in cents, a wave of badly rated complaints and a "
+        "CRM sync rewriting segment and country (training_pipeline/demo/drift_day.py)",
     )
     demo.set_defaults(handler=_demo)
     demo_commands = demo.add_subparsers(dest="demo_command", metavar="{api}")

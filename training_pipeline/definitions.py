@@ -4,10 +4,12 @@ import dagster as dg
 
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.deployment import churn_scores, production_model
+from training_pipeline.assets.drift import feature_drift_check, prediction_drift_check
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
 from training_pipeline.assets.training import churn_model_candidate, training_dataset
 from training_pipeline.assets.validation import churn_model_validation
 from training_pipeline.automation.alerts import alert_on_run_failure
+from training_pipeline.automation.drift import drift_retraining_sensor
 from training_pipeline.automation.jobs import (
     downstream_automation,
     nightly_retrain,
@@ -34,14 +36,20 @@ defs = dg.Definitions(
         production_model,
         churn_scores,
     ],
+    asset_checks=[
+        # Drift of the newest features and scores against the production model's data.
+        feature_drift_check,
+        prediction_drift_check,
+    ],
     jobs=[retrain_on_latest_data, retrain_model],
     schedules=[nightly_retrain],
     sensors=[
         # New data in: order files landing, CRM records and ticket changes.
         order_files_sensor,
         source_changes_sensor,
-        # Everything downstream follows by declarative automation.
+        # Everything downstream follows by declarative automation; drift retrains.
         downstream_automation,
+        drift_retraining_sensor,
         # Every failed run, failed gate and automatic rollback: a JSON line and a webhook.
         alert_on_run_failure,
     ],

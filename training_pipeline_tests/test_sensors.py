@@ -110,3 +110,41 @@ def test_a_bad_retraining_policy_is_refused_naming_the_variable(
     with pytest.raises(ValueError, match=message) as raised:
         RetrainingPolicy.from_env()
     assert variable in str(raised.value)
+
+
+def drift_evaluation(instance: dg.DagsterInstance, passed: bool, severity) -> None:
+    """Record one evaluation of the real check key, as the drift check would."""
+
+    @dg.asset(
+        key=["features", "customer_snapshots"],
+        check_specs=[dg.AssetCheckSpec("feature_drift", asset=["features", "customer_snapshots"])],
+    )
+    def snapshots():
+        return dg.MaterializeResult(
+            check_results=[
+                dg.AssetCheckResult(
+                    passed=passed, severity=severity, metadata={"drifted_share": 0.7}
+                )
+            ]
+        )
+
+    assert dg.materialize([snapshots], instance=instance).success
+
+
+def test_drift_at_error_requests_one_retraining_and_warnings_request_none():
+    from training_pipeline.automation.drift import drift_retraining_sensor
+
+    with dg.instance_for_test() as instance:
+
+        def tick(cursor):
+            with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+                return drift_retraining_sensor(context)
+
+        assert not tick(None).run_requests
+        drift_evaluation(instance, False, dg.AssetCheckSeverity.WARN)
+        warned = tick(None)
+        assert not warned.run_requests
+        drift_evaluation(instance, False, dg.AssetCheckSeverity.ERROR)
+        (request,) = tick(warned.cursor).run_requests
+        assert "drift" in request.run_key and "0.7" in request.tags["training_pipeline/trigger"]
+        assert not tick(tick(warned.cursor).cursor).run_requests

@@ -4,11 +4,19 @@
 new world: the CRM's ``customers`` table (dropped and recreated at ``settings.crm_url``),
 the ticket store (``demo/tickets.sqlite``) and one order file per day in the landing
 folder. Called again, it appends ``N`` further days to the same world. The state file
-records only the seed, the start date, the initial number of customers and the days
-generated: the world itself is rebuilt by re-simulating the earlier days without writing
-them (well under a second for the default size). That is what makes the output
-byte-identical for the same seed and the same total of days, however the days were
-batched: 180 days in one call equal 90 + 90.
+records only the seed, the start date, the initial number of customers, the days
+generated and which of them were drifted: the world itself is rebuilt by re-simulating
+the earlier days without writing them (well under a second for the default size). That is
+what makes the output byte-identical for the same seed and the same sequence of normal
+and drifted days, however the days were batched: 180 days in one call equal 90 + 90.
+
+``generate(settings, days=1, drift=True)`` (CLI ``--drift``) makes every day of the call
+a drifted day: the normal day plus the incident described in drift_day.py (amounts in
+cents, a wave of badly rated complaints, a CRM sync rewriting segment and country of
+most customers), enough to move most features of the next snapshot. The day
+is recorded in ``drift_days`` before any source sees it, so an interrupted drifted day is
+finished as a drifted day by the next call, with or without ``drift``. A world that never
+drifted writes no ``drift_days`` at all, so its state file is what it always was.
 
 ``generate_if_missing(settings)`` (CLI ``training-pipeline demo --if-missing``) does
 nothing when the state file exists; ``make run`` uses it to create data only once.
@@ -49,6 +57,7 @@ class DemoState:
     customers: int
     start_date: date
     days_generated: int
+    drift_days: tuple[int, ...] = ()  # drifted days, as day numbers from the start date
 
     @property
     def last_date(self) -> date | None:
@@ -61,7 +70,10 @@ class DemoState:
             "version": STATE_VERSION,
             "start_date": self.start_date.isoformat(),
             "last_date": self.last_date.isoformat() if self.last_date else None,
+            "drift_days": list(self.drift_days),
         }
+        if not self.drift_days:
+            del payload["drift_days"]  # a world that never drifted keeps its old state file
         return json.dumps(payload, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -74,6 +86,7 @@ class DemoState:
             customers=int(payload["customers"]),
             start_date=date.fromisoformat(payload["start_date"]),
             days_generated=int(payload["days_generated"]),
+            drift_days=tuple(sorted(int(day) for day in payload.get("drift_days", ()))),
         )
 
 
@@ -89,6 +102,7 @@ class GenerationSummary:
     redelivered: int
     ticket_changes: int
     order_files: tuple[Path, ...]
+    drifted: int = 0  # days of this call that were drifted
 
 
 def state_path(settings: Settings) -> Path:
@@ -109,9 +123,9 @@ def _save_state(settings: Settings, state: DemoState) -> None:
 
 
 def day_params(state: DemoState, day: int) -> DayParams:
-    """The knobs of one day. Constant for now; drift will vary them by day (and must then
-    be recorded in the state so that re-simulating earlier days stays exact)."""
-    return DayParams()
+    """The knobs of one day: the defaults, with the incident on the days recorded as
+    drifted, so re-simulating earlier days reproduces them exactly."""
+    return DayParams(drift=day in state.drift_days)
 
 
 def _resolve_state(
@@ -142,11 +156,12 @@ def generate(
     *,
     customers: int | None = None,
     seed: int | None = None,
+    drift: bool = False,
 ) -> GenerationSummary:
     """Create the demo world (``days`` defaults to 270) or append ``days`` (default 1).
 
     ``customers`` and ``seed`` apply to a new world; for an existing one they may only
-    repeat what the state file says.
+    repeat what the state file says. ``drift`` makes each of the ``days`` a drifted day.
     """
     existing = load_state(settings)
     state = _resolve_state(existing, customers, seed)
@@ -173,10 +188,15 @@ def generate(
                 world.step(day_params(state, day))
             writers.discard_crm_records_from(engine, world.next_record_id)
             crm_records = 0
-        orders = redelivered = ticket_changes = 0
+        orders = redelivered = ticket_changes = drifted = 0
         files = []
         for _ in range(days):
-            events = world.step(day_params(state, state.days_generated))
+            day = state.days_generated
+            if drift and day not in state.drift_days:
+                state = replace(state, drift_days=(*state.drift_days, day))
+                _save_state(settings, state)
+            params = day_params(state, day)
+            events = world.step(params)
             writers.insert_crm_records(engine, events.crm_records)
             ticket_store.apply_day(store, events.day, events.tickets)
             fmt = writers.order_file_format(events.day)
@@ -189,6 +209,7 @@ def generate(
             orders += len(events.orders)
             redelivered += events.redelivered
             ticket_changes += len(events.tickets)
+            drifted += params.drift
     finally:
         engine.dispose()
     summary = GenerationSummary(
@@ -200,6 +221,7 @@ def generate(
         redelivered=redelivered,
         ticket_changes=ticket_changes,
         order_files=tuple(files),
+        drifted=drifted,
     )
     log.info("demo sources: %s", describe(summary))
     return summary
@@ -211,11 +233,12 @@ def generate_if_missing(
     *,
     customers: int | None = None,
     seed: int | None = None,
+    drift: bool = False,
 ) -> GenerationSummary | None:
     """Create the demo world unless ``demo/state.json`` exists; None when it did."""
     if state_path(settings).exists():
         return None
-    return generate(settings, days, customers=customers, seed=seed)
+    return generate(settings, days, customers=customers, seed=seed, drift=drift)
 
 
 def describe(summary: GenerationSummary) -> str:
@@ -228,7 +251,8 @@ def describe(summary: GenerationSummary) -> str:
     )
     return (
         f"{'created' if summary.created else 'extended'} world (seed {state.seed}, "
-        f"{state.customers} initial customers): {summary.days} day(s) {span}, "
+        f"{state.customers} initial customers): {summary.days} day(s) {span}"
+        f"{f' ({summary.drifted} drifted)' if summary.drifted else ''}, "
         f"{state.days_generated} in total; {summary.crm_records} CRM records, "
         f"{summary.orders} order rows ({summary.redelivered} re-delivered) in "
         f"{len(summary.order_files)} files, {summary.ticket_changes} ticket changes"

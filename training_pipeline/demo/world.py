@@ -24,6 +24,8 @@ The planted churn signal (what the churn model downstream should be able to lear
 Randomness: day ``d`` draws from ``default_rng([seed, SIM, d])`` for what happens and a
 ``random.Random`` seeded from ``[seed, RENDER, d]`` for how it is written down, so a day's
 output depends only on the seed and the days before it, never on how days are batched.
+A drifted day (``DayParams(drift=True)``, see drift_day.py) adds an incident drawn from a
+stream of its own, ``[seed, DRIFT, d]``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
-from training_pipeline.demo import messy
+from training_pipeline.demo import drift_day, messy
 from training_pipeline.demo.population import (
     ACTIVE,
     CHURNED,
@@ -67,7 +69,7 @@ class WorldConfig:
 
 @dataclass(frozen=True)
 class DayParams:
-    """Knobs of one simulated day: the seam where a future ``--drift`` option plugs in."""
+    """Knobs of one simulated day; ``drift`` adds the incident of drift_day.py."""
 
     order_rate: float = 1.0
     ticket_rate: float = 1.0
@@ -77,6 +79,7 @@ class DayParams:
     profile_update_rate: float = 0.003  # per customer and day
     duplicate_record_rate: float = 0.06  # CRM records entered twice
     redelivery_rate: float = 0.3  # chance that a file repeats part of the previous one
+    drift: bool = False
 
 
 def streams(seed: int, stream: int, day: int) -> tuple[np.random.Generator, random.Random]:
@@ -128,12 +131,19 @@ class World:
         day = self.days_simulated
         rng, _ = streams(self.config.seed, SIM, day)
         _, render = streams(self.config.seed, RENDER, day)
+        incident = streams(self.config.seed, drift_day.DRIFT, day)[0] if params.drift else None
         day_start = self.start_epoch + day * DAY_S
+        # The incident's CRM sync reaches only customers who existed before today.
+        synced = (
+            [] if incident is None else drift_day.crm_sync(incident, self.population, day_start)
+        )
         crm_events = self._signups_and_updates(rng, day, day_start, params)
+        if synced:
+            crm_events = sorted(crm_events + synced)
         self._churn(rng, day, params)
         orders = self._orders(rng, render, day, day_start, params)
         redelivered = self._redelivery(rng, params)
-        tickets = self._tickets(rng, render, day, params)
+        tickets = self._tickets(rng, render, day, params, incident)
         self._previous_orders = orders
         self.days_simulated += 1
         return DayEvents(
@@ -219,6 +229,8 @@ class World:
         buyers = np.repeat(np.arange(len(pop)), rng.poisson(rate))
         seconds = rng.integers(0, DAY_S, len(buyers))
         amounts = np.exp(pop.amount_log_mean[buyers] + rng.normal(0, 0.45, len(buyers)))
+        if params.drift:
+            amounts = amounts * drift_day.PRICE_FACTOR
         shares = np.array([ORDER_STATUS_SHARE[ACTIVE], ORDER_STATUS_SHARE[DISENGAGING]])
         cumulative = np.cumsum(shares, axis=1)[(pop.stage[buyers] == DISENGAGING).astype(int)]
         statuses = (rng.random(len(buyers))[:, None] > cumulative[:, :-1]).sum(axis=1)
@@ -249,12 +261,21 @@ class World:
         return previous[first : first + size]
 
     def _tickets(
-        self, rng: np.random.Generator, render: random.Random, day: int, params: DayParams
+        self,
+        rng: np.random.Generator,
+        render: random.Random,
+        day: int,
+        params: DayParams,
+        incident: np.random.Generator | None = None,
     ) -> tuple[TicketRow, ...]:
         pop = self.population
         rate = np.where(pop.stage == CHURNED, 0.0, pop.ticket_rate * params.ticket_rate)
         filers = np.flatnonzero(rng.random(len(pop)) < rate)
         opened = self.desk.open_tickets(rng, render, day, filers, pop, params.low_satisfaction_bias)
+        if incident is not None:
+            wave = drift_day.complaint_wave(incident, pop)
+            bias = params.low_satisfaction_bias + drift_day.WAVE_LOW_SATISFACTION_BIAS
+            opened += self.desk.open_tickets(incident, render, day, wave, pop, bias)
         changed, ratings = self.desk.advance(render, day)
         for rating in ratings:
             if rating.score <= 2:

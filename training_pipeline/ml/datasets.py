@@ -37,6 +37,12 @@ class TrainingSet:
     def manifest_path(self) -> Path:
         return Path(self.path).with_suffix(".json")
 
+    @classmethod
+    def from_manifest(cls, path: Path) -> TrainingSet:
+        """Read a manifest written by :func:`export_training_set` (or its registry copy)."""
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**(data | {"batches": tuple(data["batches"])}))
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()

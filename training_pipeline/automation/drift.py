@@ -1,0 +1,40 @@
+"""The on_drift retraining policy: a feature drift check at ERROR launches retraining."""
+
+import dagster as dg
+
+from training_pipeline.assets.drift import FEATURE_DRIFT
+from training_pipeline.assets.training import CUSTOMER_SNAPSHOTS
+from training_pipeline.automation.jobs import POLICY, retrain_model
+
+DRIFT_CHECK = dg.AssetCheckKey(CUSTOMER_SNAPSHOTS, FEATURE_DRIFT)
+
+
+@dg.sensor(
+    job=retrain_model,
+    minimum_interval_seconds=POLICY.sensor_interval_s,
+    default_status=dg.DefaultSensorStatus.RUNNING
+    if POLICY.mode == "on_drift"
+    else dg.DefaultSensorStatus.STOPPED,
+    description="Retrains when the feature drift check fails at ERROR (policy on_drift); "
+    "one retraining per failed evaluation, and the new model still faces the gate.",
+)
+def drift_retraining_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    record = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [DRIFT_CHECK]
+    ).get(DRIFT_CHECK)
+    evaluation = None if record is None else record.evaluation
+    if evaluation is None or record.id <= int(context.cursor or 0):
+        return dg.SensorResult(skip_reason="no new drift evaluation")
+    cursor = str(record.id)
+    if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
+        return dg.SensorResult(skip_reason="latest drift evaluation is below ERROR", cursor=cursor)
+    share = getattr(evaluation.metadata.get("drifted_share"), "value", "unknown")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"drift-{record.id}",
+                tags={"training_pipeline/trigger": f"feature drift ERROR (share {share})"},
+            )
+        ],
+        cursor=cursor,
+    )

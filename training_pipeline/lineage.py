@@ -1,0 +1,405 @@
+"""Where a model's data came from: version → training set → ingestion batches → sources.
+
+Every link is already recorded where it was made: the registry keeps each version's
+``data_fingerprint`` and ``trained_on`` batch ids, the training-set manifest beside the
+Parquet export names the batches the warehouse held, and ``raw.ingestion_batches`` /
+``raw.file_manifest`` / the raw rows' ``_source_ref`` name the files, API pages and
+queries of each batch.  This module only follows the links, reading the warehouse with a
+read-only connection, so answering "what was this model trained on?" never needs a run
+and never writes anything.
+
+``training-pipeline lineage VERSION --json`` prints ``Lineage.to_dict()``; its keys are
+stable within a ``schema_version`` (new keys may be added; renaming or removing one
+bumps the version)::
+
+    {
+      "schema_version": 1,
+      "model": {
+        "version": "v20250301T120000-3f2a9c1b7d4e",
+        "family": "random_forest",
+        "created_at": "2025-03-01T12:00:00.000000+00:00",
+        "sha256": "<hex digest of model.skops>",
+        "code_version": "<git commit>" | "unknown",
+        "data_fingerprint": "<sha256 of the training Parquet>",
+        "aliases": ["production"] | ["previous_production"] | []
+      },
+      "training_set": {
+        "path": "/abs/data/datasets/<fingerprint[:16]>.parquet",
+        "present": true,                    # the Parquet file is still there
+        "manifest": "/abs/data/datasets/<fingerprint[:16]>.json",  # if deleted: the
+                                            # copy in models/versions/<version>/
+        "fingerprint": "<sha256>",
+        "rows": 12000, "snapshots": 30,
+        "first_snapshot": "2025-01-06", "last_snapshot": "2025-07-28",
+        "positive_rate": 0.22
+      },
+      "warehouse": "/abs/data/warehouse.duckdb",
+      "batches": [                          # trained_on batches found, oldest first
+        {
+          "batch_id": "order_files-20250301T120000-1a2b3c4d",
+          "source": "order_files" | "crm" | "tickets_api" | ...,
+          "started_at": "<ISO 8601 UTC>", "finished_at": "<ISO 8601 UTC>",
+          "rows_loaded": 3000,
+          "run_id": "<Dagster run id>" | null,
+          "files": [                        # order files: every file the batch processed
+            {"path": "orders_2025-01-06.csv",   # relative to the landing folder
+             "sha256": "<hex>" | null, "format": "csv" | ... | null,
+             "status": "loaded" | "quarantined" | null,   # null: not in file_manifest
+             "rows_landed": 120 | null, "rows_loaded": 120 | null, "reason": null | "..."}
+          ],
+          "api_pages": [                    # ticket API: one per page requested
+            {"page": 1, "request": "/tickets?limit=500&updated_since=...", "rows_loaded": 500}
+          ],
+          "db_queries": [                   # CRM: the query that was run
+            {"query": "select ... from customers where updated_at >= '...'",
+             "rows_loaded": 1500}
+          ],
+          "other_refs": ["..."]             # refs of a source not known here
+          # rows_loaded of a page or query: its rows in the raw table (new ones only)
+        }
+      ],
+      "missing_batches": ["..."]            # trained_on ids the warehouse does not hold
+    }
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from training_pipeline.ingestion import warehouse as wh
+from training_pipeline.ingestion.crm_database import SOURCE as CRM_SOURCE
+from training_pipeline.ingestion.order_files import SOURCE as ORDER_FILES_SOURCE
+from training_pipeline.ingestion.tickets_api import SOURCE as TICKETS_SOURCE
+from training_pipeline.ml.artifacts import RegistryError
+from training_pipeline.ml.datasets import TrainingSet
+from training_pipeline.ml.registry import ModelRegistry, ModelVersion, UnknownVersionError
+from training_pipeline.settings import Settings
+
+SCHEMA_VERSION = 1
+ALIASES = ("production", "previous_production")
+REGISTRY_COPY = "training_set.json"  # the manifest as registered beside the model
+
+
+class LineageError(RuntimeError):
+    """A link of the chain cannot be followed; the message names which and why."""
+
+
+@dataclass(frozen=True)
+class OrderFile:
+    path: str
+    sha256: str | None
+    format: str | None
+    status: str | None
+    rows_landed: int | None
+    rows_loaded: int | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ApiPage:
+    page: int
+    request: str
+    rows_loaded: int
+
+
+@dataclass(frozen=True)
+class DbQuery:
+    query: str
+    rows_loaded: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    batch_id: str
+    source: str
+    started_at: str
+    finished_at: str
+    rows_loaded: int
+    run_id: str | None
+    files: tuple[OrderFile, ...]
+    api_pages: tuple[ApiPage, ...]
+    db_queries: tuple[DbQuery, ...]
+    other_refs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Lineage:
+    model: ModelVersion
+    aliases: tuple[str, ...]
+    training_set: TrainingSet
+    manifest: Path
+    warehouse: Path
+    batches: tuple[Batch, ...]
+    missing_batches: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON object documented in the module docstring."""
+        model, dataset = self.model, self.training_set
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "model": {
+                "version": model.version,
+                "family": model.family,
+                "created_at": model.created_at,
+                "sha256": model.sha256,
+                "code_version": model.code_version,
+                "data_fingerprint": model.data_fingerprint,
+                "aliases": list(self.aliases),
+            },
+            "training_set": {
+                "path": dataset.path,
+                "present": Path(dataset.path).exists(),
+                "manifest": str(self.manifest),
+                "fingerprint": dataset.fingerprint,
+                "rows": dataset.rows,
+                "snapshots": dataset.snapshots,
+                "first_snapshot": dataset.first_snapshot,
+                "last_snapshot": dataset.last_snapshot,
+                "positive_rate": dataset.positive_rate,
+            },
+            "warehouse": str(self.warehouse),
+            "batches": [asdict(batch) for batch in self.batches],
+            "missing_batches": list(self.missing_batches),
+        }
+
+
+def model_lineage(settings: Settings, version: str) -> Lineage:
+    """Follow ``version`` (or the alias ``production`` / ``previous_production``) to its sources.
+
+    Raises:
+        LineageError: The version is unknown or the alias empty, the training-set manifest
+            is gone or names other data, or the warehouse is missing or being written.
+    """
+    registry = ModelRegistry(settings.models_dir)
+    model = _resolve(registry, version)
+    dataset, manifest = _training_set(settings, model)
+    with ExitStack() as stack:
+        batches = _batches(_open_read_only(stack, settings.warehouse_path), model.trained_on)
+    found = {batch.batch_id for batch in batches}
+    aliases = registry.aliases()
+    return Lineage(
+        model=model,
+        aliases=tuple(a for a in ALIASES if getattr(aliases, a) == model.version),
+        training_set=dataset,
+        manifest=manifest,
+        warehouse=settings.warehouse_path,
+        batches=tuple(batches),
+        missing_batches=tuple(b for b in model.trained_on if b not in found),
+    )
+
+
+def _resolve(registry: ModelRegistry, version: str) -> ModelVersion:
+    name = version
+    if version in ALIASES:
+        try:
+            name = getattr(registry.aliases(), version)
+        except RegistryError as error:
+            raise LineageError(str(error)) from error
+        if name is None:
+            raise LineageError(f"no model is {version} in the registry at {registry.root}")
+    try:
+        return registry.get(name)
+    except UnknownVersionError:
+        newest = ", ".join(v.version for v in registry.versions()[:3]) or "none registered"
+        raise LineageError(
+            f"unknown model version {name!r}: the registry at {registry.root} does not list "
+            f"it (newest: {newest})"
+        ) from None
+    except RegistryError as error:  # an index that cannot be read
+        raise LineageError(str(error)) from error
+
+
+def _training_set(settings: Settings, model: ModelVersion) -> tuple[TrainingSet, Path]:
+    """The manifest exported beside the Parquet file, else the copy registered with the model."""
+    fingerprint = model.data_fingerprint
+    candidates = [
+        settings.datasets_dir / f"{fingerprint[:16]}.json",
+        model.directory / REGISTRY_COPY,
+    ]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise LineageError(
+            f"the training-set manifest of {model.version} (data fingerprint {fingerprint}) "
+            f"is missing: neither {candidates[0]} nor {candidates[1]} exists"
+        )
+    try:
+        payload = json.loads(path.read_bytes())
+        known = {field.name: payload[field.name] for field in fields(TrainingSet)}
+        dataset = TrainingSet(**known | {"batches": tuple(payload["batches"])})
+    except (ValueError, TypeError, KeyError) as error:
+        raise LineageError(f"the training-set manifest {path} is unreadable: {error}") from error
+    if dataset.fingerprint != fingerprint:
+        raise LineageError(
+            f"the training-set manifest {path} describes data {dataset.fingerprint}, but "
+            f"{model.version} was trained on {fingerprint}"
+        )
+    return dataset, path
+
+
+def _open_read_only(stack: ExitStack, path: Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse opened read-only; failing to open it is a LineageError."""
+    try:
+        return stack.enter_context(wh.connect(path, read_only=True))
+    except FileNotFoundError as error:
+        raise LineageError(str(error)) from None
+    except duckdb.Error as error:
+        first_line = str(error).strip().splitlines()[0]
+        busy = (
+            "; a run is writing it, try again when it has finished" if "lock" in first_line else ""
+        )
+        raise LineageError(
+            f"cannot open the warehouse {path} read-only{busy} ({first_line})"
+        ) from None
+
+
+_REF_KINDS = ("files", "api_pages", "db_queries", "other_refs")
+
+
+def _batches(con: duckdb.DuckDBPyConnection, batch_ids: Sequence[str]) -> list[Batch]:
+    if wh.table_row_count(con, wh.RAW_SCHEMA, "ingestion_batches") is None:
+        raise LineageError("the warehouse has no raw.ingestion_batches: nothing was ingested")
+    ids = list(batch_ids)
+    rows = con.execute(
+        "select batch_id, source, started_at, finished_at, rows_loaded, refs, run_id "
+        "from raw.ingestion_batches where list_contains(?::varchar[], batch_id) "
+        "order by started_at, batch_id",
+        [ids],
+    ).fetchall()
+    files = _files(con, ids)
+    rows_by_ref = {
+        CRM_SOURCE: _rows_by_ref(con, "crm_customers", ids),
+        TICKETS_SOURCE: _rows_by_ref(con, "tickets", ids),
+    }
+    batches = []
+    for batch_id, source, started, finished, rows_loaded, refs, run_id in rows:
+        counted = rows_by_ref.get(source, {})
+        kinds: dict[str, tuple[Any, ...]] = dict.fromkeys(_REF_KINDS, ())
+        if source == ORDER_FILES_SOURCE:
+            kinds["files"] = _with_unrecorded(files.get(batch_id, []), refs)
+        elif source == TICKETS_SOURCE:
+            # ingest_tickets tags each page's rows "page <n>: <request>".
+            kinds["api_pages"] = tuple(
+                ApiPage(n, ref, counted.get((batch_id, f"page {n}: {ref}"), 0))
+                for n, ref in enumerate(refs, start=1)
+            )
+        elif source == CRM_SOURCE:
+            kinds["db_queries"] = tuple(
+                DbQuery(ref, counted.get((batch_id, ref), 0)) for ref in refs
+            )
+        else:
+            kinds["other_refs"] = tuple(refs)
+        times = _utc(started), _utc(finished)
+        batches.append(Batch(batch_id, source, *times, rows_loaded, run_id, **kinds))
+    return batches
+
+
+def _files(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, list[OrderFile]]:
+    rows = con.execute(
+        "select batch_id, path, sha256, format, status, rows_landed, rows_loaded, reason "
+        "from raw.file_manifest where list_contains(?::varchar[], batch_id) "
+        "order by path, processed_at",
+        [ids],
+    ).fetchall()
+    by_batch: dict[str, list[OrderFile]] = {}
+    for batch_id, *columns in rows:
+        by_batch.setdefault(batch_id, []).append(OrderFile(*columns))
+    return by_batch
+
+
+def _with_unrecorded(files: list[OrderFile], refs: Iterable[str]) -> tuple[OrderFile, ...]:
+    """The manifest's files, plus any ref the manifest lacks (shown, never dropped)."""
+    recorded = {f.path for f in files}
+    missing = [OrderFile(ref, None, None, None, None, None, None) for ref in refs]
+    return tuple(files + [f for f in missing if f.path not in recorded])
+
+
+def _rows_by_ref(
+    con: duckdb.DuckDBPyConnection, table: str, ids: list[str]
+) -> Mapping[tuple[str, str], int]:
+    if wh.table_row_count(con, wh.RAW_SCHEMA, table) is None:
+        return {}
+    rows = con.execute(
+        f"select _batch_id, _source_ref, count(*) from {wh.RAW_SCHEMA}.{table} "
+        "where list_contains(?::varchar[], _batch_id) group by all",
+        [ids],
+    ).fetchall()
+    return {(batch_id, ref): count for batch_id, ref, count in rows}
+
+
+def _utc(moment: datetime) -> str:
+    """The warehouse's naive UTC as ISO 8601 with its zone, like the registry's times."""
+    return moment.replace(tzinfo=UTC).isoformat(timespec="microseconds")
+
+
+def format_lineage(lineage: Lineage) -> str:
+    """The chain as an indented tree for a person at a terminal."""
+    model, dataset = lineage.model, lineage.training_set
+    aliases = "".join(f", {a}" for a in lineage.aliases)
+    present = "" if Path(dataset.path).exists() else "  (file no longer present)"
+    batches = [_batch_node(batch) for batch in lineage.batches]
+    if lineage.missing_batches:
+        batches.append((f"not in the warehouse: {', '.join(lineage.missing_batches)}", []))
+    tree = (
+        f"model {model.version} ({model.family}{aliases}; created {model.created_at})",
+        [
+            (
+                f"training set {dataset.path}{present}",
+                [
+                    (f"sha256 {dataset.fingerprint}", []),
+                    (
+                        f"{dataset.rows} rows, {dataset.snapshots} snapshots "
+                        f"({dataset.first_snapshot} to {dataset.last_snapshot})",
+                        [],
+                    ),
+                    (f"{len(lineage.batches)} ingestion batch(es) in {lineage.warehouse}", batches),
+                ],
+            )
+        ],
+    )
+    return "\n".join(_render(tree))
+
+
+_Node = tuple[str, list[Any]]
+
+
+def _batch_node(batch: Batch) -> _Node:
+    label = (
+        f"{batch.batch_id} ({batch.source}, {batch.started_at}, {batch.rows_loaded} rows, "
+        f"run {batch.run_id or 'none'})"
+    )
+    children: list[_Node] = [
+        (
+            f"file {f.path}  sha256 {(f.sha256 or '?')[:12]}  "
+            f"{f.rows_loaded if f.rows_loaded is not None else '?'} rows  "
+            f"{f.status or 'not in raw.file_manifest'}" + (f": {f.reason}" if f.reason else ""),
+            [],
+        )
+        for f in batch.files
+    ]
+    children += [
+        (f"page {p.page} GET {p.request}  {p.rows_loaded} rows", []) for p in batch.api_pages
+    ]
+    children += [(f"query {q.query}  {q.rows_loaded} rows", []) for q in batch.db_queries]
+    children += [(f"ref {ref}", []) for ref in batch.other_refs]
+    return label, children
+
+
+def _render(node: _Node, prefix: str = "", child_prefix: str = "") -> list[str]:
+    label, children = node
+    lines = [prefix + label]
+    for i, child in enumerate(children):
+        last = i == len(children) - 1
+        lines += _render(
+            child,
+            child_prefix + ("└── " if last else "├── "),
+            child_prefix + ("    " if last else "│   "),
+        )
+    return lines
