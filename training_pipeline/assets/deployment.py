@@ -7,12 +7,11 @@ import dagster as dg
 from training_pipeline.assets.training import CUSTOMER_SNAPSHOTS, Candidate
 from training_pipeline.assets.validation import VALIDATION
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ml.datasets import latest_snapshot, load_training_set
+from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.deployment import deploy
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.ml.splits import holdout_split
-from training_pipeline.ml.workflow import holdout_metrics, scores_of
+from training_pipeline.ml.workflow import holdout_metrics, holdout_of, scores_of
 from training_pipeline.resources import WAREHOUSE_POOL, ModelStoreResource, WarehouseResource
 
 CANARY_ROWS = 200
@@ -37,8 +36,7 @@ def production_model(
 ) -> dg.MaterializeResult:
     candidate = churn_model_candidate
     registry = ModelRegistry(Path(model_store.models_dir))
-    frame = load_training_set(candidate.dataset)
-    _, holdout = holdout_split(frame, CHURN, candidate.holdout_snapshots)
+    holdout = holdout_of(candidate.dataset, CHURN, candidate.holdout_snapshots)
     canary = holdout.head(CANARY_ROWS)
     gate = registry.get(candidate.version).gate
     if not gate or not gate.get("passed"):

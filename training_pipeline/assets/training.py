@@ -61,6 +61,7 @@ class Candidate:
     dataset: TrainingSet
     holdout_snapshots: int
     threshold: float
+    train_rows: int
 
 
 @dg.asset(
@@ -135,7 +136,13 @@ def churn_model_candidate(
         },
     )
     return dg.Output(
-        Candidate(version.version, training_dataset, config.holdout_snapshots, trained.threshold),
+        Candidate(
+            version.version,
+            training_dataset,
+            config.holdout_snapshots,
+            trained.threshold,
+            trained.train_rows,
+        ),
         metadata={
             "version": version.version,
             "model_family": tuning.family,

@@ -6,13 +6,11 @@ from pathlib import Path
 import dagster as dg
 
 from training_pipeline.assets.training import Candidate
-from training_pipeline.ml.datasets import load_training_set
 from training_pipeline.ml.evaluation import GatePolicy
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.reports import comparison_markdown, model_card, validation_report_html
-from training_pipeline.ml.splits import holdout_split
-from training_pipeline.ml.workflow import compare, holdout_metrics
+from training_pipeline.ml.workflow import compare, holdout_metrics, holdout_of
 from training_pipeline.resources import ModelStoreResource
 
 VALIDATION = dg.AssetKey("churn_model_validation")
@@ -55,8 +53,7 @@ def churn_model_validation(
 ) -> dg.MaterializeResult:
     candidate = churn_model_candidate
     registry = ModelRegistry(Path(model_store.models_dir))
-    frame = load_training_set(candidate.dataset)
-    _, holdout = holdout_split(frame, CHURN, candidate.holdout_snapshots)
+    holdout = holdout_of(candidate.dataset, CHURN, candidate.holdout_snapshots)
     champion_version = registry.production()
     champion = champion_threshold = None
     if champion_version is not None:
@@ -85,7 +82,7 @@ def churn_model_validation(
         metrics=result.challenger,
         decision=result.decision,
         data={
-            "train_rows": len(frame) - len(holdout),
+            "train_rows": candidate.train_rows,
             "train_snapshots": f"{candidate.dataset.first_snapshot} onwards",
             "holdout_rows": len(holdout),
             "holdout_snapshots": sorted({str(d)[:10] for d in holdout[CHURN.time_column]}),

@@ -8,7 +8,6 @@ the files and API pages behind them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from training_pipeline.ingestion.file_formats import sha256_of
 from training_pipeline.ml.feature_spec import FeatureSpec
 
 FEATURES_TABLE = "features.customer_snapshots"
@@ -44,14 +44,6 @@ class TrainingSet:
         return cls(**(data | {"batches": tuple(data["batches"])}))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def export_training_set(
     con: duckdb.DuckDBPyConnection, spec: FeatureSpec, out_dir: Path
 ) -> TrainingSet:
@@ -75,7 +67,7 @@ def export_training_set(
     batches = con.execute(
         "select batch_id from raw.ingestion_batches order by started_at, batch_id"
     ).fetchall()
-    fingerprint = _sha256(temporary)
+    fingerprint = sha256_of(temporary)
     final = out_dir / f"{fingerprint[:16]}.parquet"
     dataset = TrainingSet(
         str(final),
@@ -96,7 +88,7 @@ def export_training_set(
 def load_training_set(dataset: TrainingSet) -> pd.DataFrame:
     """The exported rows, after checking the file is still the one fingerprinted."""
     path = Path(dataset.path)
-    actual = _sha256(path)
+    actual = sha256_of(path)
     if actual != dataset.fingerprint:
         raise ValueError(
             f"training set {path} changed since export: sha256 {actual}, "

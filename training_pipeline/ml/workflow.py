@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from training_pipeline.ml.datasets import TrainingSet, load_training_set
 from training_pipeline.ml.evaluation import (
     GateDecision,
     GatePolicy,
@@ -65,6 +66,12 @@ class Comparison:
     decision: GateDecision
     challenger_scores: np.ndarray
     champion_scores: np.ndarray | None
+
+
+def holdout_of(dataset: TrainingSet, spec: FeatureSpec, holdout_snapshots: int) -> pd.DataFrame:
+    """The candidate's holdout again, from the immutable export it was split from."""
+    _, holdout = holdout_split(load_training_set(dataset), spec, holdout_snapshots)
+    return holdout
 
 
 def holdout_metrics(stored: dict[str, Any]) -> Metrics:
