@@ -123,7 +123,7 @@ def assert_slack_compatible(body: dict[str, Any]) -> None:
     """The shape Slack incoming webhooks accept: fallback text and Block Kit blocks."""
     assert set(body) == {"text", "blocks"}
     assert isinstance(body["text"], str) and body["text"].strip()
-    assert 1 <= len(body["blocks"]) <= 50
+    assert len(body["blocks"]) in range(1, 51)  # Slack takes 1 to 50 blocks
     for block in body["blocks"]:
         if block["type"] == "header":
             assert block["text"]["type"] == "plain_text"
@@ -137,7 +137,7 @@ def assert_slack_compatible(body: dict[str, Any]) -> None:
             for item in block.get("fields", []):
                 assert item["type"] == "mrkdwn" and 0 < len(item["text"]) <= 2000
         elif block["type"] == "context":
-            assert 1 <= len(block["elements"]) <= 10
+            assert len(block["elements"]) in range(1, 11)  # and 1 to 10 elements
             assert all(e["type"] in {"mrkdwn", "plain_text"} for e in block["elements"])
         else:
             pytest.fail(f"unexpected block type {block['type']}")

@@ -170,7 +170,7 @@ def test_tuning_reports_the_best_trial_and_every_trial_it_ran(tuned):
 def test_tuning_stops_at_the_time_budget_long_before_the_trial_budget(train):
     config = TuningConfig(n_trials=500, timeout_s=0.5, n_folds=2)
     result = tune(train, CHURN, config)
-    assert 1 <= len(result.trial_history) < 500
+    assert len(result.trial_history) in range(1, 500)
 
 
 def test_the_study_persists_to_sqlite_and_reloads_by_name(train, tmp_path):
