@@ -148,3 +148,22 @@ def test_drift_at_error_requests_one_retraining_and_warnings_request_none():
         (request,) = tick(warned.cursor).run_requests
         assert "drift" in request.run_key and "0.7" in request.tags["training_pipeline/trigger"]
         assert not tick(tick(warned.cursor).cursor).run_requests
+
+
+def test_a_drift_check_that_never_finished_is_waited_for_not_misread():
+    # Regression: a planned check's record has no `passed`, which crashed the sensor.
+    from training_pipeline.automation.drift import drift_retraining_sensor
+
+    @dg.asset(
+        key=["features", "customer_snapshots"],
+        check_specs=[dg.AssetCheckSpec("feature_drift", asset=["features", "customer_snapshots"])],
+    )
+    def snapshots():
+        raise RuntimeError("the features step died before the check ran")
+
+    with dg.instance_for_test() as instance:
+        assert not dg.materialize([snapshots], instance=instance, raise_on_error=False).success
+        with dg.build_sensor_context(instance=instance) as context:
+            result = drift_retraining_sensor(context)
+    assert not result.run_requests
+    assert "not finished" in result.skip_reason.skip_message

@@ -22,9 +22,12 @@ def drift_retraining_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRes
     record = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [DRIFT_CHECK]
     ).get(DRIFT_CHECK)
-    evaluation = None if record is None else record.evaluation
-    if evaluation is None or record.id <= int(context.cursor or 0):
+    if record is None or record.id <= int(context.cursor or 0):
         return dg.SensorResult(skip_reason="no new drift evaluation")
+    evaluation = record.evaluation
+    # A check that is planned or running has no result yet: look again next tick.
+    if not isinstance(evaluation, dg.AssetCheckEvaluation):
+        return dg.SensorResult(skip_reason="the latest drift check has not finished")
     cursor = str(record.id)
     if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
         return dg.SensorResult(skip_reason="latest drift evaluation is below ERROR", cursor=cursor)
