@@ -73,6 +73,7 @@ class ModelStoreResource(dg.ConfigurableResource):
 
     models_dir: str
     datasets_dir: str
+    reports_dir: str
     optuna_storage_url: str
 
 
@@ -104,6 +105,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "model_store": ModelStoreResource(
             models_dir=str(settings.models_dir),
             datasets_dir=str(settings.datasets_dir),
+            reports_dir=str(settings.reports_dir),
             optuna_storage_url=settings.optuna_storage_url,
         ),
         # dbt, which opens the warehouse itself through profiles.yml.

@@ -63,6 +63,11 @@ class Settings:
         return self.data_dir / "datasets"
 
     @property
+    def reports_dir(self) -> Path:
+        """Drift reports, one HTML file per check evaluation."""
+        return self.data_dir / "reports"
+
+    @property
     def optuna_storage_url(self) -> str:
         """Where tuning studies persist (optuna-dashboard opens it); override by env."""
         return os.environ.get(

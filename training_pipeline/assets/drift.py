@@ -82,7 +82,7 @@ def feature_drift_check(
     )
     return _result(
         drift,
-        Path(model_store.models_dir).parent / "reports" / "drift",
+        Path(model_store.reports_dir) / "drift",
         "features",
         {
             "production_model": production.version,
@@ -120,7 +120,7 @@ def prediction_drift_check(
     drift = prediction_drift(scores_of(model, reference, CHURN), current["churn_probability"])
     return _result(
         drift,
-        Path(model_store.models_dir).parent / "reports" / "drift",
+        Path(model_store.reports_dir) / "drift",
         "predictions",
         {"production_model": production.version},
     )
