@@ -65,6 +65,28 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> dict[str, str]:
     }
 
 
+def materialized_metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key
+    ]
+    return event.materialization.metadata
+
+
+def observed_metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
+    (observation,) = [
+        e.event_specific_data.asset_observation
+        for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+        and e.event_specific_data.asset_observation.asset_key.to_user_string() == key
+    ]
+    return observation.metadata
+
+
+def column_types(result: dg.ExecuteInProcessResult, key: str) -> dict[str, str]:
+    schema = materialized_metadata(result, key)["dagster/column_schema"].schema
+    return {column.name: column.type for column in schema.columns}
+
+
 def scalar(settings: Settings, sql: str) -> int:
     with wh.connect(settings.warehouse_path, read_only=True) as con:
         return con.execute(sql).fetchall()[0][0]
@@ -94,6 +116,33 @@ def test_the_graph_goes_from_raw_sources_to_a_scoring_production_model_then_take
     dbt_checks = [c for c in first.get_asset_check_evaluations() if c.asset_key.path[0] == "marts"]
     assert len(dbt_checks) >= 10  # dbt data tests arrive as asset checks
     assert not [k for k, sev in failed_checks(first).items() if sev == "ERROR"]
+
+    # dbt reports each model's columns with their warehouse types and lineage.
+    orders_types = column_types(first, "marts/orders")
+    assert orders_types["ordered_at"] == "TIMESTAMP"
+    assert orders_types["amount"].startswith("DECIMAL")
+    features_types = column_types(first, "features/customer_snapshots")
+    assert features_types["snapshot_date"] == "DATE"
+    assert set(features_types) >= set(CHURN.features)
+    assert "?" not in features_types.values()
+    lineage = materialized_metadata(first, "features/customer_snapshots")["dagster/column_lineage"]
+    spend_sources = {
+        (dep.asset_key.to_user_string(), dep.column_name)
+        for dep in lineage.lineage.deps_by_column["spend_30d"]
+    }
+    assert ("marts/orders", "amount") in spend_sources
+
+    # Cleaning counts, per parsed column, the delivered values it refused.
+    nulled = observed_metadata(first, "staging/stg_shop__orders")["nulled_values"].data
+    assert nulled["amount"]["delivered"] == scalar(
+        live, "select count(*) from raw.orders where nullif(trim(amount), '') is not null"
+    )
+    ages = observed_metadata(first, "staging/stg_crm__customer_versions")
+    assert ages["nulled/age"].value == scalar(
+        live,
+        "select count(*) from staging.stg_crm__customer_versions "
+        "where age is null and nullif(trim(_delivered.age), '') is not null",
+    )
 
     customers, tickets = source_counts(live)
     assert scalar(live, "select count(*) from marts.customers") == customers

@@ -1,10 +1,16 @@
 {#
     Parse a free-text age into an integer number of years, or null.
 
-    Accepts digits or English words (1-99, "twenty-five" / "twenty five"),
-    optionally prefixed by "age" / "age:" and suffixed by y, yr(s), year(s)
-    or "years old". Fractions, other text and ages outside 0 < age < 120
-    are null: an unparseable age is missing, never guessed.
+    Grammar (case ignored, runs of whitespace read as one space):
+      ["age" [":" | "="]] value [unit ["old"]] ["."]
+      value: digits 1-119 (leading zeros allowed: "007" is 7), or English
+             words 1-99: "one".."nineteen", a tens word ("twenty"..
+             "ninety") optionally followed by "-" or " " and "one".."nine"
+      unit:  y, yr, yrs, year, years or y/o
+    Examples: "25", "twenty-five", "twenty five", "age: 25", "25 yrs",
+    "25 years old". Fractions ("25.5"), 0, negatives, 120 and more, other
+    words ("about 25", "twentyfive") and digits inside other text
+    ("abc12") are null: an unparseable age is missing, never guessed.
 #}
 {% macro parse_age(expr) -%}
     {%- set units = [

@@ -2,45 +2,53 @@
     Parse a timestamp in any format of the raw contract into a naive
     TIMESTAMP in UTC, or null.
 
-    - zoned ISO 8601 ("2026-01-05T13:45:00Z", "...15:45:00+02:00",
-      "...08:45:00-05:00") is converted to UTC;
-    - naive ("2026/01/05 13:45:00", "2026-01-05T13:45:00") is taken as UTC;
-    - 9-10 digit epoch seconds ("1767620700", optionally with decimals).
-    The date part may use "-" or "/", the separator "T" or a space, and
-    seconds may carry a fraction. Anything else is null.
-    timezone('UTC', <timestamptz>) gives UTC whatever the session TimeZone.
+    Grammar (surrounding spaces ignored):
+      date:  yyyy-m-d or yyyy/m/d, the year from 1900 to 2099
+      then:  "T" or one space, hh:mm[:ss[.fraction]] with hh 00-23 and
+             a fraction of 1-9 digits, cut to microseconds
+      zone:  none (taken as UTC), "Z", or an offset +hh, +hhmm or +hh:mm
+             (or -) of at most 14:00, optionally after one space;
+    or epoch seconds: 9-10 digits, optionally with a decimal fraction,
+    before 2100. Impossible dates and times ("2026-02-30", "24:00:00", a
+    60th second), impossible offsets ("+99:00") and anything else are
+    null: never rolled over, never guessed. The offset is subtracted from
+    the local time, so the result does not depend on the session TimeZone.
 #}
 {% macro parse_timestamp_utc(expr) -%}
     {%- set text = 'trim(cast(' ~ expr ~ ' as varchar))' -%}
-    {#- one shape for the date part: "yyyy-mm-dd hh:mm:ss..." #}
-    {%- set iso -%}
-        regexp_replace(
-            regexp_replace(
-                {{ text }},
-                '^(\d{4})/(\d{1,2})/(\d{1,2})[T ]', '\1-\2-\3 '
-            ),
-            '^(\d{4}-\d{1,2}-\d{1,2})T', '\1 '
-        )
+    {%- set year -%} (?:19|20)\d{2} {%- endset -%}
+    {%- set day -%}
+        ({{ year }}-\d{1,2}-\d{1,2}|{{ year }}/\d{1,2}/\d{1,2})
     {%- endset -%}
-    {%- set zoned_formats = [
-        '%Y-%m-%d %H:%M:%S%z', '%Y-%m-%d %H:%M:%S.%f%z',
-        '%Y-%m-%d %H:%M:%S %z', '%Y-%m-%d %H:%M:%S.%f %z',
-        '%Y-%m-%d %H:%M%z'
-    ] -%}
-    {%- set naive_formats = [
-        '%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M'
-    ] -%}
+    {%- set clock -%}
+        ((?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?)
+    {%- endset -%}
+    {%- set zone -%}
+        (Z|[+-](?:0\d|1[0-3])(?::?[0-5]\d)?|[+-]14(?::?00)?)
+    {%- endset -%}
+    {#- groups: 1 the date, 2 the time of day, 3 the zone #}
+    {%- set grammar = day ~ '[T ]' ~ clock ~ ' ?' ~ zone ~ '?' -%}
+    {#- the cast rejects a day that does not exist ("02-30"), where
+        strptime with %z would roll it over to March #}
+    {%- set local -%}
+        try_cast(replace(
+            regexp_replace({{ text }}, '^{{ grammar }}$', '\1 \2'), '/', '-'
+        ) as timestamp)
+    {%- endset -%}
+    {#- the zone's offset east of UTC as an interval ("Z" and none are 0) #}
+    {%- set offset -%}
+        (timestamp '2000-01-01' - timezone('UTC', try_strptime(
+            '2000-01-01 00:00' || coalesce(nullif(replace(
+                regexp_replace({{ text }}, '^{{ grammar }}$', '\3'), 'Z', ''
+            ), ''), '+00'),
+            '%Y-%m-%d %H:%M%z'
+        )))
+    {%- endset -%}
     case
         when regexp_full_match({{ text }}, '\d{9,10}(\.\d+)?')
+            and cast({{ text }} as double) < 4102444800
             then timezone('UTC', to_timestamp(cast({{ text }} as double)))
-        when regexp_matches({{ text }}, '(Z|[+-]\d{2}(:?\d{2})?)$')
-            then timezone('UTC', try_strptime(
-                regexp_replace({{ iso }}, 'Z$', '+00:00'),
-                ['{{ zoned_formats | join("', '") }}']
-            ))
-        else try_strptime(
-            {{ iso }},
-            ['{{ naive_formats | join("', '") }}']
-        )
+        when regexp_full_match({{ text }}, '{{ grammar }}')
+            then {{ local }} - {{ offset }}
     end
 {%- endmacro %}

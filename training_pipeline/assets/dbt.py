@@ -1,11 +1,14 @@
 """The cleaning stage: dbt models on DuckDB, with dbt tests as asset checks."""
 
+from collections.abc import Mapping
+
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from training_pipeline.assets.dbt_translator import TrainingPipelineDbtTranslator
+from training_pipeline.cleaning.nulled_values import NulledCount, nulled_values_by_relation
 from training_pipeline.project import dbt_project
-from training_pipeline.resources import WAREHOUSE_POOL
+from training_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 
 
 @dbt_assets(
@@ -14,7 +17,46 @@ from training_pipeline.resources import WAREHOUSE_POOL
     dagster_dbt_translator=TrainingPipelineDbtTranslator(),
     pool=WAREHOUSE_POOL,
 )
-def cleaned_tables(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    # dbt opens the DuckDB file itself, so this step holds the warehouse pool's slot and
-    # row counts are not fetched while dbt still has the file open.
-    yield from dbt.cli(["build"], context=context).stream()
+def cleaned_tables(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
+    # dbt opens the DuckDB file itself: column types and lineage come from dbt's own
+    # post-hook (macros/log_column_metadata.sql), not from a second connection here.
+    built: dict[tuple[str, str], dg.AssetKey] = {}
+    for event in dbt.cli(["build"], context=context).stream():
+        if isinstance(event, dg.Output):
+            relation = _relation(event.metadata)
+            if relation is not None:
+                built[relation] = context.asset_key_for_output(event.output_name)
+        yield event
+    # dbt has exited and this step still holds the warehouse pool's slot, so reading the
+    # file now cannot collide with any writer.
+    with warehouse.connect(read_only=True) as con:
+        counts = nulled_values_by_relation(con, built)
+    for relation, per_column in counts.items():
+        yield dg.AssetObservation(asset_key=built[relation], metadata=nulled_metadata(per_column))
+
+
+def _relation(metadata: Mapping[str, dg.MetadataValue]) -> tuple[str, str] | None:
+    table_name = metadata.get("dagster/table_name")
+    if table_name is None:
+        return None
+    *_, schema, table = str(table_name.value).split(".")
+    return schema, table
+
+
+def nulled_metadata(per_column: Mapping[str, NulledCount]) -> dict[str, dg.MetadataValue]:
+    """One number per parsed column (plotted over time in the UI) and a table of all."""
+    return {
+        "nulled_values": dg.MetadataValue.json(
+            {
+                column: {
+                    "delivered": count.delivered,
+                    "nulled": count.nulled,
+                    "share": round(count.share, 4),
+                }
+                for column, count in per_column.items()
+            }
+        ),
+        **{f"nulled/{column}": dg.MetadataValue.int(c.nulled) for column, c in per_column.items()},
+    }

@@ -17,6 +17,15 @@ renamed as (
         subject,
         {{ parse_timestamp_utc('created_at') }} as created_at,
         {{ parse_timestamp_utc('updated_at') }} as updated_at,
+        {#- The text each parsed column came from: a null beside non-blank text
+            here is a value the parser refused (counted as metadata in Dagster). -#}
+        struct_pack(
+            status := status,
+            channel := channel,
+            satisfaction := satisfaction,
+            created_at := created_at,
+            updated_at := updated_at
+        ) as _delivered,
         _source,
         _source_ref,
         _batch_id,

@@ -1,0 +1,1 @@
+"""What the cleaning stage reports about the values it could not parse."""

@@ -1,0 +1,84 @@
+"""Counting the delivered values that cleaning refused, per parsed column."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from training_pipeline.cleaning.nulled_values import (
+    NulledCount,
+    nulled_values,
+    nulled_values_by_relation,
+    parsed_columns,
+)
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("create schema staging").fetchall()
+    con.execute(
+        "create table raw_people as select * from (values "
+        "('25', '2024-01-02', 'x'), ('twenty-five', 'not a date', 'y'), "
+        "('999', '', 'z'), ('  ', null, 'w')) t(age, signup, name)"
+    ).fetchall()
+    con.execute(
+        """
+        create view staging.people as
+        select
+            case when age = 'twenty-five' then 25
+                 when try_cast(age as int) between 1 and 119 then try_cast(age as int)
+            end as age,
+            try_cast(signup as date) as signup_date,
+            name,
+            struct_pack(age := age, signup_date := signup) as _delivered
+        from raw_people
+        """
+    ).fetchall()
+    return con
+
+
+def test_a_refused_value_counts_as_nulled_and_a_blank_one_does_not(con):
+    counts = nulled_values(con, "staging", "people")
+    # '999' is refused; '  ' was blank when delivered, so it is not a refusal.
+    assert counts["age"] == NulledCount(delivered=3, nulled=1)
+    # 'not a date' is refused; '' and NULL were never delivered values.
+    assert counts["signup_date"] == NulledCount(delivered=2, nulled=1)
+    assert counts["signup_date"].share == pytest.approx(0.5)
+
+
+def test_only_columns_with_a_delivered_field_are_counted(con):
+    assert parsed_columns(con, "staging", "people") == ["age", "signup_date"]
+    assert "name" not in nulled_values(con, "staging", "people")
+
+
+def test_a_relation_without_delivered_texts_reports_nothing(con):
+    con.execute("create table staging.plain as select 1 as x").fetchall()
+    assert nulled_values(con, "staging", "plain") == {}
+    assert nulled_values_by_relation(con, [("staging", "plain"), ("staging", "people")]).keys() == {
+        ("staging", "people")
+    }
+
+
+def test_a_delivered_field_without_a_column_of_that_name_is_ignored(con):
+    con.execute(
+        "create view staging.renamed as select 1 as a, struct_pack(b := 'x', a := '1') "
+        "as _delivered"
+    ).fetchall()
+    assert list(nulled_values(con, "staging", "renamed")) == ["a"]
+
+
+def test_odd_column_names_are_quoted_not_executed(con):
+    con.execute(
+        """create view staging.odd as select null::int as "a""; drop table raw_people; --",
+        struct_pack("a""; drop table raw_people; --" := 'text') as _delivered"""
+    ).fetchall()
+    counts = nulled_values(con, "staging", "odd")
+    assert counts == {'a"; drop table raw_people; --': NulledCount(delivered=1, nulled=1)}
+    assert con.execute("select count(*) from raw_people").fetchall() == [(4,)]
+
+
+def test_a_delivered_column_that_is_not_a_struct_is_an_error_naming_it(con):
+    con.execute("create view staging.wrong as select 1 as a, 'x' as _delivered").fetchall()
+    with pytest.raises(TypeError, match=r"staging\.wrong\._delivered must be a STRUCT"):
+        nulled_values(con, "staging", "wrong")

@@ -1,0 +1,354 @@
+"""Property tests of the dbt value parsers (dbt_project/macros), run as plain SQL in DuckDB.
+
+The macros are compiled once by dbt itself (``dbt compile --inline``), so the SQL under
+test is exactly what the staging models run; hypothesis then feeds it text in an
+in-memory DuckDB. Three properties per parser: any text gives null or a value in the
+documented range without raising; every form the demo generator writes parses back to
+the true value; text that cannot hold a value is null.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from dbt.cli.main import dbtRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from training_pipeline.demo import messy
+from training_pipeline.settings import DBT_PROJECT_DIR
+
+# Each parser column of the compiled query, and the macro call that produces it.
+PARSERS = {
+    "age": "parse_age('v')",
+    "signup_date": "parse_date('v')",
+    "amount": "parse_money('v')",
+    "satisfaction": "parse_satisfaction('v')",
+    "at_utc": "parse_timestamp_utc('v')",
+    "record_id": "parse_integer('v')",
+    "email": "normalize_email('v')",
+    "country": "normalize_country('v')",
+    "segment": "normalize_segment('v')",
+    "channel": "normalize_channel('v')",
+    "order_status": "normalize_status('v', 'order')",
+    "ticket_status": "normalize_status('v', 'ticket')",
+}
+
+CLOSED_SETS = {
+    "country": {"US", "DE", "GB", "FR", "ES", "NL", "IT", "CA"},
+    "segment": {"consumer", "smb", "enterprise"},
+    "channel": {"email", "phone", "chat"},
+    "order_status": {"placed", "shipped", "completed", "cancelled", "returned"},
+    "ticket_status": {"open", "pending", "resolved", "closed"},
+}
+
+NUMBER_WORDS = (*messy._ONES, "twenty", "thirty", "forty", "fifty", "sixty", "seventy",
+                "eighty", "ninety")  # fmt: skip
+
+PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Any text DuckDB can hold: no NUL byte, no lone surrogate (neither can be a VARCHAR).
+ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"))
+# Text built from the pieces the parsers look for, so that near misses are frequent.
+NEAR_MISS = st.lists(
+    st.sampled_from(list("0123456789-/:.,+ $TZ") + ["USD", "age", "yrs", "y/o", "twenty",
+                                                     "five", "Mar", "March", "@", "e"]),
+    max_size=12,
+).map("".join)  # fmt: skip
+NO_DIGITS = st.text(
+    st.characters(exclude_categories=("Nd", "Cs"), exclude_characters="\x00"), max_size=30
+)
+
+
+class Parsers:
+    """The macros as dbt compiles them, evaluated in an in-memory DuckDB."""
+
+    def __init__(self, expressions: dict[str, str]) -> None:
+        self.expressions = expressions
+        self.con = duckdb.connect()
+
+    def __repr__(self) -> str:  # hypothesis prints the arguments of a failing example
+        return f"Parsers({sorted(self.expressions)})"
+
+    def _run(self, select: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self.con.execute(
+            "with input as (select unnest(range(len($values))) as i, unnest($values) as v) "
+            f"select {select} from input order by i",
+            {"values": list(values)},
+        ).fetchall()
+
+    def __call__(self, parser: str, values: Sequence[Any]) -> list[Any]:
+        """``parser`` applied to each value (text, or a number typed as DuckDB types it)."""
+        if not values:
+            return []
+        return [row[0] for row in self._run(self.expressions[parser], values)]
+
+    def all(self, values: Sequence[str]) -> list[dict[str, Any]]:
+        """Every parser applied to each value, one dict per value."""
+        columns = ", ".join(f"{expr} as {name}" for name, expr in self.expressions.items())
+        rows = self._run(columns, values) if values else []
+        return [dict(zip(self.expressions, row, strict=True)) for row in rows]
+
+
+@pytest.fixture(scope="module")
+def parse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Parsers]:
+    """Each parser macro rendered to SQL over a column ``v`` by one ``dbt compile``."""
+    work = tmp_path_factory.mktemp("dbt_compile")
+    (work / "data").mkdir()  # dbt-duckdb opens the profile's warehouse file there
+    inline = "\n".join(f"-- parser: {name}\n{{{{ {call} }}}}" for name, call in PARSERS.items())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRAINING_PIPELINE_DATA_DIR", str(work / "data"))
+        patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        result = dbtRunner().invoke(
+            [
+                "compile", "--inline", inline, "--quiet", "--no-partial-parse",
+                "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+            ]
+        )  # fmt: skip
+    assert result.success, f"dbt compile of the parser macros failed: {result.exception}"
+    compiled = result.result.results[0].node.compiled_code
+    pieces = re.split(r"^-- parser: (\w+)$", compiled, flags=re.MULTILINE)[1:]
+    expressions = {name: expr.strip() for name, expr in zip(pieces[::2], pieces[1::2], strict=True)}
+    assert list(expressions) == list(PARSERS), compiled
+    parsers = Parsers(expressions)
+    try:
+        yield parsers
+    finally:
+        parsers.con.close()
+
+
+def in_documented_range(parser: str, value: Any) -> bool:
+    """The range each macro's header promises for whatever it does not null."""
+    if value is None:
+        return True
+    if parser in CLOSED_SETS:
+        return value in CLOSED_SETS[parser]
+    checks = {
+        "age": lambda v: isinstance(v, int) and 1 <= v <= 119,
+        "satisfaction": lambda v: isinstance(v, int) and 1 <= v <= 5,
+        "record_id": lambda v: isinstance(v, int) and 0 <= v < 10**18,
+        "signup_date": lambda v: date(1900, 1, 1) <= v <= date(2099, 12, 31),
+        # The year as written is 1900-2099; an offset of up to 14 h may cross it in UTC.
+        "at_utc": lambda v: datetime(1899, 12, 31, 10) <= v <= datetime(2100, 1, 1, 14),
+        "amount": lambda v: abs(v) < Decimal(10) ** 10 and v == v.quantize(Decimal("0.01")),
+        "email": lambda v: (
+            v == v.lower()
+            and v.count("@") == 1
+            and len(v) <= 254
+            and not any(c.isspace() for c in v)
+        ),
+    }
+    return checks[parser](value)
+
+
+@PROPERTY
+@given(texts=st.lists(st.one_of(ANY_TEXT, NEAR_MISS), min_size=1, max_size=25))
+def test_any_text_parses_to_null_or_a_value_in_the_documented_range(parse, texts):
+    results = parse.all(texts)
+    assert len(results) == len(texts)
+    for text, parsed in zip(texts, results, strict=True):
+        for parser, value in parsed.items():
+            assert in_documented_range(parser, value), f"{parser}({text!r}) = {value!r}"
+
+
+NUMERIC = ("age", "signup_date", "amount", "satisfaction", "at_utc", "record_id")
+
+
+def has_digit(text: str) -> bool:
+    return any(c.isdigit() for c in text)
+
+
+@PROPERTY
+@given(
+    texts=st.lists(
+        st.one_of(NO_DIGITS, ANY_TEXT, ANY_TEXT.map(lambda t: t + "7")), min_size=1, max_size=25
+    )
+)
+def test_text_that_cannot_hold_a_value_is_null(parse, texts):
+    """No digit and no number word: no number, date or time. A digit: no known spelling
+    (country, segment, status, channel). No "@": no e-mail."""
+    for text, parsed in zip(texts, parse.all(texts), strict=True):
+        nulls = set()
+        if not has_digit(text) and not any(w in text.lower() for w in NUMBER_WORDS):
+            nulls |= set(NUMERIC)
+        if has_digit(text):
+            nulls |= set(CLOSED_SETS)
+        if "@" not in text:
+            nulls.add("email")
+        assert {p: parsed[p] for p in nulls} == dict.fromkeys(nulls), repr(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["abc12", "12abc", "age 12 or 13", "~25", "25.5", "1/2", "999", "0", "-4", "twentyfive"],
+)
+def test_an_age_is_never_picked_out_of_other_text(parse, text):
+    assert parse("age", [text]) == [None]
+
+
+@pytest.mark.parametrize(
+    ("parser", "text"),
+    [
+        ("signup_date", "2024-13-45"),
+        ("signup_date", "2026-02-29"),
+        ("signup_date", "4 Mar 25"),  # a two-digit year is not year 25
+        ("signup_date", "0001-01-01"),
+        ("signup_date", "03/04/2025"),  # day-first or month-first: ambiguous
+        ("at_utc", "2026-02-30T00:00:00Z"),  # strptime with %z would roll over to March
+        ("at_utc", "2026-01-05T24:00:00"),
+        ("at_utc", "2026-01-05T13:45:00+99:00"),
+        ("at_utc", "9999999999"),  # epoch seconds in 2286
+        ("at_utc", "2026-01-05"),
+        ("amount", "$5 USD"),
+        ("amount", "-$-5"),
+        ("amount", "12,50"),
+        ("amount", "1e5"),
+        ("amount", "10000000000"),
+        ("record_id", "9.5"),  # a cast would round it to 10
+        ("record_id", "0x10"),  # a cast would read 16
+        ("email", "a@..x"),
+        ("email", "<x>@y.z"),
+    ],
+)
+def test_impossible_or_ambiguous_values_are_null_not_guessed(parse, parser, text):
+    assert parse(parser, [text]) == [None]
+
+
+class ForcedStyle(random.Random):
+    """A random source whose weighted choice is fixed, to render one chosen style."""
+
+    def __init__(self, style: str) -> None:
+        super().__init__(0)
+        self.style = style
+
+    def choices(self, population, weights=None, *, cum_weights=None, k=1):
+        return [self.style] * k
+
+
+AGE_STYLES = [name for name, _ in messy._AGE_STYLES]
+UNPARSEABLE_AGE_STYLES = {"blank", "impossible"}  # the generator's deliberately bad ages
+
+
+@FEW
+@given(age=st.integers(1, 99))
+def test_every_age_style_of_the_generator_parses_back_to_the_age(parse, age):
+    rendered = [messy.render_age(ForcedStyle(style), age) for style in AGE_STYLES]
+    expected = [None if s in UNPARSEABLE_AGE_STYLES else age for s in AGE_STYLES]
+    assert parse("age", rendered) == expected, rendered
+
+
+RANDOMS = st.randoms(use_true_random=False)
+EPOCHS = st.integers(
+    int(datetime(2020, 1, 1, tzinfo=UTC).timestamp()),
+    int(datetime(2035, 1, 1, tzinfo=UTC).timestamp()),
+)
+
+
+def utc(epoch_s: int) -> datetime:
+    return datetime(1970, 1, 1) + timedelta(seconds=epoch_s)
+
+
+@PROPERTY
+@given(rnd=RANDOMS, epochs=st.lists(EPOCHS, min_size=1, max_size=20))
+def test_every_generated_timestamp_form_parses_to_the_utc_instant(parse, rnd, epochs):
+    rendered = [messy.render_ordered_at(rnd, e) for e in epochs]
+    rendered += [messy.render_ticket_created_at(rnd, e) for e in epochs]
+    rendered += [messy.iso_utc(e) for e in epochs]  # updated_at
+    assert parse("at_utc", rendered) == [utc(e) for e in epochs] * 3
+
+
+@PROPERTY
+@given(rnd=RANDOMS, cents=st.lists(st.integers(0, 10**9), min_size=1, max_size=20))
+def test_every_generated_amount_form_parses_to_the_amount_in_cents(parse, rnd, cents):
+    amounts = [c / 100 for c in cents]
+    rendered = [messy.render_amount(rnd, a) for a in amounts]
+    expected = [Decimal(c) / 100 for c in cents]
+    # Text as written to CSV and JSON, and floats cast by DuckDB as read from Parquet.
+    as_text = [r if isinstance(r, str) else repr(r) for r in rendered]
+    assert parse("amount", as_text) == expected, as_text
+    assert parse("amount", [float(a) for a in amounts]) == expected
+
+
+@PROPERTY
+@given(
+    rnd=RANDOMS,
+    days=st.lists(st.dates(date(1900, 1, 1), date(2099, 12, 31)), min_size=1, max_size=20),
+)
+def test_every_generated_signup_date_form_parses_to_the_day(parse, rnd, days):
+    rendered = [messy.render_signup_date(rnd, d) for d in days]
+    assert parse("signup_date", rendered) == days, rendered
+
+
+@PROPERTY
+@given(rnd=RANDOMS, scores=st.lists(st.integers(1, 5), min_size=1, max_size=20))
+def test_every_generated_satisfaction_form_parses_to_the_score(parse, rnd, scores):
+    rendered = [str(messy.render_satisfaction(rnd, s)) for s in scores]
+    assert parse("satisfaction", rendered) == scores, rendered
+
+
+@PROPERTY
+@given(
+    rnd=RANDOMS,
+    people=st.lists(
+        st.tuples(
+            st.sampled_from(messy.FIRST_NAMES),
+            st.sampled_from(messy.LAST_NAMES),
+            st.integers(0, 9999),
+            st.sampled_from(messy.EMAIL_DOMAINS),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+)
+def test_every_generated_email_form_parses_to_the_lower_case_address(parse, rnd, people):
+    addresses = [messy.email_address(*person) for person in people]
+    rendered = [messy.render_email(rnd, a) for a in addresses]
+    assert parse("email", rendered) == addresses, rendered
+
+
+# The generator's spelling groups and the value staging maps each group to.
+SPELLINGS = {
+    "country": {code: code for code in messy.COUNTRY_VARIANTS},
+    "segment": {s: s for s in messy.SEGMENT_VARIANTS},
+    "channel": {c: c for c in messy.CHANNEL_VARIANTS},
+    "order_status": {s: s for s in messy.ORDER_STATUS_VARIANTS}
+    | {"refunded": "returned", "pending": "placed"},
+    "ticket_status": {s: s for s in messy.TICKET_STATUS_VARIANTS},
+}
+VARIANTS = {
+    "country": messy.COUNTRY_VARIANTS,
+    "segment": messy.SEGMENT_VARIANTS,
+    "channel": messy.CHANNEL_VARIANTS,
+    "order_status": messy.ORDER_STATUS_VARIANTS,
+    "ticket_status": messy.TICKET_STATUS_VARIANTS,
+}
+
+
+@pytest.mark.parametrize("parser", list(VARIANTS))
+def test_every_generated_spelling_maps_to_its_value(parse, parser):
+    pairs = [(v, group) for group, spellings in VARIANTS[parser].items() for v in spellings]
+    results = parse(parser, [v for v, _ in pairs])
+    assert results == [SPELLINGS[parser][group] for _, group in pairs]
+
+
+def test_the_parsers_under_test_are_every_macro_the_staging_models_call():
+    """Regression guard: a new parser macro must be added to PARSERS to be tested."""
+    staging = Path(DBT_PROJECT_DIR, "models", "staging")
+    called = {
+        name
+        for sql in staging.glob("*.sql")
+        for name in re.findall(r"\{\{\s*(\w+)\(", sql.read_text())
+        if name not in {"source", "ref", "config"}
+    }
+    tested = {call.split("(")[0] for call in PARSERS.values()}
+    assert called <= tested, f"untested parser macros: {sorted(called - tested)}"
