@@ -16,7 +16,7 @@ from training_pipeline.automation.jobs import (
     retrain_model,
     retrain_on_latest_data,
 )
-from training_pipeline.automation.sensors import order_files_sensor, source_changes_sensor
+from training_pipeline.automation.sensors import new_data_sensor
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 
@@ -45,8 +45,7 @@ defs = dg.Definitions(
     schedules=[nightly_retrain],
     sensors=[
         # New data in: order files landing, CRM records and ticket changes.
-        order_files_sensor,
-        source_changes_sensor,
+        new_data_sensor,
         # Everything downstream follows by declarative automation; drift retrains.
         downstream_automation,
         drift_retraining_sensor,

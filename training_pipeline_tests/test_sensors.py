@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from training_pipeline.automation.policy import RetrainingPolicy
-from training_pipeline.automation.sensors import order_files_sensor, source_changes_sensor
+from training_pipeline.automation.sensors import SensorCursor, new_data_sensor, plan_ingestion
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion.landing_scan import scan_landing
-from training_pipeline.resources import build_resources
+from training_pipeline.resources import TicketsApiResource, build_resources
 from training_pipeline.settings import Settings
 
 HEADER = "order_id,customer_id,ordered_at,amount,status\n"
@@ -50,48 +51,76 @@ def test_a_corrected_file_and_a_late_file_with_an_old_mtime_are_both_seen(tmp_pa
     assert found == {"orders_1.csv", "orders_0.csv"}
 
 
-def test_the_order_files_sensor_requests_ingestion_once_per_content(settings: Settings):
-    resources = {"order_files": build_resources(settings)["order_files"]}
-    land(settings.landing_dir / "orders_1.csv", "O1,C1,x,1,new\n")
-    with dg.build_sensor_context(resources=resources) as context:
-        result = order_files_sensor(context)
+def sensor_tick(resources: dict, cursor: str | None) -> dg.SensorResult:
+    with dg.build_sensor_context(resources=resources, cursor=cursor) as context:
+        return new_data_sensor(context)
+
+
+def requested(result: dg.SensorResult) -> set[str]:
     (request,) = result.run_requests
-    assert request.asset_selection == [dg.AssetKey(["raw", "orders"])]
-    with dg.build_sensor_context(resources=resources, cursor=result.cursor) as context:
-        again = order_files_sensor(context)
-    assert again.run_requests == [] or again.run_requests is None
-    assert "no new" in again.skip_reason.skip_message
+    return {key.path[-1] for key in request.asset_selection}
 
 
-def test_source_changes_are_requested_when_the_crm_or_the_ticket_api_moves(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-):
+@pytest.fixture
+def live_sources(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     generate(settings, days=20, customers=300, seed=2)
     with DemoApiServer(settings, port=0) as server:
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", server.url)
         resources = build_resources(Settings.from_env())
-        needed = {k: resources[k] for k in ("crm", "tickets_api")}
+        yield {k: resources[k] for k in ("order_files", "crm", "tickets_api")}
 
-        def tick(cursor):
-            with dg.build_sensor_context(resources=needed, cursor=cursor) as context:
-                return source_changes_sensor(context)
 
-        first = tick(None)
-        assert {r.asset_selection[0].path[-1] for r in first.run_requests} == {
-            "crm_customers",
-            "tickets",
-        }
-        quiet = tick(first.cursor)
-        assert not quiet.run_requests
-        assert generate(settings, days=5).crm_records > 0
-        later = tick(quiet.cursor)
-        assert {r.asset_selection[0].path[-1] for r in later.run_requests} == {
-            "crm_customers",
-            "tickets",
-        }
-        assert {r.run_key for r in later.run_requests}.isdisjoint(
-            {r.run_key for r in first.run_requests}
-        )
+def test_everything_new_is_requested_in_one_run_and_nothing_twice(settings, live_sources):
+    first = sensor_tick(live_sources, None)
+    assert requested(first) == {"orders", "crm_customers", "tickets"}
+    quiet = sensor_tick(live_sources, first.cursor)
+    assert not quiet.run_requests
+    assert "no new order files, CRM records or ticket changes" in quiet.skip_reason.skip_message
+
+    assert generate(settings, days=2).crm_records > 0
+    later = sensor_tick(live_sources, quiet.cursor)
+    assert requested(later) == {"orders", "crm_customers", "tickets"}
+    assert later.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_an_identical_redelivery_launches_nothing_and_a_corrected_one_is_requested(
+    settings, live_sources
+):
+    seen = sensor_tick(live_sources, None).cursor
+    path = sorted(settings.landing_dir.iterdir())[-1]
+    body = path.read_bytes()
+    copy = path.with_name(".redelivery.tmp")
+    copy.write_bytes(body)
+    os.replace(copy, path)  # the same bytes delivered again: new inode and ctime
+    assert not sensor_tick(live_sources, seen).run_requests
+
+    corrected = path.with_name(".corrected.tmp")
+    corrected.write_bytes(body + body[-40:])
+    os.replace(corrected, path)
+    result = sensor_tick(live_sources, seen)
+    assert requested(result) == {"orders"}
+
+
+def test_an_unreadable_source_holds_back_only_itself(settings, live_sources):
+    seen = sensor_tick(live_sources, None).cursor
+    assert generate(settings, days=3).crm_records > 0
+    down = TicketsApiResource(base_url="http://127.0.0.1:9", max_attempts=1, timeout_s=2)
+    broken = live_sources | {"tickets_api": down}
+    result = sensor_tick(broken, seen)
+    assert requested(result) == {"orders", "crm_customers"}
+    # The ticket changes are still new on the next look, once the API answers again.
+    assert requested(sensor_tick(live_sources, result.cursor)) == {"tickets"}
+
+
+def test_the_run_key_names_what_changed_and_nothing_else():
+    seen = SensorCursor(files=None, crm="2026-01-01T00:00:00", tickets="2026-01-02T00:00:00")
+    plan = plan_ingestion(("orders_1.csv@abc",), seen, seen.crm, seen.tickets)
+    assert plan.assets == (dg.AssetKey(["raw", "orders"]),)
+    same = plan_ingestion(("orders_1.csv@abc",), seen, seen.crm, seen.tickets)
+    assert same.run_key == plan.run_key
+    other = plan_ingestion(("orders_1.csv@abd",), seen, seen.crm, seen.tickets)
+    assert other.run_key != plan.run_key
+    assert plan_ingestion((), seen, seen.crm, seen.tickets).assets == ()
 
 
 @pytest.mark.parametrize(

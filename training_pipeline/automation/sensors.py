@@ -1,11 +1,15 @@
-"""Sensors that notice new data and request the ingestion that takes it in.
+"""The sensor that notices new data and requests the ingestion that takes it in.
 
-None of them opens the DuckDB warehouse: they look at the landing folder and at the
-sources themselves, and keep their own cursors, so they never compete with a run for
-the warehouse's single writer slot.
+It never opens the DuckDB warehouse: it looks at the landing folder and at the sources
+themselves and keeps its own cursor, so it never competes with a run for the
+warehouse's single writer slot.  Everything that changed since the last look is
+requested in one run, so a day that brings files, CRM records and ticket changes
+together is ingested, cleaned and featurized once, not once per source.
 """
 
 import hashlib
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -24,96 +28,133 @@ RAW_CRM = dg.AssetKey(["raw", "crm_customers"])
 RAW_TICKETS = dg.AssetKey(["raw", "tickets"])
 
 
-@dg.sensor(
-    asset_selection=[RAW_ORDERS],
-    minimum_interval_seconds=POLICY.sensor_interval_s,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests ingestion of order files that are new or changed in the landing "
-    "folder; the run key is their paths and content hashes.",
-)
-def order_files_sensor(
-    context: dg.SensorEvaluationContext, order_files: OrderFilesResource
-) -> dg.SensorResult:
-    scan = scan_landing(Path(order_files.landing_dir), context.cursor)
-    if not scan.new_content:
-        return dg.SensorResult(skip_reason="no new or changed order files", cursor=scan.cursor)
-    key = hashlib.sha256("\n".join(sorted(scan.new_content)).encode()).hexdigest()[:24]
-    context.log.info(f"new order files: {', '.join(scan.new_content)}")
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"order-files-{key}",
-                asset_selection=[RAW_ORDERS],
-                tags={"training_pipeline/trigger": "new order files"},
-            )
-        ],
-        cursor=scan.cursor,
-    )
+class SourceUnavailable(Exception):
+    """A source the sensor could not read this time; the message names it, masked."""
 
 
-def _crm_high_water_mark(url: str) -> str | None:
+@dataclass(frozen=True)
+class SensorCursor:
+    """What the sensor saw last: the landing scan's cursor and each source's newest stamp."""
+
+    files: str | None = None
+    crm: str | None = None
+    tickets: str | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> "SensorCursor":
+        return cls(**json.loads(text)) if text else cls()
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self))
+
+
+@dataclass(frozen=True)
+class IngestionPlan:
+    """Which raw assets to refresh, and a run key that names exactly what changed."""
+
+    assets: tuple[dg.AssetKey, ...]
+    changes: tuple[str, ...]
+
+    @property
+    def run_key(self) -> str:
+        digest = hashlib.sha256("\n".join(sorted(self.changes)).encode()).hexdigest()
+        return f"new-data-{digest[:24]}"
+
+
+def plan_ingestion(
+    new_files: tuple[str, ...],
+    seen: SensorCursor,
+    crm_now: str | None,
+    tickets_now: str | None,
+) -> IngestionPlan:
+    """New file contents (``path@sha256``) and sources whose newest stamp moved."""
+    assets, changes = [], []
+    if new_files:
+        assets.append(RAW_ORDERS)
+        changes.extend(f"file:{entry}" for entry in new_files)
+    if crm_now is not None and crm_now != seen.crm:
+        assets.append(RAW_CRM)
+        changes.append(f"crm:{crm_now}")
+    if tickets_now is not None and tickets_now != seen.tickets:
+        assets.append(RAW_TICKETS)
+        changes.append(f"tickets:{tickets_now}")
+    return IngestionPlan(tuple(assets), tuple(changes))
+
+
+def crm_high_water_mark(url: str) -> str | None:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             table = sa.Table("customers", sa.MetaData(), autoload_with=conn)
             value = conn.execute(sa.select(sa.func.max(table.c.updated_at))).scalar()
     except sa.exc.SQLAlchemyError as error:
-        raise RuntimeError(f"cannot read the CRM at {safe_url(url)}: {error}") from error
+        raise SourceUnavailable(f"cannot read the CRM at {safe_url(url)}: {error}") from error
     finally:
         engine.dispose()
     return as_text(value)
 
 
-def _tickets_high_water_mark(api: TicketsApiResource, since: str | None) -> str | None:
-    """The newest updated_at at or after ``since``, reading pages until the end."""
+def tickets_high_water_mark(api: TicketsApiResource, since: str | None) -> str | None:
+    """The newest ``updated_at`` of the change feed from ``since`` on (reads to the end).
+
+    The feed is ordered by ``updated_at`` and the client refuses a page that goes back,
+    so the last record seen is the newest.
+    """
     newest = since
-    with api.client() as client:
-        for page in client.iter_pages(since):
-            for record in page.records:
-                stamp = record.get("updated_at")
-                if isinstance(stamp, str) and (newest is None or stamp > newest):
-                    newest = stamp
+    try:
+        with api.client() as client:
+            for page in client.iter_pages(since):
+                if page.records:
+                    newest = str(page.records[-1]["updated_at"])
+    except TicketsApiError as error:
+        raise SourceUnavailable(f"ticket API unavailable: {error}") from error
     return newest
 
 
 @dg.sensor(
-    asset_selection=[RAW_CRM, RAW_TICKETS],
+    asset_selection=[RAW_ORDERS, RAW_CRM, RAW_TICKETS],
     minimum_interval_seconds=POLICY.sensor_interval_s,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Polls the CRM database and the ticket API for records newer than the last "
-    "ones seen and requests their incremental ingestion.",
+    description="Requests one ingestion run for whatever is new: order files new or changed "
+    "in the landing folder (by content hash), CRM records and ticket changes newer than the "
+    "last ones seen. The run key names the file hashes and source stamps, so an identical "
+    "re-delivery launches nothing.",
 )
-def source_changes_sensor(
+def new_data_sensor(
     context: dg.SensorEvaluationContext,
+    order_files: OrderFilesResource,
     crm: CrmDatabaseResource,
     tickets_api: TicketsApiResource,
 ) -> dg.SensorResult:
-    crm_seen, _, tickets_seen = (context.cursor or "|").partition("|")
-    crm_now = _crm_high_water_mark(crm.url) or ""
+    seen = SensorCursor.parse(context.cursor)
+    scan = scan_landing(Path(order_files.landing_dir), seen.files, order_files.limits())
+    notes = [f"still settling: {', '.join(scan.deferred)}"] if scan.deferred else []
     try:
-        tickets_now = _tickets_high_water_mark(tickets_api, tickets_seen or None) or ""
-    except TicketsApiError as error:
-        return dg.SensorResult(
-            skip_reason=f"ticket API unavailable: {error}", cursor=context.cursor
-        )
-    requests = []
-    if crm_now and crm_now != crm_seen:
-        requests.append(
+        crm_now = crm_high_water_mark(crm.url)
+    except SourceUnavailable as error:
+        # Looked at again next tick; the other sources' news is not held back meanwhile.
+        context.log.warning(str(error))
+        notes.append(str(error))
+        crm_now = seen.crm
+    try:
+        tickets_now = tickets_high_water_mark(tickets_api, seen.tickets)
+    except SourceUnavailable as error:
+        context.log.warning(str(error))
+        notes.append(str(error))
+        tickets_now = seen.tickets
+    plan = plan_ingestion(scan.new_content, seen, crm_now, tickets_now)
+    cursor = SensorCursor(files=scan.cursor, crm=crm_now, tickets=tickets_now).dump()
+    if not plan.assets:
+        reason = "; ".join(["no new order files, CRM records or ticket changes", *notes])
+        return dg.SensorResult(skip_reason=reason, cursor=cursor)
+    context.log.info(f"requesting {[k.to_user_string() for k in plan.assets]}: {plan.changes}")
+    return dg.SensorResult(
+        run_requests=[
             dg.RunRequest(
-                run_key=f"crm-{crm_now}",
-                asset_selection=[RAW_CRM],
-                tags={"training_pipeline/trigger": "new CRM records"},
+                run_key=plan.run_key,
+                asset_selection=list(plan.assets),
+                tags={"training_pipeline/trigger": "new data"},
             )
-        )
-    if tickets_now and tickets_now != tickets_seen:
-        requests.append(
-            dg.RunRequest(
-                run_key=f"tickets-{tickets_now}",
-                asset_selection=[RAW_TICKETS],
-                tags={"training_pipeline/trigger": "new ticket changes"},
-            )
-        )
-    cursor = f"{crm_now}|{tickets_now}"
-    if not requests:
-        return dg.SensorResult(skip_reason="no new CRM records or ticket changes", cursor=cursor)
-    return dg.SensorResult(run_requests=requests, cursor=cursor)
+        ],
+        cursor=cursor,
+    )

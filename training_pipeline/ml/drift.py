@@ -42,10 +42,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.presets import DataDriftPreset
 
 from training_pipeline.ml.feature_spec import FeatureSpec
+
+# Evidently is imported inside _drift: it takes seconds to import, and every Dagster run
+# process loads all the definitions, most of which never measure drift.
 
 Severity = Literal["none", "warn", "error"]
 
@@ -229,6 +230,9 @@ def _drift(
 ) -> DriftResult:
     if not 0 < drift_share_error <= 1:
         raise ValueError(f"drift_share_error must be in (0, 1], got {drift_share_error}")
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     preset = DataDriftPreset(
         columns=numeric + categorical,

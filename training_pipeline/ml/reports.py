@@ -9,14 +9,18 @@ the top.  It is self-contained (no CDN), so it opens offline.
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from evidently import BinaryClassification, DataDefinition, Dataset, Report
-from evidently.presets import ClassificationPreset
 
 from training_pipeline.ml.evaluation import GateDecision, Metrics
 from training_pipeline.ml.feature_spec import FeatureSpec
+
+# Evidently is imported where it is used: it takes seconds to import, and every Dagster
+# run process loads all the definitions, most of which never draw a report.
+if TYPE_CHECKING:
+    from evidently import Dataset
 
 _ROWS = (
     ("ROC AUC", "roc_auc", True),
@@ -84,6 +88,8 @@ def _comparison_html(markdown_lines: str) -> str:
 
 
 def _scored(holdout: pd.DataFrame, spec: FeatureSpec, scores: np.ndarray) -> Dataset:
+    from evidently import BinaryClassification, DataDefinition, Dataset
+
     frame = pd.DataFrame(
         {spec.label: holdout[spec.label].astype(int).to_numpy(), "churn_probability": scores}
     )
@@ -106,6 +112,9 @@ def validation_report_html(
     comparison: str,
 ) -> str:
     """Evidently's classification report, challenger vs champion, with our table on top."""
+    from evidently import Report
+    from evidently.presets import ClassificationPreset
+
     report = Report([ClassificationPreset()])
     snapshot = report.run(
         current_data=_scored(holdout, spec, challenger_scores),

@@ -1,0 +1,223 @@
+"""The pipeline running itself under the real Dagster daemon, on a temporary home.
+
+A normal batch refreshes ingestion, features and scores without retraining; a drifted
+batch trips the drift check, which retrains, gates and promotes a new model; a run that
+fails sends an alert to a local webhook receiver.  Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from training_pipeline.demo.api_server import DemoApiServer
+from training_pipeline.demo.generator import generate
+from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline.settings import Settings
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).parents[1]
+BIN = Path(sys.executable).parent
+ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+class Receiver(ThreadingHTTPServer):
+    """A local webhook that records every JSON body posted to it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(handler) -> None:  # noqa: N802, N805
+                length = int(handler.headers.get("Content-Length", 0))
+                self.bodies.append(json.loads(handler.rfile.read(length)))
+                handler.send_response(200)
+                handler.end_headers()
+
+            def log_message(handler, *args) -> None:  # noqa: N805
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def wait_for(what: str, condition: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(2)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    data, home = tmp_path / "data", tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())
+    monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(data))
+    settings = Settings.from_env()
+    generate(settings, days=260, customers=500, seed=7)
+    receiver = Receiver()
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    with DemoApiServer(settings, port=0) as api:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_PIPELINE_")}
+        env |= {
+            "DAGSTER_HOME": str(home),
+            "TRAINING_PIPELINE_DATA_DIR": str(data),
+            "TRAINING_PIPELINE_API_URL": api.url,
+            "TRAINING_PIPELINE_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{receiver.server_port}/hook",
+            "TRAINING_PIPELINE_SENSOR_INTERVAL_S": "5",
+            "TRAINING_PIPELINE_TUNING_TRIALS": "4",
+            "TRAINING_PIPELINE_TUNING_SECONDS": "30",
+            "TRAINING_PIPELINE_GATE_MAX_AUC_DROP": "0.05",
+            "TRAINING_PIPELINE_NIGHTLY_RETRAIN": "off",
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        }
+        # The starting point: a production model from the one-button job.
+        subprocess.run(
+            [str(BIN / "training-pipeline"), "retrain"],
+            env=env,
+            check=True,
+            cwd=REPO,
+            capture_output=True,
+            timeout=600,
+        )
+        daemon_log = (tmp_path / "daemon.log").open("wb")
+        daemon = subprocess.Popen(
+            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            cwd=REPO,
+            env=env,
+            stdout=daemon_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                yield {
+                    "settings": settings,
+                    "instance": instance,
+                    "env": env,
+                    "receiver": receiver,
+                    "api": api,
+                }
+        finally:
+            # The daemon runs in its own session: stop it and every run it launched.
+            os.killpg(daemon.pid, signal.SIGTERM)
+            try:
+                daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(daemon.pid, signal.SIGKILL)
+                daemon.wait(timeout=30)
+            daemon_log.close()
+            receiver.shutdown()
+
+
+def sensor_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    return instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "new_data_sensor"}))
+
+
+def quiet(instance: dg.DagsterInstance) -> bool:
+    """No run is active, and none has started after the sensors had time to look again.
+
+    Between one run's end and the run that automation launches after it there is a
+    moment with nothing active; waiting through a few ticks tells that from the end.
+    """
+    if instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE)):
+        return False
+    time.sleep(20)
+    return not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))
+
+
+def materialized_since(instance: dg.DagsterInstance, key: dg.AssetKey, since: float) -> bool:
+    event = instance.get_latest_materialization_event(key)
+    return event is not None and event.timestamp > since
+
+
+def settle(instance: dg.DagsterInstance, key: dg.AssetKey, since: float, timeout_s: float):
+    wait_for(
+        f"{key.to_user_string()} to refresh",
+        lambda: materialized_since(instance, key, since),
+        timeout_s,
+    )
+    wait_for("the daemon's runs to finish", lambda: quiet(instance), timeout_s)
+
+
+@pytest.mark.timeout(2400)
+def test_the_pipeline_refreshes_on_new_data_retrains_on_drift_and_alerts_on_failure(pipeline):
+    instance, settings = pipeline["instance"], pipeline["settings"]
+    registry = ModelRegistry(settings.models_dir)
+    first_model = registry.production().version
+    scores = dg.AssetKey(["predictions", "churn_scores"])
+
+    # The sensor's first look requests what the bootstrap run already ingested; it adds
+    # no rows, but let it finish so that what follows is caused by the new days alone.
+    wait_for("the sensor's first look", lambda: sensor_runs(instance), 600)
+    wait_for("the first sensor run to finish", lambda: quiet(instance), 600)
+
+    # A normal day: ingestion, features and scores refresh; the model stays.
+    start = time.time()
+    generate(settings, days=1)
+    settle(instance, scores, start, 600)
+    assert materialized_since(instance, dg.AssetKey(["raw", "orders"]), start)
+    assert registry.production().version == first_model
+    assert len(registry.versions()) == 1
+
+    # A drifted day: the drift check fails at ERROR, a new model is trained and gated.
+    start = time.time()
+    generate(settings, days=1, drift=True)
+    wait_for(
+        "a retrained model in production", lambda: registry.production().version != first_model, 900
+    )
+    status = subprocess.run(
+        [str(BIN / "training-pipeline"), "status", "--json"],
+        env=pipeline["env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    production = json.loads(status.stdout)["production"]
+    assert production["version"] != first_model and production["gate"]["passed"]
+    wait_for("the daemon's runs to finish", lambda: quiet(instance), 600)
+
+    # A failing run: the ticket API goes away and the one-button job is launched.
+    pipeline["api"].stop()
+    subprocess.run(
+        [
+            str(BIN / "dagster"),
+            "job",
+            "launch",
+            "-w",
+            "workspace.yaml",
+            "-j",
+            "retrain_on_latest_data",
+        ],
+        cwd=REPO,
+        env=pipeline["env"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    receiver = pipeline["receiver"]
+    wait_for("an alert at the webhook receiver", lambda: receiver.bodies, 600)
+    assert "retrain_on_latest_data" in json.dumps(receiver.bodies[0])
+    log = settings.data_dir / "alerts" / "alerts.jsonl"
+    assert any(
+        json.loads(line)["job_name"] == "retrain_on_latest_data"
+        for line in log.read_text().splitlines()
+    )
