@@ -13,6 +13,7 @@ masked to its scheme and host.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -228,10 +229,12 @@ def alert_log_path(settings: Settings) -> Path:
 
 
 def write_alert_log(alert: Alert, path: Path, outcome: DeliveryOutcome | None = None) -> None:
-    """Append the alert as one JSON line: one ``write`` on an O_APPEND descriptor, fsynced.
+    """Append the alert as one JSON line to an O_APPEND descriptor, fsynced.
 
-    Concurrent writers (two sensors, two processes) therefore never interleave within a
-    line, and a line reported written survives a crash.
+    Writers take an exclusive lock on the file for the append, so concurrent writers (two
+    sensors, two processes) never interleave within a line, and a line reported written
+    survives a crash.  When the disk is full, the part of the line that did get written
+    is cut off again and the error names the file: the log never ends in half a line.
     """
     record = alert.to_dict()
     if outcome is not None:
@@ -241,13 +244,26 @@ def write_alert_log(alert: Alert, path: Path, outcome: DeliveryOutcome | None = 
             "delivery_error": outcome.error,
         }
     line = (json.dumps(record, sort_keys=True) + "\n").encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        written = os.write(fd, line)
-        if written != len(line):
-            raise OSError(f"short write to {path}: {written} of {len(line)} bytes (disk full?)")
-        os.fsync(fd)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise OSError(error.errno, f"cannot open the alert log {path}: {error.strerror}") from error
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor closes
+        size = os.fstat(fd).st_size
+        try:
+            remaining = memoryview(line)
+            while remaining:  # a write cut short by a full disk says why on the next one
+                remaining = remaining[os.write(fd, remaining) :]
+            os.fsync(fd)
+        except OSError as error:
+            os.ftruncate(fd, size)
+            raise OSError(
+                error.errno,
+                f"could not append the {alert.kind} alert for run {alert.run_id} to {path}: "
+                f"{error.strerror}; the log was left as it was",
+            ) from error
     finally:
         os.close(fd)
 

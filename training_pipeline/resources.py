@@ -15,7 +15,7 @@ from dagster_dbt import DbtCliResource
 from training_pipeline.ingestion import warehouse
 from training_pipeline.ingestion.tickets_api import RetryPolicy, TicketsApiClient
 from training_pipeline.project import dbt_project
-from training_pipeline.settings import Settings
+from training_pipeline.settings import DuckDBLimits, LandingLimits, Settings
 
 WAREHOUSE_POOL = "warehouse"
 """Every step that opens the DuckDB file runs in this pool; its limit (1) is set in
@@ -27,21 +27,31 @@ TRAINING_POOL = "training"
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file."""
+    """The DuckDB warehouse file, and what a connection to it may use."""
 
     path: str
+    memory_limit: str
+    threads: int
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.connect(Path(self.path), read_only=read_only) as con:
+        limits = DuckDBLimits(memory_limit=self.memory_limit, threads=self.threads)
+        with warehouse.connect(Path(self.path), read_only=read_only, limits=limits) as con:
             yield con
 
 
 class OrderFilesResource(dg.ConfigurableResource):
-    """The landing folder order files arrive in, and where unreadable ones go."""
+    """The landing folder order files arrive in, where unreadable ones go, and the limits
+    a file must keep (``settings.LandingLimits``)."""
 
     landing_dir: str
     quarantine_dir: str
+    max_file_bytes: int
+    max_line_bytes: int
+    settle_s: float
+
+    def limits(self) -> LandingLimits:
+        return LandingLimits(self.max_file_bytes, self.max_line_bytes, self.settle_s)
 
 
 class CrmDatabaseResource(dg.ConfigurableResource):
@@ -58,13 +68,18 @@ class TicketsApiResource(dg.ConfigurableResource):
     page_size: int = 500
     max_attempts: int = 5
     backoff_s: float = 0.5
+    max_retry_after_s: float = 120.0  # a longer Retry-After fails the run instead of hanging
 
     def client(self) -> TicketsApiClient:
         return TicketsApiClient(
             self.base_url,
             timeout_s=self.timeout_s,
             page_size=self.page_size,
-            retry=RetryPolicy(max_attempts=self.max_attempts, backoff_s=self.backoff_s),
+            retry=RetryPolicy(
+                max_attempts=self.max_attempts,
+                backoff_s=self.backoff_s,
+                max_retry_after_s=self.max_retry_after_s,
+            ),
         )
 
 
@@ -83,22 +98,29 @@ def _dbt_executable() -> str:
     return str(beside_python) if beside_python.exists() else "dbt"
 
 
+def _secret(variable: str, value: str) -> str | dg.EnvVar:
+    """A value that may hold a password: Dagster then records the variable's name only."""
+    return dg.EnvVar(variable) if variable in os.environ else value
+
+
 def build_resources(settings: Settings) -> dict[str, object]:
-    crm_url: str | dg.EnvVar = (
-        dg.EnvVar("TRAINING_PIPELINE_CRM_URL")
-        if "TRAINING_PIPELINE_CRM_URL" in os.environ
-        else settings.crm_url
-    )
     return {
         # The DuckDB file every stage reads and writes.
-        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        "warehouse": WarehouseResource(
+            path=str(settings.warehouse_path),
+            memory_limit=settings.duckdb.memory_limit,
+            threads=settings.duckdb.threads,
+        ),
         # Where order files land, and where bad ones are moved.
         "order_files": OrderFilesResource(
             landing_dir=str(settings.landing_dir),
             quarantine_dir=str(settings.quarantine_dir),
+            max_file_bytes=settings.landing.max_file_bytes,
+            max_line_bytes=settings.landing.max_line_bytes,
+            settle_s=settings.landing.settle_s,
         ),
         # The CRM database (SQLite by default, any SQLAlchemy URL).
-        "crm": CrmDatabaseResource(url=crm_url),
+        "crm": CrmDatabaseResource(url=_secret("TRAINING_PIPELINE_CRM_URL", settings.crm_url)),
         # The support-ticket API.
         "tickets_api": TicketsApiResource(base_url=settings.api_url),
         # The model registry, training-set exports and Optuna studies.
@@ -106,7 +128,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
             models_dir=str(settings.models_dir),
             datasets_dir=str(settings.datasets_dir),
             reports_dir=str(settings.reports_dir),
-            optuna_storage_url=settings.optuna_storage_url,
+            optuna_storage_url=_secret(
+                "TRAINING_PIPELINE_OPTUNA_STORAGE", settings.optuna_storage_url
+            ),
         ),
         # dbt, which opens the warehouse itself through profiles.yml.
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable()),

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,8 +18,10 @@ import dagster as dg
 import httpx
 
 from training_pipeline.ingestion import warehouse as wh
+from training_pipeline.ingestion.landing_folder import seconds_until_settled
 from training_pipeline.resources import TRAINING_POOL, WAREHOUSE_POOL
 from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, REPO_ROOT, Settings
+from training_pipeline.stale_runs import release_dead_runs, run_tags, watch_for_dead_runs
 
 JOB_NAME = "retrain_on_latest_data"
 
@@ -54,12 +57,15 @@ def prepare_dagster_home() -> None:
 
     The instance's storage and the warehouse pool's limit are created here, once, before
     any run starts: two runs that both found a brand-new instance would otherwise race
-    to create them, and one of them could start without the limit.
+    to create them, and one of them could start without the limit.  Runs whose process
+    died (killed, machine lost) are marked failed here and their pool slots freed, each
+    reported by run id, job, pid and pool (see training_pipeline/stale_runs.py).
     """
     os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     with dg.DagsterInstance.get() as instance:
         limit_pools(instance)
+        release_dead_runs(instance)
 
 
 def limit_pools(instance: dg.DagsterInstance) -> None:
@@ -132,14 +138,30 @@ def run_everything(settings: Settings) -> int:
     prepare_dagster_home()
     from training_pipeline.definitions import defs
 
-    with demo_api_if_needed(settings), dg.DagsterInstance.get() as instance:
+    # A file that just landed may still be being written; an explicit run waits for it
+    # (at most the settle time) instead of leaving the newest day for the next run.
+    wait_s = seconds_until_settled(settings.landing_dir, settings.landing.settle_s)
+    if wait_s > 0:
+        print(
+            f"waiting {wait_s:.1f} s for order files that changed in the last "
+            f"{settings.landing.settle_s:g} s to settle (TRAINING_PIPELINE_LANDING_SETTLE_S)"
+        )
+        time.sleep(wait_s)
+    with (
+        demo_api_if_needed(settings),
+        dg.DagsterInstance.get() as instance,
+        # The run this one queues behind may die while this one waits for its slot.
+        watch_for_dead_runs(),
+    ):
         result = defs.resolve_job_def(JOB_NAME).execute_in_process(
             instance=instance,
             raise_on_error=False,
             # Every event is in the run's log in the UI; the terminal gets the summary.
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            # The pid and host let a later command tell that this run died, if it does.
+            tags=run_tags(),
         )
-    print(summarize(result, settings))
+        print(summarize(result, settings))
     return 0 if result.success else 1
 
 

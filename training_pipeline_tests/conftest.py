@@ -30,4 +30,6 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(data_dir))
     monkeypatch.delenv("TRAINING_PIPELINE_CRM_URL", raising=False)
     monkeypatch.delenv("TRAINING_PIPELINE_API_URL", raising=False)
+    # Tests land files and ingest at once; the settle time has its own tests.
+    monkeypatch.setenv("TRAINING_PIPELINE_LANDING_SETTLE_S", "0")
     return Settings.from_env()

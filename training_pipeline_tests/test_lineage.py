@@ -33,7 +33,7 @@ from training_pipeline.ml.datasets import TrainingSet, export_training_set
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import TicketsApiResource, build_resources
-from training_pipeline.settings import Settings
+from training_pipeline.settings import LandingLimits, Settings
 
 GARBAGE = "orders_garbage.csv"
 TOP_LEVEL_KEYS = {
@@ -154,7 +154,13 @@ def run_once(settings: Settings, server: DemoApiServer, seed: int, family: str) 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     data_dir = tmp_path_factory.mktemp("lineage") / "data"
-    settings = Settings(data_dir, f"sqlite:///{data_dir / 'crm.sqlite'}", "unused")
+    # Files are landed and ingested at once here; the settle time has its own tests.
+    settings = Settings(
+        data_dir,
+        f"sqlite:///{data_dir / 'crm.sqlite'}",
+        "unused",
+        landing=LandingLimits(settle_s=0),
+    )
     with pytest.MonkeyPatch.context() as env:
         env.delenv("TRAINING_PIPELINE_CRM_URL", raising=False)
         generate(settings, days=21, customers=40, seed=11)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 
 import numpy as np
 import optuna
@@ -203,6 +204,28 @@ def test_a_stored_study_is_never_mixed_with_another_runs_data(train, tmp_path):
     tune(train, CHURN, config)
     with pytest.raises(ValueError, match="already exists.*include the run id"):
         tune(train.iloc[:-300], CHURN, config)
+
+
+def test_a_clashing_study_in_a_server_storage_is_reported_with_the_password_masked(train):
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    # PostgreSQL trusts local connections, so any password gets in and must stay hidden.
+    storage = "postgresql+psycopg://postgres:Pw-not-for-logs@127.0.0.1:5432/test"
+    try:
+        sqlalchemy.create_engine(storage).connect().close()
+    except sqlalchemy.exc.OperationalError as error:
+        pytest.skip(f"no PostgreSQL reachable at 127.0.0.1:5432 ({error.orig})")
+    name = f"churn-clash-{uuid.uuid4().hex}"
+    config = TuningConfig(
+        n_trials=1, timeout_s=None, n_folds=2, storage_url=storage, study_name=name
+    )
+    try:
+        tune(train, CHURN, config)
+        with pytest.raises(ValueError, match="already exists") as raised:
+            tune(train.iloc[:-300], CHURN, config)
+        assert "postgres:***@127.0.0.1" in str(raised.value)
+        assert "Pw-not-for-logs" not in str(raised.value)
+    finally:
+        optuna.delete_study(study_name=name, storage=storage)
 
 
 def test_out_of_fold_scores_cover_exactly_the_validation_rows(train):

@@ -13,6 +13,7 @@ import pandas as pd
 from training_pipeline.assets.training import CUSTOMER_SNAPSHOTS
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.ingestion.warehouse import utc_now
+from training_pipeline.ml.artifacts import atomic_write_bytes
 from training_pipeline.ml.datasets import TrainingSet, latest_snapshot, load_training_set
 from training_pipeline.ml.drift import (
     DriftResult,
@@ -41,7 +42,7 @@ def _production_reference(registry: ModelRegistry):
 def _result(drift: DriftResult, report_dir: Path, name: str, extra: dict) -> dg.AssetCheckResult:
     report_dir.mkdir(parents=True, exist_ok=True)
     report = report_dir / f"{name}-{utc_now():%Y%m%dT%H%M%S}.html"
-    report.write_text(drift.html, encoding="utf-8")
+    atomic_write_bytes(report, drift.html.encode())
     severity = drift.severity
     return dg.AssetCheckResult(
         passed=severity == "none",

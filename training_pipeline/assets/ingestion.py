@@ -7,7 +7,7 @@ import dagster as dg
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.crm_database import extract_customers, safe_url
 from training_pipeline.ingestion.order_files import SOURCE as ORDER_FILES_SOURCE
-from training_pipeline.ingestion.order_files import ingest_landing_folder
+from training_pipeline.ingestion.order_files import LandingReport, ingest_landing_folder
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
 from training_pipeline.ingestion.tickets_api import ingest_tickets
 from training_pipeline.resources import (
@@ -36,6 +36,22 @@ def _schema_metadata(table: str) -> dg.TableSchema:
 
 def _total_rows(con, table: str) -> int:
     return wh.table_row_count(con, wh.RAW_SCHEMA, table) or 0
+
+
+def _batch_counts(report: LandingReport) -> dict[str, int]:
+    """This run's ledger: files and rows landed = loaded + quarantined; deferred wait."""
+    quarantined = report.with_status("quarantined") + report.recovered
+    loaded = report.with_status("loaded")
+    return {
+        "files_landed": len(loaded) + len(quarantined),
+        "files_loaded": len(loaded),
+        "files_quarantined": len(quarantined),
+        "files_deferred": len(report.with_status("deferred")),
+        "files_skipped_as_identical": len(report.with_status("skipped")),
+        "rows_landed": sum(o.rows_landed or 0 for o in loaded + quarantined),
+        "rows_loaded": report.rows_loaded,
+        "rows_quarantined": sum(o.rows_landed or 0 for o in quarantined),
+    }
 
 
 def _incremental_batch(context, warehouse, source, table, extract, refs_of):
@@ -106,6 +122,7 @@ def raw_orders(
             Path(order_files.quarantine_dir),
             batch_id,
             started_at,
+            order_files.limits(),
         )
         loaded = report.with_status("loaded")
         wh.record_batch(
@@ -119,20 +136,28 @@ def raw_orders(
         )
         reconciliation = reconcile_order_files(con)
         total = _total_rows(con, "orders")
-    quarantined = report.with_status("quarantined")
+    quarantined = report.with_status("quarantined") + report.recovered
     for outcome in quarantined:
         context.log.warning(f"quarantined {outcome.path}: {outcome.reason}")
+    for outcome in report.with_status("deferred"):
+        context.log.info(f"deferred {outcome.path}: {outcome.reason}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": total,
             "dagster/column_schema": _schema_metadata("orders"),
             "batch_id": batch_id,
             "rows_loaded_this_run": report.rows_loaded,
+            "this_batch": _batch_counts(report),
             "files_taken": [o.path for o in loaded],
             "files_skipped_as_identical": len(report.with_status("skipped")),
             "files_quarantined": {o.path: o.reason for o in quarantined},
+            "files_deferred": {o.path: o.reason for o in report.with_status("deferred")},
+            "entries_ignored": dict(report.ignored),
             "extra_columns_ignored": {
                 o.path: list(o.extra_columns) for o in loaded if o.extra_columns
+            },
+            "non_text_columns_kept_as_text": {
+                o.path: list(o.non_text_columns) for o in loaded if o.non_text_columns
             },
         },
         check_results=[
@@ -143,6 +168,7 @@ def raw_orders(
                 metadata={
                     "quarantined": [o.path for o in quarantined],
                     "reasons": {o.path: o.reason for o in quarantined},
+                    "recorded_after_a_crash": [o.path for o in report.recovered],
                     "quarantine_dir": order_files.quarantine_dir,
                 },
             ),
@@ -150,6 +176,7 @@ def raw_orders(
                 check_name="rows_reconcile",
                 passed=reconciliation.holds,
                 metadata={
+                    "this_batch": _batch_counts(report),
                     "rows_landed": reconciliation.rows_landed,
                     "rows_loaded": reconciliation.rows_loaded,
                     "rows_quarantined": reconciliation.rows_quarantined,

@@ -9,6 +9,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.automation.policy import RetrainingPolicy
+from training_pipeline.ingestion.crm_database import safe_url
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.pipelines import FAMILIES
@@ -156,6 +157,7 @@ def churn_model_candidate(
             "train_rows": trained.train_rows,
             "holdout_rows": trained.holdout_rows,
             "trial_history": dg.MetadataValue.path(str(version.directory / "trial_history.html")),
-            "optuna_study": f"{tuning.study_name} in {tuning.storage_url}",
+            # TRAINING_PIPELINE_OPTUNA_STORAGE may hold a password.
+            "optuna_study": f"{tuning.study_name} in {safe_url(tuning.storage_url)}",
         },
     )

@@ -8,8 +8,9 @@ opened read-only on every request, so days generated while the server runs are s
 once.
 
 Tests drive the ingestion client's failure handling through ``server.faults``: each
-``/tickets`` request takes the next ``Fault`` (an error status, a delay, or a body that is
-not JSON) before being answered, e.g.::
+``/tickets`` request takes the next ``Fault`` (an error status with headers such as
+``Retry-After``, a delay, a body that is not JSON, the previous page's records served
+again, or a next cursor of the test's choosing) before being answered, e.g.::
 
     with DemoApiServer(settings, port=0) as server:
         server.faults.extend([Fault(status=500), Fault(delay_s=2.0)])
@@ -29,7 +30,7 @@ import threading
 import time
 from collections import deque
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,11 +51,17 @@ _CURSOR_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 @dataclass(frozen=True)
 class Fault:
     """One injected misbehaviour: wait ``delay_s``, then answer ``status`` and/or ``body``
-    instead of the real page (a delay alone still serves the real page)."""
+    (with ``headers``) instead of the real page. Without a status or body the real page
+    is served, with its records replaced by the previous answer's when
+    ``repeat_previous_page`` (a stale cache), and its next cursor by ``next_cursor`` when
+    given (e.g. one that points back)."""
 
     status: int | None = None
     delay_s: float = 0.0
     body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    repeat_previous_page: bool = False
+    next_cursor: str | None = None
 
 
 class BadParameter(ValueError):
@@ -132,6 +139,7 @@ class TicketApiHTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.store_path = ticket_store.ticket_store_path(settings)
         self.faults: deque[Fault] = deque()
+        self.last_records: list[dict[str, Any]] | None = None  # for repeat_previous_page
         self.requests: list[str] = []  # path and query of every request, in arrival order
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -166,7 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = fault.body
                 if body is None:
                     body = json.dumps({"error": "injected fault"}).encode()
-                self._send(fault.status or HTTPStatus.OK, body)
+                self._send(fault.status or HTTPStatus.OK, body, fault.headers)
                 return
         try:
             request = parse_ticket_query(query)
@@ -189,15 +197,26 @@ class _Handler(BaseHTTPRequestHandler):
         rows = rows[: request.limit]
         last = rows[-1] if rows else None
         next_cursor = encode_cursor(last["updated_at"], last["ticket_id"]) if more else None
-        self._send_json(HTTPStatus.OK, {"data": rows, "next_cursor": next_cursor})
+        served = rows
+        if fault is not None and fault.repeat_previous_page and self.server.last_records:
+            served = self.server.last_records
+        if fault is not None and fault.next_cursor is not None:
+            next_cursor = fault.next_cursor
+        self.server.last_records = rows
+        headers = fault.headers if fault is not None else {}
+        self._send_json(HTTPStatus.OK, {"data": served, "next_cursor": next_cursor}, headers)
 
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        self._send(status, json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+    def _send_json(
+        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        self._send(status, json.dumps(payload, ensure_ascii=False).encode("utf-8"), headers)
 
-    def _send(self, status: int, body: bytes) -> None:
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 

@@ -1,35 +1,43 @@
-"""Reading one delivered order file with DuckDB's own readers, and counting its records.
+"""Reading one delivered order file: first checked and counted in Python, then read by DuckDB.
 
-The record count is taken independently of the DuckDB reader (Python's csv module,
-line counts, Parquet metadata) so that a reader that silently skips or splits rows is
-caught as a count mismatch instead of passing unnoticed.
+The Python pass (csv, json, Parquet metadata) counts the records independently of DuckDB,
+so a reader that silently skips or splits rows is caught as a count mismatch; it also
+names the line of the first problem, which DuckDB's messages often do not.  Names found
+in a file (a CSV header, JSON keys) never reach SQL: CSV columns are read by position
+under generated names, JSON and Parquet columns by the constant required names.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from training_pipeline.ingestion.errors import FileRejected
+from training_pipeline.ingestion.text_checks import check_utf8_text
 from training_pipeline.ingestion.warehouse import quote_identifier
 
 SUPPORTED_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
-_CSV_OPTIONS = (
-    "header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
-    "strict_mode = true, encoding = 'utf-8', null_padding = false"
-)
-
-# Nested values cannot be kept as one text value; every scalar type can (timestamps with a
-# zone keep their offset in the text, and staging converts them to UTC).
-_NESTED_TYPES = ("STRUCT", "MAP", "UNION")
+_JSON_WHITESPACE = " \t\r\n"
+_GLOB_CHARACTERS = re.compile(r"([*?\[])")
 
 
-class FileRejected(Exception):
-    """A delivered file that cannot be loaded as it is; the message says why."""
+@dataclass(frozen=True)
+class FileShape:
+    records: int
+    columns: tuple[str, ...]  # as delivered: CSV header order, JSON keys as first seen
+    # Required columns delivered as something other than text (kept as text; staging parses).
+    non_text: dict[str, str] = field(default_factory=dict)
 
 
 def file_format(path: Path) -> str:
@@ -44,75 +52,225 @@ def file_format(path: Path) -> str:
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    # O_NOFOLLOW: a file swapped for a link since it was listed is not read through it.
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
-def count_records(path: Path, fmt: str) -> int:
-    """Data records in the file, counted without DuckDB."""
-    if fmt == "parquet":
+def reader_path(path: Path) -> str:
+    """The path as DuckDB's readers take it: they expand ``* ? [``, so those are escaped.
+
+    Unescaped, a file named ``orders[1].csv`` would be read as ``orders1.csv``.
+    """
+    return _GLOB_CHARACTERS.sub(r"[\1]", str(path.absolute()))
+
+
+@contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    # The csv module's limit is process-wide; it is set only for the duration of one read.
+    previous = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _inspect_csv(path: Path, max_line_bytes: int) -> FileShape:
+    check_utf8_text(path, max_line_bytes, cr_breaks_lines=True)
+    records, first_problem = 0, None
+    # utf-8-sig: a UTF-8 byte-order mark is legitimate and is not part of the first name.
+    with _csv_field_limit(max_line_bytes), path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, strict=True)
         try:
-            return pq.ParquetFile(path).metadata.num_rows
-        except (OSError, ValueError) as error:  # pyarrow raises ArrowInvalid (a ValueError)
-            raise FileRejected(f"not a readable Parquet file: {error}") from error
-    if fmt == "jsonl":
-        with path.open("rb") as handle:
-            return sum(1 for line in handle if line.strip())
+            header = next(reader, None)
+            if not header:
+                raise FileRejected("the first line is blank; expected a header row", rows=0)
+            for row in reader:
+                if not row:
+                    continue  # a blank line, skipped by DuckDB too
+                records += 1
+                if first_problem is None and len(row) != len(header):
+                    first_problem = (
+                        f"the row ending at line {reader.line_num} has {len(row)} fields where "
+                        f"the header has {len(header)} (truncated or malformed)"
+                    )
+        except csv.Error as error:
+            raise FileRejected(f"malformed CSV at line {reader.line_num}: {error}") from None
+    if first_problem is not None:
+        raise FileRejected(first_problem, rows=records)
+    return FileShape(records, tuple(header))
+
+
+class _JsonObject(dict):
+    duplicates: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, object]]) -> _JsonObject:
+    obj = _JsonObject(pairs)
+    if len(obj) != len(pairs):
+        keys = [k for k, _ in pairs]
+        obj.duplicates = tuple(sorted({k for k in keys if keys.count(k) > 1}))
+    return obj
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_JSON_TYPES = {bool: "boolean", int: "number", float: "number"}
+
+
+def _json_record_problem(
+    text: str, required: tuple[str, ...], keys: dict[str, None], non_text: dict[str, str]
+) -> str | None:
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = sum(1 for row in csv.reader(handle) if row)
-    except UnicodeDecodeError as error:
-        raise FileRejected(f"not UTF-8 text: {error}") from error
-    except csv.Error as error:
-        raise FileRejected(f"malformed CSV: {error}") from error
-    return max(rows - 1, 0)
+        record = json.loads(text, object_pairs_hook=_json_object, parse_constant=_reject_constant)
+    except ValueError as error:
+        return f"not valid JSON ({error})"
+    except RecursionError:
+        return "not valid JSON (nested too deeply)"
+    if not isinstance(record, dict):
+        return f"not a JSON object (found {type(record).__name__})"
+    if record.duplicates:
+        return f"the keys {list(record.duplicates)} appear more than once"
+    keys.update(dict.fromkeys(record))
+    for column in required:
+        value = record.get(column)
+        if isinstance(value, (dict, list)):
+            return f"column {column!r} holds a nested value; a scalar is required"
+        if value is not None and not isinstance(value, str):
+            non_text.setdefault(column, _JSON_TYPES[type(value)])
+    return None
 
 
-def _reader_sql(fmt: str, columns: tuple[str, ...] | None = None) -> str:
+def _inspect_jsonl(path: Path, required: tuple[str, ...], max_line_bytes: int) -> FileShape:
+    check_utf8_text(path, max_line_bytes, cr_breaks_lines=False)
+    records, first_problem = 0, None
+    keys: dict[str, None] = {}
+    non_text: dict[str, str] = {}
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            text = raw.decode("utf-8")
+            if number == 1:
+                text = text.removeprefix("\ufeff")
+            if not text.strip(_JSON_WHITESPACE):
+                continue
+            records += 1
+            if first_problem is None:
+                problem = _json_record_problem(text, required, keys, non_text)
+                if problem is not None:
+                    first_problem = f"line {number}: {problem}"
+    if first_problem is not None:
+        raise FileRejected(first_problem, rows=records)
+    return FileShape(records, tuple(keys), non_text)
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    if pa.types.is_dictionary(arrow_type):
+        return _is_text(arrow_type.value_type)
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
+def _is_nested(arrow_type: pa.DataType) -> bool:
+    if pa.types.is_dictionary(arrow_type):
+        return _is_nested(arrow_type.value_type)
+    return pa.types.is_nested(arrow_type)
+
+
+def _inspect_parquet(path: Path, required: tuple[str, ...]) -> FileShape:
+    try:
+        parquet = pq.ParquetFile(path)
+        records, schema = parquet.metadata.num_rows, parquet.schema_arrow
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise FileRejected(f"not a readable Parquet file: {error}") from None
+    types = {name: schema.field(i).type for i, name in enumerate(schema.names)}
+    nested = {c: str(types[c]) for c in required if c in types and _is_nested(types[c])}
+    if nested:
+        raise FileRejected(f"columns with nested (non-scalar) types: {nested}", rows=records)
+    non_text = {c: str(types[c]) for c in required if c in types and not _is_text(types[c])}
+    return FileShape(records, tuple(schema.names), non_text)
+
+
+def inspect_file(path: Path, fmt: str, required: tuple[str, ...], max_line_bytes: int) -> FileShape:
+    """Count and check the file without DuckDB; FileRejected names the first problem."""
+    if path.stat().st_size == 0:
+        raise FileRejected("the file is empty (0 bytes)", rows=0)
     if fmt == "csv":
-        return f"read_csv(?, {_CSV_OPTIONS})"
-    if fmt == "jsonl":
-        if columns is None:
-            return "read_json(?, format = 'newline_delimited')"
-        # Read every required field as text: a number in one record and a string in
-        # the next is ordinary in JSON and is cleaned later, not guessed at here.
-        spec = ", ".join(f"'{c}': 'VARCHAR'" for c in columns)
-        return f"read_json(?, format = 'newline_delimited', columns = {{{spec}}})"
-    return "read_parquet(?)"
+        shape = _inspect_csv(path, max_line_bytes)
+    elif fmt == "jsonl":
+        shape = _inspect_jsonl(path, required, max_line_bytes)
+    else:
+        shape = _inspect_parquet(path, required)
+    if shape.records == 0:
+        raise FileRejected("the file holds no data rows (a header or blank lines only)", rows=0)
+    return shape
 
 
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]
+def count_records(path: Path, fmt: str, max_line_bytes: int) -> int:
+    """Data records in the file, counted without DuckDB."""
+    return inspect_file(path, fmt, (), max_line_bytes).records
 
 
-def describe(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> dict[str, str]:
-    """Column name → DuckDB type as the reader sees the file."""
-    try:
-        rows = con.execute(f"describe select * from {_reader_sql(fmt)}", [str(path)]).fetchall()
-    except duckdb.Error as error:
-        raise FileRejected(f"unreadable {fmt} file: {_first_line(error)}") from error
-    return {name: col_type for name, col_type, *_ in rows}
+def _delimiter_hint(columns: tuple[str, ...]) -> str:
+    if len(columns) == 1:
+        for delimiter, name in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+            if delimiter in columns[0]:
+                return f"; the header looks {name}-delimited, but only ',' is accepted"
+    return ""
 
 
-def verify_schema(schema: dict[str, str], required: tuple[str, ...], fmt: str) -> list[str]:
-    """Raise when required columns are missing or not scalar; return the extra columns."""
-    missing = [c for c in required if c not in schema]
+def check_columns(shape: FileShape, required: tuple[str, ...], fmt: str) -> tuple[str, ...]:
+    """Raise when required columns are missing or appear twice; return the extra columns."""
+    missing = [c for c in required if c not in shape.columns]
     if missing:
-        hint = " (is the file comma-delimited with a header row?)" if fmt == "csv" else ""
-        raise FileRejected(f"missing required columns {missing}; found {sorted(schema)}{hint}")
-    bad_types = {
-        c: schema[c]
-        for c in required
-        if schema[c].startswith(_NESTED_TYPES) or schema[c].endswith("]")
-    }
-    if bad_types:
-        raise FileRejected(f"columns with nested (non-scalar) types: {bad_types}")
-    return sorted(set(schema) - set(required))
+        found = [clip(c, 80) for c in shape.columns][:20]
+        raise FileRejected(
+            f"missing required columns {missing}; found {found}{_delimiter_hint(shape.columns)}",
+            rows=shape.records,
+        )
+    doubled = [c for c in required if shape.columns.count(c) > 1]
+    if doubled:
+        raise FileRejected(f"required columns appear more than once: {doubled}", rows=shape.records)
+    return tuple(dict.fromkeys(c for c in shape.columns if c not in required))
 
 
-def select_as_text_sql(fmt: str, required: tuple[str, ...]) -> str:
-    """A SELECT over the file yielding the required columns as text, in order."""
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def select_as_text_sql(
+    fmt: str, shape: FileShape, required: tuple[str, ...], max_line_bytes: int
+) -> str:
+    """A SELECT over the file (one ``?``: its reader_path) giving the required columns as text.
+
+    DuckDB's own line limit is a looser backstop (a row may span lines, a character up to
+    four bytes): the Python pass enforces the configured one and names the line.
+    """
+    backstop = 4 * max_line_bytes * max(len(shape.columns), 1) + 65536
+    if fmt == "csv":
+        by_position = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(shape.columns)))
+        columns = ", ".join(f"c{shape.columns.index(c)}" for c in required)
+        return (
+            f"select {columns} from read_csv(?, header = true, auto_detect = false, "
+            f"columns = {{{by_position}}}, delim = ',', quote = '\"', escape = '\"', "
+            "strict_mode = true, null_padding = false, encoding = 'utf-8', "
+            f"compression = 'none', max_line_size = {backstop})"
+        )
+    if fmt == "jsonl":
+        # Every required field is read as text: a number in one record and a string in
+        # the next is ordinary in JSON and is cleaned later, not guessed at here.
+        spec = ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in required)
+        columns = ", ".join(quote_identifier(c) for c in required)
+        return (
+            f"select {columns} from read_json(?, format = 'newline_delimited', "
+            f"columns = {{{spec}}}, compression = 'none', maximum_object_size = {backstop})"
+        )
     columns = ", ".join(f"cast({quote_identifier(c)} as varchar)" for c in required)
-    return f"select {columns} from {_reader_sql(fmt, required)}"
+    return f"select {columns} from read_parquet(?)"
+
+
+def clip(text: str, limit: int = 500) -> str:
+    """Messages quote names and values from the file; a huge one is cut, not repeated whole."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"

@@ -4,13 +4,14 @@ A manifest (``raw.file_manifest``) keyed by path and content hash makes ingestio
 exactly-once per content: an identical re-delivery is skipped, a corrected one (same
 path, new bytes) is loaded as a new delivery and wins in staging.  A file that cannot be
 loaded is moved to the quarantine folder with a reason file beside it and recorded in
-the manifest, so it is never silently dropped and never blocks the good files.
+the manifest, so it is never silently dropped and never blocks the good files.  A file
+that is still changing is deferred: not read, not moved, taken by a later run.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,36 +21,47 @@ import duckdb
 from training_pipeline.ingestion.file_formats import (
     SUPPORTED_FORMATS,
     FileRejected,
-    count_records,
-    describe,
+    check_columns,
+    clip,
     file_format,
+    inspect_file,
+    reader_path,
     select_as_text_sql,
     sha256_of,
-    verify_schema,
 )
+from training_pipeline.ingestion.landing_folder import (
+    TAKE_AT_ONCE,
+    Entry,
+    stat_signature,
+    survey_landing,
+)
+from training_pipeline.ingestion.manifest import (
+    FileOutcome,
+    StatSignature,
+    already_loaded,
+    loaded_signatures,
+    record_quarantine,
+    record_unrecorded_quarantine,
+    signature,
+    write_manifest,
+)
+from training_pipeline.ingestion.quarantine import QuarantineRecord, move_to_quarantine
 from training_pipeline.ingestion.warehouse import RAW_COLUMNS, RAW_SCHEMA, transaction
+from training_pipeline.settings import MAX_FILE_BYTES_ENV, LandingLimits
 
 SOURCE = "order_files"
 REQUIRED_COLUMNS = RAW_COLUMNS["orders"]
-
-
-@dataclass(frozen=True)
-class FileOutcome:
-    path: str  # relative to the landing folder
-    sha256: str
-    format: str
-    status: str  # loaded | quarantined | skipped
-    rows_landed: int | None
-    rows_loaded: int
-    reason: str | None = None
-    quarantine_path: str | None = None
-    extra_columns: tuple[str, ...] = ()
+NOT_HASHED = "not hashed"  # the manifest's sha256 of an entry that was never read
+CHANGED_WHILE_READ = "changed or disappeared while it was being read; a later run takes it"
 
 
 @dataclass
 class LandingReport:
     batch_id: str
     outcomes: list[FileOutcome] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # subfolders, with why
+    # Quarantined by an earlier run that stopped before writing the manifest row.
+    recovered: list[FileOutcome] = field(default_factory=list)
 
     def with_status(self, status: str) -> list[FileOutcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -64,165 +76,140 @@ class LandingReport:
 
     @property
     def rows_landed(self) -> int:
-        return sum(o.rows_landed or 0 for o in self.outcomes if o.status != "skipped")
+        taken = self.with_status("loaded") + self.with_status("quarantined")
+        return sum(o.rows_landed or 0 for o in taken)
 
 
-def discover_files(landing_dir: Path) -> list[Path]:
-    """Delivered files in the landing folder, oldest name first.
-
-    Dot-files are in-flight writes (writers land a temporary dot-name, then rename), so
-    they are left alone until they are complete.
-    """
-    if not landing_dir.is_dir():
-        return []
-    return sorted(p for p in landing_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+class _ChangedWhileReading(Exception):
+    pass
 
 
-def _already_loaded(con: duckdb.DuckDBPyConnection, rel: str, sha: str) -> bool:
-    (row,) = con.execute(
-        f"select count(*) from {RAW_SCHEMA}.file_manifest "
-        "where path = ? and sha256 = ? and status = 'loaded'",
-        [rel, sha],
-    ).fetchall()
-    return row[0] > 0
+def _changed_since_listed(entry: Entry) -> bool:
+    try:
+        now = os.lstat(entry.path)
+    except FileNotFoundError:
+        return True
+    return stat_signature(now) != stat_signature(entry.lstat)
 
 
 def _load(
     con: duckdb.DuckDBPyConnection,
-    path: Path,
-    rel: str,
+    entry: Entry,
     fmt: str,
-    rows_landed: int,
+    limits: LandingLimits,
     batch_id: str,
     ingested_at: datetime,
-) -> tuple[int, tuple[str, ...]]:
-    """Insert the file's rows into raw.orders; the caller owns the transaction."""
-    if rows_landed == 0:
-        raise FileRejected("the file holds no data rows")
-    extra = verify_schema(describe(con, path, fmt), REQUIRED_COLUMNS, fmt)
-    columns = ", ".join(REQUIRED_COLUMNS)
+) -> FileOutcome:
+    """Check, insert and verify one file's rows; the caller owns the transaction."""
+    shape = inspect_file(entry.path, fmt, REQUIRED_COLUMNS, limits.max_line_bytes)
+    extra = check_columns(shape, REQUIRED_COLUMNS, fmt)
+    select = select_as_text_sql(fmt, shape, REQUIRED_COLUMNS, limits.max_line_bytes)
     try:
-        inserted = con.execute(
-            f"insert into {RAW_SCHEMA}.orders ({columns}, _source, _source_ref, "
-            f"_batch_id, _ingested_at) select *, ?, ?, ?, ? from "
-            f"({select_as_text_sql(fmt, REQUIRED_COLUMNS)})",
-            [SOURCE, rel, batch_id, ingested_at, str(path)],
-        ).fetchall()[0][0]
+        ((inserted,),) = con.execute(
+            f"insert into {RAW_SCHEMA}.orders ({', '.join(REQUIRED_COLUMNS)}, _source, "
+            f"_source_ref, _batch_id, _ingested_at) select *, ?, ?, ?, ? from ({select})",
+            [SOURCE, entry.rel, batch_id, ingested_at, reader_path(entry.path)],
+        ).fetchall()
+    except duckdb.OutOfMemoryException:
+        raise  # the warehouse's memory limit, not the file: fail loudly, the next run retries
     except duckdb.Error as error:
+        # DuckDB reports a corrupt file with many classes (even the bare base class).
         first_line = str(error).strip().splitlines()[0]
-        raise FileRejected(f"unreadable {fmt} file: {first_line}") from error
-    if inserted != rows_landed:
+        raise FileRejected(f"unreadable {fmt} file: {first_line}", rows=shape.records) from None
+    if inserted != shape.records:
         raise FileRejected(
-            f"row count mismatch: the file holds {rows_landed} records but the reader "
-            f"produced {inserted}"
+            f"row count mismatch: the file holds {shape.records} records but the reader "
+            f"produced {inserted}",
+            rows=shape.records,
         )
-    return inserted, tuple(extra)
+    if _changed_since_listed(entry):
+        raise _ChangedWhileReading
+    return FileOutcome(
+        entry.rel,
+        None,
+        fmt,
+        "loaded",
+        shape.records,
+        inserted,
+        extra_columns=tuple(clip(c, 200) for c in extra),
+        non_text_columns=tuple(f"{c}: {t}" for c, t in shape.non_text.items()),
+    )
 
 
-def _quarantine(path: Path, quarantine_dir: Path, batch_id: str, reason: dict) -> Path:
-    target_dir = quarantine_dir / batch_id
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / path.name
-    reason_file = target_dir / f"{path.name}.reason.json"
-    tmp = target_dir / f".{path.name}.reason.json.tmp"
-    tmp.write_text(json.dumps(reason, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, reason_file)
-    os.replace(path, target)
-    return target
+def _deferred(entry: Entry, reason: str) -> FileOutcome:
+    fmt = SUPPORTED_FORMATS.get(entry.path.suffix.lower(), "unknown")
+    return FileOutcome(entry.rel, None, fmt, "deferred", None, 0, reason)
 
 
-StatSignature = tuple[str, int, int, int]  # path, size, mtime_ns, ctime_ns
-
-
-def _signature(rel: str, stat: os.stat_result) -> StatSignature:
-    return (rel, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-
-
-def _loaded_signatures(con: duckdb.DuckDBPyConnection) -> dict[StatSignature, str]:
-    """Stat signatures of loaded files, so unchanged files are not hashed again.
-
-    The kernel moves ``ctime`` on every write and no copy tool can set it back, so a
-    file whose size, mtime and ctime all match was not rewritten since it was loaded;
-    an mtime preserved by a copy alone never makes a changed file look old.
-    """
-    rows = con.execute(
-        f"select path, size_bytes, mtime_ns, ctime_ns, sha256 from {RAW_SCHEMA}.file_manifest "
-        "where status = 'loaded'"
-    ).fetchall()
-    return {(p, size, mtime, ctime): sha for p, size, mtime, ctime, sha in rows}
+def _quarantine(
+    con: duckdb.DuckDBPyConnection,
+    entry: Entry,
+    quarantine_dir: Path,
+    sha: str,
+    rejected: FileRejected,
+    batch_id: str,
+    ingested_at: datetime,
+) -> FileOutcome:
+    st = entry.lstat
+    record = QuarantineRecord(
+        file=entry.rel,
+        sha256=sha,
+        format=SUPPORTED_FORMATS.get(entry.path.suffix.lower(), "unknown"),
+        reason=clip(str(rejected)),
+        batch_id=batch_id,
+        rows_landed=rejected.rows,
+        size_bytes=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+        quarantined_at=ingested_at.isoformat(),
+    )
+    target = move_to_quarantine(entry.path, quarantine_dir, record)
+    return record_quarantine(con, record, target, ingested_at)
 
 
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
-    path: Path,
-    landing_dir: Path,
+    entry: Entry,
     quarantine_dir: Path,
     batch_id: str,
     ingested_at: datetime,
-    loaded_signatures: dict[StatSignature, str] | None = None,
+    limits: LandingLimits = TAKE_AT_ONCE,
+    known: dict[StatSignature, str] | None = None,
 ) -> FileOutcome:
-    rel = path.relative_to(landing_dir).as_posix()
-    stat = path.stat()
-    signature = _signature(rel, stat)
-    known_sha = (loaded_signatures or {}).get(signature)
+    stat_key = signature(entry.rel, entry.lstat)
+    known_sha = (known or {}).get(stat_key)
+    fmt_name = entry.path.suffix.lstrip(".")
     if known_sha is not None:
-        return FileOutcome(rel, known_sha, path.suffix.lstrip("."), "skipped", None, 0)
-    sha = sha256_of(path)
-    if _already_loaded(con, rel, sha):
-        return FileOutcome(rel, sha, path.suffix.lstrip("."), "skipped", None, 0)
-    rows_landed: int | None = None
+        return FileOutcome(entry.rel, known_sha, fmt_name, "skipped", None, 0)
+    sha = NOT_HASHED
     try:
-        fmt = file_format(path)
-        rows_landed = count_records(path, fmt)
+        if entry.lstat.st_size > limits.max_file_bytes:
+            raise FileRejected(
+                f"the file is {entry.lstat.st_size} bytes, over the limit of "
+                f"{limits.max_file_bytes} bytes ({MAX_FILE_BYTES_ENV}); it was not read"
+            )
+        sha = sha256_of(entry.path)
+        if already_loaded(con, entry.rel, sha):
+            return FileOutcome(entry.rel, sha, fmt_name, "skipped", None, 0)
+        fmt = file_format(entry.path)
         with transaction(con):
-            loaded, extra = _load(con, path, rel, fmt, rows_landed, batch_id, ingested_at)
-            outcome = FileOutcome(rel, sha, fmt, "loaded", rows_landed, loaded, None, None, extra)
-            _write_manifest(con, outcome, signature, batch_id, ingested_at)
+            outcome = _load(con, entry, fmt, limits, batch_id, ingested_at)
+            outcome = FileOutcome(**{**asdict(outcome), "sha256": sha})
+            write_manifest(con, outcome, stat_key, batch_id, ingested_at)
         return outcome
-    except FileRejected as rejected:
-        fmt = SUPPORTED_FORMATS.get(path.suffix.lower(), path.suffix.lstrip(".") or "none")
-        reason = {
-            "file": rel,
-            "sha256": sha,
-            "reason": str(rejected),
-            "batch_id": batch_id,
-            "rows_landed": rows_landed,
-            "quarantined_at": ingested_at.isoformat(),
-        }
-        target = _quarantine(path, quarantine_dir, batch_id, reason)
-        outcome = FileOutcome(
-            rel, sha, fmt, "quarantined", rows_landed, 0, str(rejected), str(target)
-        )
-        _write_manifest(con, outcome, signature, batch_id, ingested_at)
-        return outcome
-
-
-def _write_manifest(
-    con: duckdb.DuckDBPyConnection,
-    outcome: FileOutcome,
-    signature: StatSignature,
-    batch_id: str,
-    processed_at: datetime,
-) -> None:
-    _, size, mtime_ns, ctime_ns = signature
-    con.execute(
-        f"insert into {RAW_SCHEMA}.file_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            outcome.path,
-            outcome.sha256,
-            size,
-            mtime_ns,
-            ctime_ns,
-            outcome.format,
-            outcome.status,
-            outcome.rows_landed,
-            outcome.rows_loaded,
-            batch_id,
-            processed_at,
-            outcome.reason,
-            outcome.quarantine_path,
-        ],
-    ).fetchall()
+    except _ChangedWhileReading:
+        return _deferred(entry, CHANGED_WHILE_READ)
+    except (FileRejected, OSError) as error:
+        if _changed_since_listed(entry):
+            # A partial file must not be quarantined for being partial.
+            return _deferred(entry, CHANGED_WHILE_READ)
+        if isinstance(error, FileRejected):
+            rejected = error
+        elif isinstance(error, PermissionError):
+            rejected = FileRejected(f"the file cannot be read: {error.strerror}")
+        else:
+            raise
+        return _quarantine(con, entry, quarantine_dir, sha, rejected, batch_id, ingested_at)
 
 
 def ingest_landing_folder(
@@ -231,14 +218,36 @@ def ingest_landing_folder(
     quarantine_dir: Path,
     batch_id: str,
     ingested_at: datetime,
+    limits: LandingLimits = TAKE_AT_ONCE,
+    now: float | None = None,
 ) -> LandingReport:
-    """Load every new delivery in the landing folder; one transaction per file."""
+    """Load every new, settled delivery in the landing folder; one transaction per file.
+
+    ``now`` (epoch seconds) is the clock the settle time is measured against.
+    """
     report = LandingReport(batch_id)
-    signatures = _loaded_signatures(con)
-    for path in discover_files(landing_dir):
+    report.recovered = record_unrecorded_quarantine(con, quarantine_dir, ingested_at)
+    survey = survey_landing(landing_dir, limits.settle_s, time.time() if now is None else now)
+    report.ignored = survey.ignored
+    signatures = loaded_signatures(con)
+    for entry, why in survey.refused:
+        rejected = FileRejected(f"{why}; only regular files are read")
         report.outcomes.append(
-            ingest_file(con, path, landing_dir, quarantine_dir, batch_id, ingested_at, signatures)
+            _quarantine(con, entry, quarantine_dir, NOT_HASHED, rejected, batch_id, ingested_at)
         )
+    for entry, why in survey.deferred:
+        known_sha = signatures.get(signature(entry.rel, entry.lstat))
+        if known_sha is not None:  # loaded moments ago and not touched since
+            report.outcomes.append(
+                FileOutcome(entry.rel, known_sha, entry.path.suffix.lstrip("."), "skipped", None, 0)
+            )
+        else:
+            report.outcomes.append(_deferred(entry, why))
+    for entry in survey.ready:
+        report.outcomes.append(
+            ingest_file(con, entry, quarantine_dir, batch_id, ingested_at, limits, signatures)
+        )
+    report.outcomes.sort(key=lambda o: o.path)
     return report
 
 

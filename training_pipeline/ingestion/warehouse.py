@@ -4,6 +4,11 @@ DuckDB lets one process write a database file at a time, and a read-only connect
 cannot open it while another process writes.  Nothing here retries or sleeps around
 that: every Dagster step that opens the file is in the ``warehouse`` concurrency pool
 (limit 1), so steps take turns instead of colliding.
+
+Every connection is confined to the warehouse's folder, the data directory: DuckDB's
+file readers and writers (``read_csv``, ``COPY``, ``ATTACH``, extension installs) refuse
+any path outside it, symlinks that lead out included, and its memory and threads are
+capped by ``TRAINING_PIPELINE_DUCKDB_MEMORY_LIMIT`` / ``_THREADS``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+
+from training_pipeline.settings import DUCKDB_TEMP_DIR_NAME, DuckDBLimits
 
 RAW_SCHEMA = "raw"
 
@@ -97,22 +104,48 @@ def quote_identifier(name: str) -> str:
 
 
 @contextmanager
-def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse; writers create it (and its folder) on first use."""
+def connect(
+    path: Path, *, read_only: bool = False, limits: DuckDBLimits | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse; writers create it (and its folder) on first use.
+
+    ``limits`` defaults to the ones configured in the environment, so every caller gets
+    them; the connection can read and write files only inside ``path``'s folder.
+    """
     if read_only and not path.exists():
         raise FileNotFoundError(
             f"warehouse {path} does not exist yet: materialize the ingestion assets first"
         )
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    limits = DuckDBLimits.from_env() if limits is None else limits
+    data_dir = path.parent.resolve()
+    config: dict[str, str | int | bool] = {
+        "memory_limit": limits.memory_limit,
+        "threads": limits.threads,
+        "temp_directory": str(data_dir / DUCKDB_TEMP_DIR_NAME),
+        # icu, json and parquet are statically linked: never download any.
+        "autoinstall_known_extensions": False,
+    }
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
     try:
+        confine(con, data_dir)
         yield con
         if not read_only:
             # Fold the WAL into the file so a crash later cannot lose a finished step.
             con.execute("checkpoint").fetchall()
     finally:
         con.close()
+
+
+def confine(con: duckdb.DuckDBPyConnection, directory: Path) -> None:
+    """Let the connection touch files only under ``directory``, for the rest of its life.
+
+    DuckDB takes ``allowed_directories`` only while external access is still enabled,
+    and external access cannot be re-enabled once disabled, so the order is fixed.
+    """
+    con.execute("set allowed_directories = ?", [[str(directory)]]).fetchall()
+    con.execute("set enable_external_access = false").fetchall()
 
 
 def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:

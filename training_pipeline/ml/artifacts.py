@@ -23,9 +23,20 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import skops.io
+
+def skops_io() -> ModuleType:
+    """skops.io, imported on first use.
+
+    Importing it builds skops' table of trusted scikit-learn types (seconds), and every
+    Dagster run process loads this module with the definitions, most never touching a model.
+    """
+    import skops.io
+
+    return skops.io
+
 
 # Types that skops does not trust by default but our pipelines contain.  Extend this
 # list, with the reason, when a pipeline needs a new one; never trust a whole module.
@@ -85,12 +96,47 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def write_failure(path: Path, error: OSError, kept: str) -> OSError:
+    """``error`` (same type and errno) restated with the file it was writing and what was
+    kept: a full disk's ``write`` or ``fsync`` fails without naming any file."""
+    reason = error.strerror or str(error)
+    return type(error)(error.errno, f"could not write {path}: {reason}; {kept}", str(path))
+
+
 def write_durably(path: Path, data: bytes) -> None:
     """Write a new file and fsync it (for files inside a not-yet-published directory)."""
-    with open(path, "xb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(path, "xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        raise write_failure(path, error, "nothing was published") from error
+
+
+def write_temporary(path: Path, data: bytes) -> Path:
+    """``data`` in a new, fsynced hidden file beside ``path``, ready to be renamed over it.
+
+    On failure the temporary file is removed and the error names ``path``.
+    """
+    kept = f"{path.name} keeps its previous content (if any)"
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise write_failure(path, error, kept) from error
+    temporary = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise write_failure(path, error, kept) from error
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -98,15 +144,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
     On any failure the temporary file is removed and ``path`` keeps its old content.
     """
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = write_temporary(path, data)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
 
@@ -130,7 +172,7 @@ def atomic_write_json(path: Path, value: Any) -> None:
 
 def check_trusted(data: bytes, source: str) -> list[str]:
     """The types skops needs trusted to load ``data``; raise if any is not on the allowlist."""
-    needed = skops.io.get_untrusted_types(data=data)
+    needed = skops_io().get_untrusted_types(data=data)
     refused = set(needed) - TRUSTED_TYPES
     if refused:
         raise UntrustedArtifactError(source, refused)
@@ -139,7 +181,7 @@ def check_trusted(data: bytes, source: str) -> list[str]:
 
 def serialize_model(model: Any) -> bytes:
     """The skops bytes of ``model``, refused up front if they could not be loaded back."""
-    data = skops.io.dumps(model)
+    data = skops_io().dumps(model)
     check_trusted(data, f"model of type {type(model).__name__}")
     return data
 
@@ -175,4 +217,4 @@ def read_model(path: Path, *, version: str, expected_sha256: str) -> Any:
             version, path, expected_sha256, actual, "artifact is corrupt or truncated:"
         )
     trusted = check_trusted(data, f"model version {version} ({path})")
-    return skops.io.loads(data, trusted=trusted)
+    return skops_io().loads(data, trusted=trusted)

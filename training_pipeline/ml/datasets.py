@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import duckdb
 import pandas as pd
 
 from training_pipeline.ingestion.file_formats import sha256_of
+from training_pipeline.ml import artifacts
 from training_pipeline.ml.feature_spec import FeatureSpec
 
 FEATURES_TABLE = "features.customer_snapshots"
@@ -53,22 +55,34 @@ def export_training_set(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = ", ".join(spec.columns)
-    temporary = out_dir / f".export-{os.getpid()}.parquet"
+    temporary = out_dir / f".export-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
     target = str(temporary).replace("'", "''")  # COPY takes no parameters
-    con.execute(
-        f"copy (select {columns} from {FEATURES_TABLE} where {spec.label} is not null "
-        f"order by {spec.time_column}, {spec.id_column}) to '{target}' (format parquet)"
-    ).fetchall()
-    ((rows, snapshots, first, last, positive_rate),) = con.execute(
-        f"select count(*), count(distinct {spec.time_column}), min({spec.time_column}), "
-        f"max({spec.time_column}), avg({spec.label}::int) from read_parquet(?)",
-        [str(temporary)],
-    ).fetchall()
-    batches = con.execute(
-        "select batch_id from raw.ingestion_batches order by started_at, batch_id"
-    ).fetchall()
-    fingerprint = sha256_of(temporary)
-    final = out_dir / f"{fingerprint[:16]}.parquet"
+    try:
+        con.execute(
+            f"copy (select {columns} from {FEATURES_TABLE} where {spec.label} is not null "
+            f"order by {spec.time_column}, {spec.id_column}) to '{target}' (format parquet)"
+        ).fetchall()
+        _fsync(temporary)
+        ((rows, snapshots, first, last, positive_rate),) = con.execute(
+            f"select count(*), count(distinct {spec.time_column}), min({spec.time_column}), "
+            f"max({spec.time_column}), avg({spec.label}::int) from read_parquet(?)",
+            [str(temporary)],
+        ).fetchall()
+        batches = con.execute(
+            "select batch_id from raw.ingestion_batches order by started_at, batch_id"
+        ).fetchall()
+        fingerprint = sha256_of(temporary)
+        final = out_dir / f"{fingerprint[:16]}.parquet"
+        os.replace(temporary, final)
+    except duckdb.IOException as error:  # a full disk, an unwritable folder
+        first_line = str(error).strip().splitlines()[0]
+        raise OSError(
+            f"could not export the training set to {out_dir}: {first_line}; nothing was "
+            "published there"
+        ) from error
+    finally:
+        temporary.unlink(missing_ok=True)
+    artifacts.fsync_directory(out_dir)
     dataset = TrainingSet(
         str(final),
         fingerprint,
@@ -79,10 +93,18 @@ def export_training_set(
         float(positive_rate or 0.0),
         tuple(b for (b,) in batches),
     )
-    manifest = dataset.manifest_path
-    manifest.write_text(json.dumps(asdict(dataset), indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, final)
+    # After the Parquet file: a manifest never names a file that is not there.
+    manifest = json.dumps(asdict(dataset), indent=2) + "\n"
+    artifacts.atomic_write_bytes(dataset.manifest_path, manifest.encode())
     return dataset
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_training_set(dataset: TrainingSet) -> pd.DataFrame:

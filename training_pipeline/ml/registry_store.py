@@ -181,19 +181,30 @@ def publish_version(
 
 
 def attach_files(root: Path, version: str, files: Mapping[str, bytes]) -> dict[str, str]:
-    """Add (or replace) report files beside a published version, each atomically.
+    """Add (or replace) report files beside a published version, and list their hashes.
 
     Called under the index lock; the artifact and metadata.json itself cannot be
     replaced this way.  Returns the sha256 of each file written.
     """
     directory = version_directory(root, version)
-    hashes = {}
-    for name, payload in files.items():
+    for name in files:
         if not name or name in (MODEL_FILE, METADATA_FILE) or Path(name).name != name:
             raise RegistryError(f"cannot attach a file named {name!r}")
-        artifacts.atomic_write_bytes(directory / name, payload)
-        hashes[name] = artifacts.sha256_bytes(payload)
+    hashes = {name: artifacts.sha256_bytes(payload) for name, payload in files.items()}
     metadata = json.loads((directory / METADATA_FILE).read_bytes())
     metadata["files"] = metadata.get("files", {}) | hashes
-    artifacts.atomic_write_json(directory / METADATA_FILE, metadata)
+    contents = {**files, METADATA_FILE: artifacts.to_json_bytes(metadata)}
+    # Every file is written in full before any is renamed into place, so a full disk
+    # leaves the old files and the old metadata, never a report its hash does not match.
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, payload in contents.items():
+            staged.append((artifacts.write_temporary(directory / name, payload), directory / name))
+    except BaseException:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        raise
+    for temporary, final in staged:
+        os.replace(temporary, final)
+    artifacts.fsync_directory(directory)
     return hashes

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+import sqlalchemy
 from optuna.trial import TrialState
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline
@@ -128,6 +129,11 @@ def _fingerprint(frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -
     return digest.hexdigest()[:16]
 
 
+def _masked(url: str) -> str:
+    """The storage URL with any password hidden, fit for an error message."""
+    return sqlalchemy.make_url(url).render_as_string(hide_password=True)
+
+
 def _open_study(config: TuningConfig, fingerprint: str) -> optuna.Study:
     study = optuna.create_study(
         storage=config.storage_url,
@@ -142,7 +148,8 @@ def _open_study(config: TuningConfig, fingerprint: str) -> optuna.Study:
         stored = "unknown"
     if stored not in (None, fingerprint):
         raise ValueError(
-            f"study {config.study_name!r} already exists in {config.storage_url} with other data "
+            f"study {config.study_name!r} already exists in {_masked(config.storage_url)} with "
+            "other data "
             "or settings; give each run its own study name (include the run id)"
         )
     study.set_user_attr("fingerprint", fingerprint)

@@ -1,0 +1,76 @@
+"""Shared pieces of the order-file tests: a landing folder, a warehouse, a good file
+to load beside each bad one, and the checks that the ledger balances."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from training_pipeline.ingestion import warehouse as wh
+from training_pipeline.ingestion.order_files import LandingReport, ingest_landing_folder
+from training_pipeline.ingestion.reconciliation import reconcile_order_files
+
+HEADER = "order_id,customer_id,ordered_at,amount,status\n"
+COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status")
+GOOD = "orders_good.csv"
+AT = datetime(2026, 3, 1, 12, 0, 0)
+
+
+def make_dirs(tmp_path: Path) -> tuple[Path, Path]:
+    """The landing folder (created) and the quarantine folder (created when needed)."""
+    landing, quarantine_dir = tmp_path / "landing", tmp_path / "quarantine"
+    landing.mkdir()
+    return landing, quarantine_dir
+
+
+@contextmanager
+def open_warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    with wh.connect(tmp_path / "warehouse.duckdb") as connection:
+        wh.ensure_raw_layer(connection)
+        yield connection
+
+
+def land_good(landing: Path) -> None:
+    (landing / GOOD).write_text(HEADER + "G1,C1,x,1,new\nG2,C2,x,2,new\n", encoding="utf-8")
+
+
+def ingest(con, dirs, batch: str = "b1", **kwargs) -> LandingReport:
+    return ingest_landing_folder(con, dirs[0], dirs[1], batch, AT, **kwargs)
+
+
+def order_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("select order_id from raw.orders order by 1").fetchall()]
+
+
+def reason_file(quarantine_dir: Path, name: str, batch: str = "b1") -> dict:
+    return json.loads((quarantine_dir / batch / f"{name}.reason.json").read_text())
+
+
+def assert_quarantined_beside_the_good_file(con, dirs, name: str, problem: str) -> dict:
+    """Ingest the bad file with a good one; check both ends of the ledger; return the reason."""
+    land_good(dirs[0])
+    report = ingest(con, dirs)
+    statuses = {o.path: o.status for o in report.outcomes}
+    assert statuses == {GOOD: "loaded", name: "quarantined"}
+    reason = reason_file(dirs[1], name)
+    assert reason["file"] == name
+    assert problem in reason["reason"], reason["reason"]
+    assert not os.path.lexists(dirs[0] / name) and os.path.lexists(dirs[1] / "b1" / name)
+    assert order_ids(con) == ["G1", "G2"]
+    ledger = reconcile_order_files(con)
+    assert ledger.holds and (ledger.files_loaded, ledger.files_quarantined) == (1, 1)
+    assert ledger.rows_landed == ledger.rows_loaded + ledger.rows_quarantined
+    return reason
+
+
+def parquet(path: Path, **columns) -> None:
+    base = {c: [f"{c}1"] for c in COLUMNS}
+    pq.write_table(pa.table({**base, **columns}), path)
