@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from training_pipeline.environment import SettingsError, check_environment
 from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, Settings
 
 if TYPE_CHECKING:
@@ -243,7 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    # Every setting is checked before any command does anything, so a bad one stops
+    # `run` before a run starts, and the message names the variable and what is allowed.
+    try:
+        check_environment()
+        return args.handler(args)
+    except SettingsError as error:
+        print(f"training-pipeline {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

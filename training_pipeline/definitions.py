@@ -17,8 +17,12 @@ from training_pipeline.automation.jobs import (
     retrain_on_latest_data,
 )
 from training_pipeline.automation.sensors import new_data_sensor
+from training_pipeline.environment import check_environment
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
+
+# Every TRAINING_PIPELINE_* setting at once, so a bad one fails loading, not a run.
+check_environment()
 
 defs = dg.Definitions(
     assets=[
