@@ -1,0 +1,120 @@
+"""Every failed run alerts the same way, wherever it was launched, and only once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from training_pipeline import cli
+from training_pipeline.alerts import alert_log_path
+from training_pipeline.automation.alerts import alert_on_run_failure
+from training_pipeline.automation.failures import (
+    FailedRun,
+    RecentFailure,
+    StepFailure,
+    deliver_failed_run,
+)
+from training_pipeline.demo.generator import generate
+from training_pipeline.settings import REPO_ROOT, Settings
+
+
+def log_lines(settings: Settings) -> list[dict[str, Any]]:
+    path = alert_log_path(settings)
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def a_failed_run(run_id: str = "run-1") -> FailedRun:
+    return FailedRun(
+        job_name="retrain_on_latest_data",
+        run_id=run_id,
+        failed_at=datetime(2026, 3, 1, tzinfo=UTC),
+        failure_message="boom",
+        step_failures=(StepFailure("raw_tickets", "TicketsApiError", "the API is down"),),
+    )
+
+
+def test_a_run_already_in_the_alert_log_is_not_alerted_again(settings):
+    first = deliver_failed_run(a_failed_run(), settings, RecentFailure())
+    second = deliver_failed_run(a_failed_run(), settings, RecentFailure())
+    other = deliver_failed_run(a_failed_run("run-2"), settings, RecentFailure())
+
+    assert [alert.kind for alert, _ in first] == ["run_failure"]
+    assert second == []
+    assert len(other) == 1
+    assert [line["run_id"] for line in log_lines(settings)] == ["run-1", "run-2"]
+
+
+def test_two_processes_alerting_the_same_run_at_once_write_one_line(settings):
+    """The daemon's sensor and the CLI may both see a CLI run fail at the same moment."""
+    barrier = threading.Barrier(8)
+
+    def alert() -> None:
+        barrier.wait()
+        deliver_failed_run(a_failed_run(), settings, RecentFailure())
+
+    threads = [threading.Thread(target=alert) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(log_lines(settings)) == 1
+
+
+def a_dead_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again: nothing listens there
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+def test_a_failed_cli_run_writes_one_alert_naming_the_run_and_the_failure(
+    settings, dagster_home, monkeypatch, capsys
+):
+    """Regression: `training-pipeline run` with a dead ticket API wrote no alert line,
+    because only the daemon's run-failure sensor alerted and a CLI run has no daemon."""
+    generate(settings, days=15, customers=40, seed=3)
+    monkeypatch.setenv("TRAINING_PIPELINE_API_URL", f"http://127.0.0.1:{a_dead_port()}")
+
+    assert cli.main(["run"]) == 1
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        (run,) = instance.get_runs()
+        (line,) = log_lines(settings)
+        assert (line["kind"], line["run_id"], line["step_key"]) == (
+            "run_failure",
+            run.run_id,
+            "raw__tickets",
+        )
+        assert "raw__tickets" in line["message"]
+        assert "TicketsApiError" in line["error_summary"] and "127.0.0.1" in line["error_summary"]
+        out = capsys.readouterr().out
+        assert f"alert: run_failure for run {run.run_id}, not_configured" in out
+
+        # A daemon running beside the CLI sees the same failure: it must not alert again.
+        (record,) = instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
+        ).records
+        context = dg.build_run_status_sensor_context(
+            sensor_name=alert_on_run_failure.name,
+            dagster_event=record.event_log_entry.dagster_event,
+            dagster_instance=instance,
+            dagster_run=run,
+        )
+        alert_on_run_failure(context)
+    assert len(log_lines(settings)) == 1
