@@ -37,11 +37,15 @@ from training_pipeline.environment import (
 )
 from training_pipeline.settings import Settings
 
-AlertKind = Literal["run_failure", "blocking_check_failed", "automatic_rollback"]
+AlertKind = Literal[
+    "run_failure", "blocking_check_failed", "automatic_rollback", "production_failed_verification"
+]
 TITLES: dict[str, str] = {
     "run_failure": "Run failed",
     "blocking_check_failed": "Blocking check failed",
     "automatic_rollback": "Deployment rolled back automatically",
+    # Sent by the step that found it (the run goes on with the model rolled back to).
+    "production_failed_verification": "Production model failed verification",
 }
 SUMMARY_CHARS = 500
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})

@@ -144,6 +144,13 @@ def _status(args: argparse.Namespace) -> int:
         print(f"training-pipeline status: {error}", file=sys.stderr)
         return 1
     print(json.dumps(status, indent=2, sort_keys=True) if args.json else format_status(status))
+    if status["production_verified"] is False:
+        print(
+            f"training-pipeline status: production model {status['production']['version']} "
+            f"FAILED verification: {status['production_verification_error']}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -168,8 +175,9 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
         "status",
         help="show the production model, its metrics and training batches, and recent versions",
         description=(
-            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models. --json prints "
-            "the object documented in training_pipeline/ml/status.py (schema_version 1)."
+            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models and verifies the "
+            "production artifact; exits 1 when it fails verification. --json prints the "
+            "object documented in training_pipeline/ml/status.py (schema_version 1)."
         ),
     )
     status.add_argument("--json", action="store_true", help="print a stable JSON object")

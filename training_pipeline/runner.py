@@ -98,15 +98,27 @@ def table_counts(settings: Settings) -> dict[str, int]:
 
 
 def _production_lines(settings: Settings) -> list[str]:
+    from training_pipeline.ml.recovery import production_check
     from training_pipeline.ml.registry import ModelRegistry
 
-    production = ModelRegistry(settings.models_dir).production()
+    registry = ModelRegistry(settings.models_dir)
+    production = registry.production()
     if production is None:
         return ["production model: none"]
     auc, pr_auc = (production.metrics.get(k, float("nan")) for k in ("roc_auc", "pr_auc"))
+    check = production_check(registry)
+    warning = (
+        []
+        if check.verified
+        else [
+            f"!! production model {production.version} FAILED verification: {check.reason}; "
+            "the next run rolls back to the last earlier production model that verifies"
+        ]
+    )
     return [
         f"production model: {production.version} ({production.family}), holdout ROC AUC "
         f"{auc:.3f}, PR AUC {pr_auc:.3f}",
+        *warning,
         f"model registry: {settings.models_dir}",
     ]
 
