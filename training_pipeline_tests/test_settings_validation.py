@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 
 from training_pipeline import cli, runner
+from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.environment import (
     VARIABLES,
     SettingsError,
     check_environment,
     read,
 )
+from training_pipeline.settings import DuckDBLimits, LandingLimits
 
 PACKAGE = Path(__file__).parents[1] / "training_pipeline"
 
@@ -40,6 +42,14 @@ def test_every_declared_setting_refuses_a_bad_value_naming_variable_value_and_wh
 @pytest.mark.parametrize("variable", VARIABLES.values(), ids=lambda v: v.name)
 def test_every_declared_default_parses(variable):
     read(variable.name, {})
+
+
+def test_the_declared_defaults_are_the_defaults_of_the_settings_objects(monkeypatch):
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert LandingLimits.from_env({}) == LandingLimits()
+    assert DuckDBLimits.from_env({}) == DuckDBLimits()
+    assert RetrainingPolicy.from_env() == RetrainingPolicy()
 
 
 def test_no_module_but_environment_reads_the_process_environment():

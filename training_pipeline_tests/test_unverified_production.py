@@ -11,6 +11,7 @@ from fitted_models import FAMILIES, fitted, flip_a_byte, register, truncate
 from synthetic_churn import churn_snapshots
 from test_gate_in_the_graph import FAST, exported, graph_on
 
+from training_pipeline import runner
 from training_pipeline.alerts import alert_log_path
 from training_pipeline.cli import main
 from training_pipeline.ml.recovery import (
@@ -144,6 +145,17 @@ def test_status_of_a_healthy_production_says_it_verified(capsys, registry, three
     assert main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert (status["production_verified"], status["production_verification_error"]) == (True, None)
+
+
+def test_the_run_summary_says_loudly_that_production_failed_verification(
+    settings, registry, three_promoted
+):
+    flip_a_byte(registry.get(three_promoted[-1]).artifact_path)
+
+    lines = runner._production_lines(settings)
+
+    assert lines[0].startswith(f"production model: {three_promoted[-1]}")
+    assert lines[1].startswith(f"!! production model {three_promoted[-1]} FAILED verification")
 
 
 # --- inside a run ----------------------------------------------------------------------------
