@@ -74,6 +74,16 @@ def test_an_alert_of_another_kind_for_the_run_does_not_stop_its_failure_alert(se
     ]
 
 
+def test_a_damaged_log_line_about_the_run_is_reported_not_taken_as_alerted(settings):
+    log = alert_log_path(settings)
+    log.parent.mkdir(parents=True)
+    log.write_text('{"run_id": "run-1", "kin\n')
+
+    with pytest.raises(ValueError, match=r"line 1 of the alert log .* mentions run run-1"):
+        deliver_failed_run(a_failed_run(), settings, RecentFailure())
+    assert len(deliver_failed_run(a_failed_run("run-2"), settings, RecentFailure())) == 1
+
+
 def test_two_processes_alerting_the_same_run_at_once_write_one_line(settings):
     """The daemon's sensor and the CLI may both see a CLI run fail at the same moment."""
     barrier = threading.Barrier(8)

@@ -193,9 +193,19 @@ def already_alerted(log: Path, run_id: str) -> bool:
         return False
     needle = json.dumps({"run_id": run_id})[1:-1]  # the key as json.dumps writes it
     with log.open(encoding="utf-8") as lines:
-        return any(
-            needle in line and json.loads(line)["kind"] in FAILED_RUN_KINDS for line in lines
-        )
+        for number, line in enumerate(lines, start=1):
+            if needle not in line:
+                continue
+            try:
+                kind = json.loads(line)["kind"]
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise ValueError(
+                    f"line {number} of the alert log {log} mentions run {run_id} but is not "
+                    f"an alert ({type(error).__name__}: {error}); repair or remove it"
+                ) from None
+            if kind in FAILED_RUN_KINDS:
+                return True
+    return False
 
 
 @contextmanager
