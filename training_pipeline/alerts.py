@@ -28,17 +28,24 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from training_pipeline.environment import (
+    DEFAULT_UI_URL,
+    UI_URL_ENV,
+    WEBHOOK_URL_ENV,
+    mask_url,
+    read,
+)
 from training_pipeline.settings import Settings
 
-WEBHOOK_URL_ENV = "TRAINING_PIPELINE_ALERT_WEBHOOK_URL"
-UI_URL_ENV = "TRAINING_PIPELINE_UI_URL"
-DEFAULT_UI_URL = "http://127.0.0.1:3000"  # where `make ui` serves the Dagster UI
-
-AlertKind = Literal["run_failure", "blocking_check_failed", "automatic_rollback"]
+AlertKind = Literal[
+    "run_failure", "blocking_check_failed", "automatic_rollback", "production_failed_verification"
+]
 TITLES: dict[str, str] = {
     "run_failure": "Run failed",
     "blocking_check_failed": "Blocking check failed",
     "automatic_rollback": "Deployment rolled back automatically",
+    # Sent by the step that found it (the run goes on with the model rolled back to).
+    "production_failed_verification": "Production model failed verification",
 }
 SUMMARY_CHARS = 500
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -131,13 +138,6 @@ class AlertDeliveryError(RuntimeError):
     def __init__(self, message: str, attempts: int = 0) -> None:
         super().__init__(message)
         self.attempts = attempts
-
-
-def mask_url(url: str) -> str:
-    """``https://hooks.slack.com/services/T/B/secret`` → ``https://hooks.slack.com/***``."""
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]  # never the user:password part
-    return f"{parts.scheme or '?'}://{host or '?'}/***"
 
 
 def _scrub(text: str, url: str) -> str:
@@ -284,8 +284,7 @@ def deliver(
     before it fails (see the sensor).  Anything else that goes wrong while posting (a
     bug) propagates, but the line is still written first, marked failed.
     """
-    env = os.environ if env is None else env
-    url = env.get(WEBHOOK_URL_ENV, "").strip()
+    url = read(WEBHOOK_URL_ENV, env)
     log = alert_log_path(settings)
     if not url:
         outcome = DeliveryOutcome("not_configured")
@@ -293,7 +292,7 @@ def deliver(
         return outcome
     outcome = DeliveryOutcome("failed", error="posting raised an unexpected error")
     try:
-        ui_url = env.get(UI_URL_ENV, DEFAULT_UI_URL)
+        ui_url = read(UI_URL_ENV, env)
         attempts = post_webhook(alert, url, timeout_s, max_attempts, backoff_s, ui_url=ui_url)
         outcome = DeliveryOutcome("posted", attempts)
     except AlertDeliveryError as error:

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from training_pipeline.environment import SettingsError, check_environment
 from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, Settings
 
 if TYPE_CHECKING:
@@ -143,6 +144,13 @@ def _status(args: argparse.Namespace) -> int:
         print(f"training-pipeline status: {error}", file=sys.stderr)
         return 1
     print(json.dumps(status, indent=2, sort_keys=True) if args.json else format_status(status))
+    if status["production_verified"] is False:
+        print(
+            f"training-pipeline status: production model {status['production']['version']} "
+            f"FAILED verification: {status['production_verification_error']}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -167,8 +175,9 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
         "status",
         help="show the production model, its metrics and training batches, and recent versions",
         description=(
-            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models. --json prints "
-            "the object documented in training_pipeline/ml/status.py (schema_version 1)."
+            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models and verifies the "
+            "production artifact; exits 1 when it fails verification. --json prints the "
+            "object documented in training_pipeline/ml/status.py (schema_version 1)."
         ),
     )
     status.add_argument("--json", action="store_true", help="print a stable JSON object")
@@ -243,7 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    # Every setting is checked before any command does anything, so a bad one stops
+    # `run` before a run starts, and the message names the variable and what is allowed.
+    try:
+        check_environment()
+        return args.handler(args)
+    except SettingsError as error:
+        print(f"training-pipeline {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.deployment import churn_scores, production_model
 from training_pipeline.assets.drift import feature_drift_check, prediction_drift_check
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.production_guard import production_artifact_verifies
 from training_pipeline.assets.training import churn_model_candidate, training_dataset
 from training_pipeline.assets.validation import churn_model_validation
 from training_pipeline.automation.alerts import alert_on_run_failure
@@ -17,8 +18,12 @@ from training_pipeline.automation.jobs import (
     retrain_on_latest_data,
 )
 from training_pipeline.automation.sensors import new_data_sensor
+from training_pipeline.environment import check_environment
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
+
+# Every TRAINING_PIPELINE_* setting at once, so a bad one fails loading, not a run.
+check_environment()
 
 defs = dg.Definitions(
     assets=[
@@ -40,6 +45,8 @@ defs = dg.Definitions(
         # Drift of the newest features and scores against the production model's data.
         feature_drift_check,
         prediction_drift_check,
+        # Whether the production artifact still verifies (runs fall back if it does not).
+        production_artifact_verifies,
     ],
     jobs=[retrain_on_latest_data, retrain_model],
     schedules=[nightly_retrain],

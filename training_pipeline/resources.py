@@ -12,6 +12,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
 
+from training_pipeline.environment import CRM_URL_ENV, OPTUNA_STORAGE_ENV
 from training_pipeline.ingestion import warehouse
 from training_pipeline.ingestion.tickets_api import RetryPolicy, TicketsApiClient
 from training_pipeline.project import dbt_project
@@ -120,7 +121,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             settle_s=settings.landing.settle_s,
         ),
         # The CRM database (SQLite by default, any SQLAlchemy URL).
-        "crm": CrmDatabaseResource(url=_secret("TRAINING_PIPELINE_CRM_URL", settings.crm_url)),
+        "crm": CrmDatabaseResource(url=_secret(CRM_URL_ENV, settings.crm_url)),
         # The support-ticket API.
         "tickets_api": TicketsApiResource(base_url=settings.api_url),
         # The model registry, training-set exports and Optuna studies.
@@ -128,9 +129,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             models_dir=str(settings.models_dir),
             datasets_dir=str(settings.datasets_dir),
             reports_dir=str(settings.reports_dir),
-            optuna_storage_url=_secret(
-                "TRAINING_PIPELINE_OPTUNA_STORAGE", settings.optuna_storage_url
-            ),
+            optuna_storage_url=_secret(OPTUNA_STORAGE_ENV, settings.optuna_storage_url),
         ),
         # dbt, which opens the warehouse itself through profiles.yml.
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable()),

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import dagster as dg
 import httpx
 
+from training_pipeline.alerts import alert_log_path
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_folder import seconds_until_settled
 from training_pipeline.resources import TRAINING_POOL, WAREHOUSE_POOL
@@ -97,15 +98,27 @@ def table_counts(settings: Settings) -> dict[str, int]:
 
 
 def _production_lines(settings: Settings) -> list[str]:
+    from training_pipeline.ml.recovery import production_check
     from training_pipeline.ml.registry import ModelRegistry
 
-    production = ModelRegistry(settings.models_dir).production()
+    registry = ModelRegistry(settings.models_dir)
+    production = registry.production()
     if production is None:
         return ["production model: none"]
     auc, pr_auc = (production.metrics.get(k, float("nan")) for k in ("roc_auc", "pr_auc"))
+    check = production_check(registry)
+    warning = (
+        []
+        if check.verified
+        else [
+            f"!! production model {production.version} FAILED verification: {check.reason}; "
+            "the next run rolls back to the last earlier production model that verifies"
+        ]
+    )
     return [
         f"production model: {production.version} ({production.family}), holdout ROC AUC "
         f"{auc:.3f}, PR AUC {pr_auc:.3f}",
+        *warning,
         f"model registry: {settings.models_dir}",
     ]
 
@@ -162,7 +175,31 @@ def run_everything(settings: Settings) -> int:
             tags=run_tags(),
         )
         print(summarize(result, settings))
+        if not result.success:
+            print("\n".join(alert_failed(instance, result, settings)))
     return 0 if result.success else 1
+
+
+def alert_failed(
+    instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult, settings: Settings
+) -> list[str]:
+    """Alert the failed run exactly as the daemon's run-failure sensor would.
+
+    A run executed here never passes through a daemon, and one may not be running; the
+    alert log keeps a run from being alerted twice if one is.
+    """
+    from training_pipeline.automation.alerts import alert_failed_run
+
+    failure = result.get_run_failure_event()
+    delivered = alert_failed_run(instance, result.dagster_run, failure, settings)
+    if not delivered:
+        return [f"alert: run {result.run_id} was already alerted"]
+    return [
+        f"alert: {alert.kind} for run {alert.run_id}, {outcome.status}"
+        + (f": {outcome.error}" if outcome.error else "")
+        + f" (log: {alert_log_path(settings)})"
+        for alert, outcome in delivered
+    ]
 
 
 def run_ui(settings: Settings, host: str, port: int) -> int:

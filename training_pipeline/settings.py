@@ -8,63 +8,45 @@ directory); the source URLs can each be pointed at real systems.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Every variable is declared, parsed and checked in `environment`; the names below are
+# imported from here too, where they always lived.
+from training_pipeline.environment import (  # noqa: F401
+    API_URL_ENV,
+    CRM_URL_ENV,
+    DATA_DIR_ENV,
+    DEFAULT_API_HOST,
+    DEFAULT_API_PORT,
+    DEFAULT_API_URL,
+    DEFAULT_DUCKDB_MEMORY_LIMIT,
+    DEFAULT_DUCKDB_THREADS,
+    LANDING_SETTLE_ENV,
+    MAX_FILE_BYTES_ENV,
+    MAX_LINE_BYTES_ENV,
+    MEMORY_LIMIT_ENV,
+    MIN_DUCKDB_MEMORY_BYTES,
+    OPTUNA_STORAGE_ENV,
+    THREADS_ENV,
+    SettingsError,
+    read,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
-DEFAULT_API_HOST = "127.0.0.1"
-DEFAULT_API_PORT = 8765
-DEFAULT_API_URL = f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}"
-
 DUCKDB_TEMP_DIR_NAME = "duckdb_tmp"  # inside the data directory, beside the warehouse
-MEMORY_LIMIT_ENV = "TRAINING_PIPELINE_DUCKDB_MEMORY_LIMIT"
-THREADS_ENV = "TRAINING_PIPELINE_DUCKDB_THREADS"
-# 2 GB leaves an 8 GB laptop room for the Dagster webserver, daemon and code server and
-# for scikit-learn tuning beside DuckDB (whose own default is 80% of RAM); the demo
-# warehouse needs far less, and a bigger job spills to the temp directory instead of
-# being killed.  dbt_project/profiles.yml repeats these defaults (a test pins that).
-DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"
-# Two threads match the 2-core machines this targets without starving the daemon.
-DEFAULT_DUCKDB_THREADS = 2
-# Below this DuckDB cannot even sort a couple of million short rows (measured: 16MB fails).
-MIN_DUCKDB_MEMORY_BYTES = 64 * 1000**2
-_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B)", re.IGNORECASE)
-_UNIT_BYTES = {
-    unit: base**power
-    for power, letter in enumerate("KMGT", start=1)
-    for unit, base in ((f"{letter}B", 1000), (f"{letter}IB", 1024))
-}
-
-
-class SettingsError(ValueError):
-    """A configured value is unusable; the message names the variable and the value."""
 
 
 def parse_memory_limit(text: str, variable: str = MEMORY_LIMIT_ENV) -> str:
     """A DuckDB memory size such as ``2GB`` or ``1536MiB``, checked before DuckDB sees it."""
-    match = _MEMORY.fullmatch(text.strip())
-    if match is None:
-        raise SettingsError(
-            f"{variable}={text!r} is not a memory size: use a number and a unit "
-            "(KB, MB, GB, TB or KiB, MiB, GiB, TiB), e.g. 2GB"
-        )
-    number, unit = match.groups()
-    if float(number) * _UNIT_BYTES[unit.upper()] < MIN_DUCKDB_MEMORY_BYTES:
-        raise SettingsError(
-            f"{variable}={text!r} is too small: DuckDB needs at least 64MB to run queries"
-        )
-    return f"{number}{unit}"
+    return read(variable, {variable: text})
 
 
 def parse_threads(text: str, variable: str = THREADS_ENV) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise SettingsError(f"{variable}={text!r} is not a whole number of threads >= 1")
-    return int(text)
+    return read(variable, {variable: text})
 
 
 @dataclass(frozen=True)
@@ -76,29 +58,7 @@ class DuckDBLimits:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DuckDBLimits:
-        env = os.environ if env is None else env
-        return cls(
-            memory_limit=parse_memory_limit(env.get(MEMORY_LIMIT_ENV, DEFAULT_DUCKDB_MEMORY_LIMIT)),
-            threads=parse_threads(env.get(THREADS_ENV, str(DEFAULT_DUCKDB_THREADS))),
-        )
-
-
-MAX_FILE_BYTES_ENV = "TRAINING_PIPELINE_MAX_FILE_BYTES"
-MAX_LINE_BYTES_ENV = "TRAINING_PIPELINE_MAX_LINE_BYTES"
-LANDING_SETTLE_ENV = "TRAINING_PIPELINE_LANDING_SETTLE_S"
-
-
-def _parse_landing_number(env: Mapping[str, str], variable: str, default: float) -> float:
-    text = env.get(variable)
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise SettingsError(f"{variable}={text!r} is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise SettingsError(f"{variable}={text!r} must be a finite number >= 0")
-    return value
+        return cls(memory_limit=read(MEMORY_LIMIT_ENV, env), threads=read(THREADS_ENV, env))
 
 
 @dataclass(frozen=True)
@@ -118,16 +78,10 @@ class LandingLimits:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LandingLimits:
-        env = os.environ if env is None else env
-        defaults = cls()
         return cls(
-            max_file_bytes=int(
-                _parse_landing_number(env, MAX_FILE_BYTES_ENV, defaults.max_file_bytes)
-            ),
-            max_line_bytes=int(
-                _parse_landing_number(env, MAX_LINE_BYTES_ENV, defaults.max_line_bytes)
-            ),
-            settle_s=_parse_landing_number(env, LANDING_SETTLE_ENV, defaults.settle_s),
+            max_file_bytes=read(MAX_FILE_BYTES_ENV, env),
+            max_line_bytes=read(MAX_LINE_BYTES_ENV, env),
+            settle_s=read(LANDING_SETTLE_ENV, env),
         )
 
 
@@ -150,14 +104,12 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        data_dir = Path(os.environ.get("TRAINING_PIPELINE_DATA_DIR", REPO_ROOT / "data"))
+        data_dir = read(DATA_DIR_ENV) or REPO_ROOT / "data"
         data_dir = data_dir.expanduser().resolve()
         settings = cls(
             data_dir=data_dir,
-            crm_url=os.environ.get(
-                "TRAINING_PIPELINE_CRM_URL", f"sqlite:///{data_dir / 'crm.sqlite'}"
-            ),
-            api_url=os.environ.get("TRAINING_PIPELINE_API_URL", DEFAULT_API_URL),
+            crm_url=read(CRM_URL_ENV) or f"sqlite:///{data_dir / 'crm.sqlite'}",
+            api_url=read(API_URL_ENV),
             duckdb=DuckDBLimits.from_env(),
             landing=LandingLimits.from_env(),
         )
@@ -230,9 +182,7 @@ class Settings:
         it is an explicit choice of another store (like the CRM URL), not a path derived
         from the data directory; like the CRM URL it may hold a password.
         """
-        return os.environ.get(
-            "TRAINING_PIPELINE_OPTUNA_STORAGE", f"sqlite:///{self.data_dir / 'optuna.db'}"
-        )
+        return read(OPTUNA_STORAGE_ENV) or f"sqlite:///{self.data_dir / 'optuna.db'}"
 
     @property
     def demo_dir(self) -> Path:

@@ -15,6 +15,8 @@ TOP_LEVEL_KEYS = {
     "schema_version",
     "registry",
     "production",
+    "production_verified",
+    "production_verification_error",
     "previous_production",
     "total_versions",
     "versions",

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from training_pipeline.assets.production_guard import verified_production
 from training_pipeline.assets.training import CUSTOMER_SNAPSHOTS, Candidate
 from training_pipeline.assets.validation import VALIDATION
 from training_pipeline.ingestion import warehouse as wh
@@ -44,6 +45,8 @@ def production_model(
             description=f"{candidate.version} has not passed the gate; it is not deployed",
             metadata={"gate": str(gate)},
         )
+    # The previous production is what a failed deployment restores: it must verify.
+    guarded = verified_production(context, registry)
     outcome = deploy(
         registry, candidate.version, canary, CHURN, actor=f"dagster run {context.run_id}"
     )
@@ -62,6 +65,7 @@ def production_model(
             "production": outcome.production,
             "canary_rows": len(canary),
             "previous_production": registry.aliases().previous_production or "(none)",
+            **guarded,
         }
     )
 
@@ -83,6 +87,7 @@ def churn_scores(
     model_store: ModelStoreResource,
 ) -> dg.MaterializeResult:
     registry = ModelRegistry(Path(model_store.models_dir))
+    guarded = verified_production(context, registry)
     production = registry.production()
     if production is None:
         raise dg.Failure(description="no production model to score with: train one first")
@@ -120,5 +125,6 @@ def churn_scores(
             "mean_probability": round(float(scored["churn_probability"].mean()), 4)
             if len(scored)
             else 0.0,
+            **guarded,
         }
     )

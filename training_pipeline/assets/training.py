@@ -1,7 +1,6 @@
 """Features to a tuned candidate model: the training stage of the graph."""
 
 import dataclasses
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +8,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.automation.policy import RetrainingPolicy
+from training_pipeline.environment import PREFIX, read
 from training_pipeline.ingestion.crm_database import safe_url
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.feature_spec import CHURN
@@ -45,8 +45,8 @@ class TrainingConfig(dg.Config):
     also be set by TRAINING_PIPELINE_TUNING_TRIALS and TRAINING_PIPELINE_TUNING_SECONDS.
     """
 
-    n_trials: int = int(os.environ.get("TRAINING_PIPELINE_TUNING_TRIALS", "20"))
-    timeout_s: float = float(os.environ.get("TRAINING_PIPELINE_TUNING_SECONDS", "45"))
+    n_trials: int = read(PREFIX + "TUNING_TRIALS")
+    timeout_s: float = read(PREFIX + "TUNING_SECONDS")
     seed: int = 0
     n_folds: int = 3
     valid_snapshots: int = 2

@@ -1,11 +1,12 @@
 """The gate: challenger against champion on the same holdout, with a report per version."""
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
+from training_pipeline.assets.production_guard import verified_production
 from training_pipeline.assets.training import Candidate
+from training_pipeline.environment import PREFIX, read
 from training_pipeline.ml.evaluation import GatePolicy
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
@@ -23,8 +24,8 @@ class GateConfig(dg.Config):
     TRAINING_PIPELINE_GATE_AUC_FLOOR and TRAINING_PIPELINE_GATE_MAX_AUC_DROP can set.
     """
 
-    auc_floor: float = float(os.environ.get("TRAINING_PIPELINE_GATE_AUC_FLOOR", "0.75"))
-    max_auc_drop: float = float(os.environ.get("TRAINING_PIPELINE_GATE_MAX_AUC_DROP", "0.01"))
+    auc_floor: float = read(PREFIX + "GATE_AUC_FLOOR")
+    max_auc_drop: float = read(PREFIX + "GATE_MAX_AUC_DROP")
 
 
 @dg.asset(
@@ -54,6 +55,7 @@ def churn_model_validation(
     candidate = churn_model_candidate
     registry = ModelRegistry(Path(model_store.models_dir))
     holdout = holdout_of(candidate.dataset, CHURN, candidate.holdout_snapshots)
+    guarded = verified_production(context, registry)
     champion_version = registry.production()
     champion = champion_threshold = None
     if champion_version is not None:
@@ -112,6 +114,7 @@ def churn_model_validation(
             "log_loss": round(challenger.log_loss, 4),
             "brier": round(challenger.brier, 4),
             "f1": round(challenger.f1, 4),
+            **guarded,
         },
         check_results=[
             dg.AssetCheckResult(

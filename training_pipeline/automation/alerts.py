@@ -1,8 +1,10 @@
 """The run-failure sensor: every failed run in this code location becomes an alert.
 
 Thin on purpose: it reads the failed run's step failures and asset check evaluations out
-of the event log, lets ``classify_failed_run`` decide what to say, and hands each alert
-to ``deliver`` (the JSONL log always, the webhook when configured).
+of the event log and hands them to ``deliver_failed_run`` (``classify_failed_run``
+decides what to say; the JSONL log always, the webhook when configured).  The CLI runner
+calls the same ``alert_failed_run`` for the runs it executes without the daemon, and a
+run already in the alert log is never alerted twice.
 
 A webhook that does not accept an alert fails the tick, after every alert of the run has
 been logged.  Dagster still advances a run-status sensor's cursor past a run whose
@@ -13,45 +15,22 @@ failure being visible only in a log line nobody reads.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from training_pipeline.alerts import AlertDeliveryError, DeliveryOutcome, deliver
+from training_pipeline.alerts import Alert, AlertDeliveryError, DeliveryOutcome
 from training_pipeline.automation.failures import (
     CheckEvaluation,
     FailedRun,
+    RecentFailure,
     StepFailure,
-    classify_failed_run,
+    deliver_failed_run,
 )
 from training_pipeline.settings import Settings
 
 # Dagster wraps an exception raised by user code in this error; the cause is the news.
 USER_CODE_WRAPPER = "DagsterExecutionStepExecutionError"
-MAX_ATTEMPTS = 4
-
-
-@dataclass
-class RecentFailure:
-    """After a failed post, alerts within ``window_s`` get one attempt instead of four.
-
-    A tick must finish within Dagster's sensor timeout (60 s by default), and one
-    alert to a webhook that times out takes up to 23.5 s with four attempts.  A timed-out
-    tick does not advance the cursor, so several failed runs in one tick would be
-    retried, and logged again, forever.
-    """
-
-    window_s: float = 120.0
-    failed_at: float = float("-inf")
-
-    def attempts(self) -> int:
-        return 1 if time.monotonic() - self.failed_at < self.window_s else MAX_ATTEMPTS
-
-    def record(self, outcome: DeliveryOutcome) -> None:
-        if outcome.status == "failed":
-            self.failed_at = time.monotonic()
 
 
 webhook_health = RecentFailure()  # lives as long as the code server process
@@ -65,18 +44,37 @@ webhook_health = RecentFailure()  # lives as long as the code server process
     "Failed blocking checks and automatic rollbacks get alerts of their own kind.",
 )
 def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
-    settings = Settings.from_env()
-    failed = failed_run_from_events(context.instance, context.dagster_run, context.failure_event)
+    run = context.dagster_run
+    delivered = alert_failed_run(
+        context.instance,
+        run,
+        context.failure_event,
+        Settings.from_env(),
+        webhook_health,
+    )
+    if not delivered:
+        context.log.info(f"run {run.run_id} was already alerted (by the CLI that ran it)")
     undelivered = []
-    for alert in classify_failed_run(failed):
-        outcome = deliver(alert, settings, max_attempts=webhook_health.attempts())
-        webhook_health.record(outcome)
+    for alert, outcome in delivered:
         context.log.info(f"{alert.kind} alert for run {alert.run_id}: {outcome.status}")
         if outcome.error:
             context.log.warning(outcome.error)
             undelivered.append(outcome.error)
     if undelivered:
         raise AlertDeliveryError("; ".join(undelivered))
+
+
+def alert_failed_run(
+    instance: dg.DagsterInstance,
+    run: dg.DagsterRun,
+    failure_event: dg.DagsterEvent,
+    settings: Settings,
+    health: RecentFailure | None = None,
+) -> list[tuple[Alert, DeliveryOutcome]]:
+    """Alert a failed run from its events, unless it was alerted already (see
+    ``deliver_failed_run``); what the sensor and the CLI runner both call."""
+    failed = failed_run_from_events(instance, run, failure_event)
+    return deliver_failed_run(failed, settings, health or RecentFailure())
 
 
 def failed_run_from_events(

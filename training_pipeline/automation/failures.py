@@ -1,4 +1,5 @@
-"""Why a run failed, as alerts: the rules, applied to plain facts read from its events.
+"""Why a run failed, as alerts: the rules, applied to plain facts read from its events,
+and their delivery, once per run wherever the run was launched.
 
 No Dagster here: ``training_pipeline.automation.alerts`` reads the run's step failures and
 asset check evaluations out of the event log into these dataclasses, so the rules are
@@ -7,17 +8,26 @@ tested on hand-made runs as well as on real ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import fcntl
+import json
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from training_pipeline.alerts import Alert, clip
+from training_pipeline.alerts import Alert, DeliveryOutcome, alert_log_path, clip, deliver
+from training_pipeline.settings import Settings
 
 # Dagster fails the step that emitted a failed blocking check with this error class.
 CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"
 # `production_model` raises a Failure whose metadata carries this key.
 ROLLBACK_MARKER = "rolled_back"
+MAX_ATTEMPTS = 4
+# The kinds `classify_failed_run` gives: a run with a line of one of these was alerted.
+FAILED_RUN_KINDS = frozenset({"run_failure", "blocking_check_failed", "automatic_rollback"})
 
 
 @dataclass(frozen=True)
@@ -128,3 +138,79 @@ def _rollback_message(step: StepFailure) -> str:
         f"Deployment in `{step.step_key}` failed and was rolled back automatically: "
         f"production is `{production}`."
     )
+
+
+@dataclass
+class RecentFailure:
+    """After a failed post, alerts within ``window_s`` get one attempt instead of four.
+
+    A tick must finish within Dagster's sensor timeout (60 s by default), and one
+    alert to a webhook that times out takes up to 23.5 s with four attempts.  A timed-out
+    tick does not advance the cursor, so several failed runs in one tick would be
+    retried, and logged again, forever.
+    """
+
+    window_s: float = 120.0
+    failed_at: float = float("-inf")
+
+    def attempts(self) -> int:
+        return 1 if time.monotonic() - self.failed_at < self.window_s else MAX_ATTEMPTS
+
+    def record(self, outcome: DeliveryOutcome) -> None:
+        if outcome.status == "failed":
+            self.failed_at = time.monotonic()
+
+
+def deliver_failed_run(
+    run: FailedRun, settings: Settings, health: RecentFailure
+) -> list[tuple[Alert, DeliveryOutcome]]:
+    """Deliver the run's alerts (``deliver``) unless the alert log already has that run.
+
+    The one path for every failed run: the run-failure sensor calls it for runs the
+    daemon saw (UI, sensors, schedules), the CLI runner for the runs it executed itself.
+    Both may see the same run, so the check and the delivery happen under one lock on
+    the log: the second caller finds the run logged and sends nothing.
+
+    Returns:
+        Each alert with its delivery outcome; empty when the run had been alerted.
+    """
+    log = alert_log_path(settings)
+    with _locked(log.with_name(log.name + ".lock")):
+        if already_alerted(log, run.run_id):
+            return []
+        delivered = []
+        for alert in classify_failed_run(run):
+            outcome = deliver(alert, settings, max_attempts=health.attempts())
+            health.record(outcome)
+            delivered.append((alert, outcome))
+        return delivered
+
+
+def already_alerted(log: Path, run_id: str) -> bool:
+    """Whether the log holds a failed-run alert for ``run_id`` (lines are whole: see
+    ``write_alert_log``)."""
+    if not log.exists():
+        return False
+    needle = json.dumps({"run_id": run_id})[1:-1]  # the key as json.dumps writes it
+    with log.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if needle not in line:
+                continue
+            try:
+                kind = json.loads(line)["kind"]
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise ValueError(
+                    f"line {number} of the alert log {log} mentions run {run_id} but is not "
+                    f"an alert ({type(error).__name__}: {error}); repair or remove it"
+                ) from None
+            if kind in FAILED_RUN_KINDS:
+                return True
+    return False
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield

@@ -12,11 +12,12 @@ retraining goes through the gate.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Literal
 
 from dagster._utils.schedules import is_valid_cron_string
+
+from training_pipeline.environment import PREFIX, read
 
 Mode = Literal["on_drift", "on_new_data", "cron"]
 MODES: tuple[Mode, ...] = ("on_drift", "on_new_data", "cron")
@@ -48,19 +49,10 @@ class RetrainingPolicy:
 
     @classmethod
     def from_env(cls) -> RetrainingPolicy:
-        nightly = os.environ.get("TRAINING_PIPELINE_NIGHTLY_RETRAIN", "on").lower()
-        if nightly not in ("on", "off"):
-            raise ValueError(f"TRAINING_PIPELINE_NIGHTLY_RETRAIN={nightly!r}: expected on or off")
-        interval = os.environ.get("TRAINING_PIPELINE_SENSOR_INTERVAL_S", "30")
-        share = os.environ.get("TRAINING_PIPELINE_DRIFT_SHARE_ERROR", "0.5")
-        try:
-            interval_s, share_error = int(interval), float(share)
-        except ValueError as error:
-            raise ValueError(f"sensor interval or drift share is not a number: {error}") from error
         return cls(
-            mode=os.environ.get("TRAINING_PIPELINE_RETRAIN_POLICY", "on_drift"),  # type: ignore[arg-type]
-            cron=os.environ.get("TRAINING_PIPELINE_RETRAIN_CRON", "0 2 * * *"),
-            nightly=nightly == "on",
-            sensor_interval_s=interval_s,
-            drift_share_error=share_error,
+            mode=read(PREFIX + "RETRAIN_POLICY"),
+            cron=read(PREFIX + "RETRAIN_CRON"),
+            nightly=read(PREFIX + "NIGHTLY_RETRAIN") == "on",
+            sensor_interval_s=read(PREFIX + "SENSOR_INTERVAL_S"),
+            drift_share_error=read(PREFIX + "DRIFT_SHARE_ERROR"),
         )

@@ -87,6 +87,15 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in chunks (raises FileNotFoundError if missing)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def fsync_directory(directory: Path) -> None:
     """Make a rename inside ``directory`` durable, not only atomic."""
     fd = os.open(directory, os.O_RDONLY)

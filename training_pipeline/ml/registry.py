@@ -85,6 +85,29 @@ class ModelRegistry:
         """The version's ``metadata.json``; ``ModelIntegrityError`` if missing or unreadable."""
         return self._read_metadata(version, self._summary(self._read_index(), version)["sha256"])
 
+    def verify(self, version: str) -> str:
+        """Check ``version`` can be served without rebuilding it: its metadata agrees
+        with the index, it was written by the installed scikit-learn major.minor, and its
+        artifact's bytes hash to the registered sha256 (one flipped byte fails).
+
+        Returns:
+            The verified sha256.
+
+        Raises:
+            UnknownVersionError, ModelIntegrityError, IncompatibleModelError: as ``load``.
+        """
+        expected = self._metadata_checked(version)
+        path = self._directory(version) / MODEL_FILE
+        try:
+            actual = artifacts.sha256_file(path)
+        except FileNotFoundError:
+            what = "artifact is missing:"
+            raise ModelIntegrityError(version, path, expected, "missing", what) from None
+        if actual != expected:
+            what = "artifact is corrupt or truncated:"
+            raise ModelIntegrityError(version, path, expected, actual, what)
+        return expected
+
     def load(self, version: str) -> Any:
         """The fitted pipeline of ``version``, verified before a single object is rebuilt.
 
@@ -94,17 +117,7 @@ class ModelRegistry:
             IncompatibleModelError: Written by another scikit-learn major.minor.
             UntrustedArtifactError: The file names a type outside the allowlist.
         """
-        expected = self._summary(self._read_index(), version)["sha256"]
-        metadata = self._read_metadata(version, expected)
-        if metadata.get("sha256") != expected:
-            path = self._directory(version) / METADATA_FILE
-            what = "the index and metadata disagree on the artifact's hash:"
-            raise ModelIntegrityError(version, path, expected, str(metadata.get("sha256")), what)
-        artifacts.check_sklearn_version(
-            version,
-            str(metadata.get("library_versions", {}).get("scikit-learn", "unrecorded")),
-            provenance.installed_sklearn_version(),
-        )
+        expected = self._metadata_checked(version)
         path = self._directory(version) / MODEL_FILE
         return artifacts.read_model(path, version=version, expected_sha256=expected)
 
@@ -277,6 +290,21 @@ class ModelRegistry:
 
     def _read_index(self) -> dict[str, Any]:
         return store.read_index(self.root)
+
+    def _metadata_checked(self, version: str) -> str:
+        """The registered sha256, once the metadata agrees with it and with scikit-learn."""
+        expected = self._summary(self._read_index(), version)["sha256"]
+        metadata = self._read_metadata(version, expected)
+        if metadata.get("sha256") != expected:
+            path = self._directory(version) / METADATA_FILE
+            what = "the index and metadata disagree on the artifact's hash:"
+            raise ModelIntegrityError(version, path, expected, str(metadata.get("sha256")), what)
+        artifacts.check_sklearn_version(
+            version,
+            str(metadata.get("library_versions", {}).get("scikit-learn", "unrecorded")),
+            provenance.installed_sklearn_version(),
+        )
+        return expected
 
     def _read_metadata(self, version: str, expected_sha256: str) -> dict[str, Any]:
         path = self._directory(version) / METADATA_FILE

@@ -1,10 +1,13 @@
 """What is in production and what came before: the data behind ``training-pipeline status``.
 
-``registry_status`` reads only the registry index, so it is instant and works even when
-an artifact is damaged (``rollback`` and ``load`` are where artifacts are verified).
+``registry_status`` reads the registry index and verifies the production artifact
+(``ModelRegistry.verify``: its hash and scikit-learn version, without deserializing it),
+so a damaged production model is reported, never shown as if it were fine; the other
+versions are listed from the index alone.
 
 ``training-pipeline status --json`` prints this object; its keys are stable within a
-``schema_version`` (new keys may be added; renaming or removing one bumps the version)::
+``schema_version`` (new keys may be added; renaming or removing one bumps the version;
+``production_verified`` and ``production_verification_error`` were added within 1)::
 
     {
       "schema_version": 1,
@@ -24,6 +27,8 @@ an artifact is damaged (``rollback`` and ``load`` are where artifacts are verifi
         "promoted_by": null | "<login name>",               #   made it production
         "promotion_reason": null | "promoted" | "rollback" | ...
       },
+      "production_verified": null | true | false,           # null: no production
+      "production_verification_error": null | "<why production failed verification>",
       "previous_production": null | "<version>",
       "total_versions": 7,
       "versions": [                                         # newest first, at most N
@@ -43,6 +48,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+from training_pipeline.ml.recovery import production_check
 from training_pipeline.ml.registry import ModelRegistry, ModelVersion
 
 SCHEMA_VERSION = 1
@@ -70,10 +76,13 @@ def registry_status(registry: ModelRegistry, last: int = 5) -> dict[str, Any]:
             "promotion_reason": made.reason if made else None,
         }
     labels = {aliases.production: "production", aliases.previous_production: "previous_production"}
+    check = production_check(registry)
     return {
         "schema_version": SCHEMA_VERSION,
         "registry": str(registry.root.resolve()),
         "production": production,
+        "production_verified": check.verified,
+        "production_verification_error": check.reason,
         "previous_production": aliases.previous_production,
         "total_versions": len(versions),
         "versions": [
@@ -110,6 +119,12 @@ def format_status(status: Mapping[str, Any]) -> str:
             + _abbreviate(batches),
             f"  gate:       {gate_verdict(production['gate'])}",
         ]
+        if status["production_verified"] is False:
+            lines[-4:-4] = [
+                "  !! FAILED VERIFICATION: " + status["production_verification_error"],
+                "  !! the next run rolls back to the last earlier production model that "
+                "verifies; `training-pipeline rollback --to VERSION` chooses one now",
+            ]
         if production["promoted_at"]:
             lines.append(
                 f"  since:      {production['promoted_at']} by {production['promoted_by']}"

@@ -1,0 +1,309 @@
+"""Every ``TRAINING_PIPELINE_*`` environment variable, declared once with its parser.
+
+Nothing else in the package reads these variables from ``os.environ``: modules call
+``read(NAME)``, which parses the value with the declared parser, so a bad value fails
+with a ``SettingsError`` naming the variable, the value (masked when it may hold a
+secret) and what is allowed, wherever it is first read.  ``check_environment`` checks
+every variable that is set, all at once, and warns about a ``TRAINING_PIPELINE_*``
+variable the pipeline does not read (a typo), naming the closest known one.  The CLI
+calls it before any command runs, and ``definitions.py`` when the definitions load, so
+a bad setting stops everything before a run starts, never a minute into one.
+
+URLs are checked for their syntax only (nothing connects here): SQLAlchemy's
+``make_url`` and its dialect registry for database URLs, scheme and host for HTTP ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PREFIX = "TRAINING_PIPELINE_"
+# Variables of the test suite, not of the pipeline (e.g. where a test Postgres runs).
+TEST_PREFIX = PREFIX + "TEST_"
+
+DATA_DIR_ENV = PREFIX + "DATA_DIR"
+CRM_URL_ENV = PREFIX + "CRM_URL"
+API_URL_ENV = PREFIX + "API_URL"
+OPTUNA_STORAGE_ENV = PREFIX + "OPTUNA_STORAGE"
+WEBHOOK_URL_ENV = PREFIX + "ALERT_WEBHOOK_URL"
+UI_URL_ENV = PREFIX + "UI_URL"
+MEMORY_LIMIT_ENV = PREFIX + "DUCKDB_MEMORY_LIMIT"
+THREADS_ENV = PREFIX + "DUCKDB_THREADS"
+MAX_FILE_BYTES_ENV = PREFIX + "MAX_FILE_BYTES"
+MAX_LINE_BYTES_ENV = PREFIX + "MAX_LINE_BYTES"
+LANDING_SETTLE_ENV = PREFIX + "LANDING_SETTLE_S"
+
+DEFAULT_API_HOST = "127.0.0.1"
+DEFAULT_API_PORT = 8765
+DEFAULT_API_URL = f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}"
+DEFAULT_UI_URL = "http://127.0.0.1:3000"  # where `make ui` serves the Dagster UI
+# 2 GB leaves an 8 GB laptop room for the Dagster webserver, daemon and code server and
+# for scikit-learn tuning beside DuckDB (whose own default is 80% of RAM); the demo
+# warehouse needs far less, and a bigger job spills to the temp directory instead of
+# being killed.  dbt_project/profiles.yml repeats these defaults (a test pins that).
+DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"
+# Two threads match the 2-core machines this targets without starving the daemon.
+DEFAULT_DUCKDB_THREADS = 2
+
+logger = logging.getLogger(__name__)
+
+
+class SettingsError(ValueError):
+    """A configured value is unusable; the message names the variable and the value."""
+
+
+# --- parsers: each returns the value or raises ValueError saying what is wrong ----------
+
+# Below this DuckDB cannot even sort a couple of million short rows (measured: 16MB fails).
+MIN_DUCKDB_MEMORY_BYTES = 64 * 1000**2
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B)", re.IGNORECASE)
+_UNIT_BYTES = {
+    unit: base**power
+    for power, letter in enumerate("KMGT", start=1)
+    for unit, base in ((f"{letter}B", 1000), (f"{letter}IB", 1024))
+}
+
+
+def memory_size(text: str) -> str:
+    match = _MEMORY.fullmatch(text.strip())
+    if match is None:
+        raise ValueError("it is not a memory size")
+    number, unit = match.groups()
+    if float(number) * _UNIT_BYTES[unit.upper()] < MIN_DUCKDB_MEMORY_BYTES:
+        raise ValueError("it is too small: DuckDB needs at least 64MB to run queries")
+    return f"{number}{unit}"
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"\+?\d+", text.strip()):
+            raise ValueError("it is not a whole number")
+        if int(text) < minimum:
+            raise ValueError(f"it is less than {minimum}")
+        return int(text)
+
+    return parse
+
+
+def number(low: float, high: float = math.inf, *, low_open: bool = False) -> Callable[[str], float]:
+    """A finite number in [low, high], or (low, high] when ``low_open``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError("it is not a number") from None
+        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
+            raise ValueError("it is out of range")
+        return value
+
+    return parse
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text.strip().lower() not in choices:
+            raise ValueError("it is not one of the choices")
+        return text.strip().lower()
+
+    return parse
+
+
+def directory(text: str) -> Path:
+    if not text.strip():
+        raise ValueError("it is empty")
+    return Path(text).expanduser()
+
+
+def cron(text: str) -> str:
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if not is_valid_cron_string(text):
+        raise ValueError("it is not a cron string")
+    return text
+
+
+def database_url(text: str) -> str:
+    """A SQLAlchemy URL of an installed dialect; the driver itself loads only to connect."""
+    import sqlalchemy as sa
+
+    try:
+        url = sa.make_url(text.strip())
+    except sa.exc.ArgumentError:
+        raise ValueError("it is not a SQLAlchemy database URL") from None
+    try:
+        url.get_dialect()
+    except sa.exc.NoSuchModuleError:
+        raise ValueError(f"SQLAlchemy knows no database {url.drivername!r}") from None
+    return text.strip()
+
+
+def http_url(text: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("its scheme is not http or https")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError("its port is not a number from 0 to 65535") from None
+    if not parts.hostname:
+        raise ValueError("it names no host")
+    return text.strip()
+
+
+def optional_http_url(text: str) -> str | None:
+    """Empty means not configured."""
+    return http_url(text) if text.strip() else None
+
+
+# --- masking values that may hold a secret ---------------------------------------------
+
+
+def password_masked(text: str) -> str:
+    """``scheme://user:secret@host/db`` → ``scheme://user:***@host/db``, parseable or not."""
+    return re.sub(r"([^/:@]*):[^/@]*@", r"\1:***@", text)
+
+
+def mask_url(text: str) -> str:
+    """``https://hooks.slack.com/services/T/B/secret`` → ``https://hooks.slack.com/***``.
+
+    A webhook URL's path is its token: only the scheme and host are kept, never the
+    user:password part.
+    """
+    parts = urlsplit(text)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme or '?'}://{host or '?'}/***"
+
+
+# --- the declarations -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One setting: how its text becomes a value, and what a person may set it to."""
+
+    name: str
+    parse: Callable[[str], Any]
+    allowed: str
+    default: str | None  # None: unset means "derive it" or "off" (see the reader)
+    bad_example: str  # a value that must be refused; the test suite tries each
+    mask: Callable[[str], str] | None = None  # for values that may hold a secret
+
+    def value(self, text: str) -> Any:
+        try:
+            return self.parse(text)
+        except ValueError as error:
+            shown = self.mask(text) if self.mask else text
+            message = f"{self.name}={shown!r} is refused: {error}; {self.allowed}"
+            raise SettingsError(message) from None
+
+
+def _declare(*variables: Variable) -> dict[str, Variable]:
+    return {variable.name: variable for variable in variables}
+
+
+VARIABLES: dict[str, Variable] = _declare(
+    Variable(DATA_DIR_ENV, directory, "expected a directory path (default: data/ in the repo)",
+             None, ""),
+    Variable(CRM_URL_ENV, database_url,
+             "expected a SQLAlchemy URL such as sqlite:////abs/crm.sqlite or "
+             "postgresql+psycopg://user@host/db (default: <data dir>/crm.sqlite)",
+             None, "garbage", password_masked),
+    Variable(API_URL_ENV, http_url, "expected an http:// or https:// URL with a host",
+             DEFAULT_API_URL, "garbage"),
+    Variable(OPTUNA_STORAGE_ENV, database_url,
+             "expected a SQLAlchemy URL for Optuna (default: <data dir>/optuna.db)",
+             None, "optuna.db", password_masked),
+    Variable(WEBHOOK_URL_ENV, optional_http_url,
+             "expected an http:// or https:// webhook URL with a host, or empty for none",
+             None, "hooks.slack.com/services/T0/B0/x", mask_url),
+    Variable(UI_URL_ENV, http_url, "expected the Dagster UI's http:// or https:// URL",
+             DEFAULT_UI_URL, "localhost:3000"),
+    Variable(MEMORY_LIMIT_ENV, memory_size,
+             "expected a memory size of at least 64MB: a number and a unit (KB, MB, GB, TB "
+             "or KiB, MiB, GiB, TiB), e.g. 2GB", DEFAULT_DUCKDB_MEMORY_LIMIT, "lots"),
+    Variable(THREADS_ENV, whole_number(1), "expected a whole number of threads >= 1",
+             str(DEFAULT_DUCKDB_THREADS), "0"),
+    Variable(MAX_FILE_BYTES_ENV, whole_number(1), "expected a whole number of bytes >= 1",
+             str(512 * 1024 * 1024), "512MB"),
+    Variable(MAX_LINE_BYTES_ENV, whole_number(1), "expected a whole number of bytes >= 1",
+             str(1024 * 1024), "-1"),
+    Variable(LANDING_SETTLE_ENV, number(0), "expected a finite number of seconds >= 0",
+             "5", "soon"),
+    Variable(PREFIX + "RETRAIN_POLICY", one_of("on_drift", "on_new_data", "cron"),
+             "expected one of on_drift, on_new_data, cron", "on_drift", "weekly"),
+    Variable(PREFIX + "RETRAIN_CRON", cron, "expected a cron string such as '0 2 * * *'",
+             "0 2 * * *", "every night"),
+    Variable(PREFIX + "NIGHTLY_RETRAIN", one_of("on", "off"), "expected on or off", "on",
+             "maybe"),
+    Variable(PREFIX + "SENSOR_INTERVAL_S", whole_number(1),
+             "expected a whole number of seconds, must be ≥ 1", "30", "0"),
+    Variable(PREFIX + "DRIFT_SHARE_ERROR", number(0, 1, low_open=True),
+             "expected a share of drifted columns in (0, 1]", "0.5", "1.5"),
+    Variable(PREFIX + "TUNING_TRIALS", whole_number(1), "expected a whole number of trials >= 1",
+             "20", "abc"),
+    Variable(PREFIX + "TUNING_SECONDS", number(0, low_open=True),
+             "expected a finite number of seconds > 0", "45", "0"),
+    Variable(PREFIX + "GATE_AUC_FLOOR", number(0, 1), "expected a ROC AUC from 0 to 1", "0.75",
+             "abc"),
+    Variable(PREFIX + "GATE_MAX_AUC_DROP", number(0, 1),
+             "expected an AUC difference from 0 to 1", "0.01", "2"),
+)  # fmt: skip
+
+
+def read(name: str, env: Mapping[str, str] | None = None) -> Any:
+    """The parsed value of ``name``; its declared default when unset (``None`` if none).
+
+    Raises:
+        SettingsError: the value (or a bad default) does not parse; names all three.
+    """
+    variable = VARIABLES[name]
+    text = (os.environ if env is None else env).get(name, variable.default)
+    return None if text is None else variable.value(text)
+
+
+def unknown_variable_warnings(env: Mapping[str, str]) -> list[str]:
+    """One warning per ``TRAINING_PIPELINE_*`` variable the pipeline never reads."""
+    warnings = []
+    for name in sorted(env):
+        if not name.startswith(PREFIX) or name in VARIABLES or name.startswith(TEST_PREFIX):
+            continue
+        # Compared without the prefix, which every name shares.
+        known = {known[len(PREFIX) :]: known for known in VARIABLES}
+        close = difflib.get_close_matches(name[len(PREFIX) :], known, n=1, cutoff=0.6)
+        hint = f"did you mean {known[close[0]]}?" if close else "see the README's settings table"
+        warnings.append(f"{name} is set but the pipeline reads no such setting; {hint}")
+    return warnings
+
+
+def check_environment(env: Mapping[str, str] | None = None) -> list[str]:
+    """Parse every set variable; warn about unknown ones (logged and returned).
+
+    Raises:
+        SettingsError: one or more values are refused; the message lists each one.
+    """
+    env = os.environ if env is None else env
+    problems = []
+    for name, variable in VARIABLES.items():
+        if name in env:
+            try:
+                variable.value(env[name])
+            except SettingsError as error:
+                problems.append(str(error))
+    if len(problems) == 1:
+        raise SettingsError(problems[0])
+    if problems:
+        raise SettingsError(f"{len(problems)} settings are refused:\n- " + "\n- ".join(problems))
+    warnings = unknown_variable_warnings(env)
+    for warning in warnings:
+        logger.warning(warning)
+    return warnings

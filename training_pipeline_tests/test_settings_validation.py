@@ -1,0 +1,165 @@
+"""Every TRAINING_PIPELINE_* setting is declared once and checked before any run starts."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training_pipeline import cli, runner
+from training_pipeline.automation.policy import RetrainingPolicy
+from training_pipeline.environment import (
+    VARIABLES,
+    SettingsError,
+    check_environment,
+    read,
+)
+from training_pipeline.settings import DuckDBLimits, LandingLimits
+
+PACKAGE = Path(__file__).parents[1] / "training_pipeline"
+
+
+@pytest.mark.parametrize("variable", VARIABLES.values(), ids=lambda v: v.name)
+def test_every_declared_setting_refuses_a_bad_value_naming_variable_value_and_what_is_allowed(
+    variable,
+):
+    env = {variable.name: variable.bad_example}
+    with pytest.raises(SettingsError) as refused:
+        check_environment(env)
+    message = str(refused.value)
+    shown = variable.mask(variable.bad_example) if variable.mask else variable.bad_example
+    assert f"{variable.name}={shown!r} is refused" in message
+    assert variable.allowed in message
+    with pytest.raises(SettingsError, match=re.escape(variable.name)):
+        read(variable.name, env)
+
+
+@pytest.mark.parametrize("variable", VARIABLES.values(), ids=lambda v: v.name)
+def test_every_declared_default_parses(variable):
+    read(variable.name, {})
+
+
+def test_the_declared_defaults_are_the_defaults_of_the_settings_objects(monkeypatch):
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert LandingLimits.from_env({}) == LandingLimits()
+    assert DuckDBLimits.from_env({}) == DuckDBLimits()
+    assert RetrainingPolicy.from_env() == RetrainingPolicy()
+
+
+def test_no_module_but_environment_reads_the_process_environment():
+    """The class of bug: a module reading its own variable, with its own parsing (or none)."""
+    readers = re.compile(r"environ\.get\(|environ\[|getenv\(")
+    others = re.compile(r"(environ\.get\(|environ\[|getenv\()\"(?!TRAINING_PIPELINE_)[A-Z_]+\"")
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{number}"
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "environment.py"
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if readers.search(line) and not others.search(line)
+    ]
+    assert offenders == []
+
+
+def test_a_secret_in_a_refused_url_is_masked_even_when_the_url_does_not_parse():
+    with pytest.raises(SettingsError) as refused:
+        check_environment({"TRAINING_PIPELINE_CRM_URL": "postgres//crm:hunter2@db/crm"})
+    assert "hunter2" not in str(refused.value)
+    assert "postgres//crm:***@db/crm" in str(refused.value)
+
+
+def test_every_refused_setting_is_listed_in_one_message():
+    env = {"TRAINING_PIPELINE_TUNING_TRIALS": "abc", "TRAINING_PIPELINE_GATE_AUC_FLOOR": "abc"}
+    with pytest.raises(SettingsError) as refused:
+        check_environment(env)
+    message = str(refused.value)
+    assert message.startswith("2 settings are refused")
+    assert "TRAINING_PIPELINE_TUNING_TRIALS='abc'" in message
+    assert "TRAINING_PIPELINE_GATE_AUC_FLOOR='abc'" in message
+
+
+def test_a_misspelt_setting_warns_naming_the_closest_known_one(caplog):
+    with caplog.at_level(logging.WARNING):
+        warnings = check_environment({"TRAINING_PIPELINE_TUNING_TRAILS": "5"})
+    assert warnings == [
+        "TRAINING_PIPELINE_TUNING_TRAILS is set but the pipeline reads no such setting; "
+        "did you mean TRAINING_PIPELINE_TUNING_TRIALS?"
+    ]
+    assert warnings[0] in caplog.text
+
+
+def test_valid_urls_pass_without_connecting_anywhere():
+    env = {
+        "TRAINING_PIPELINE_CRM_URL": "postgresql+psycopg://crm:pw@db.invalid:5432/crm",
+        "TRAINING_PIPELINE_OPTUNA_STORAGE": "sqlite:////nonexistent/optuna.db",
+        "TRAINING_PIPELINE_API_URL": "https://tickets.invalid/api",
+        "TRAINING_PIPELINE_ALERT_WEBHOOK_URL": "",
+    }
+    assert check_environment(env) == []
+    assert read("TRAINING_PIPELINE_ALERT_WEBHOOK_URL", env) is None
+
+
+# --- the cases of issue 15 ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        # Regression: a bare `ValueError: invalid literal for int()` naming no variable.
+        ("TRAINING_PIPELINE_TUNING_TRIALS", "abc", "it is not a whole number"),
+        # Regression: a bare `ValueError: could not convert string to float`.
+        ("TRAINING_PIPELINE_GATE_AUC_FLOOR", "abc", "it is not a number"),
+        # Regression: the run started and failed inside ingestion, naming neither.
+        ("TRAINING_PIPELINE_CRM_URL", "garbage", "it is not a SQLAlchemy database URL"),
+        # Regression: the run started and the ticket API was retried five times.
+        ("TRAINING_PIPELINE_API_URL", "garbage", "its scheme is not http or https"),
+        # Regression: the run started and failed 60 s in, when tuning began.
+        ("TRAINING_PIPELINE_TUNING_TRIALS", "0", "it is less than 1"),
+    ],
+)
+def test_a_bad_setting_stops_the_run_command_before_any_run_starts(
+    settings, monkeypatch, capsys, variable, value, problem
+):
+    started = []
+    monkeypatch.setattr(runner, "run_everything", lambda *args: started.append(args) or 0)
+    monkeypatch.setenv(variable, value)
+
+    code = cli.main(["run"])
+
+    err = capsys.readouterr().err
+    assert code == 2 and started == []
+    assert f"training-pipeline run: {variable}={value!r} is refused: {problem}" in err
+    assert VARIABLES[variable].allowed in err
+
+
+@pytest.mark.parametrize("command", [["status"], ["retrain"], ["demo"], ["lineage", "production"]])
+def test_every_command_checks_the_settings_first(settings, monkeypatch, capsys, command):
+    monkeypatch.setenv("TRAINING_PIPELINE_CRM_URL", "garbage")
+    assert cli.main(command) == 2
+    assert "TRAINING_PIPELINE_CRM_URL='garbage' is refused" in capsys.readouterr().err
+    assert not settings.data_dir.exists()
+
+
+def test_loading_the_definitions_with_a_bad_setting_names_it(tmp_path):
+    """Regression: the code server failed with a bare ValueError from a config default."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_PIPELINE_")}
+    env |= {
+        "TRAINING_PIPELINE_DATA_DIR": str(tmp_path / "data"),
+        "TRAINING_PIPELINE_TUNING_TRIALS": "abc",
+    }
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import training_pipeline.definitions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert loaded.returncode != 0
+    last_line = loaded.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("training_pipeline.environment.SettingsError: ")
+    assert "TRAINING_PIPELINE_TUNING_TRIALS='abc' is refused" in last_line

@@ -1,0 +1,225 @@
+"""A production artifact that fails verification: reported, alerted, and rolled back from
+automatically to the last earlier production model that verifies."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+from fitted_models import FAMILIES, fitted, flip_a_byte, register, truncate
+from synthetic_churn import churn_snapshots
+from test_gate_in_the_graph import FAST, exported, graph_on
+
+from training_pipeline import runner
+from training_pipeline.alerts import alert_log_path
+from training_pipeline.cli import main
+from training_pipeline.ml.recovery import (
+    VERIFICATION_ROLLBACK,
+    NoVerifiedModelError,
+    ensure_verified_production,
+    production_check,
+)
+from training_pipeline.ml.registry import Aliases, ModelRegistry
+from training_pipeline.resources import build_resources
+from training_pipeline.settings import Settings
+
+
+@pytest.fixture
+def registry(settings: Settings) -> ModelRegistry:
+    return ModelRegistry(settings.models_dir)
+
+
+@pytest.fixture
+def three_promoted(registry: ModelRegistry) -> list[str]:
+    """Three versions promoted in turn: the last is production."""
+    versions = [register(registry, fitted(f), family=f).version for f in FAMILIES]
+    for version in versions:
+        registry.promote(version, actor="ci")
+    return versions
+
+
+# --- the mechanism, on a registry ----------------------------------------------------------
+
+
+def test_a_flipped_byte_in_the_production_artifact_fails_verification(registry, three_promoted):
+    assert production_check(registry).verified is True
+    flip_a_byte(registry.get(three_promoted[-1]).artifact_path)
+
+    check = production_check(registry)
+
+    assert (check.version, check.verified) == (three_promoted[-1], False)
+    assert "corrupt or truncated" in check.reason and "expected sha256" in check.reason
+
+
+def test_production_falls_back_to_the_last_verified_version_recorded_as_a_rollback(
+    registry, three_promoted
+):
+    flip_a_byte(registry.get(three_promoted[-1]).artifact_path)
+
+    fallback = ensure_verified_production(registry, actor="dagster run r1")
+
+    assert (fallback.failed, fallback.restored) == (three_promoted[-1], three_promoted[1])
+    assert registry.aliases() == Aliases(three_promoted[1], None)
+    last = registry.history()[-1]
+    assert (last.action, last.actor) == ("rollback", "dagster run r1")
+    assert last.reason.startswith(VERIFICATION_ROLLBACK) and "corrupt or truncated" in last.reason
+    assert ensure_verified_production(registry) is None  # verified now: nothing more to do
+
+
+def test_a_damaged_previous_version_is_skipped_for_an_earlier_one(registry, three_promoted):
+    flip_a_byte(registry.get(three_promoted[-1]).artifact_path)
+    truncate(registry.get(three_promoted[1]).artifact_path)
+
+    fallback = ensure_verified_production(registry)
+
+    assert fallback.restored == three_promoted[0]
+    assert registry.aliases().production == three_promoted[0]
+
+
+def test_a_version_taken_out_of_production_by_a_rollback_is_never_restored(registry):
+    first, withdrawn, last = (register(registry, fitted(f), family=f).version for f in FAMILIES)
+    registry.promote(first)
+    registry.promote(withdrawn)
+    registry.rollback(reason="smoke test failed")  # `withdrawn` left production for a reason
+    registry.promote(last)
+    flip_a_byte(registry.get(last).artifact_path)
+
+    assert ensure_verified_production(registry).restored == first
+
+
+def test_with_no_verified_version_left_it_fails_saying_so_and_what_to_do(registry):
+    only = register(registry, fitted()).version
+    spare = register(registry, fitted("random_forest")).version  # never in production
+    registry.promote(only)
+    flip_a_byte(registry.get(only).artifact_path)
+
+    with pytest.raises(NoVerifiedModelError) as refused:
+        ensure_verified_production(registry)
+
+    message = str(refused.value)
+    assert f"production model {only} failed verification" in message
+    assert "no earlier production version verifies" in message
+    assert "training-pipeline rollback --to VERSION" in message and spare in message
+    assert "restore the registry directory" in message
+    assert registry.aliases() == Aliases(only, None)  # nothing was changed
+
+
+# --- `training-pipeline status` ------------------------------------------------------------
+
+
+def test_status_json_reports_a_production_artifact_that_fails_verification(
+    capsys, registry, three_promoted
+):
+    """Regression: `status` showed a tampered production model with no warning."""
+    flip_a_byte(registry.get(three_promoted[-1]).artifact_path)
+
+    code = main(["status", "--json"])
+
+    captured = capsys.readouterr()
+    status = json.loads(captured.out)
+    assert code == 1
+    assert status["schema_version"] == 1
+    assert status["production"]["version"] == three_promoted[-1]
+    assert status["production_verified"] is False
+    assert "corrupt or truncated" in status["production_verification_error"]
+    assert f"production model {three_promoted[-1]} FAILED verification" in captured.err
+
+
+def test_status_text_says_loudly_that_production_failed_verification(
+    capsys, registry, three_promoted
+):
+    truncate(registry.get(three_promoted[-1]).artifact_path)
+
+    code = main(["status"])
+
+    out = capsys.readouterr().out
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[1] == f"production: {three_promoted[-1]} ({FAMILIES[-1]})"
+    assert lines[2].startswith("  !! FAILED VERIFICATION: model version")
+    assert "rollback --to VERSION" in lines[3]
+
+
+def test_status_of_a_healthy_production_says_it_verified(capsys, registry, three_promoted):
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["production_verified"], status["production_verification_error"]) == (True, None)
+
+
+def test_the_run_summary_says_loudly_that_production_failed_verification(
+    settings, registry, three_promoted
+):
+    flip_a_byte(registry.get(three_promoted[-1]).artifact_path)
+
+    lines = runner._production_lines(settings)
+
+    assert lines[0].startswith(f"production model: {three_promoted[-1]}")
+    assert lines[1].startswith(f"!! production model {three_promoted[-1]} FAILED verification")
+
+
+# --- inside a run ----------------------------------------------------------------------------
+
+LENIENT = {"ops": FAST["ops"] | {"churn_model_validation": {"config": {"max_auc_drop": 1.0}}}}
+
+
+def run_graph(settings: Settings, dataset) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        graph_on(dataset),
+        resources=build_resources(settings),
+        run_config=LENIENT,
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture
+def dataset(settings):
+    return exported(churn_snapshots(n_customers=400, n_snapshots=20, seed=3), settings)
+
+
+def test_a_run_rolls_back_from_a_tampered_production_alerts_and_goes_on(
+    settings, registry, dataset
+):
+    """Regression: every run failed at validation until someone rolled back by hand."""
+    assert run_graph(settings, dataset).success
+    trusted = registry.aliases().production
+    tampered = register(registry, fitted(), metrics=dict(registry.get(trusted).metrics)).version
+    registry.promote(tampered)
+    flip_a_byte(registry.get(tampered).artifact_path)
+
+    result = run_graph(settings, dataset)
+
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    rollback = next(c for c in registry.history() if c.action == "rollback")
+    assert (rollback.before.production, rollback.after.production) == (tampered, trusted)
+    assert rollback.reason.startswith(VERIFICATION_ROLLBACK)
+    (validation,) = [
+        e.materialization
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("churn_model_validation")
+    ]
+    assert validation.metadata["champion"].value == trusted
+    assert f"{tampered} failed verification" in validation.metadata["production_rolled_back"].value
+    lines = [json.loads(line) for line in alert_log_path(settings).read_text().splitlines()]
+    (alert,) = lines
+    assert (alert["kind"], alert["run_id"]) == ("production_failed_verification", result.run_id)
+    assert tampered in alert["message"] and trusted in alert["message"]
+    assert registry.aliases().production not in (tampered, None)  # the new model deployed
+
+
+def test_a_run_with_nothing_verified_to_fall_back_to_fails_saying_what_to_do(
+    settings, registry, dataset
+):
+    assert run_graph(settings, dataset).success
+    only = registry.aliases().production
+    flip_a_byte(registry.get(only).artifact_path)
+
+    result = run_graph(settings, dataset)
+
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    assert failure.step_key == "churn_model_validation"
+    message = failure.event_specific_data.error.message
+    assert "no earlier production version verifies" in message
+    assert "training-pipeline rollback --to VERSION" in message
+    assert registry.aliases().production == only
