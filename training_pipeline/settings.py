@@ -242,3 +242,37 @@ class Settings:
     @property
     def api_is_demo_default(self) -> bool:
         return self.api_url.rstrip("/") == DEFAULT_API_URL
+
+
+FUTURE_TOLERANCE_ENV = "TRAINING_PIPELINE_FUTURE_TOLERANCE_HOURS"
+MAX_REJECTED_SHARE_ENV = "TRAINING_PIPELINE_MAX_REJECTED_SHARE"
+
+
+@dataclass(frozen=True)
+class RowContractLimits:
+    """How far a delivered timestamp may lie past its ingestion time (clocks drift, zones
+    get mislabelled by hours, never by years), and the share of a batch's rows that may
+    be rejected before the batch blocks everything downstream of it."""
+
+    future_tolerance_hours: float = 24.0
+    max_rejected_share: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_rejected_share <= 1:
+            raise SettingsError(
+                f"{MAX_REJECTED_SHARE_ENV}={self.max_rejected_share!r} must be a share "
+                "between 0 and 1 (0.05 blocks a batch with more than 5 % rejected rows)"
+            )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RowContractLimits:
+        env = os.environ if env is None else env
+        defaults = cls()
+        return cls(
+            future_tolerance_hours=_parse_landing_number(
+                env, FUTURE_TOLERANCE_ENV, defaults.future_tolerance_hours
+            ),
+            max_rejected_share=_parse_landing_number(
+                env, MAX_REJECTED_SHARE_ENV, defaults.max_rejected_share
+            ),
+        )

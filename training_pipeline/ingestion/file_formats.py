@@ -251,7 +251,7 @@ def select_as_text_sql(
     backstop = 4 * max_line_bytes * max(len(shape.columns), 1) + 65536
     if fmt == "csv":
         by_position = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(shape.columns)))
-        columns = ", ".join(f"c{shape.columns.index(c)}" for c in required)
+        columns = ", ".join(f"c{shape.columns.index(c)} as {quote_identifier(c)}" for c in required)
         return (
             f"select {columns} from read_csv(?, header = true, auto_detect = false, "
             f"columns = {{{by_position}}}, delim = ',', quote = '\"', escape = '\"', "
@@ -267,7 +267,9 @@ def select_as_text_sql(
             f"select {columns} from read_json(?, format = 'newline_delimited', "
             f"columns = {{{spec}}}, compression = 'none', maximum_object_size = {backstop})"
         )
-    columns = ", ".join(f"cast({quote_identifier(c)} as varchar)" for c in required)
+    columns = ", ".join(
+        f"cast({quote_identifier(c)} as varchar) as {quote_identifier(c)}" for c in required
+    )
     return f"select {columns} from read_parquet(?)"
 
 

@@ -30,6 +30,7 @@ class FileOutcome:
     quarantine_path: str | None = None
     extra_columns: tuple[str, ...] = ()
     non_text_columns: tuple[str, ...] = ()  # "amount: double": kept as text, parsed in staging
+    rows_rejected: int = 0  # rows that broke the row contract (raw.rejected_rows)
 
 
 StatSignature = tuple[str, int, int, int]  # path, size, mtime_ns, ctime_ns
@@ -71,7 +72,9 @@ def write_manifest(
 ) -> None:
     _, size, mtime_ns, ctime_ns = signature
     con.execute(
-        f"insert into {RAW_SCHEMA}.file_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert into {RAW_SCHEMA}.file_manifest (path, sha256, size_bytes, mtime_ns, ctime_ns, "
+        "format, status, rows_landed, rows_loaded, batch_id, processed_at, reason, "
+        "quarantine_path, rows_rejected) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             outcome.path,
             outcome.sha256,
@@ -86,6 +89,7 @@ def write_manifest(
             processed_at,
             outcome.reason,
             outcome.quarantine_path,
+            outcome.rows_rejected,
         ],
     ).fetchall()
 
