@@ -14,7 +14,11 @@ from pathlib import Path
 import duckdb
 
 from training_pipeline.ingestion.landing_folder import printable_name
-from training_pipeline.ingestion.quarantine import QuarantineRecord, find_unrecorded
+from training_pipeline.ingestion.quarantine import (
+    QuarantineRecord,
+    find_unrecorded,
+    prune_empty_batch_folders,
+)
 from training_pipeline.ingestion.warehouse import RAW_SCHEMA
 
 
@@ -124,4 +128,5 @@ def record_unrecorded_quarantine(
     unrecorded = find_unrecorded(quarantine_dir, recorded, {moved for *_, moved in rows})
     for orphan in unrecorded.orphans:
         orphan.unlink()
+    prune_empty_batch_folders(quarantine_dir)
     return [record_quarantine(con, record, moved, at) for record, moved in unrecorded.moved]
