@@ -34,11 +34,12 @@ WEBHOOK_URL_ENV = "TRAINING_PIPELINE_ALERT_WEBHOOK_URL"
 UI_URL_ENV = "TRAINING_PIPELINE_UI_URL"
 DEFAULT_UI_URL = "http://127.0.0.1:3000"  # where `make ui` serves the Dagster UI
 
-AlertKind = Literal["run_failure", "blocking_check_failed", "automatic_rollback"]
+AlertKind = Literal["run_failure", "blocking_check_failed", "automatic_rollback", "rows_rejected"]
 TITLES: dict[str, str] = {
     "run_failure": "Run failed",
     "blocking_check_failed": "Blocking check failed",
     "automatic_rollback": "Deployment rolled back automatically",
+    "rows_rejected": "Rows rejected at ingestion",
 }
 SUMMARY_CHARS = 500
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})

@@ -182,9 +182,7 @@ def find_unrecorded(
         record = _read_record(reason_file)
         if record is None or record.key in recorded:
             continue
-        moved = reason_file.with_name(
-            record.name or reason_file.name.removesuffix(REASON_SUFFIX)
-        )
+        moved = reason_file.with_name(record.name or reason_file.name.removesuffix(REASON_SUFFIX))
         if os.path.lexists(moved):
             found.moved.append((record, moved))
         else:

@@ -256,3 +256,35 @@ def batch_rejections(
     return BatchRejections(
         sum(by_rule.values()), by_rule, [dict(zip(names, row, strict=True)) for row in rows]
     )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a batch's rejections mean: fine, a warning, or a block on what depends on it."""
+
+    rows_in_batch: int
+    rows_rejected: int
+    max_share: float
+
+    @property
+    def share(self) -> float:
+        return self.rows_rejected / self.rows_in_batch if self.rows_in_batch else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.rows_rejected == 0
+
+    @property
+    def blocks(self) -> bool:
+        """More than ``max_share`` of the batch refused: something upstream is broken, so
+        the batch's assets downstream wait (the rows that kept the contract are loaded,
+        and the next batch is judged on its own)."""
+        return self.share > self.max_share
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"no rows rejected of {self.rows_in_batch}"
+        return (
+            f"{self.rows_rejected} of {self.rows_in_batch} rows rejected ({self.share:.1%}); "
+            f"above {self.max_share:.1%} blocks downstream"
+        )
