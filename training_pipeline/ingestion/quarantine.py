@@ -107,6 +107,9 @@ def move_to_quarantine(path: Path, quarantine_dir: Path, record: QuarantineRecor
         target = target_dir / path.name
         os.replace(path, target)
     except OSError:
+        # The entry did not move: its reason must not outlive the attempt.
+        for written in (tmp, reason_file):
+            written.unlink(missing_ok=True)
         _remove_empty(created)
         raise
     return target
