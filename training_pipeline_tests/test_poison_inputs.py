@@ -249,3 +249,72 @@ def test_a_semicolon_file_with_thousands_commas_is_named_semicolon_delimited(con
     )
     assert "truncated" not in reason["reason"]
     assert reason["rows_landed"] == 2
+
+
+# The check and the alert ------------------------------------------------------------
+
+
+def materialize_orders(tmp_path: Path):
+    import dagster as dg
+
+    from training_pipeline.assets.ingestion import raw_orders
+    from training_pipeline.resources import OrderFilesResource, WarehouseResource
+
+    data = tmp_path / "data"
+    resources = {
+        "warehouse": WarehouseResource(
+            path=str(data / "warehouse.duckdb"), memory_limit="1GB", threads=1
+        ),
+        "order_files": OrderFilesResource(
+            landing_dir=str(data / "landing"),
+            quarantine_dir=str(data / "quarantine"),
+            max_file_bytes=1 << 20,
+            max_line_bytes=1 << 16,
+            settle_s=0,
+        ),
+    }
+    return dg.materialize([raw_orders], resources=resources, raise_on_error=False)
+
+
+def check_evaluation(result, name: str):
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
+    return evaluation
+
+
+def alert_lines(tmp_path: Path) -> list[dict]:
+    log = tmp_path / "data" / "alerts" / "alerts.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_a_few_rejected_rows_warn_and_alert_and_the_run_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("TRAINING_PIPELINE_ALERT_WEBHOOK_URL", raising=False)
+    landing = tmp_path / "data" / "landing"
+    landing.mkdir(parents=True)
+    rows = "".join(f"W{i},C1,2026-01-05,1,new\n" for i in range(1, 40))
+    (landing / "orders_w.csv").write_text(HEADER + rows + ",C1,2026-01-05,1,new\n")
+    result = materialize_orders(tmp_path)
+    assert result.success
+    evaluation = check_evaluation(result, "rows_rejected")
+    assert not evaluation.passed and evaluation.severity.value == "WARN"
+    assert evaluation.metadata["by_rule"].value == {"blank_key": 1}
+    (alert,) = alert_lines(tmp_path)
+    assert (alert["kind"], alert["check_name"]) == ("rows_rejected", "rows_rejected")
+    assert "1 of 40 rows rejected" in alert["message"]
+    assert "orders_w.csv record 40" in alert["error_summary"]
+    assert check_evaluation(result, "rows_reconcile").passed
+
+
+def test_more_than_the_allowed_share_rejected_blocks_downstream(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(tmp_path / "data"))
+    landing = tmp_path / "data" / "landing"
+    landing.mkdir(parents=True)
+    (landing / "orders_x.csv").write_text(HEADER + "X1,C1,x,1,new\n,C1,x,1,new\n")
+    result = materialize_orders(tmp_path)
+    assert not result.success  # the step fails on the blocking check, after committing
+    evaluation = check_evaluation(result, "rows_rejected")
+    assert not evaluation.passed and evaluation.severity.value == "ERROR"
+    assert evaluation.blocking
+    assert alert_lines(tmp_path) == []  # the run-failure sensor alerts for a block
+    with open_warehouse(tmp_path / "data") as con:
+        assert order_ids(con) == ["X1"]  # the valid row loaded; the next batch starts clean
