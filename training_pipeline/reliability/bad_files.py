@@ -37,7 +37,8 @@ class LandedFile:
 def land(landing_dir: Path, name: str, payload: bytes) -> str:
     """Write ``payload`` under a dot-name, fsync, rename into place; return its sha256."""
     landing_dir.mkdir(parents=True, exist_ok=True)
-    temporary = landing_dir / f".{name}.landing"
+    # A bounded temporary name: the final one may already be near the 255-byte limit.
+    temporary = landing_dir / f".{hashlib.sha256(name.encode()).hexdigest()[:16]}.landing"
     with open(temporary, "wb") as handle:
         handle.write(payload)
         handle.flush()
@@ -156,6 +157,20 @@ BAD_KINDS: dict[str, Callable[[random.Random, str], tuple[str, bytes, int]]] = {
     "long_name": _long_name,
     "semicolon_commas": _semicolon_commas,
 }
+
+
+def good_orders_file(rng: random.Random, stem: str) -> tuple[str, bytes, int]:
+    """A well-formed order file in a random format, as a careful upstream delivers it."""
+    rows = _orders(rng, rng.randrange(1, 20), stem)
+    fmt = rng.choice(("csv", "jsonl", "parquet"))
+    if fmt == "csv":
+        return f"{stem}.csv", _csv(rows), len(rows)
+    if fmt == "jsonl":
+        lines = [json.dumps(dict(zip(HEADER, row, strict=True))) for row in rows]
+        return f"{stem}.jsonl", ("\n".join(lines) + "\n").encode(), len(rows)
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({name: [r[i] for r in rows] for i, name in enumerate(HEADER)}), buffer)
+    return f"{stem}.parquet", buffer.getvalue(), len(rows)
 
 
 def land_bad_file(landing_dir: Path, kind: str, stem: str, rng: random.Random) -> LandedFile:
