@@ -138,6 +138,16 @@ def test_a_declared_value_range_rejects_a_parsed_value_outside_it(con):
     ]
 
 
+def test_a_contract_without_rules_loads_every_row(con):
+    contract = RowContract(table="orders", columns=CONTRACTS["orders"].columns, keys=())
+    con.register(
+        "incoming",
+        pa.table({"_record": [1], **{c: [None] for c in CONTRACTS["orders"].columns}}),
+    )
+    split = apply_contract(con, contract, "incoming", Provenance("t", "f", "b1", AT), LIMITS)
+    assert (split.rows_loaded, split.rows_rejected) == (1, 0)
+
+
 def test_a_contract_naming_an_unknown_column_or_an_unparsed_bound_fails_at_declaration():
     with pytest.raises(ValueError, match=r"unknown columns \['nope'\]"):
         RowContract(table="t", columns=("a",), keys=("nope",))
