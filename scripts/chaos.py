@@ -3,19 +3,22 @@
     .venv/bin/python scripts/chaos.py --data-dir /tmp/chaos --rounds 3 --seed 1
 
 Each round lands one or two good demo days and three bad order files (empty, header
-only, truncated, garbage, wrong schema, BOM, a broken JSON line; every kind comes up
-before any repeats), starts ``training-pipeline run`` and SIGKILLs it, with dbt and
+only, truncated, garbage, wrong schema, BOM, a broken JSON line, columns differing only
+by case, a name too long for its reason file, ';'-delimited with thousands commas) or
+files with poison rows (a blank key, a far-future date); every kind comes up before any
+repeats.  It starts ``training-pipeline run`` and SIGKILLs it, with dbt and
 everything else it started, at a random stage (orders, tickets, dbt, training,
 deployment).  The next round's run is the
 rerun of the killed one; after the last round a run goes to the end.  Then it prints,
-per source, what was landed, loaded and quarantined, what was lost (landed - loaded -
-quarantined) and duplicated, and checks the production model (the last one promoted,
-its sha256, that it loads and scores the current snapshot).
+per source, what was landed, loaded, rejected and quarantined, what was lost (landed -
+loaded - rejected - quarantined) and duplicated, whether the final run was wedged
+(failed), and checks the production model (the last one promoted, its sha256, that it
+loads and scores the current snapshot).
 
-Exit status: 0 when nothing was lost or duplicated and the model check passed, 1 when
-something was, 2 on bad arguments.  The data directory must be a demo world (one is
-created when it is empty or missing); the run log of every round is kept in
-``<data-dir>/chaos/``.
+Exit status: 0 when nothing was lost or duplicated, no run was wedged and the model
+check passed, 1 when something was, 2 on bad arguments.  The data directory must be a
+demo world (one is created when it is empty or missing); the run log of every round is
+kept in ``<data-dir>/chaos/``.
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ COLUMNS = (
     "files quarantined",
     "rows landed",
     "rows loaded",
+    "rows rejected",
     "rows quarantined",
     "lost",
     "duplicates",
@@ -115,6 +119,7 @@ def table(lines: list[accounting.SourceLine]) -> str:
             line.files_quarantined,
             line.rows_landed,
             line.rows_loaded,
+            line.rows_rejected,
             line.rows_quarantined,
             line.lost,
             line.duplicates,
@@ -133,7 +138,7 @@ def table(lines: list[accounting.SourceLine]) -> str:
     return "\n".join([header, *body])
 
 
-def report(settings: Settings, ledger: Ledger, demo_api: bool) -> bool:
+def report(settings: Settings, ledger: Ledger, demo_api: bool, wedged: int) -> bool:
     with wh.connect(settings.warehouse_path, read_only=True) as con:
         lines = [accounting.account_order_files(con, ledger.read())]
         lines.append(accounting.account_crm(con, settings.crm_url))
@@ -159,8 +164,13 @@ def report(settings: Settings, ledger: Ledger, demo_api: bool) -> bool:
             f"hidden temporaries left by killed writers (never read): "
             f"{', '.join(published.hidden_leftovers)}"
         )
+    print(f"wedged runs (the final run failed): {wedged}")
     ok = all(line.holds for line in lines) and model.holds and not published.problems
-    print("RESULT: " + ("nothing lost, nothing duplicated, model intact" if ok else "FAILED"))
+    ok = ok and wedged == 0
+    print(
+        "RESULT: "
+        + ("nothing lost, nothing duplicated, no run wedged, model intact" if ok else "FAILED")
+    )
     return ok
 
 
@@ -217,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         code, _ = kills.run_to_completion(CLI, env, final_log, timeout_s=args.timeout)
         print_released(final_log)
         print(f"final run to completion: exit {code} (log: {final_log})")
-    return 0 if report(settings, ledger, api is not None) else 1
+    return 0 if report(settings, ledger, api is not None, wedged=int(code != 0)) else 1
 
 
 if __name__ == "__main__":

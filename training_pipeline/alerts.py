@@ -38,7 +38,11 @@ from training_pipeline.environment import (
 from training_pipeline.settings import Settings
 
 AlertKind = Literal[
-    "run_failure", "blocking_check_failed", "automatic_rollback", "production_failed_verification"
+    "run_failure",
+    "blocking_check_failed",
+    "automatic_rollback",
+    "production_failed_verification",
+    "rows_rejected",
 ]
 TITLES: dict[str, str] = {
     "run_failure": "Run failed",
@@ -46,6 +50,7 @@ TITLES: dict[str, str] = {
     "automatic_rollback": "Deployment rolled back automatically",
     # Sent by the step that found it (the run goes on with the model rolled back to).
     "production_failed_verification": "Production model failed verification",
+    "rows_rejected": "Rows rejected at ingestion",
 }
 SUMMARY_CHARS = 500
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})

@@ -41,6 +41,8 @@ THREADS_ENV = PREFIX + "DUCKDB_THREADS"
 MAX_FILE_BYTES_ENV = PREFIX + "MAX_FILE_BYTES"
 MAX_LINE_BYTES_ENV = PREFIX + "MAX_LINE_BYTES"
 LANDING_SETTLE_ENV = PREFIX + "LANDING_SETTLE_S"
+FUTURE_TOLERANCE_ENV = PREFIX + "FUTURE_TOLERANCE_HOURS"
+MAX_REJECTED_SHARE_ENV = PREFIX + "MAX_REJECTED_SHARE"
 
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8765
@@ -239,6 +241,12 @@ VARIABLES: dict[str, Variable] = _declare(
              str(1024 * 1024), "-1"),
     Variable(LANDING_SETTLE_ENV, number(0), "expected a finite number of seconds >= 0",
              "5", "soon"),
+    Variable(FUTURE_TOLERANCE_ENV, number(0),
+             "expected a finite number of hours >= 0 a delivered timestamp may lie past its "
+             "ingestion", "24", "a day"),
+    Variable(MAX_REJECTED_SHARE_ENV, number(0, 1),
+             "expected a share of a batch's rows from 0 to 1 (0.05 blocks above 5 %)", "0.05",
+             "5%"),
     Variable(PREFIX + "RETRAIN_POLICY", one_of("on_drift", "on_new_data", "cron"),
              "expected one of on_drift, on_new_data, cron", "on_drift", "weekly"),
     Variable(PREFIX + "RETRAIN_CRON", cron, "expected a cron string such as '0 2 * * *'",

@@ -23,9 +23,11 @@ from training_pipeline.environment import (  # noqa: F401
     DEFAULT_API_URL,
     DEFAULT_DUCKDB_MEMORY_LIMIT,
     DEFAULT_DUCKDB_THREADS,
+    FUTURE_TOLERANCE_ENV,
     LANDING_SETTLE_ENV,
     MAX_FILE_BYTES_ENV,
     MAX_LINE_BYTES_ENV,
+    MAX_REJECTED_SHARE_ENV,
     MEMORY_LIMIT_ENV,
     MIN_DUCKDB_MEMORY_BYTES,
     OPTUNA_STORAGE_ENV,
@@ -192,3 +194,20 @@ class Settings:
     @property
     def api_is_demo_default(self) -> bool:
         return self.api_url.rstrip("/") == DEFAULT_API_URL
+
+
+@dataclass(frozen=True)
+class RowContractLimits:
+    """How far a delivered timestamp may lie past its ingestion time (clocks drift, zones
+    get mislabelled by hours, never by years), and the share of a batch's rows that may
+    be rejected before the batch blocks everything downstream of it."""
+
+    future_tolerance_hours: float = 24.0
+    max_rejected_share: float = 0.05
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RowContractLimits:
+        return cls(
+            future_tolerance_hours=read(FUTURE_TOLERANCE_ENV, env),
+            max_rejected_share=read(MAX_REJECTED_SHARE_ENV, env),
+        )

@@ -1,4 +1,5 @@
-"""Properties of the order-file reader: valid files round-trip exactly as text, and no
+"""Properties of the order-file reader: valid files round-trip exactly as text (each row
+loaded, or kept whole in raw.rejected_rows when it breaks the row contract), and no
 bytes at all make ingestion raise, lose a file or break the ledger."""
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
 def empty_landing(warehouse: tuple) -> Iterator[tuple]:
     """Empty raw tables and a fresh landing folder beside the warehouse, per example."""
     con, root = warehouse
-    for table in ("orders", "file_manifest"):
+    for table in ("orders", "file_manifest", "rejected_rows"):
         con.execute(f"delete from raw.{table}").fetchall()
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         (Path(tmp) / "landing").mkdir()
@@ -81,8 +82,16 @@ def write_csv(path: Path, rows: list[tuple], quoting: str) -> None:
 
 
 def loaded_rows(con) -> list[tuple]:
+    """The rows in raw.orders and those the row contract refused (a blank key, a date
+    out of range), as delivered: together, every row of the file once."""
     columns = ", ".join(COLUMNS)
-    return sorted(con.execute(f"select {columns} from raw.orders").fetchall(), key=repr)
+    loaded = con.execute(f"select {columns} from raw.orders").fetchall()
+    refused = con.execute("select row_json, rule from raw.rejected_rows").fetchall()
+    assert {rule for _, rule in refused} <= {"blank_key", "timestamp_out_of_range"}
+    rejected = [tuple(json.loads(row)[c] for c in COLUMNS) for row, _ in refused]
+    for row in rejected:  # a row with a usable key is refused only for its date
+        assert (row[0] or "").strip() == "" or row[2] is not None
+    return sorted(loaded + rejected, key=repr)
 
 
 @PROPERTY

@@ -170,6 +170,7 @@ def test_the_order_files_asset_reports_this_batch_landed_loaded_quarantined_defe
         "files_skipped_as_identical": 0,
         "rows_landed": 2,
         "rows_loaded": 2,
+        "rows_rejected": 0,
         "rows_quarantined": 0,
     }
     (landing / "orders_late.csv").write_text(HEADER + "L1,C1,x,1,new\n")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from training_pipeline.assets.rejections import rows_rejected_check, rows_rejected_spec
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.crm_database import extract_customers, safe_url
 from training_pipeline.ingestion.order_files import SOURCE as ORDER_FILES_SOURCE
@@ -17,10 +18,13 @@ from training_pipeline.resources import (
     TicketsApiResource,
     WarehouseResource,
 )
+from training_pipeline.settings import RowContractLimits
 
 GROUP = "ingestion"
 OWNERS = ["team:data-platform"]
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
+RAW_CRM_CUSTOMERS = dg.AssetKey(["raw", "crm_customers"])
+RAW_TICKETS = dg.AssetKey(["raw", "tickets"])
 
 
 def _schema_metadata(table: str) -> dg.TableSchema:
@@ -39,7 +43,8 @@ def _total_rows(con, table: str) -> int:
 
 
 def _batch_counts(report: LandingReport) -> dict[str, int]:
-    """This run's ledger: files and rows landed = loaded + quarantined; deferred wait."""
+    """This run's ledger: files landed = loaded + quarantined, rows landed = loaded +
+    rejected + quarantined; deferred files wait."""
     quarantined = report.with_status("quarantined") + report.recovered
     loaded = report.with_status("loaded")
     return {
@@ -50,12 +55,14 @@ def _batch_counts(report: LandingReport) -> dict[str, int]:
         "files_skipped_as_identical": len(report.with_status("skipped")),
         "rows_landed": sum(o.rows_landed or 0 for o in loaded + quarantined),
         "rows_loaded": report.rows_loaded,
+        "rows_rejected": report.rows_rejected,
         "rows_quarantined": sum(o.rows_landed or 0 for o in quarantined),
     }
 
 
-def _incremental_batch(context, warehouse, source, table, extract, refs_of):
-    """Run one incremental extraction as one batch: rows, cursor and ledger commit together."""
+def _incremental_batch(context, warehouse, source, asset_key, extract, refs_of):
+    """Run one incremental extraction as one batch: rows, rejected rows, cursor and ledger
+    commit together.  Returns the report, the batch, the table's rows and the check."""
     batch_id = wh.new_batch_id(source)
     started_at = wh.utc_now()
     with warehouse.connect() as con:
@@ -69,9 +76,11 @@ def _incremental_batch(context, warehouse, source, table, extract, refs_of):
                 started_at=started_at,
                 rows_loaded=report.rows_loaded,
                 refs=refs_of(report),
-                run_id=context.run_id,
+                run_id=context.run.run_id,
+                rows_rejected=report.rows_rejected,
             )
-        return report, batch_id, _total_rows(con, table)
+        check = rows_rejected_check(context, con, asset_key, batch_id, report.rows_read)
+        return report, batch_id, _total_rows(con, asset_key.path[-1]), check
 
 
 def _incremental_metadata(report, batch_id: str, total: int, table: str) -> dict:
@@ -81,6 +90,7 @@ def _incremental_metadata(report, batch_id: str, total: int, table: str) -> dict
         "batch_id": batch_id,
         "rows_read": report.rows_read,
         "rows_loaded_this_run": report.rows_loaded,
+        "rows_rejected_this_run": report.rows_rejected,
         "cursor_before": report.cursor_before or "(none)",
         "cursor_after": report.cursor_after or "(none)",
     }
@@ -103,8 +113,10 @@ def _incremental_metadata(report, batch_id: str, total: int, table: str) -> dict
         dg.AssetCheckSpec(
             "rows_reconcile",
             asset=RAW_ORDERS,
-            description="Rows landed = rows in raw.orders + rows quarantined, per file.",
+            description="Rows landed = rows in raw.orders + rows rejected + rows "
+            "quarantined, per file.",
         ),
+        rows_rejected_spec(RAW_ORDERS),
     ],
 )
 def raw_orders(
@@ -123,6 +135,7 @@ def raw_orders(
             batch_id,
             started_at,
             order_files.limits(),
+            contract_limits=RowContractLimits.from_env(),
         )
         loaded = report.with_status("loaded")
         wh.record_batch(
@@ -132,9 +145,12 @@ def raw_orders(
             started_at=started_at,
             rows_loaded=report.rows_loaded,
             refs=[o.path for o in loaded],
-            run_id=context.run_id,
+            run_id=context.run.run_id,
+            rows_rejected=report.rows_rejected,
         )
         reconciliation = reconcile_order_files(con)
+        rows_in_batch = sum(o.rows_landed or 0 for o in loaded)
+        rejected_check = rows_rejected_check(context, con, RAW_ORDERS, batch_id, rows_in_batch)
         total = _total_rows(con, "orders")
     quarantined = report.with_status("quarantined") + report.recovered
     for outcome in quarantined:
@@ -179,50 +195,58 @@ def raw_orders(
                     "this_batch": _batch_counts(report),
                     "rows_landed": reconciliation.rows_landed,
                     "rows_loaded": reconciliation.rows_loaded,
+                    "rows_rejected": reconciliation.rows_rejected,
                     "rows_quarantined": reconciliation.rows_quarantined,
                     "files_loaded": reconciliation.files_loaded,
                     "files_quarantined": reconciliation.files_quarantined,
                     "mismatched_deliveries": [list(m) for m in reconciliation.mismatched],
+                    "mismatched_rejections": [
+                        list(m) for m in reconciliation.mismatched_rejections
+                    ],
                 },
             ),
+            rejected_check,
         ],
     )
 
 
 @dg.asset(
-    key=["raw", "crm_customers"],
+    key=RAW_CRM_CUSTOMERS,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"duckdb", "sql"},
     pool=WAREHOUSE_POOL,
     description="Customer records from the CRM database, copied incrementally on "
     "updated_at (every change is a new record; staging keeps the latest).",
+    check_specs=[rows_rejected_spec(RAW_CRM_CUSTOMERS)],
 )
 def raw_crm_customers(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, crm: CrmDatabaseResource
 ) -> dg.MaterializeResult:
-    report, batch_id, total = _incremental_batch(
+    report, batch_id, total, check = _incremental_batch(
         context,
         warehouse,
         "crm",
-        "crm_customers",
+        RAW_CRM_CUSTOMERS,
         lambda con, batch, at: extract_customers(con, crm.url, batch_id=batch, ingested_at=at),
         lambda report: [report.query],
     )
     return dg.MaterializeResult(
         metadata=_incremental_metadata(report, batch_id, total, "crm_customers")
-        | {"source": safe_url(crm.url), "query": report.query}
+        | {"source": safe_url(crm.url), "query": report.query},
+        check_results=[check],
     )
 
 
 @dg.asset(
-    key=["raw", "tickets"],
+    key=RAW_TICKETS,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"duckdb", "api"},
     pool=WAREHOUSE_POOL,
     description="Support tickets from the paginated HTTP API, copied incrementally on "
     "updated_at (a ticket reappears when it changes; staging keeps the latest).",
+    check_specs=[rows_rejected_spec(RAW_TICKETS)],
 )
 def raw_tickets(
     context: dg.AssetExecutionContext,
@@ -230,15 +254,16 @@ def raw_tickets(
     tickets_api: TicketsApiResource,
 ) -> dg.MaterializeResult:
     with tickets_api.client() as client:
-        report, batch_id, total = _incremental_batch(
+        report, batch_id, total, check = _incremental_batch(
             context,
             warehouse,
             "tickets_api",
-            "tickets",
+            RAW_TICKETS,
             lambda con, batch, at: ingest_tickets(con, client, batch_id=batch, ingested_at=at),
             lambda report: list(report.refs),
         )
     return dg.MaterializeResult(
         metadata=_incremental_metadata(report, batch_id, total, "tickets")
-        | {"api": tickets_api.base_url, "pages": report.pages, "retries": report.retries}
+        | {"api": tickets_api.base_url, "pages": report.pages, "retries": report.retries},
+        check_results=[check],
     )

@@ -10,6 +10,7 @@ together is ingested, cleaned and featurized once, not once per source.
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +21,9 @@ from training_pipeline.ingestion.crm_database import safe_url
 from training_pipeline.ingestion.landing_scan import scan_landing
 from training_pipeline.ingestion.records import as_text
 from training_pipeline.ingestion.tickets_api import TicketsApiError
+from training_pipeline.ingestion.warehouse import utc_now
 from training_pipeline.resources import CrmDatabaseResource, OrderFilesResource, TicketsApiResource
+from training_pipeline.settings import RowContractLimits
 
 POLICY = RetrainingPolicy.from_env()
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
@@ -81,12 +84,36 @@ def plan_ingestion(
     return IngestionPlan(tuple(assets), tuple(changes))
 
 
-def crm_high_water_mark(url: str) -> str | None:
+def plausible_until(limits: RowContractLimits | None = None) -> datetime:
+    """The newest stamp a source can really have (naive UTC).  A record dated later is
+    rejected by ingestion's row contract; counting it as the newest would hide every
+    real change after it from this sensor for good."""
+    limits = limits or RowContractLimits.from_env()
+    return utc_now() + timedelta(hours=limits.future_tolerance_hours)
+
+
+def newest_plausible(stamps: list[str], until: datetime) -> str | None:
+    """The last stamp of an ordered feed page that is not beyond ``until``."""
+    for stamp in reversed(stamps):
+        try:
+            moment = datetime.fromisoformat(stamp)
+        except ValueError:
+            continue  # ingestion refuses the page; this sensor only must not crash
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        if moment <= until:
+            return stamp
+    return None
+
+
+def crm_high_water_mark(url: str, until: datetime | None = None) -> str | None:
+    until = plausible_until() if until is None else until
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             table = sa.Table("customers", sa.MetaData(), autoload_with=conn)
-            value = conn.execute(sa.select(sa.func.max(table.c.updated_at))).scalar()
+            newest = sa.select(sa.func.max(table.c.updated_at)).where(table.c.updated_at <= until)
+            value = conn.execute(newest).scalar()
     except sa.exc.SQLAlchemyError as error:
         raise SourceUnavailable(f"cannot read the CRM at {safe_url(url)}: {error}") from error
     finally:
@@ -101,11 +128,12 @@ def tickets_high_water_mark(api: TicketsApiResource, since: str | None) -> str |
     so the last record seen is the newest.
     """
     newest = since
+    until = plausible_until()
     try:
         with api.client() as client:
             for page in client.iter_pages(since):
-                if page.records:
-                    newest = str(page.records[-1]["updated_at"])
+                stamps = [str(r["updated_at"]) for r in page.records]
+                newest = newest_plausible(stamps, until) or newest
     except TicketsApiError as error:
         raise SourceUnavailable(f"ticket API unavailable: {error}") from error
     return newest

@@ -15,12 +15,16 @@ from datetime import datetime
 import duckdb
 import sqlalchemy as sa
 
-from training_pipeline.ingestion.records import append_records, as_text
-from training_pipeline.ingestion.warehouse import RAW_COLUMNS, read_cursor, write_cursor
+from training_pipeline.ingestion.records import append_records, as_text, last_accepted
+from training_pipeline.ingestion.rejected_rows import Provenance
+from training_pipeline.ingestion.row_contract import CONTRACTS
+from training_pipeline.ingestion.warehouse import read_cursor, write_cursor
+from training_pipeline.settings import RowContractLimits
 
 SOURCE = "crm"
 TABLE = "customers"
-COLUMNS = RAW_COLUMNS["crm_customers"]
+CONTRACT = CONTRACTS["crm_customers"]
+COLUMNS = CONTRACT.columns
 CHUNK_ROWS = 10_000
 
 
@@ -32,6 +36,7 @@ class CrmSourceError(RuntimeError):
 class CrmReport:
     rows_read: int
     rows_loaded: int
+    rows_rejected: int
     cursor_before: str | None
     cursor_after: str | None
     query: str
@@ -73,6 +78,7 @@ def extract_customers(
     *,
     batch_id: str,
     ingested_at: datetime,
+    limits: RowContractLimits | None = None,
 ) -> CrmReport:
     """Copy new and changed customer records into raw.crm_customers.
 
@@ -91,22 +97,26 @@ def extract_customers(
         ref = f"select {', '.join(COLUMNS)} from {TABLE}" + (
             f" where updated_at >= '{cursor_before}'" if cursor_before else ""
         )
-        rows_read = rows_loaded = 0
+        rows_read = rows_loaded = rows_rejected = 0
         cursor_after = cursor_before
         for chunk in _chunks(engine, query):
-            rows_read += len(chunk)
-            rows_loaded += append_records(
+            split = append_records(
                 con,
-                "crm_customers",
-                COLUMNS,
+                CONTRACT,
                 chunk,
-                provenance=(SOURCE, ref, batch_id, ingested_at),
+                provenance=Provenance(SOURCE, ref, batch_id, ingested_at),
+                limits=limits or RowContractLimits.from_env(),
                 dedupe_on=("record_id", "updated_at"),
                 cursor=cursor_before,
+                first_record=rows_read + 1,
             )
-            cursor_after = as_text(chunk[-1]["updated_at"])
+            if (accepted := last_accepted(chunk, split, rows_read + 1)) is not None:
+                cursor_after = as_text(accepted["updated_at"])
+            rows_read += len(chunk)
+            rows_loaded += split.rows_loaded
+            rows_rejected += split.rows_rejected
         if cursor_after is not None and cursor_after != cursor_before:
             write_cursor(con, SOURCE, cursor_after)
-        return CrmReport(rows_read, rows_loaded, cursor_before, cursor_after, ref)
+        return CrmReport(rows_read, rows_loaded, rows_rejected, cursor_before, cursor_after, ref)
     finally:
         engine.dispose()

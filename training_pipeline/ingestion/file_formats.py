@@ -99,7 +99,10 @@ def _inspect_csv(path: Path, max_line_bytes: int) -> FileShape:
         except csv.Error as error:
             raise FileRejected(f"malformed CSV at line {reader.line_num}: {error}") from None
     if first_problem is not None:
-        raise FileRejected(first_problem, rows=records)
+        # Values holding commas ("$1,586.31") split a ';'-delimited row into several
+        # fields, which would otherwise read as a truncated file.
+        hint = _delimiter_hint(tuple(header))
+        raise FileRejected(hint.removeprefix("; ") if hint else first_problem, rows=records)
     return FileShape(records, tuple(header))
 
 
@@ -221,8 +224,18 @@ def _delimiter_hint(columns: tuple[str, ...]) -> str:
     return ""
 
 
+def _ambiguous_names(columns: tuple[str, ...]) -> list[list[str]]:
+    """Groups of names that are equal ignoring case: SQL engines (DuckDB included) match
+    names that way, or rename one of them (``order_id_1``), so which is read is a guess."""
+    groups: dict[str, list[str]] = {}
+    for name in columns:
+        groups.setdefault(name.casefold(), []).append(name)
+    return [group for group in groups.values() if len(group) > 1]
+
+
 def check_columns(shape: FileShape, required: tuple[str, ...], fmt: str) -> tuple[str, ...]:
-    """Raise when required columns are missing or appear twice; return the extra columns."""
+    """Raise when required columns are missing or names are ambiguous (the same name
+    twice, or names differing only by case); return the extra columns."""
     missing = [c for c in required if c not in shape.columns]
     if missing:
         found = [clip(c, 80) for c in shape.columns][:20]
@@ -233,6 +246,14 @@ def check_columns(shape: FileShape, required: tuple[str, ...], fmt: str) -> tupl
     doubled = [c for c in required if shape.columns.count(c) > 1]
     if doubled:
         raise FileRejected(f"required columns appear more than once: {doubled}", rows=shape.records)
+    ambiguous = _ambiguous_names(shape.columns)
+    if ambiguous:
+        named = "; ".join(" and ".join(repr(clip(c, 80)) for c in group) for group in ambiguous)
+        raise FileRejected(
+            f"ambiguous column names: {named} (names must differ by more than case); "
+            "which one holds the data cannot be known",
+            rows=shape.records,
+        )
     return tuple(dict.fromkeys(c for c in shape.columns if c not in required))
 
 
@@ -251,7 +272,7 @@ def select_as_text_sql(
     backstop = 4 * max_line_bytes * max(len(shape.columns), 1) + 65536
     if fmt == "csv":
         by_position = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(shape.columns)))
-        columns = ", ".join(f"c{shape.columns.index(c)}" for c in required)
+        columns = ", ".join(f"c{shape.columns.index(c)} as {quote_identifier(c)}" for c in required)
         return (
             f"select {columns} from read_csv(?, header = true, auto_detect = false, "
             f"columns = {{{by_position}}}, delim = ',', quote = '\"', escape = '\"', "
@@ -267,7 +288,9 @@ def select_as_text_sql(
             f"select {columns} from read_json(?, format = 'newline_delimited', "
             f"columns = {{{spec}}}, compression = 'none', maximum_object_size = {backstop})"
         )
-    columns = ", ".join(f"cast({quote_identifier(c)} as varchar)" for c in required)
+    columns = ", ".join(
+        f"cast({quote_identifier(c)} as varchar) as {quote_identifier(c)}" for c in required
+    )
     return f"select {columns} from read_parquet(?)"
 
 

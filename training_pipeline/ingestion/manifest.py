@@ -14,7 +14,11 @@ from pathlib import Path
 import duckdb
 
 from training_pipeline.ingestion.landing_folder import printable_name
-from training_pipeline.ingestion.quarantine import QuarantineRecord, find_unrecorded
+from training_pipeline.ingestion.quarantine import (
+    QuarantineRecord,
+    find_unrecorded,
+    prune_empty_batch_folders,
+)
 from training_pipeline.ingestion.warehouse import RAW_SCHEMA
 
 
@@ -30,6 +34,7 @@ class FileOutcome:
     quarantine_path: str | None = None
     extra_columns: tuple[str, ...] = ()
     non_text_columns: tuple[str, ...] = ()  # "amount: double": kept as text, parsed in staging
+    rows_rejected: int = 0  # rows that broke the row contract (raw.rejected_rows)
 
 
 StatSignature = tuple[str, int, int, int]  # path, size, mtime_ns, ctime_ns
@@ -71,7 +76,9 @@ def write_manifest(
 ) -> None:
     _, size, mtime_ns, ctime_ns = signature
     con.execute(
-        f"insert into {RAW_SCHEMA}.file_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert into {RAW_SCHEMA}.file_manifest (path, sha256, size_bytes, mtime_ns, ctime_ns, "
+        "format, status, rows_landed, rows_loaded, batch_id, processed_at, reason, "
+        "quarantine_path, rows_rejected) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             outcome.path,
             outcome.sha256,
@@ -86,6 +93,7 @@ def write_manifest(
             processed_at,
             outcome.reason,
             outcome.quarantine_path,
+            outcome.rows_rejected,
         ],
     ).fetchall()
 
@@ -120,4 +128,5 @@ def record_unrecorded_quarantine(
     unrecorded = find_unrecorded(quarantine_dir, recorded, {moved for *_, moved in rows})
     for orphan in unrecorded.orphans:
         orphan.unlink()
+    prune_empty_batch_folders(quarantine_dir)
     return [record_quarantine(con, record, moved, at) for record, moved in unrecorded.moved]

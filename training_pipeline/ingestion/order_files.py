@@ -46,11 +46,16 @@ from training_pipeline.ingestion.manifest import (
     write_manifest,
 )
 from training_pipeline.ingestion.quarantine import QuarantineRecord, move_to_quarantine
-from training_pipeline.ingestion.warehouse import RAW_COLUMNS, RAW_SCHEMA, transaction
-from training_pipeline.settings import MAX_FILE_BYTES_ENV, LandingLimits
+from training_pipeline.ingestion.rejected_rows import Provenance, apply_contract
+from training_pipeline.ingestion.row_contract import CONTRACTS
+from training_pipeline.ingestion.warehouse import transaction
+from training_pipeline.settings import MAX_FILE_BYTES_ENV, LandingLimits, RowContractLimits
 
 SOURCE = "order_files"
-REQUIRED_COLUMNS = RAW_COLUMNS["orders"]
+CONTRACT = CONTRACTS["orders"]
+REQUIRED_COLUMNS = CONTRACT.columns
+INCOMING = "_incoming_order_file"
+DEFAULT_CONTRACT_LIMITS = RowContractLimits()
 NOT_HASHED = "not hashed"  # the manifest's sha256 of an entry that was never read
 CHANGED_WHILE_READ = "changed or disappeared while it was being read; a later run takes it"
 
@@ -69,6 +74,10 @@ class LandingReport:
     @property
     def rows_loaded(self) -> int:
         return sum(o.rows_loaded for o in self.outcomes)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(o.rows_rejected for o in self.outcomes)
 
     @property
     def rows_quarantined(self) -> int:
@@ -92,47 +101,65 @@ def _changed_since_listed(entry: Entry) -> bool:
     return stat_signature(now) != stat_signature(entry.lstat)
 
 
-def _load(
-    con: duckdb.DuckDBPyConnection,
-    entry: Entry,
-    fmt: str,
-    limits: LandingLimits,
-    batch_id: str,
-    ingested_at: datetime,
-) -> FileOutcome:
-    """Check, insert and verify one file's rows; the caller owns the transaction."""
-    shape = inspect_file(entry.path, fmt, REQUIRED_COLUMNS, limits.max_line_bytes)
-    extra = check_columns(shape, REQUIRED_COLUMNS, fmt)
-    select = select_as_text_sql(fmt, shape, REQUIRED_COLUMNS, limits.max_line_bytes)
+def _stage(
+    con: duckdb.DuckDBPyConnection, entry: Entry, fmt: str, select: str, records: int
+) -> None:
+    """Read the file into the temporary table the row contract is checked on.
+
+    ``_record`` is the record's position in the file: DuckDB keeps a scan's order
+    (``preserve_insertion_order``, on by default), which the tests pin.
+    """
     try:
-        ((inserted,),) = con.execute(
-            f"insert into {RAW_SCHEMA}.orders ({', '.join(REQUIRED_COLUMNS)}, _source, "
-            f"_source_ref, _batch_id, _ingested_at) select *, ?, ?, ?, ? from ({select})",
-            [SOURCE, entry.rel, batch_id, ingested_at, reader_path(entry.path)],
+        con.execute(
+            f"create or replace temp table {INCOMING} as "
+            f"select row_number() over () as _record, * from ({select})",
+            [reader_path(entry.path)],
         ).fetchall()
     except duckdb.OutOfMemoryException:
         raise  # the warehouse's memory limit, not the file: fail loudly, the next run retries
     except duckdb.Error as error:
         # DuckDB reports a corrupt file with many classes (even the bare base class).
         first_line = str(error).strip().splitlines()[0]
-        raise FileRejected(f"unreadable {fmt} file: {first_line}", rows=shape.records) from None
-    if inserted != shape.records:
+        raise FileRejected(f"unreadable {fmt} file: {first_line}", rows=records) from None
+    ((staged,),) = con.execute(f"select count(*) from {INCOMING}").fetchall()
+    if staged != records:
         raise FileRejected(
-            f"row count mismatch: the file holds {shape.records} records but the reader "
-            f"produced {inserted}",
-            rows=shape.records,
+            f"row count mismatch: the file holds {records} records but the reader "
+            f"produced {staged}",
+            rows=records,
         )
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    entry: Entry,
+    fmt: str,
+    limits: LandingLimits,
+    provenance: Provenance,
+    contract_limits: RowContractLimits,
+) -> FileOutcome:
+    """Check the file, load its rows that keep the contract and record the others; the
+    caller owns the transaction."""
+    shape = inspect_file(entry.path, fmt, REQUIRED_COLUMNS, limits.max_line_bytes)
+    extra = check_columns(shape, REQUIRED_COLUMNS, fmt)
+    select = select_as_text_sql(fmt, shape, REQUIRED_COLUMNS, limits.max_line_bytes)
+    # Not dropped on failure: the caller rolls back, which removes it (and after a
+    # failed statement DuckDB accepts nothing but the rollback).
+    _stage(con, entry, fmt, select, shape.records)
     if _changed_since_listed(entry):
         raise _ChangedWhileReading
+    split = apply_contract(con, CONTRACT, INCOMING, provenance, contract_limits)
+    con.execute(f"drop table {INCOMING}").fetchall()
     return FileOutcome(
         entry.rel,
         None,
         fmt,
         "loaded",
         shape.records,
-        inserted,
+        split.rows_loaded,
         extra_columns=tuple(clip(c, 200) for c in extra),
         non_text_columns=tuple(f"{c}: {t}" for c, t in shape.non_text.items()),
+        rows_rejected=split.rows_rejected,
     )
 
 
@@ -175,6 +202,7 @@ def ingest_file(
     ingested_at: datetime,
     limits: LandingLimits = TAKE_AT_ONCE,
     known: dict[StatSignature, str] | None = None,
+    contract_limits: RowContractLimits = DEFAULT_CONTRACT_LIMITS,
 ) -> FileOutcome:
     stat_key = signature(entry.rel, entry.lstat)
     known_sha = (known or {}).get(stat_key)
@@ -193,7 +221,8 @@ def ingest_file(
             return FileOutcome(entry.rel, sha, fmt_name, "skipped", None, 0)
         fmt = file_format(entry.path)
         with transaction(con):
-            outcome = _load(con, entry, fmt, limits, batch_id, ingested_at)
+            provenance = Provenance(SOURCE, entry.rel, batch_id, ingested_at)
+            outcome = _load(con, entry, fmt, limits, provenance, contract_limits)
             outcome = FileOutcome(**{**asdict(outcome), "sha256": sha})
             write_manifest(con, outcome, stat_key, batch_id, ingested_at)
         return outcome
@@ -203,12 +232,13 @@ def ingest_file(
         if _changed_since_listed(entry):
             # A partial file must not be quarantined for being partial.
             return _deferred(entry, CHANGED_WHILE_READ)
-        if isinstance(error, FileRejected):
-            rejected = error
-        elif isinstance(error, PermissionError):
-            rejected = FileRejected(f"the file cannot be read: {error.strerror}")
-        else:
-            raise
+        # Whatever stops this one file from being read is contained to it: quarantined
+        # with the reason, and the next file proceeds.
+        rejected = (
+            error
+            if isinstance(error, FileRejected)
+            else FileRejected(f"the file cannot be read: {error.strerror or error}")
+        )
         return _quarantine(con, entry, quarantine_dir, sha, rejected, batch_id, ingested_at)
 
 
@@ -220,6 +250,7 @@ def ingest_landing_folder(
     ingested_at: datetime,
     limits: LandingLimits = TAKE_AT_ONCE,
     now: float | None = None,
+    contract_limits: RowContractLimits = DEFAULT_CONTRACT_LIMITS,
 ) -> LandingReport:
     """Load every new, settled delivery in the landing folder; one transaction per file.
 
@@ -245,7 +276,16 @@ def ingest_landing_folder(
             report.outcomes.append(_deferred(entry, why))
     for entry in survey.ready:
         report.outcomes.append(
-            ingest_file(con, entry, quarantine_dir, batch_id, ingested_at, limits, signatures)
+            ingest_file(
+                con,
+                entry,
+                quarantine_dir,
+                batch_id,
+                ingested_at,
+                limits,
+                signatures,
+                contract_limits,
+            )
         )
     report.outcomes.sort(key=lambda o: o.path)
     return report

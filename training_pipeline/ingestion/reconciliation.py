@@ -1,4 +1,5 @@
-"""Does every landed order row sit in raw.orders or in quarantine?  Counted, not assumed."""
+"""Does every landed order row sit in raw.orders, in the rejected-rows ledger or in
+quarantine?  Counted, not assumed: landed = loaded + rejected + quarantined."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from training_pipeline.ingestion.warehouse import RAW_SCHEMA
+from training_pipeline.ingestion.warehouse import RAW_SCHEMA, REJECTED_ROWS
 
 
 @dataclass(frozen=True)
@@ -18,16 +19,43 @@ class Reconciliation:
     rows_quarantined: int
     # Deliveries whose rows in raw.orders differ from what the manifest says was loaded.
     mismatched: tuple[tuple[str, str, int, int], ...]
+    rows_rejected: int = 0
+    # Deliveries whose rows in raw.rejected_rows differ from the manifest's count.
+    mismatched_rejections: tuple[tuple[str, str, int, int], ...] = ()
 
     @property
     def holds(self) -> bool:
-        return not self.mismatched and (
-            self.rows_landed == self.rows_loaded + self.rows_quarantined
+        return (
+            not self.mismatched
+            and not self.mismatched_rejections
+            and self.rows_landed == self.rows_loaded + self.rows_rejected + self.rows_quarantined
         )
 
 
+_MISMATCHED = """
+    with present as (
+        select {ref} as path, {batch} as batch_id, count(*) as n
+        from {table} {where}
+        group by all
+    ),
+    expected as (
+        select path, batch_id, coalesce({counted}, 0) as n
+        from {manifest}
+        where status = 'loaded'
+    )
+    select
+        coalesce(e.path, p.path), coalesce(e.batch_id, p.batch_id),
+        coalesce(e.n, 0), coalesce(p.n, 0)
+    from expected e
+    full outer join present p using (path, batch_id)
+    where coalesce(e.n, 0) <> coalesce(p.n, 0)
+    order by 1, 2
+"""
+
+
 def reconcile_order_files(con: duckdb.DuckDBPyConnection) -> Reconciliation:
-    """Compare the manifest's ledger with the rows actually present in raw.orders."""
+    """Compare the manifest's ledger with the rows actually present in raw.orders and
+    in the rejected-rows ledger."""
     ((files_loaded, files_quarantined, landed, quarantined),) = con.execute(
         f"""
         select
@@ -38,26 +66,29 @@ def reconcile_order_files(con: duckdb.DuckDBPyConnection) -> Reconciliation:
         from {RAW_SCHEMA}.file_manifest
         """
     ).fetchall()
+    manifest = f"{RAW_SCHEMA}.file_manifest"
     mismatched = con.execute(
-        f"""
-        with present as (
-            select _source_ref as path, _batch_id as batch_id, count(*) as n
-            from {RAW_SCHEMA}.orders
-            group by all
-        ),
-        expected as (
-            select path, batch_id, rows_loaded as n
-            from {RAW_SCHEMA}.file_manifest
-            where status = 'loaded'
+        _MISMATCHED.format(
+            ref="_source_ref",
+            batch="_batch_id",
+            table=f"{RAW_SCHEMA}.orders",
+            where="",
+            counted="rows_loaded",
+            manifest=manifest,
         )
-        select
-            coalesce(e.path, p.path), coalesce(e.batch_id, p.batch_id),
-            coalesce(e.n, 0), coalesce(p.n, 0)
-        from expected e
-        full outer join present p using (path, batch_id)
-        where coalesce(e.n, 0) <> coalesce(p.n, 0)
-        order by 1, 2
-        """
+    ).fetchall()
+    mismatched_rejections = con.execute(
+        _MISMATCHED.format(
+            ref="source_ref",
+            batch="batch_id",
+            table=REJECTED_ROWS,
+            where="where raw_table = 'orders'",
+            counted="rows_rejected",
+            manifest=manifest,
+        )
+    ).fetchall()
+    ((rejected,),) = con.execute(
+        f"select count(*) from {REJECTED_ROWS} where raw_table = 'orders'"
     ).fetchall()
     ((loaded,),) = con.execute(f"select count(*) from {RAW_SCHEMA}.orders").fetchall()
     return Reconciliation(
@@ -67,4 +98,6 @@ def reconcile_order_files(con: duckdb.DuckDBPyConnection) -> Reconciliation:
         int(loaded),
         int(quarantined),
         tuple(tuple(row) for row in mismatched),
+        int(rejected),
+        tuple(tuple(row) for row in mismatched_rejections),
     )

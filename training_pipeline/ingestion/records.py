@@ -13,7 +13,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from training_pipeline.ingestion.warehouse import RAW_SCHEMA, quote_identifier
+from training_pipeline.ingestion.rejected_rows import Provenance, Split, apply_contract
+from training_pipeline.ingestion.row_contract import RowContract
+from training_pipeline.settings import RowContractLimits
 
 
 def as_text(value: Any) -> str | None:
@@ -33,42 +35,51 @@ def as_text(value: Any) -> str | None:
 
 def append_records(
     con: duckdb.DuckDBPyConnection,
-    table: str,
-    columns: Sequence[str],
+    contract: RowContract,
     records: Sequence[Mapping[str, Any]],
     *,
-    provenance: tuple[str, str, str, datetime],
+    provenance: Provenance,
+    limits: RowContractLimits,
     dedupe_on: Sequence[str],
     cursor: str | None,
-) -> int:
-    """Insert records not already in ``raw.<table>`` (same ``dedupe_on`` values).
+    first_record: int = 1,
+) -> Split:
+    """Insert the records that keep ``contract`` and are not already in ``raw.<table>``
+    (same ``dedupe_on`` values); record the ones that break it in the ledger.
 
     Incremental sources are read from their cursor inclusively, so the rows at the
-    cursor come back on the next run; the anti-join makes that rerun a no-op.  Only
-    raw rows at or after the cursor (``updated_at >= cursor``) can repeat, so only they
-    are compared, which keeps a run's cost in proportion to its new rows.
-    Returns the number of rows inserted.
+    cursor come back on the next run; the anti-join makes that rerun a no-op (a rejected
+    row comes back too and is not recorded twice).  Only raw rows at or after the cursor
+    (``updated_at >= cursor``) can repeat, so only they are compared, which keeps a run's
+    cost in proportion to its new rows.  ``first_record``: the position of ``records[0]``
+    in its query or page (1-based), as the ledger names it.
     """
     if not records:
-        return 0
-    arrow = pa.table(
-        {c: pa.array([as_text(r.get(c)) for r in records], type=pa.string()) for c in columns}
-    )
-    source, ref, batch_id, ingested_at = provenance
-    name = f"_incoming_{table}"
-    con.register(name, arrow)
+        return Split(0, 0, 0, frozenset())
+    columns = {
+        c: pa.array([as_text(r.get(c)) for r in records], type=pa.string())
+        for c in contract.columns
+    }
+    positions = pa.array(range(first_record, first_record + len(records)), type=pa.int64())
+    name = f"_incoming_{contract.table}"
+    con.register(name, pa.table({"_record": positions, **columns}))
     try:
-        cols = ", ".join(quote_identifier(c) for c in columns)
-        match = " and ".join(
-            f"r.{quote_identifier(k)} is not distinct from i.{quote_identifier(k)}"
-            for k in dedupe_on
+        return apply_contract(
+            con, contract, name, provenance, limits, dedupe_on=tuple(dedupe_on), cursor=cursor
         )
-        return con.execute(
-            f"insert into {RAW_SCHEMA}.{table} ({cols}, _source, _source_ref, _batch_id, "
-            f"_ingested_at) select distinct {cols}, ?, ?, ?, ? from {name} i "
-            f"where not exists (select 1 from {RAW_SCHEMA}.{table} r where {match} "
-            "and (?::varchar is null or r.updated_at >= ?))",
-            [source, ref, batch_id, ingested_at, cursor, cursor],
-        ).fetchall()[0][0]
     finally:
         con.unregister(name)
+
+
+def last_accepted(
+    records: Sequence[Mapping[str, Any]], split: Split, first_record: int = 1
+) -> Mapping[str, Any] | None:
+    """The last record of a page or chunk that kept the contract, or None.
+
+    A cursor moves only over accepted records: a rejected one with a far-future
+    ``updated_at`` must not carry the cursor past every real change to come.
+    """
+    for position in range(len(records) - 1, -1, -1):
+        if first_record + position not in split.rejected_records:
+            return records[position]
+    return None

@@ -33,12 +33,16 @@ from typing import Any
 import duckdb
 import httpx
 
-from training_pipeline.ingestion.records import append_records
+from training_pipeline.ingestion.records import append_records, last_accepted
+from training_pipeline.ingestion.rejected_rows import Provenance
+from training_pipeline.ingestion.row_contract import CONTRACTS
 from training_pipeline.ingestion.ticket_feed import FeedOrder, FeedOrderError
-from training_pipeline.ingestion.warehouse import RAW_COLUMNS, read_cursor, write_cursor
+from training_pipeline.ingestion.warehouse import read_cursor, write_cursor
+from training_pipeline.settings import RowContractLimits
 
 SOURCE = "tickets_api"
-COLUMNS = RAW_COLUMNS["tickets"]
+CONTRACT = CONTRACTS["tickets"]
+COLUMNS = CONTRACT.columns
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -267,6 +271,7 @@ class TicketsReport:
     pages: int
     rows_read: int
     rows_loaded: int
+    rows_rejected: int
     retries: int
     cursor_before: str | None
     cursor_after: str | None
@@ -279,6 +284,7 @@ def ingest_tickets(
     *,
     batch_id: str,
     ingested_at: datetime,
+    limits: RowContractLimits | None = None,
 ) -> TicketsReport:
     """Copy tickets updated since the stored cursor into raw.tickets, page by page.
 
@@ -288,28 +294,35 @@ def ingest_tickets(
     """
     cursor_before = read_cursor(con, SOURCE)
     cursor_after = cursor_before
-    rows_read = rows_loaded = 0
+    rows_read = rows_loaded = rows_rejected = 0
     refs: list[str] = []
+    limits = limits or RowContractLimits.from_env()
     for page in client.iter_pages(cursor_before):
         refs.append(page.request_ref)
         rows_read += len(page.records)
-        rows_loaded += append_records(
+        split = append_records(
             con,
-            "tickets",
-            COLUMNS,
+            CONTRACT,
             page.records,
-            provenance=(SOURCE, f"page {page.number}: {page.request_ref}", batch_id, ingested_at),
+            provenance=Provenance(
+                SOURCE, f"page {page.number}: {page.request_ref}", batch_id, ingested_at
+            ),
+            limits=limits,
             dedupe_on=("ticket_id", "updated_at"),
             cursor=cursor_before,
         )
-        if page.records:  # iter_pages checked that updated_at never decreases
-            cursor_after = page.records[-1]["updated_at"]
+        rows_loaded += split.rows_loaded
+        rows_rejected += split.rows_rejected
+        # iter_pages checked that updated_at never decreases
+        if (accepted := last_accepted(page.records, split)) is not None:
+            cursor_after = accepted["updated_at"]
     if cursor_after is not None and cursor_after != cursor_before:
         write_cursor(con, SOURCE, cursor_after)
     return TicketsReport(
         len(refs),
         rows_read,
         rows_loaded,
+        rows_rejected,
         client.retries_made,
         cursor_before,
         cursor_after,

@@ -24,6 +24,7 @@ import duckdb
 from training_pipeline.settings import DUCKDB_TEMP_DIR_NAME, DuckDBLimits
 
 RAW_SCHEMA = "raw"
+REJECTED_ROWS = f"{RAW_SCHEMA}.rejected_rows"
 
 PROVENANCE_COLUMNS: tuple[str, ...] = ("_source", "_source_ref", "_batch_id", "_ingested_at")
 
@@ -62,7 +63,8 @@ _BOOKKEEPING_DDL = (
         finished_at timestamp not null,
         rows_loaded bigint not null,
         refs varchar[] not null,
-        run_id varchar
+        run_id varchar,
+        rows_rejected bigint default 0
     )""",
     f"""
     create table if not exists {RAW_SCHEMA}.file_manifest (
@@ -78,7 +80,23 @@ _BOOKKEEPING_DDL = (
         batch_id varchar not null,
         processed_at timestamp not null,
         reason varchar,
-        quarantine_path varchar
+        quarantine_path varchar,
+        rows_rejected bigint default 0
+    )""",
+    # Rows a source delivered that broke its row contract (row_contract.py): one row each.
+    f"""
+    create table if not exists {REJECTED_ROWS} (
+        source varchar not null,
+        raw_table varchar not null,
+        source_ref varchar not null,
+        batch_id varchar not null,
+        record_number bigint not null,
+        column_name varchar not null,
+        value varchar,
+        rule varchar not null,
+        detail varchar not null,
+        row_json varchar not null,
+        rejected_at timestamp not null
     )""",
     f"""
     create table if not exists {RAW_SCHEMA}.source_cursors (
@@ -160,6 +178,12 @@ def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchall()
     for ddl in _BOOKKEEPING_DDL:
         con.execute(ddl).fetchall()
+    # Warehouses created before row contracts lack these columns; nothing was rejected then.
+    for table in ("file_manifest", "ingestion_batches"):
+        con.execute(
+            f"alter table {RAW_SCHEMA}.{table} "
+            "add column if not exists rows_rejected bigint default 0"
+        ).fetchall()
 
 
 def record_batch(
@@ -171,10 +195,12 @@ def record_batch(
     rows_loaded: int,
     refs: Sequence[str],
     run_id: str | None,
+    rows_rejected: int = 0,
 ) -> None:
     con.execute(
-        f"insert into {RAW_SCHEMA}.ingestion_batches values (?, ?, ?, ?, ?, ?, ?)",
-        [batch_id, source, started_at, utc_now(), rows_loaded, list(refs), run_id],
+        f"insert into {RAW_SCHEMA}.ingestion_batches (batch_id, source, started_at, "
+        "finished_at, rows_loaded, refs, run_id, rows_rejected) values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [batch_id, source, started_at, utc_now(), rows_loaded, list(refs), run_id, rows_rejected],
     ).fetchall()
 
 

@@ -1,4 +1,4 @@
-"""After faults: was every landed row loaded or quarantined exactly once, and is the
+"""After faults: was every landed row loaded, rejected or quarantined exactly once, and is the
 production model the one last promoted, intact, loadable and predicting?
 
 Counted from the sources' side (what was landed: the chaos ledger, the CRM database, the
@@ -37,10 +37,11 @@ class SourceLine:
     files_landed: int | None = None  # None: the source does not deliver files
     files_loaded: int | None = None
     files_quarantined: int | None = None
+    rows_rejected: int = 0  # refused by the row contract, kept in raw.rejected_rows
 
     @property
     def lost(self) -> int:
-        return self.rows_landed - self.rows_loaded - self.rows_quarantined
+        return self.rows_landed - self.rows_loaded - self.rows_rejected - self.rows_quarantined
 
     @property
     def holds(self) -> bool:
@@ -52,8 +53,9 @@ def _sha256(path: Path) -> str | None:
 
 
 def account_order_files(con: duckdb.DuckDBPyConnection, landed: Sequence[LandedFile]) -> SourceLine:
-    """Each landed file must be loaded once (its rows in raw.orders exactly once) or sit,
-    unchanged, in quarantine with a manifest row; anything else is lost or duplicated."""
+    """Each landed file must be loaded once (each of its rows exactly once in raw.orders
+    or in raw.rejected_rows) or sit, unchanged, in quarantine with a manifest row;
+    anything else is lost or duplicated."""
     manifest: dict[tuple[str, str], list[tuple[str, str, str | None]]] = {}
     for path, sha, status, batch, quarantine_path in con.execute(
         "select path, sha256, status, batch_id, quarantine_path from raw.file_manifest "
@@ -66,19 +68,30 @@ def account_order_files(con: duckdb.DuckDBPyConnection, landed: Sequence[LandedF
             "select _source_ref, _batch_id, count(*) from raw.orders group by all"
         ).fetchall()
     }
+    refused = {
+        (path, batch): n
+        for path, batch, n in con.execute(
+            f"select source_ref, batch_id, count(*) from {wh.REJECTED_ROWS} "
+            "where raw_table = 'orders' group by all"
+        ).fetchall()
+    }
     names = {f.name for f in landed}
     accounted: set[tuple[str, str]] = set()
     files_loaded = files_quarantined = rows_loaded = rows_quarantined = duplicates = 0
+    rows_rejected = 0
     for f in landed:
         entries = manifest.get((f.name, f.sha256), [])
         loads = [batch for status, batch, _ in entries if status == "loaded"]
         quarantines = [q for status, _, q in entries if status == "quarantined"]
         if loads:
             files_loaded += 1
-            counts = [present.get((f.name, batch), 0) for batch in loads]
+            loaded = [present.get((f.name, batch), 0) for batch in loads]
+            rejected = [refused.get((f.name, batch), 0) for batch in loads]
             accounted.update((f.name, batch) for batch in loads)
-            rows_loaded += min(counts[0], f.rows)
-            duplicates += max(counts[0] - f.rows, 0) + sum(counts[1:])
+            rows_loaded += min(loaded[0], f.rows)
+            rows_rejected += min(rejected[0], f.rows - min(loaded[0], f.rows))
+            duplicates += max(loaded[0] + rejected[0] - f.rows, 0)
+            duplicates += sum(loaded[1:]) + sum(rejected[1:])
         elif any(q and _sha256(Path(q)) == f.sha256 for q in quarantines):
             files_quarantined += 1
             rows_quarantined += f.rows
@@ -97,14 +110,34 @@ def account_order_files(con: duckdb.DuckDBPyConnection, landed: Sequence[LandedF
         len(landed),
         files_loaded,
         files_quarantined,
+        rows_rejected,
     )
 
 
-def _keyed(source: str, landed_keys: Sequence[tuple], raw_keys: Sequence[tuple]) -> SourceLine:
-    raw_set = set(raw_keys)
+def _keyed(
+    source: str,
+    landed_keys: Sequence[tuple],
+    raw_keys: Sequence[tuple],
+    rejected_keys: Sequence[tuple] = (),
+) -> SourceLine:
+    raw_set, rejected_set = set(raw_keys), set(rejected_keys)
     loaded = sum(1 for key in set(landed_keys) if key in raw_set)
-    duplicates = sum(n - 1 for n in Counter(raw_keys).values() if n > 1)
-    return SourceLine(source, len(set(landed_keys)), loaded, duplicates=duplicates)
+    rejected = sum(1 for key in set(landed_keys) if key in rejected_set and key not in raw_set)
+    counts = Counter(raw_keys) + Counter(rejected_keys)
+    duplicates = sum(n - 1 for n in counts.values() if n > 1)
+    return SourceLine(
+        source, len(set(landed_keys)), loaded, duplicates=duplicates, rows_rejected=rejected
+    )
+
+
+def _rejected_keys(con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str]) -> list[tuple]:
+    fields = ", ".join(f"json_extract_string(row_json, '$.{k}')" for k in keys)
+    return [
+        tuple(r)
+        for r in con.execute(
+            f"select {fields} from {wh.REJECTED_ROWS} where raw_table = ?", [table]
+        ).fetchall()
+    ]
 
 
 def account_crm(con: duckdb.DuckDBPyConnection, crm_url: str) -> SourceLine:
@@ -116,7 +149,8 @@ def account_crm(con: duckdb.DuckDBPyConnection, crm_url: str) -> SourceLine:
     finally:
         engine.dispose()
     raw = con.execute("select record_id from raw.crm_customers").fetchall()
-    return _keyed("crm records", ids, [tuple(r) for r in raw])
+    rejected = _rejected_keys(con, "crm_customers", ("record_id",))
+    return _keyed("crm records", ids, [tuple(r) for r in raw], rejected)
 
 
 def account_tickets(con: duckdb.DuckDBPyConnection, settings: Settings) -> SourceLine:
@@ -124,7 +158,8 @@ def account_tickets(con: duckdb.DuckDBPyConnection, settings: Settings) -> Sourc
     versions = ticket_store.all_versions(ticket_store.ticket_store_path(settings))
     served = [(v["ticket_id"], v["updated_at"]) for v in versions]
     raw = con.execute("select ticket_id, updated_at from raw.tickets").fetchall()
-    return _keyed("ticket versions", served, [tuple(r) for r in raw])
+    rejected = _rejected_keys(con, "tickets", ("ticket_id", "updated_at"))
+    return _keyed("ticket versions", served, [tuple(r) for r in raw], rejected)
 
 
 @dataclass(frozen=True)

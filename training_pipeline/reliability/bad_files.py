@@ -3,7 +3,9 @@
 Each writer lands its file the way a correct producer would (a hidden temporary name,
 then a rename), so the fault is in the content, never in a half-written file.  The
 ledger records, per file, the data records the writer put in it: the figure the
-reconciliation holds the pipeline to (rows landed = rows loaded + rows quarantined).
+reconciliation holds the pipeline to (rows landed = rows loaded + rows rejected + rows
+quarantined).  Besides bad files, some kinds hold poison rows in an otherwise good file
+(a blank key, a far-future date): those rows are rejected, the rest load.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 HEADER = ("order_id", "customer_id", "ordered_at", "amount", "status")
@@ -34,7 +37,8 @@ class LandedFile:
 def land(landing_dir: Path, name: str, payload: bytes) -> str:
     """Write ``payload`` under a dot-name, fsync, rename into place; return its sha256."""
     landing_dir.mkdir(parents=True, exist_ok=True)
-    temporary = landing_dir / f".{name}.landing"
+    # A bounded temporary name: the final one may already be near the 255-byte limit.
+    temporary = landing_dir / f".{hashlib.sha256(name.encode()).hexdigest()[:16]}.landing"
     with open(temporary, "wb") as handle:
         handle.write(payload)
         handle.flush()
@@ -101,6 +105,44 @@ def _broken_jsonl(rng: random.Random, stem: str) -> tuple[str, bytes, int]:
     return f"{stem}.jsonl", ("\n".join(lines) + "\n").encode(), len(lines)
 
 
+def _blank_keys(rng: random.Random, stem: str) -> tuple[str, bytes, int]:
+    rows = _orders(rng, rng.randrange(5, 20), stem)
+    at = rng.randrange(len(rows))
+    rows[at] = ("", *rows[at][1:])
+    return f"{stem}.csv", _csv(rows), len(rows)
+
+
+def _far_future(rng: random.Random, stem: str) -> tuple[str, bytes, int]:
+    rows = _orders(rng, rng.randrange(5, 20), stem)
+    at = rng.randrange(len(rows))
+    rows[at] = (*rows[at][:2], "2099-12-31T10:00:00Z", *rows[at][3:])
+    lines = [json.dumps(dict(zip(HEADER, row, strict=True))) for row in rows]
+    return f"{stem}.jsonl", ("\n".join(lines) + "\n").encode(), len(rows)
+
+
+def _case_clash(rng: random.Random, stem: str) -> tuple[str, bytes, int]:
+    rows = _orders(rng, rng.randrange(5, 20), stem)
+    columns = {"ORDER_ID": [f"WRONG-{r[0]}" for r in rows]}
+    columns |= {name: [r[i] for r in rows] for i, name in enumerate(HEADER)}
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer)
+    return f"{stem}.parquet", buffer.getvalue(), len(rows)
+
+
+def _long_name(rng: random.Random, stem: str) -> tuple[str, bytes, int]:
+    # 250 bytes: fits a file system's 255, not with a ".tmp" and ".reason.json" around it.
+    name = f"{stem}_".ljust(246, "L") + ".csv"
+    return name, _csv(_orders(rng, 3, stem)).replace(b"completed", b"comp\x00leted", 1), 3
+
+
+def _semicolon_commas(rng: random.Random, stem: str) -> tuple[str, bytes, int]:
+    rows = _orders(rng, rng.randrange(5, 20), stem)
+    lines = [";".join(HEADER)] + [
+        ";".join((*r[:3], f"${1 + i},586.31", r[4])) for i, r in enumerate(rows)
+    ]
+    return f"{stem}.csv", ("\n".join(lines) + "\n").encode(), len(rows)
+
+
 BAD_KINDS: dict[str, Callable[[random.Random, str], tuple[str, bytes, int]]] = {
     "empty": _empty,
     "header_only": _header_only,
@@ -109,7 +151,26 @@ BAD_KINDS: dict[str, Callable[[random.Random, str], tuple[str, bytes, int]]] = {
     "wrong_schema": _wrong_schema,
     "bom": _bom,
     "broken_jsonl": _broken_jsonl,
+    "blank_keys": _blank_keys,
+    "far_future": _far_future,
+    "case_clash": _case_clash,
+    "long_name": _long_name,
+    "semicolon_commas": _semicolon_commas,
 }
+
+
+def good_orders_file(rng: random.Random, stem: str) -> tuple[str, bytes, int]:
+    """A well-formed order file in a random format, as a careful upstream delivers it."""
+    rows = _orders(rng, rng.randrange(1, 20), stem)
+    fmt = rng.choice(("csv", "jsonl", "parquet"))
+    if fmt == "csv":
+        return f"{stem}.csv", _csv(rows), len(rows)
+    if fmt == "jsonl":
+        lines = [json.dumps(dict(zip(HEADER, row, strict=True))) for row in rows]
+        return f"{stem}.jsonl", ("\n".join(lines) + "\n").encode(), len(rows)
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({name: [r[i] for r in rows] for i, name in enumerate(HEADER)}), buffer)
+    return f"{stem}.parquet", buffer.getvalue(), len(rows)
 
 
 def land_bad_file(landing_dir: Path, kind: str, stem: str, rng: random.Random) -> LandedFile:

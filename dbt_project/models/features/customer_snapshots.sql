@@ -37,6 +37,15 @@ dated_orders as (
     from orders
 
     where customer_id is not null and ordered_at is not null
+        {#- An order dated after the newest ingestion (plus the tolerance
+            ingestion's row contract allows) had not happened when it was
+            delivered. Ingestion rejects such rows; this bound also keeps
+            one that slipped in from stretching the weekly snapshot grid up
+            to its date (one order dated 2099 made the grid 70 years long). #}
+        and ordered_at <= (select max(_ingested_at) from orders) + to_seconds(
+            cast('{{ env_var("TRAINING_PIPELINE_FUTURE_TOLERANCE_HOURS", "24") }}'
+                as double) * 3600
+        )
 
 ),
 

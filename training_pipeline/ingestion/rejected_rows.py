@@ -1,0 +1,296 @@
+"""The one engine for every row contract, and the ledger of rows it refused.
+
+The incoming rows of one file, database chunk or API page sit in a temporary table with
+their 1-based position (``_record``).  One query evaluates the contract over all of them
+at once: staging's parsers are computed once per row, every rule becomes a flag, and the
+first broken rule (in the contract's order: keys, required, timestamps, ranges) names
+the row's rejection.  Rejected rows go to ``raw.rejected_rows`` with where they came
+from, their position, the column, the value, the rule and the whole row as JSON, so
+nothing is lost; the rest go on to the raw table.  Both writes happen in the caller's
+transaction, beside the manifest row or the cursor they belong to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+
+from training_pipeline.ingestion.dbt_grammar import parse_sql
+from training_pipeline.ingestion.row_contract import EARLIEST, RowContract
+from training_pipeline.ingestion.warehouse import RAW_SCHEMA, quote_identifier
+from training_pipeline.ingestion.warehouse import REJECTED_ROWS as LEDGER
+from training_pipeline.settings import RowContractLimits
+
+_VIOLATIONS = "_contract_violations"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    source: str
+    ref: str  # the file, query or API page
+    batch_id: str
+    ingested_at: datetime
+
+
+@dataclass(frozen=True)
+class Split:
+    rows_in: int
+    rows_loaded: int
+    rows_rejected: int  # newly recorded in the ledger
+    rejected_records: frozenset[int]  # positions (1-based) refused, recorded now or before
+
+
+@dataclass(frozen=True)
+class _Rule:
+    column: str
+    name: str
+    condition: str  # over the parsed relation; true when the row breaks the rule
+    detail: str  # SQL text expression explaining the breach
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _parsed_name(column: str) -> str:
+    return quote_identifier(f"__parsed_{column}")
+
+
+def _blank(column: str) -> str:
+    return f"nullif(trim({quote_identifier(column)}), '') is null"
+
+
+def _rules(contract: RowContract, upper: datetime, tolerance_h: float) -> list[_Rule]:
+    rules: list[_Rule] = []
+    for kind, columns in (("key", contract.keys), ("required", contract.required)):
+        for column in columns:
+            rules.append(
+                _Rule(column, f"blank_{kind}", _blank(column), _literal(f"{column} is blank"))
+            )
+            if (parser := contract.parser(column)) is not None:
+                rules.append(
+                    _Rule(
+                        column,
+                        f"unparseable_{kind}",
+                        f"not ({_blank(column)}) and {_parsed_name(column)} is null",
+                        _literal(f"{column} is not readable by staging's {parser}"),
+                    )
+                )
+    low, high = f"timestamp '{EARLIEST:%Y-%m-%d}'", f"timestamp '{upper:%Y-%m-%d %H:%M:%S}'"
+    for column in contract.timestamps:
+        parsed = _parsed_name(column)
+        rules.append(
+            _Rule(
+                column,
+                "timestamp_out_of_range",
+                f"{parsed} < {low} or {parsed} > {high}",
+                f"{_literal(f'{column} ')} || cast({parsed} as varchar) || "
+                + _literal(
+                    f" (UTC) is outside [{EARLIEST:%Y-%m-%d}, {upper:%Y-%m-%d %H:%M:%S}]: "
+                    f"before 1900 or after the ingestion time + {tolerance_h:g} h"
+                ),
+            )
+        )
+    for bound in contract.ranges:
+        parsed = _parsed_name(bound.column)
+        outside = [
+            f"{parsed} {op} {value!r}"
+            for op, value in (("<", bound.low), (">", bound.high))
+            if value is not None
+        ]
+        if outside:
+            rules.append(
+                _Rule(
+                    bound.column,
+                    "value_out_of_range",
+                    " or ".join(outside),
+                    f"{_literal(f'{bound.column} ')} || cast({parsed} as varchar) || "
+                    + _literal(f" is outside [{bound.low}, {bound.high}]"),
+                )
+            )
+    return rules
+
+
+def violations_sql(
+    contract: RowContract, incoming: str, upper: datetime, tolerance_h: float
+) -> str:
+    """A query listing the first broken rule of every row of ``incoming`` that breaks one."""
+    rules = _rules(contract, upper, tolerance_h)
+    if not rules:  # a contract with nothing to check refuses nothing
+        return (
+            "select _record, null::varchar as column_name, null::varchar as value, "
+            "null::varchar as rule, null::varchar as detail, null::varchar as row_json "
+            f"from {incoming} where false"
+        )
+    parsed = "".join(
+        f", {parse_sql(parser, column)} as {_parsed_name(column)}"
+        for column, parser in contract.parsers
+    )
+    flags = ", ".join(f"coalesce({r.condition}, false) as __f{i}" for i, r in enumerate(rules))
+    cases = {
+        "column_name": [_literal(r.column) for r in rules],
+        "value": [quote_identifier(r.column) for r in rules],
+        "rule": [_literal(r.name) for r in rules],
+        "detail": [r.detail for r in rules],
+    }
+    picked = ", ".join(
+        "case "
+        + " ".join(f"when __f{i} then {expr}" for i, expr in enumerate(exprs))
+        + f" end as {name}"
+        for name, exprs in cases.items()
+    )
+    row_json = (
+        "json_object("
+        + ", ".join(f"{_literal(c)}, {quote_identifier(c)}" for c in contract.columns)
+        + ")"
+    )
+    any_flag = " or ".join(f"__f{i}" for i in range(len(rules)))
+    return (
+        f"select _record, {picked}, cast({row_json} as varchar) as row_json from ("
+        f"select *, {flags} from (select *{parsed} from {incoming})) where {any_flag}"
+    )
+
+
+def apply_contract(
+    con: duckdb.DuckDBPyConnection,
+    contract: RowContract,
+    incoming: str,
+    provenance: Provenance,
+    limits: RowContractLimits,
+    *,
+    dedupe_on: tuple[str, ...] = (),
+    cursor: str | None = None,
+) -> Split:
+    """Load the rows of ``incoming`` that keep the contract; record the others.
+
+    ``incoming`` holds the contract's columns as text and ``_record``.  ``dedupe_on``
+    (incremental sources, read from their cursor inclusively): rows already in the raw
+    table with the same key values at or after ``cursor`` are not loaded again, and a
+    row already in the ledger is not recorded again.
+    """
+    upper = provenance.ingested_at + timedelta(hours=limits.future_tolerance_hours)
+    query = violations_sql(contract, incoming, upper, limits.future_tolerance_hours)
+    con.execute(f"create or replace temp table {_VIOLATIONS} as {query}").fetchall()
+    again = (
+        f"and not exists (select 1 from {LEDGER} l where l.raw_table = "
+        f"{_literal(contract.table)} and l.row_json = v.row_json)"
+        if dedupe_on
+        else ""
+    )
+    ((rejected,),) = con.execute(
+        f"insert into {LEDGER} select ?, ?, ?, ?, _record, column_name, value, rule, "
+        f"detail, row_json, ? from {_VIOLATIONS} v where true {again}",
+        [
+            provenance.source,
+            contract.table,
+            provenance.ref,
+            provenance.batch_id,
+            provenance.ingested_at,
+        ],
+    ).fetchall()
+    records = frozenset(r for (r,) in con.execute(f"select _record from {_VIOLATIONS}").fetchall())
+    loaded = _insert_valid(con, contract, incoming, provenance, dedupe_on, cursor)
+    ((rows_in,),) = con.execute(f"select count(*) from {incoming}").fetchall()
+    # Not in a finally: after a failed statement DuckDB accepts only the caller's
+    # rollback, which removes the table anyway.
+    con.execute(f"drop table {_VIOLATIONS}").fetchall()
+    return Split(rows_in, loaded, rejected, records)
+
+
+def _insert_valid(
+    con: duckdb.DuckDBPyConnection,
+    contract: RowContract,
+    incoming: str,
+    provenance: Provenance,
+    dedupe_on: tuple[str, ...],
+    cursor: str | None,
+) -> int:
+    cols = ", ".join(quote_identifier(c) for c in contract.columns)
+    target = f"{RAW_SCHEMA}.{quote_identifier(contract.table)}"
+    kept = f"not exists (select 1 from {_VIOLATIONS} v where v._record = i._record)"
+    parameters: list[object] = [
+        provenance.source,
+        provenance.ref,
+        provenance.batch_id,
+        provenance.ingested_at,
+    ]
+    distinct = ""
+    if dedupe_on:
+        distinct = "distinct "
+        match = " and ".join(
+            f"r.{quote_identifier(k)} is not distinct from i.{quote_identifier(k)}"
+            for k in dedupe_on
+        )
+        # Only raw rows at or after the cursor can repeat, so only they are compared.
+        kept += (
+            f" and not exists (select 1 from {target} r where {match} "
+            "and (?::varchar is null or r.updated_at >= ?))"
+        )
+        parameters += [cursor, cursor]
+    ((inserted,),) = con.execute(
+        f"insert into {target} ({cols}, _source, _source_ref, _batch_id, _ingested_at) "
+        f"select {distinct}{cols}, ?, ?, ?, ? from {incoming} i where {kept}",
+        parameters,
+    ).fetchall()
+    return inserted
+
+
+@dataclass(frozen=True)
+class BatchRejections:
+    rows_rejected: int
+    by_rule: dict[str, int]
+    examples: list[dict[str, object]]  # the first few, enough to find the rows
+
+
+def batch_rejections(
+    con: duckdb.DuckDBPyConnection, batch_id: str, examples: int = 10
+) -> BatchRejections:
+    by_rule = dict(
+        con.execute(
+            f"select rule, count(*) from {LEDGER} where batch_id = ? group by rule order by rule",
+            [batch_id],
+        ).fetchall()
+    )
+    rows = con.execute(
+        f"select source_ref, record_number, column_name, value, rule, detail from {LEDGER} "
+        "where batch_id = ? order by source_ref, record_number limit ?",
+        [batch_id, examples],
+    ).fetchall()
+    names = ("source_ref", "record_number", "column", "value", "rule", "detail")
+    return BatchRejections(
+        sum(by_rule.values()), by_rule, [dict(zip(names, row, strict=True)) for row in rows]
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a batch's rejections mean: fine, a warning, or a block on what depends on it."""
+
+    rows_in_batch: int
+    rows_rejected: int
+    max_share: float
+
+    @property
+    def share(self) -> float:
+        return self.rows_rejected / self.rows_in_batch if self.rows_in_batch else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.rows_rejected == 0
+
+    @property
+    def blocks(self) -> bool:
+        """More than ``max_share`` of the batch refused: something upstream is broken, so
+        the batch's assets downstream wait (the rows that kept the contract are loaded,
+        and the next batch is judged on its own)."""
+        return self.share > self.max_share
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"no rows rejected of {self.rows_in_batch}"
+        return (
+            f"{self.rows_rejected} of {self.rows_in_batch} rows rejected ({self.share:.1%}); "
+            f"above {self.max_share:.1%} blocks downstream"
+        )
