@@ -27,7 +27,7 @@ def test_dagster_validates_the_definitions_module():
 
 
 def test_dbt_sources_are_the_ingestion_assets_so_lineage_is_connected():
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     raw = {dg.AssetKey(["raw", t]) for t in ("orders", "crm_customers", "tickets")}
     assert raw <= set(graph.get_all_asset_keys())
     staging_parents = {
@@ -42,7 +42,7 @@ def test_dbt_sources_are_the_ingestion_assets_so_lineage_is_connected():
 
 
 def test_every_asset_that_opens_the_warehouse_is_in_the_warehouse_pool():
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     openers = 0
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
