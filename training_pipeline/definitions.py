@@ -1,7 +1,8 @@
 """The whole pipeline, assembled.  Each stage lives one import away.
 
 Dagster loads ``defs`` by calling it: the settings are read once, there, and handed to
-the pieces that depend on them, so importing this module reads no setting.
+the pieces that depend on them, so importing this module reads no setting.  The
+project folder's ``defs/`` (TRAINING_PIPELINE_PROJECT_DIR) adds its declarations.
 """
 
 import dagster as dg
@@ -22,6 +23,8 @@ from training_pipeline.automation.jobs import (
     retrain_on_latest_data,
 )
 from training_pipeline.automation.sensors import build_new_data_sensor
+from training_pipeline.components import COMPONENT_TYPES
+from training_pipeline.components.loader import load_project
 from training_pipeline.environment import check_environment
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
@@ -35,6 +38,12 @@ def defs() -> dg.Definitions:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
+    """The pipeline's own pieces and the project's declared models and sources."""
+    project = load_project(settings, COMPONENT_TYPES)
+    return dg.Definitions.merge(pipeline_definitions(settings), project.defs)
+
+
+def pipeline_definitions(settings: Settings) -> dg.Definitions:
     policy = settings.policy
     return dg.Definitions(
         assets=[
