@@ -28,7 +28,7 @@ class Widget(ProjectComponent):
     @model_validator(mode="after")
     def _fits(self) -> Widget:
         if self.size > 10:
-            raise ValueError("size must be at most 10")
+            raise FieldError("size", f"{self.size} is too big", "1 to 10")
         return self
 
     def build_project_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:

@@ -117,7 +117,7 @@ def test_two_declarations_with_one_name_name_both_files(project):
         ("  colr: red\n", "colr", "is not a field (did you mean colour?)", "colour, name, parts"),
         ("  parts: {count: many}\n", "parts.count", "Input should be a valid integer", None),
         ("  parts: {cont: 2}\n", "parts.cont", "is not a field", "count"),
-        ("  size: 11\n", "attributes", "size must be at most 10", None),
+        ("  size: 11\n", "size", "11 is too big", "1 to 10"),
         (
             "  size: \"{{ env('LOADER_TEST_UNSET') }}\"\n",
             "size",

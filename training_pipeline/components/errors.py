@@ -13,7 +13,7 @@ import re
 import types
 import typing
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pydantic
@@ -145,6 +145,9 @@ def _problem(error: dict, prefix: Sequence[str | int], model: type | None) -> Fi
     if kind == "string_pattern_mismatch":
         pattern = error["ctx"]["pattern"]
         return FieldProblem(field, f"{error['input']!r} does not match", f"text matching {pattern}")
+    raised = error.get("ctx", {}).get("error")
+    if isinstance(raised, FieldError):  # from a validator: pydantic keeps the exception
+        return replace(raised.problem, field=".".join(map(str, [*loc, raised.problem.field])))
     message = error["msg"].removeprefix("Value error, ")
     shown = "" if kind == "value_error" else f" (got {error['input']!r})"
     return FieldProblem(field, message + shown)
