@@ -31,6 +31,7 @@ PREFIX = "TRAINING_PIPELINE_"
 TEST_PREFIX = PREFIX + "TEST_"
 
 DATA_DIR_ENV = PREFIX + "DATA_DIR"
+PROJECT_DIR_ENV = PREFIX + "PROJECT_DIR"
 CRM_URL_ENV = PREFIX + "CRM_URL"
 API_URL_ENV = PREFIX + "API_URL"
 OPTUNA_STORAGE_ENV = PREFIX + "OPTUNA_STORAGE"
@@ -215,6 +216,9 @@ def _declare(*variables: Variable) -> dict[str, Variable]:
 
 VARIABLES: dict[str, Variable] = _declare(
     Variable(DATA_DIR_ENV, directory, "expected a directory path (default: data/ in the repo)",
+             None, ""),
+    Variable(PROJECT_DIR_ENV, directory,
+             "expected the project folder holding defs/ (default: examples/ in the repo)",
              None, ""),
     Variable(CRM_URL_ENV, database_url,
              "expected a SQLAlchemy URL such as sqlite:////abs/crm.sqlite or "

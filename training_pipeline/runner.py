@@ -149,8 +149,10 @@ def summarize(result: dg.ExecuteInProcessResult, settings: Settings) -> str:
 
 def run_everything(settings: Settings) -> int:
     prepare_dagster_home()
-    from training_pipeline.definitions import defs
+    from training_pipeline.definitions import build_definitions
 
+    # Loaded first: a bad declaration stops the command before anything starts.
+    job = build_definitions(settings).resolve_job_def(JOB_NAME)
     # A file that just landed may still be being written; an explicit run waits for it
     # (at most the settle time) instead of leaving the newest day for the next run.
     wait_s = seconds_until_settled(settings.landing_dir, settings.landing.settle_s)
@@ -166,7 +168,7 @@ def run_everything(settings: Settings) -> int:
         # The run this one queues behind may die while this one waits for its slot.
         watch_for_dead_runs(),
     ):
-        result = defs.resolve_job_def(JOB_NAME).execute_in_process(
+        result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
             # Every event is in the run's log in the UI; the terminal gets the summary.

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training_pipeline.automation.policy import RetrainingPolicy
+
 # Every variable is declared, parsed and checked in `environment`; the names below are
 # imported from here too, where they always lived.
 from training_pipeline.environment import (  # noqa: F401
@@ -31,6 +33,8 @@ from training_pipeline.environment import (  # noqa: F401
     MEMORY_LIMIT_ENV,
     MIN_DUCKDB_MEMORY_BYTES,
     OPTUNA_STORAGE_ENV,
+    PREFIX,
+    PROJECT_DIR_ENV,
     THREADS_ENV,
     SettingsError,
     read,
@@ -38,6 +42,8 @@ from training_pipeline.environment import (  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+# The deployment's models and sources: a folder whose defs/ holds YAML only.
+DEFAULT_PROJECT_DIR = REPO_ROOT / "examples"
 
 DUCKDB_TEMP_DIR_NAME = "duckdb_tmp"  # inside the data directory, beside the warehouse
 
@@ -88,6 +94,29 @@ class LandingLimits:
 
 
 @dataclass(frozen=True)
+class ModelDefaults:
+    """The churn model's tuning budget and gate, the defaults of every run's config.
+
+    Runs started by sensors and schedules take them, so they are settings; they move into
+    each model's YAML declaration when models are declared (issue 9).
+    """
+
+    tuning_trials: int = 20
+    tuning_seconds: float = 45.0
+    gate_auc_floor: float = 0.75
+    gate_max_auc_drop: float = 0.01
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ModelDefaults:
+        return cls(
+            tuning_trials=read(PREFIX + "TUNING_TRIALS", env),
+            tuning_seconds=read(PREFIX + "TUNING_SECONDS", env),
+            gate_auc_floor=read(PREFIX + "GATE_AUC_FLOOR", env),
+            gate_max_auc_drop=read(PREFIX + "GATE_MAX_AUC_DROP", env),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved locations of the warehouse, the landing folder and the three sources.
 
@@ -103,9 +132,13 @@ class Settings:
     api_url: str
     duckdb: DuckDBLimits = field(default_factory=DuckDBLimits)
     landing: LandingLimits = field(default_factory=LandingLimits)
+    project_dir: Path = DEFAULT_PROJECT_DIR
+    policy: RetrainingPolicy = field(default_factory=RetrainingPolicy)
+    model: ModelDefaults = field(default_factory=ModelDefaults)
 
     @classmethod
     def from_env(cls) -> Settings:
+        """Every setting, read once: the definitions and the CLI call this, nothing else."""
         data_dir = read(DATA_DIR_ENV) or REPO_ROOT / "data"
         data_dir = data_dir.expanduser().resolve()
         settings = cls(
@@ -114,6 +147,9 @@ class Settings:
             api_url=read(API_URL_ENV),
             duckdb=DuckDBLimits.from_env(),
             landing=LandingLimits.from_env(),
+            project_dir=(read(PROJECT_DIR_ENV) or DEFAULT_PROJECT_DIR).resolve(),
+            policy=RetrainingPolicy.from_env(),
+            model=ModelDefaults.from_env(),
         )
         settings.check_contained()
         return settings

@@ -17,7 +17,7 @@ from training_pipeline.definitions import defs
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.project import dbt_project
 
-GRAPH = defs.resolve_asset_graph()
+GRAPH = defs().resolve_asset_graph()
 ASSET_KEYS = sorted(GRAPH.get_all_asset_keys(), key=lambda key: key.to_user_string())
 DBT_UNIQUE_ID = "dagster_dbt/unique_id"
 DOCUMENTED_TABLES = ("marts", "features")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
 
-from training_pipeline.definitions import defs
+from training_pipeline.automation.policy import RetrainingPolicy
+from training_pipeline.definitions import build_definitions, defs
 from training_pipeline.resources import WAREHOUSE_POOL
+from training_pipeline.settings import ModelDefaults, Settings
 
 REPO = Path(__file__).parents[1]
 
@@ -27,7 +30,7 @@ def test_dagster_validates_the_definitions_module():
 
 
 def test_dbt_sources_are_the_ingestion_assets_so_lineage_is_connected():
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     raw = {dg.AssetKey(["raw", t]) for t in ("orders", "crm_customers", "tickets")}
     assert raw <= set(graph.get_all_asset_keys())
     staging_parents = {
@@ -42,7 +45,7 @@ def test_dbt_sources_are_the_ingestion_assets_so_lineage_is_connected():
 
 
 def test_every_asset_that_opens_the_warehouse_is_in_the_warehouse_pool():
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     openers = 0
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
@@ -65,3 +68,36 @@ def test_the_committed_dagster_home_limits_every_pool_to_one_slot(tmp_path):
     (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+
+
+def config_defaults(graph, asset: str) -> dict:
+    fields = graph.get(dg.AssetKey(asset)).assets_def.op.config_schema.config_type.fields
+    return {name: field.default_value for name, field in fields.items()}
+
+
+def test_the_settings_passed_in_shape_the_run_config_defaults_the_clock_and_the_triggers(
+    settings: Settings,
+):
+    configured = replace(
+        settings,
+        model=ModelDefaults(tuning_trials=7, tuning_seconds=9.0, gate_auc_floor=0.7),
+        policy=RetrainingPolicy(mode="cron", cron="0 3 * * *", nightly=False, sensor_interval_s=99),
+    )
+
+    loaded = build_definitions(configured)
+
+    graph = loaded.resolve_asset_graph()
+    candidate = config_defaults(graph, "churn_model_candidate")
+    assert (candidate["n_trials"], candidate["timeout_s"]) == (7, 9.0)
+    assert config_defaults(graph, "churn_model_validation")["auc_floor"] == 0.7
+    assert loaded.get_sensor_def("new_data_sensor").minimum_interval_seconds == 99
+    nightly = loaded.get_schedule_def("nightly_retrain")
+    assert (nightly.cron_schedule, nightly.default_status) == (
+        "0 3 * * *",
+        dg.DefaultScheduleStatus.STOPPED,
+    )
+    assert (
+        "on_cron(0 3 * * *" in graph.get(dg.AssetKey("training_dataset")).automation_condition.label
+    )
+    drift = loaded.get_sensor_def("drift_retraining_sensor")
+    assert drift.default_status == dg.DefaultSensorStatus.STOPPED

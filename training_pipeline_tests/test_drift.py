@@ -20,7 +20,8 @@ from scipy import stats
 from training_pipeline import cli
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
-from training_pipeline.assets.training import training_dataset
+from training_pipeline.assets.training import build_training_assets
+from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.demo import ticket_store, writers
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate, load_state, state_path
@@ -35,9 +36,10 @@ from training_pipeline.ml.drift import (
 )
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.resources import build_resources
-from training_pipeline.settings import Settings
+from training_pipeline.settings import ModelDefaults, Settings
 
 MONITORED = monitored_columns(CHURN)
+training_dataset, _ = build_training_assets(RetrainingPolicy(), ModelDefaults())
 
 
 def stratified(rng: np.random.Generator, quantile: Callable, n: int) -> np.ndarray:

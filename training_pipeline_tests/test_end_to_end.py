@@ -12,8 +12,9 @@ import pytest
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.deployment import churn_scores, production_model
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
-from training_pipeline.assets.training import churn_model_candidate, training_dataset
-from training_pipeline.assets.validation import churn_model_validation
+from training_pipeline.assets.training import build_training_assets
+from training_pipeline.assets.validation import build_validation_asset
+from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
@@ -21,14 +22,13 @@ from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import build_resources
-from training_pipeline.settings import Settings
+from training_pipeline.settings import ModelDefaults, Settings
 
 pytestmark = pytest.mark.e2e
 DATA_ASSETS = [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
 ML_ASSETS = [
-    training_dataset,
-    churn_model_candidate,
-    churn_model_validation,
+    *build_training_assets(RetrainingPolicy(), ModelDefaults()),
+    build_validation_asset(ModelDefaults()),
     production_model,
     churn_scores,
 ]

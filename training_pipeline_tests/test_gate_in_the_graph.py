@@ -12,14 +12,17 @@ import pytest
 from synthetic_churn import churn_snapshots
 
 from training_pipeline.assets.deployment import production_model
-from training_pipeline.assets.training import churn_model_candidate
-from training_pipeline.assets.validation import churn_model_validation
+from training_pipeline.assets.training import build_training_assets
+from training_pipeline.assets.validation import build_validation_asset
+from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.ml.datasets import TrainingSet, export_training_set
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import build_resources
-from training_pipeline.settings import Settings
+from training_pipeline.settings import ModelDefaults, Settings
 
+_, churn_model_candidate = build_training_assets(RetrainingPolicy(), ModelDefaults())
+churn_model_validation = build_validation_asset(ModelDefaults())
 FAST = {"ops": {"churn_model_candidate": {"config": {"n_trials": 3, "timeout_s": 60.0}}}}
 
 

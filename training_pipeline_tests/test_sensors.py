@@ -12,13 +12,18 @@ import dagster as dg
 import pytest
 
 from training_pipeline.automation.policy import RetrainingPolicy
-from training_pipeline.automation.sensors import SensorCursor, new_data_sensor, plan_ingestion
+from training_pipeline.automation.sensors import (
+    SensorCursor,
+    build_new_data_sensor,
+    plan_ingestion,
+)
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion.landing_scan import scan_landing
 from training_pipeline.resources import TicketsApiResource, build_resources
 from training_pipeline.settings import Settings
 
+NEW_DATA_SENSOR = build_new_data_sensor(RetrainingPolicy())
 HEADER = "order_id,customer_id,ordered_at,amount,status\n"
 
 
@@ -53,7 +58,7 @@ def test_a_corrected_file_and_a_late_file_with_an_old_mtime_are_both_seen(tmp_pa
 
 def sensor_tick(resources: dict, cursor: str | None) -> dg.SensorResult:
     with dg.build_sensor_context(resources=resources, cursor=cursor) as context:
-        return new_data_sensor(context)
+        return NEW_DATA_SENSOR(context)
 
 
 def requested(result: dg.SensorResult) -> set[str]:
@@ -161,7 +166,9 @@ def drift_evaluation(instance: dg.DagsterInstance, passed: bool, severity) -> No
 
 
 def test_drift_at_error_requests_one_retraining_and_warnings_request_none():
-    from training_pipeline.automation.drift import drift_retraining_sensor
+    from training_pipeline.automation.drift import build_drift_retraining_sensor
+
+    drift_retraining_sensor = build_drift_retraining_sensor(RetrainingPolicy())
 
     with dg.instance_for_test() as instance:
 
@@ -181,7 +188,9 @@ def test_drift_at_error_requests_one_retraining_and_warnings_request_none():
 
 def test_a_drift_check_that_never_finished_is_waited_for_not_misread():
     # Regression: a planned check's record has no `passed`, which crashed the sensor.
-    from training_pipeline.automation.drift import drift_retraining_sensor
+    from training_pipeline.automation.drift import build_drift_retraining_sensor
+
+    drift_retraining_sensor = build_drift_retraining_sensor(RetrainingPolicy())
 
     @dg.asset(
         key=["features", "customer_snapshots"],

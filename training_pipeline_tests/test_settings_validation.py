@@ -19,7 +19,7 @@ from training_pipeline.environment import (
     check_environment,
     read,
 )
-from training_pipeline.settings import DuckDBLimits, LandingLimits
+from training_pipeline.settings import DuckDBLimits, LandingLimits, ModelDefaults
 
 PACKAGE = Path(__file__).parents[1] / "training_pipeline"
 
@@ -49,7 +49,8 @@ def test_the_declared_defaults_are_the_defaults_of_the_settings_objects(monkeypa
         monkeypatch.delenv(name, raising=False)
     assert LandingLimits.from_env({}) == LandingLimits()
     assert DuckDBLimits.from_env({}) == DuckDBLimits()
-    assert RetrainingPolicy.from_env() == RetrainingPolicy()
+    assert RetrainingPolicy.from_env({}) == RetrainingPolicy()
+    assert ModelDefaults.from_env({}) == ModelDefaults()
 
 
 def test_no_module_but_environment_reads_the_process_environment():
@@ -145,21 +146,35 @@ def test_every_command_checks_the_settings_first(settings, monkeypatch, capsys, 
     assert not settings.data_dir.exists()
 
 
+def load_definitions(tmp_path: Path, code: str, **settings: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_PIPELINE_")}
+    env |= {"TRAINING_PIPELINE_DATA_DIR": str(tmp_path / "data"), **settings}
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 def test_loading_the_definitions_with_a_bad_setting_names_it(tmp_path):
     """Regression: the code server failed with a bare ValueError from a config default."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_PIPELINE_")}
-    env |= {
-        "TRAINING_PIPELINE_DATA_DIR": str(tmp_path / "data"),
-        "TRAINING_PIPELINE_TUNING_TRIALS": "abc",
-    }
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import training_pipeline.definitions"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    loaded = load_definitions(
+        tmp_path,
+        "from training_pipeline.definitions import defs; defs()",
+        TRAINING_PIPELINE_TUNING_TRIALS="abc",
     )
     assert loaded.returncode != 0
     last_line = loaded.stderr.strip().splitlines()[-1]
     assert last_line.startswith("training_pipeline.environment.SettingsError: ")
     assert "TRAINING_PIPELINE_TUNING_TRIALS='abc' is refused" in last_line
+
+
+def test_importing_the_pipeline_reads_no_setting_only_loading_the_definitions_does(tmp_path):
+    """Settings are read once, when the definitions load: a module that read one at
+    import would fail this import on the bad values below."""
+    bad = {variable.name: variable.bad_example for variable in VARIABLES.values()}
+    modules = sorted(
+        ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__init__.py"
+    )
+    imported = load_definitions(tmp_path, "; ".join(f"import {m}" for m in modules), **bad)
+    assert imported.returncode == 0, imported.stderr

@@ -57,17 +57,8 @@ def _no_reference() -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=CUSTOMER_SNAPSHOTS,
-    name=FEATURE_DRIFT,
-    pool=WAREHOUSE_POOL,
-    automation_condition=dg.AutomationCondition.eager(),
-    description="Evidently data drift of the current snapshot's features against the "
-    "production model's training data: WARN when some columns drift, ERROR when the "
-    "drifted share reaches TRAINING_PIPELINE_DRIFT_SHARE_ERROR (default 0.5).",
-)
-def feature_drift_check(
-    warehouse: WarehouseResource, model_store: ModelStoreResource
+def check_feature_drift(
+    warehouse: WarehouseResource, model_store: ModelStoreResource, drift_share_error: float
 ) -> dg.AssetCheckResult:
     registry = ModelRegistry(Path(model_store.models_dir))
     production, reference = _production_reference(registry)
@@ -79,7 +70,7 @@ def feature_drift_check(
         reference,
         current,
         CHURN,
-        drift_share_error=RetrainingPolicy.from_env().drift_share_error,
+        drift_share_error=drift_share_error,
     )
     return _result(
         drift,
@@ -90,6 +81,26 @@ def feature_drift_check(
             "current_snapshot": str(current[CHURN.time_column].max()),
         },
     )
+
+
+def build_feature_drift_check(policy: RetrainingPolicy) -> dg.AssetChecksDefinition:
+    """The feature drift check, at ERROR from the policy's drifted share on."""
+
+    @dg.asset_check(
+        asset=CUSTOMER_SNAPSHOTS,
+        name=FEATURE_DRIFT,
+        pool=WAREHOUSE_POOL,
+        automation_condition=dg.AutomationCondition.eager(),
+        description="Evidently data drift of the current snapshot's features against the "
+        "production model's training data: WARN when some columns drift, ERROR when the "
+        "drifted share reaches TRAINING_PIPELINE_DRIFT_SHARE_ERROR (default 0.5).",
+    )
+    def feature_drift_check(
+        warehouse: WarehouseResource, model_store: ModelStoreResource
+    ) -> dg.AssetCheckResult:
+        return check_feature_drift(warehouse, model_store, policy.drift_share_error)
+
+    return feature_drift_check
 
 
 @dg.asset_check(

@@ -8,7 +8,6 @@ from dagster_dbt import get_asset_key_for_model
 
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.automation.policy import RetrainingPolicy
-from training_pipeline.environment import PREFIX, read
 from training_pipeline.ingestion.crm_database import safe_url
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.feature_spec import CHURN
@@ -22,10 +21,12 @@ from training_pipeline.resources import (
     ModelStoreResource,
     WarehouseResource,
 )
+from training_pipeline.settings import ModelDefaults
 
 GROUP = "training"
 OWNERS = ["team:ml"]
 CUSTOMER_SNAPSHOTS = get_asset_key_for_model([cleaned_tables], "customer_snapshots")
+TRAINING_DATASET = dg.AssetKey("training_dataset")
 
 
 def _training_trigger(policy: RetrainingPolicy) -> dg.AutomationCondition | None:
@@ -41,12 +42,13 @@ def _training_trigger(policy: RetrainingPolicy) -> dg.AutomationCondition | None
 class TrainingConfig(dg.Config):
     """Tuning budget and validation layout; the defaults keep `make run` short.
 
-    Runs started by sensors and schedules take these defaults, so the budget's defaults can
-    also be set by TRAINING_PIPELINE_TUNING_TRIALS and TRAINING_PIPELINE_TUNING_SECONDS.
+    Runs started by sensors and schedules take these defaults, so `build_training_assets`
+    sets the budget's to the deployment's (TRAINING_PIPELINE_TUNING_TRIALS and
+    TRAINING_PIPELINE_TUNING_SECONDS, read once with the other settings).
     """
 
-    n_trials: int = read(PREFIX + "TUNING_TRIALS")
-    timeout_s: float = read(PREFIX + "TUNING_SECONDS")
+    n_trials: int = ModelDefaults.tuning_trials
+    timeout_s: float = ModelDefaults.tuning_seconds
     seed: int = 0
     n_folds: int = 3
     valid_snapshots: int = 2
@@ -65,17 +67,7 @@ class Candidate:
     train_rows: int
 
 
-@dg.asset(
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"duckdb", "parquet"},
-    pool=WAREHOUSE_POOL,
-    deps=[CUSTOMER_SNAPSHOTS],
-    automation_condition=_training_trigger(RetrainingPolicy.from_env()),
-    description="The labelled weekly customer snapshots, exported from the warehouse to an "
-    "immutable Parquet file named by its sha256, with the ingestion batches behind it.",
-)
-def training_dataset(
+def export_training_dataset(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, model_store: ModelStoreResource
 ) -> dg.Output[TrainingSet]:
     with warehouse.connect(read_only=True) as con:
@@ -95,16 +87,7 @@ def training_dataset(
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"scikitlearn", "optuna"},
-    pool=TRAINING_POOL,
-    automation_condition=dg.AutomationCondition.eager(),
-    description="A scikit-learn pipeline (imputation, encoding, estimator) whose family and "
-    "hyperparameters Optuna chose on time-respecting CV; registered, not yet promoted.",
-)
-def churn_model_candidate(
+def train_candidate_model(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,
     model_store: ModelStoreResource,
@@ -161,3 +144,50 @@ def churn_model_candidate(
             "optuna_study": f"{tuning.study_name} in {safe_url(tuning.storage_url)}",
         },
     )
+
+
+def build_training_assets(
+    policy: RetrainingPolicy, defaults: ModelDefaults
+) -> list[dg.AssetsDefinition]:
+    """The training set's export and the candidate, triggered by ``policy``, with the
+    deployment's tuning budget as the defaults of every run's config."""
+
+    class DeploymentTrainingConfig(TrainingConfig):
+        n_trials: int = defaults.tuning_trials
+        timeout_s: float = defaults.tuning_seconds
+
+    @dg.asset(
+        group_name=GROUP,
+        owners=OWNERS,
+        kinds={"duckdb", "parquet"},
+        pool=WAREHOUSE_POOL,
+        deps=[CUSTOMER_SNAPSHOTS],
+        automation_condition=_training_trigger(policy),
+        description="The labelled weekly customer snapshots, exported from the warehouse to an "
+        "immutable Parquet file named by its sha256, with the ingestion batches behind it.",
+    )
+    def training_dataset(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        model_store: ModelStoreResource,
+    ) -> dg.Output[TrainingSet]:
+        return export_training_dataset(context, warehouse, model_store)
+
+    @dg.asset(
+        group_name=GROUP,
+        owners=OWNERS,
+        kinds={"scikitlearn", "optuna"},
+        pool=TRAINING_POOL,
+        automation_condition=dg.AutomationCondition.eager(),
+        description="A scikit-learn pipeline (imputation, encoding, estimator) whose family and "
+        "hyperparameters Optuna chose on time-respecting CV; registered, not yet promoted.",
+    )
+    def churn_model_candidate(
+        context: dg.AssetExecutionContext,
+        config: DeploymentTrainingConfig,
+        model_store: ModelStoreResource,
+        training_dataset: TrainingSet,
+    ) -> dg.Output[Candidate]:
+        return train_candidate_model(context, config, model_store, training_dataset)
+
+    return [training_dataset, churn_model_candidate]

@@ -6,13 +6,13 @@ import dagster as dg
 
 from training_pipeline.assets.production_guard import verified_production
 from training_pipeline.assets.training import Candidate
-from training_pipeline.environment import PREFIX, read
 from training_pipeline.ml.evaluation import GatePolicy
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.reports import comparison_markdown, model_card, validation_report_html
 from training_pipeline.ml.workflow import compare, holdout_metrics, holdout_of
 from training_pipeline.resources import ModelStoreResource
+from training_pipeline.settings import ModelDefaults
 
 VALIDATION = dg.AssetKey("churn_model_validation")
 
@@ -20,33 +20,16 @@ VALIDATION = dg.AssetKey("churn_model_validation")
 class GateConfig(dg.Config):
     """A challenger is promoted only with AUC ≥ auc_floor and ≥ champion AUC − max_auc_drop.
 
-    Runs started by sensors and schedules take these defaults, which
-    TRAINING_PIPELINE_GATE_AUC_FLOOR and TRAINING_PIPELINE_GATE_MAX_AUC_DROP can set.
+    Runs started by sensors and schedules take these defaults, so `build_validation_asset`
+    sets them to the deployment's (TRAINING_PIPELINE_GATE_AUC_FLOOR and
+    TRAINING_PIPELINE_GATE_MAX_AUC_DROP, read once with the other settings).
     """
 
-    auc_floor: float = read(PREFIX + "GATE_AUC_FLOOR")
-    max_auc_drop: float = read(PREFIX + "GATE_MAX_AUC_DROP")
+    auc_floor: float = ModelDefaults.gate_auc_floor
+    max_auc_drop: float = ModelDefaults.gate_max_auc_drop
 
 
-@dg.asset(
-    key=VALIDATION,
-    group_name="validation",
-    owners=["team:ml"],
-    kinds={"scikitlearn", "evidently"},
-    automation_condition=dg.AutomationCondition.eager(),
-    description="The candidate and the production model scored on the same holdout; the "
-    "blocking check `passes_gate` decides whether deployment may run.",
-    check_specs=[
-        dg.AssetCheckSpec(
-            "passes_gate",
-            asset=VALIDATION,
-            blocking=True,
-            description="Challenger AUC meets the floor and is not worse than the champion's "
-            "by more than the tolerance.",
-        )
-    ],
-)
-def churn_model_validation(
+def validate_candidate(
     context: dg.AssetExecutionContext,
     config: GateConfig,
     model_store: ModelStoreResource,
@@ -132,3 +115,39 @@ def churn_model_validation(
             )
         ],
     )
+
+
+def build_validation_asset(defaults: ModelDefaults) -> dg.AssetsDefinition:
+    """The gate, with the deployment's floor and tolerance as every run's defaults."""
+
+    class DeploymentGateConfig(GateConfig):
+        auc_floor: float = defaults.gate_auc_floor
+        max_auc_drop: float = defaults.gate_max_auc_drop
+
+    @dg.asset(
+        key=VALIDATION,
+        group_name="validation",
+        owners=["team:ml"],
+        kinds={"scikitlearn", "evidently"},
+        automation_condition=dg.AutomationCondition.eager(),
+        description="The candidate and the production model scored on the same holdout; the "
+        "blocking check `passes_gate` decides whether deployment may run.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                "passes_gate",
+                asset=VALIDATION,
+                blocking=True,
+                description="Challenger AUC meets the floor and is not worse than the champion's "
+                "by more than the tolerance.",
+            )
+        ],
+    )
+    def churn_model_validation(
+        context: dg.AssetExecutionContext,
+        config: DeploymentGateConfig,
+        model_store: ModelStoreResource,
+        churn_model_candidate: Candidate,
+    ) -> dg.MaterializeResult:
+        return validate_candidate(context, config, model_store, churn_model_candidate)
+
+    return churn_model_validation

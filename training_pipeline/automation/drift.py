@@ -4,21 +4,13 @@ import dagster as dg
 
 from training_pipeline.assets.drift import FEATURE_DRIFT
 from training_pipeline.assets.training import CUSTOMER_SNAPSHOTS
-from training_pipeline.automation.jobs import POLICY, retrain_model
+from training_pipeline.automation.jobs import retrain_model
+from training_pipeline.automation.policy import RetrainingPolicy
 
 DRIFT_CHECK = dg.AssetCheckKey(CUSTOMER_SNAPSHOTS, FEATURE_DRIFT)
 
 
-@dg.sensor(
-    job=retrain_model,
-    minimum_interval_seconds=POLICY.sensor_interval_s,
-    default_status=dg.DefaultSensorStatus.RUNNING
-    if POLICY.mode == "on_drift"
-    else dg.DefaultSensorStatus.STOPPED,
-    description="Retrains when the feature drift check fails at ERROR (policy on_drift); "
-    "one retraining per failed evaluation, and the new model still faces the gate.",
-)
-def drift_retraining_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def retrain_on_drift(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     record = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [DRIFT_CHECK]
     ).get(DRIFT_CHECK)
@@ -41,3 +33,17 @@ def drift_retraining_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRes
         ],
         cursor=cursor,
     )
+
+
+def build_drift_retraining_sensor(policy: RetrainingPolicy) -> dg.SensorDefinition:
+    """Running under the on_drift policy, stopped otherwise."""
+    return dg.sensor(
+        name="drift_retraining_sensor",
+        job=retrain_model,
+        minimum_interval_seconds=policy.sensor_interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING
+        if policy.mode == "on_drift"
+        else dg.DefaultSensorStatus.STOPPED,
+        description="Retrains when the feature drift check fails at ERROR (policy on_drift); "
+        "one retraining per failed evaluation, and the new model still faces the gate.",
+    )(retrain_on_drift)

@@ -12,6 +12,7 @@ retraining goes through the gate.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -48,11 +49,11 @@ class RetrainingPolicy:
             )
 
     @classmethod
-    def from_env(cls) -> RetrainingPolicy:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RetrainingPolicy:
         return cls(
-            mode=read(PREFIX + "RETRAIN_POLICY"),
-            cron=read(PREFIX + "RETRAIN_CRON"),
-            nightly=read(PREFIX + "NIGHTLY_RETRAIN") == "on",
-            sensor_interval_s=read(PREFIX + "SENSOR_INTERVAL_S"),
-            drift_share_error=read(PREFIX + "DRIFT_SHARE_ERROR"),
+            mode=read(PREFIX + "RETRAIN_POLICY", env),
+            cron=read(PREFIX + "RETRAIN_CRON", env),
+            nightly=read(PREFIX + "NIGHTLY_RETRAIN", env) == "on",
+            sensor_interval_s=read(PREFIX + "SENSOR_INTERVAL_S", env),
+            drift_share_error=read(PREFIX + "DRIFT_SHARE_ERROR", env),
         )

@@ -25,7 +25,6 @@ from training_pipeline.ingestion.warehouse import utc_now
 from training_pipeline.resources import CrmDatabaseResource, OrderFilesResource, TicketsApiResource
 from training_pipeline.settings import RowContractLimits
 
-POLICY = RetrainingPolicy.from_env()
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 RAW_CRM = dg.AssetKey(["raw", "crm_customers"])
 RAW_TICKETS = dg.AssetKey(["raw", "tickets"])
@@ -139,16 +138,7 @@ def tickets_high_water_mark(api: TicketsApiResource, since: str | None) -> str |
     return newest
 
 
-@dg.sensor(
-    asset_selection=[RAW_ORDERS, RAW_CRM, RAW_TICKETS],
-    minimum_interval_seconds=POLICY.sensor_interval_s,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests one ingestion run for whatever is new: order files new or changed "
-    "in the landing folder (by content hash), CRM records and ticket changes newer than the "
-    "last ones seen. The run key names the file hashes and source stamps, so an identical "
-    "re-delivery launches nothing.",
-)
-def new_data_sensor(
+def look_for_new_data(
     context: dg.SensorEvaluationContext,
     order_files: OrderFilesResource,
     crm: CrmDatabaseResource,
@@ -186,3 +176,17 @@ def new_data_sensor(
         ],
         cursor=cursor,
     )
+
+
+def build_new_data_sensor(policy: RetrainingPolicy) -> dg.SensorDefinition:
+    """The new-data sensor, looking every ``policy.sensor_interval_s`` seconds."""
+    return dg.sensor(
+        name="new_data_sensor",
+        asset_selection=[RAW_ORDERS, RAW_CRM, RAW_TICKETS],
+        minimum_interval_seconds=policy.sensor_interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Requests one ingestion run for whatever is new: order files new or changed "
+        "in the landing folder (by content hash), CRM records and ticket changes newer than the "
+        "last ones seen. The run key names the file hashes and source stamps, so an identical "
+        "re-delivery launches nothing.",
+    )(look_for_new_data)
