@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -92,6 +92,22 @@ class ModelStoreResource(dg.ConfigurableResource):
     optuna_storage_url: str
 
 
+class WarehouseDbtResource(DbtCliResource):
+    """dbt on this warehouse, with one target folder per data directory.
+
+    dagster-dbt gives every invocation a fresh target folder, so dbt would never find
+    the partial-parse file of the previous run and re-parse the whole project each time.
+    Here every invocation on the same warehouse shares ``state_dir``: the profile (which
+    names the warehouse) is the same each time, so dbt's partial parsing holds across
+    runs.  Invocations never overlap: dbt runs only in steps of the warehouse pool.
+    """
+
+    state_dir: str
+
+    def cli(self, args: Sequence[str], *, target_path: Path | None = None, **kwargs):  # type: ignore[override]
+        return super().cli(args, target_path=target_path or Path(self.state_dir), **kwargs)
+
+
 def _dbt_executable() -> str:
     """dbt from this interpreter's environment, found even when the venv is not active."""
     beside_python = Path(sys.executable).parent / "dbt"
@@ -133,5 +149,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
             ),
         ),
         # dbt, which opens the warehouse itself through profiles.yml.
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable()),
+        "dbt": WarehouseDbtResource(
+            project_dir=dbt_project,
+            dbt_executable=_dbt_executable(),
+            state_dir=str(settings.dbt_state_dir),
+        ),
     }

@@ -21,6 +21,7 @@ DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8765
 DEFAULT_API_URL = f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}"
 
+DATA_DIR_ENV = "TRAINING_PIPELINE_DATA_DIR"
 DUCKDB_TEMP_DIR_NAME = "duckdb_tmp"  # inside the data directory, beside the warehouse
 MEMORY_LIMIT_ENV = "TRAINING_PIPELINE_DUCKDB_MEMORY_LIMIT"
 THREADS_ENV = "TRAINING_PIPELINE_DUCKDB_THREADS"
@@ -150,8 +151,11 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        data_dir = Path(os.environ.get("TRAINING_PIPELINE_DATA_DIR", REPO_ROOT / "data"))
+        data_dir = Path(os.environ.get(DATA_DIR_ENV, REPO_ROOT / "data"))
         data_dir = data_dir.expanduser().resolve()
+        # Child processes inherit the resolved path: dbt runs in dbt_project/ and
+        # `dagster dev` in the repo root, so a relative one would name another folder.
+        os.environ[DATA_DIR_ENV] = str(data_dir)
         settings = cls(
             data_dir=data_dir,
             crm_url=os.environ.get(
@@ -176,6 +180,7 @@ class Settings:
             "reports": self.reports_dir,
             "alert log": self.data_dir / "alerts",
             "demo state": self.demo_dir,
+            "dbt state": self.dbt_state_dir,
         }
 
     def check_contained(self) -> None:
@@ -197,6 +202,12 @@ class Settings:
     def duckdb_temp_dir(self) -> Path:
         """Where DuckDB spills what does not fit in its memory limit."""
         return self.data_dir / DUCKDB_TEMP_DIR_NAME
+
+    @property
+    def dbt_state_dir(self) -> Path:
+        """dbt's target and log folder for this warehouse: its partial-parse file stays
+        valid across runs because the profile it was parsed with names this warehouse."""
+        return self.data_dir / "dbt"
 
     @property
     def landing_dir(self) -> Path:

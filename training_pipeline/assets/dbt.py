@@ -3,12 +3,16 @@
 from collections.abc import Mapping
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import dbt_assets
 
 from training_pipeline.assets.dbt_translator import TrainingPipelineDbtTranslator
 from training_pipeline.cleaning.nulled_values import NulledCount, nulled_values_by_relation
 from training_pipeline.project import dbt_project
-from training_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
+from training_pipeline.resources import WAREHOUSE_POOL, WarehouseDbtResource, WarehouseResource
+
+# dbt unit tests check the SQL's logic on fixed fixtures, not the data: they run in the
+# test suite (training_pipeline_tests/test_dbt_project.py), not in every production build.
+BUILD_ARGS = ("build", "--exclude", "resource_type:unit_test")
 
 
 @dbt_assets(
@@ -18,12 +22,12 @@ from training_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
     pool=WAREHOUSE_POOL,
 )
 def cleaned_tables(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, dbt: WarehouseDbtResource, warehouse: WarehouseResource
 ):
     # dbt opens the DuckDB file itself: column types and lineage come from dbt's own
     # post-hook (macros/log_column_metadata.sql), not from a second connection here.
     built: dict[tuple[str, str], dg.AssetKey] = {}
-    for event in dbt.cli(["build"], context=context).stream():
+    for event in dbt.cli(list(BUILD_ARGS), context=context).stream():
         if isinstance(event, dg.Output):
             relation = _relation(event.metadata)
             if relation is not None:
