@@ -25,6 +25,7 @@ from training_pipeline.resources import build_resources
 from training_pipeline.settings import DATA_DIR_ENV, DBT_PROJECT_DIR, Settings
 
 pytestmark = pytest.mark.e2e
+ALL = [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,12 @@ class TwoRuns:
     second_log: list[dict]
 
 
-def _materialize(settings: Settings, assets: list) -> dg.ExecuteInProcessResult:
-    result = dg.materialize(assets, resources=build_resources(settings), raise_on_error=False)
+def _materialize(
+    settings: Settings, assets: list, instance: dg.DagsterInstance
+) -> dg.ExecuteInProcessResult:
+    result = dg.materialize(
+        assets, resources=build_resources(settings), instance=instance, raise_on_error=False
+    )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
 
@@ -63,12 +68,12 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoRuns]:
         with DemoApiServer(settings, host="127.0.0.1", port=0) as server:
             patch.setenv("TRAINING_PIPELINE_API_URL", server.url)
             settings = Settings.from_env()
-            first = _materialize(
-                settings, [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
-            )
-            log = settings.dbt_state_dir / "dbt.log"
-            already = len(_log_lines(log))
-            second = _materialize(settings, [cleaned_tables])
+            with dg.DagsterInstance.ephemeral() as instance:
+                first = _materialize(settings, ALL, instance)
+                log = settings.dbt_state_dir / "dbt.log"
+                already = len(_log_lines(log))
+                generate(settings, days=1)  # a new day arrives
+                second = _materialize(settings, ALL, instance)
         yield TwoRuns(settings, workdir, relative, first, second, _log_lines(log)[already:])
 
 
@@ -106,3 +111,32 @@ def test_production_builds_leave_the_dbt_unit_tests_to_the_test_suite(two_runs: 
     kinds = {r["unique_id"].split(".")[0] for r in run_results["results"]}
     assert "unit_test" not in kinds
     assert {"model", "test"} <= kinds
+
+
+def _observed(result: dg.ExecuteInProcessResult, key: str) -> dict:
+    (metadata,) = [
+        e.event_specific_data.asset_observation.metadata
+        for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+        and e.event_specific_data.asset_observation.asset_key.to_user_string() == key
+    ]
+    return metadata
+
+
+def test_the_nulled_value_count_covers_only_the_batches_since_the_last_count(two_runs):
+    # Regression: every build re-read every staging view over all rows to count them.
+    first = _observed(two_runs.first, "staging/stg_shop__orders")
+    second = _observed(two_runs.second, "staging/stg_shop__orders")
+    with wh.connect(two_runs.settings.warehouse_path, read_only=True) as con:
+        per_batch = dict(
+            con.execute(
+                "select _ingested_at, count(*) filter (where nullif(trim(amount), '') "
+                "is not null) from raw.orders group by all"
+            ).fetchall()
+        )
+    assert len(per_batch) == 2
+    first_batch, second_batch = sorted(per_batch)
+    assert first["nulled_values"].data["amount"]["delivered"] == per_batch[first_batch]
+    assert second["nulled_values"].data["amount"]["delivered"] == per_batch[second_batch]
+    assert first["nulled_values_counted_through"].value == first_batch.isoformat()
+    assert second["nulled_values_counted_through"].value == second_batch.isoformat()
