@@ -1,21 +1,23 @@
 """Our path over a data directory, stage by stage, in one process: what the assets run.
 
-    python -m training_pipeline.benchmark.our_path --data-dir D --result stages.json
+    TRAINING_PIPELINE_DATA_DIR=D python -m training_pipeline.benchmark.our_path --result R
 
 Stages: the order files' Python pre-check (UTF-8/line scan and csv/JSON parsing, timed
 inside ingestion), the rest of ingestion (DuckDB reads the files into ``raw.orders``,
 manifest and batch bookkeeping), ``dbt build`` exactly as the ``cleaned_tables`` asset
 runs it (``--exclude`` narrows it), and the nulled-value count.  Each stage records wall
-time, CPU (this process and its children, dbt included) and the peak RSS so far (of this
-process, or of dbt for the dbt stage).  Orchestration (Dagster) is not in this path:
-``scripts/bench.py --overhead`` measures it.
+time, CPU (this process and its children, dbt included) and peak RSS (of this process
+so far, or dbt's own, sampled, for the dbt stage).  Orchestration (Dagster) is not in
+this path: ``scripts/bench.py --overhead`` measures it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,18 +61,59 @@ class Recorder:
         self.stages: list[Stage] = []
 
     @contextmanager
-    def stage(self, name: str, rss_of: int = resource.RUSAGE_SELF) -> Iterator[None]:
+    def stage(self, name: str, of_children: bool = False) -> Iterator[None]:
         wall, (own, children) = time.perf_counter(), _cpu()
-        yield
+        with ChildPeakRss() as child_peak:
+            yield
         own_after, children_after = _cpu()
+        rss = child_peak.peak_kib / 1024 if of_children else _rss_mib(resource.RUSAGE_SELF)
         self.stages.append(
             Stage(
                 name,
                 time.perf_counter() - wall,
                 own_after - own + children_after - children,
-                _rss_mib(rss_of),
+                rss,
             )
         )
+
+
+class ChildPeakRss:
+    """The largest VmHWM of this process's children, sampled while the block runs.
+
+    The kernel's figure for a reaped child (``RUSAGE_CHILDREN``) starts from the RSS of
+    this process when it forked, so dbt's own peak is read from /proc instead; a peak
+    reached in the last instant before exit can be missed (the sampling period).
+    """
+
+    def __init__(self, period_s: float = 0.2) -> None:
+        self.period_s, self.peak_kib = period_s, 0
+        self._done = threading.Event()
+
+    def _sample(self) -> None:
+        me = str(os.getpid())
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if stat.read_text().rsplit(")", 1)[1].split()[1] != me:
+                    continue
+                status = (stat.parent / "status").read_text()
+            except (OSError, IndexError):
+                continue  # the process ended while being read
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+
+    def _run(self) -> None:
+        while not self._done.wait(self.period_s):
+            self._sample()
+
+    def __enter__(self) -> ChildPeakRss:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def _timing(function: Callable, totals: dict[str, float]) -> Callable:
@@ -155,7 +198,7 @@ def build(settings: Settings, select: list[str]) -> list[tuple[str, str]]:
 def run(settings: Settings, select: list[str]) -> dict:
     recorder = Recorder()
     rows = ingest(settings, recorder)
-    with recorder.stage(DBT, rss_of=resource.RUSAGE_CHILDREN):
+    with recorder.stage(DBT, of_children=True):
         relations = build(settings, select)
     with (
         recorder.stage(NULLED),
