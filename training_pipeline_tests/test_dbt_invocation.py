@@ -7,6 +7,7 @@ directory is given relative to it; then the cleaning step runs a second time.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import uuid
 from collections.abc import Iterator
@@ -140,3 +141,17 @@ def test_the_nulled_value_count_covers_only_the_batches_since_the_last_count(two
     assert second["nulled_values"].data["amount"]["delivered"] == per_batch[second_batch]
     assert first["nulled_values_counted_through"].value == first_batch.isoformat()
     assert second["nulled_values_counted_through"].value == second_batch.isoformat()
+
+
+def test_the_dbt_resource_learns_dbts_version_without_starting_dbt(settings, monkeypatch):
+    # Regression: every run started `dbt --version` (a whole dbt start-up) and loaded dbt
+    # in-process before dbt itself ran: about half a minute on a busy 2-core machine.
+    import dagster_dbt.core.resource as dagster_dbt_resource
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a subprocess was started: {args}")
+
+    monkeypatch.setattr(dagster_dbt_resource, "check_output", refuse)
+    dbt = build_resources(settings)["dbt"]
+    assert str(dbt._cli_version) == importlib.metadata.version("dbt-core")
+    assert dbt._initialize_dbt_core_adapter(["build"]) is None
