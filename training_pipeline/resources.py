@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource
+from packaging import version
 
 from training_pipeline.environment import CRM_URL_ENV, OPTUNA_STORAGE_ENV
 from training_pipeline.ingestion import warehouse
@@ -93,6 +96,38 @@ class ModelStoreResource(dg.ConfigurableResource):
     optuna_storage_url: str
 
 
+class WarehouseDbtResource(DbtCliResource):
+    """dbt on this warehouse, with one target folder per data directory.
+
+    dagster-dbt gives every invocation a fresh target folder, so dbt would never find
+    the partial-parse file of the previous run and re-parse the whole project each time.
+    Here every invocation on the same warehouse shares ``state_dir``: the profile (which
+    names the warehouse) is the same each time, so dbt's partial parsing holds across
+    runs.  Invocations never overlap: dbt runs only in steps of the warehouse pool.
+    """
+
+    state_dir: str
+
+    def cli(self, args: Sequence[str], *, target_path: Path | None = None, **kwargs):  # type: ignore[override]
+        return super().cli(args, target_path=target_path or Path(self.state_dir), **kwargs)
+
+    # Two start-up costs dagster-dbt pays on every run before dbt starts (measured: about
+    # 5 s of CPU, half a minute of wall time on a busy 2-core machine), for nothing here:
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        """dagster-dbt runs ``dbt --version`` (a whole dbt start-up) to learn this; the
+        executable is this environment's own, so its version is the installed package's."""
+        if self.dbt_executable != str(Path(sys.executable).parent / "dbt"):
+            return super()._cli_version
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
+        """dagster-dbt loads dbt in-process only to fetch column metadata and row counts
+        through it; column metadata comes from dbt's post-hook here, row counts are unused."""
+        return None
+
+
 def _dbt_executable() -> str:
     """dbt from this interpreter's environment, found even when the venv is not active."""
     beside_python = Path(sys.executable).parent / "dbt"
@@ -132,5 +167,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
             optuna_storage_url=_secret(OPTUNA_STORAGE_ENV, settings.optuna_storage_url),
         ),
         # dbt, which opens the warehouse itself through profiles.yml.
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable()),
+        "dbt": WarehouseDbtResource(
+            project_dir=dbt_project,
+            dbt_executable=_dbt_executable(),
+            state_dir=str(settings.dbt_state_dir),
+        ),
     }

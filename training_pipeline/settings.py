@@ -8,6 +8,7 @@ directory); the source URLs can each be pointed at real systems.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,9 @@ class Settings:
         """Every setting, read once: the definitions and the CLI call this, nothing else."""
         data_dir = read(DATA_DIR_ENV) or REPO_ROOT / "data"
         data_dir = data_dir.expanduser().resolve()
+        # Child processes inherit the resolved path: dbt runs in dbt_project/ and
+        # `dagster dev` in the repo root, so a relative one would name another folder.
+        os.environ[DATA_DIR_ENV] = str(data_dir)
         settings = cls(
             data_dir=data_dir,
             crm_url=read(CRM_URL_ENV) or f"sqlite:///{data_dir / 'crm.sqlite'}",
@@ -166,6 +170,7 @@ class Settings:
             "reports": self.reports_dir,
             "alert log": self.data_dir / "alerts",
             "demo state": self.demo_dir,
+            "dbt state": self.dbt_state_dir,
         }
 
     def check_contained(self) -> None:
@@ -187,6 +192,12 @@ class Settings:
     def duckdb_temp_dir(self) -> Path:
         """Where DuckDB spills what does not fit in its memory limit."""
         return self.data_dir / DUCKDB_TEMP_DIR_NAME
+
+    @property
+    def dbt_state_dir(self) -> Path:
+        """dbt's target and log folder for this warehouse: its partial-parse file stays
+        valid across runs because the profile it was parsed with names this warehouse."""
+        return self.data_dir / "dbt"
 
     @property
     def landing_dir(self) -> Path:

@@ -228,6 +228,7 @@ def test_customers_mart_parses_the_latest_crm_record_of_each_customer(
         "signup_date": date(2025, 3, 4),
         "updated_at": datetime(2026, 1, 2),
         "_batch_id": "crm-1",
+        "_ingested_at": FIRST_BATCH.ingested_at,
     }
     bob = first_build.mart("customers")["C002"]
     assert (bob["age"], bob["country_code"], bob["segment"], bob["signup_date"]) == (

@@ -17,6 +17,7 @@ from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.pipelines import FAMILIES
 from training_pipeline.ml.splits import holdout_split, time_folds
 from training_pipeline.ml.tuning import (
+    STOPPED_BY,
     TuningConfig,
     TuningResult,
     fit_final,
@@ -239,3 +240,36 @@ def test_the_trial_history_html_inlines_plotly_and_links_no_external_script(tune
     html = optimization_history_html(tuned.study)
     assert "Plotly.newPlot" in html and len(html) > 1_000_000  # plotly.js itself is inlined
     assert not re.search(r"<script[^>]*\bsrc\s*=\s*[\"']?(https?:)?//", html, re.IGNORECASE)
+
+
+class SteppingClock:
+    """A clock that moves ``step_s`` seconds each time it is read."""
+
+    def __init__(self, step_s: float) -> None:
+        self.now, self.step_s = 0.0, step_s
+
+    def __call__(self) -> float:
+        self.now += self.step_s
+        return self.now
+
+
+def test_a_trial_that_would_overrun_the_time_budget_stops_between_folds(train):
+    # Regression: the time budget was checked only between trials, so the last trial
+    # ran all its folds past the deadline.  Each clock read advances one second: tuning
+    # starts at 1 s, so the deadline is 6.5 s; the first trial reads 2, 3 and 4 s and
+    # completes; the second starts at 5 s, its first fold ends at 6 s, and a second fold
+    # as long (1 s) would end past the deadline, so it is not started.
+    clock = SteppingClock(1.0)
+    config = TuningConfig(n_trials=50, timeout_s=5.5, n_folds=3, seed=7)
+    result = tune(train, CHURN, config, clock=clock)
+    assert [t["state"] for t in result.trial_history] == ["complete", "pruned"]
+    assert len(result.trial_history[1]["fold_scores"]) == 1
+    assert result.study.trials[1].user_attrs[STOPPED_BY] == "time budget"
+    assert result.n_trials_completed == 1
+
+
+def test_the_first_trial_completes_even_past_the_time_budget(train):
+    config = TuningConfig(n_trials=50, timeout_s=0.5, n_folds=2, seed=7)
+    result = tune(train, CHURN, config, clock=SteppingClock(10.0))
+    assert [t["state"] for t in result.trial_history] == ["complete", "pruned"]
+    assert result.trial_history[1]["fold_scores"] == []

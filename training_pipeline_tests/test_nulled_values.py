@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 import pytest
 
@@ -9,6 +11,7 @@ from training_pipeline.cleaning.nulled_values import (
     NulledCount,
     nulled_values,
     nulled_values_by_relation,
+    nulled_values_since,
     parsed_columns,
 )
 
@@ -82,3 +85,50 @@ def test_a_delivered_column_that_is_not_a_struct_is_an_error_naming_it(con):
     con.execute("create view staging.wrong as select 1 as a, 'x' as _delivered").fetchall()
     with pytest.raises(TypeError, match=r"staging\.wrong\._delivered must be a STRUCT"):
         nulled_values(con, "staging", "wrong")
+
+
+@pytest.fixture
+def batches() -> duckdb.DuckDBPyConnection:
+    """Two batches of delivered ages, each refusing one value."""
+    con = duckdb.connect()
+    con.execute("create schema staging").fetchall()
+    con.execute(
+        "create table raw_ages as select * from (values "
+        "('25', timestamp '2026-01-01 01:00'), ('999', timestamp '2026-01-01 01:00'), "
+        "('30', timestamp '2026-01-02 01:00'), ('abc', timestamp '2026-01-02 01:00'), "
+        "('41', timestamp '2026-01-02 01:00')) t(age, _ingested_at)"
+    ).fetchall()
+    con.execute(
+        "create view staging.ages as select "
+        "case when try_cast(age as int) < 120 then try_cast(age as int) end as age, "
+        "struct_pack(age := age) as _delivered, _ingested_at from raw_ages"
+    ).fetchall()
+    return con
+
+
+def test_a_count_after_a_batch_time_covers_only_the_later_batches(batches):
+    first = nulled_values_since(batches, "staging", "ages", None)
+    assert first.columns == {"age": NulledCount(delivered=5, nulled=2)}
+    assert first.counted_through == datetime(2026, 1, 2, 1)
+    since_first = nulled_values_since(batches, "staging", "ages", datetime(2026, 1, 1, 1))
+    assert since_first.columns == {"age": NulledCount(delivered=3, nulled=1)}
+    assert since_first.counted_through == datetime(2026, 1, 2, 1)
+
+
+def test_a_count_with_no_new_rows_is_zero_and_keeps_the_previous_mark(batches):
+    mark = datetime(2026, 1, 2, 1)
+    later = nulled_values_since(batches, "staging", "ages", mark)
+    assert later.columns == {"age": NulledCount(delivered=0, nulled=0)}
+    assert later.counted_through == mark
+
+
+def test_relations_are_counted_from_their_own_marks(batches):
+    counts = nulled_values_by_relation(
+        batches, [("staging", "ages")], {("staging", "ages"): datetime(2026, 1, 1, 1)}
+    )
+    assert counts[("staging", "ages")].columns["age"] == NulledCount(delivered=3, nulled=1)
+
+
+def test_a_batch_count_of_a_relation_without_batch_times_is_an_error_naming_it(con):
+    with pytest.raises(ValueError, match=r"staging\.people has no _ingested_at column"):
+        nulled_values_since(con, "staging", "people", datetime(2026, 1, 1))

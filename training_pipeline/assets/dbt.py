@@ -1,14 +1,19 @@
 """The cleaning stage: dbt models on DuckDB, with dbt tests as asset checks."""
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import dbt_assets
 
 from training_pipeline.assets.dbt_translator import TrainingPipelineDbtTranslator
 from training_pipeline.cleaning.nulled_values import NulledCount, nulled_values_by_relation
 from training_pipeline.project import dbt_project
-from training_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
+from training_pipeline.resources import WAREHOUSE_POOL, WarehouseDbtResource, WarehouseResource
+
+# dbt unit tests check the SQL's logic on fixed fixtures, not the data: they run in the
+# test suite (training_pipeline_tests/test_dbt_project.py), not in every production build.
+BUILD_ARGS = ("build", "--exclude", "resource_type:unit_test")
 
 
 @dbt_assets(
@@ -18,23 +23,54 @@ from training_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
     pool=WAREHOUSE_POOL,
 )
 def cleaned_tables(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, dbt: WarehouseDbtResource, warehouse: WarehouseResource
 ):
     # dbt opens the DuckDB file itself: column types and lineage come from dbt's own
     # post-hook (macros/log_column_metadata.sql), not from a second connection here.
     built: dict[tuple[str, str], dg.AssetKey] = {}
-    for event in dbt.cli(["build"], context=context).stream():
+    for event in dbt.cli(list(BUILD_ARGS), context=context).stream():
         if isinstance(event, dg.Output):
             relation = _relation(event.metadata)
             if relation is not None:
                 built[relation] = context.asset_key_for_output(event.output_name)
         yield event
+    # Only the batches that arrived since the last count are counted (what was counted
+    # last is in that count's observation), so the count's cost follows the batch.
+    after = {
+        relation: counted
+        for relation, key in built.items()
+        if (counted := _counted_through(context.instance, key)) is not None
+    }
     # dbt has exited and this step still holds the warehouse pool's slot, so reading the
     # file now cannot collide with any writer.
     with warehouse.connect(read_only=True) as con:
-        counts = nulled_values_by_relation(con, built)
-    for relation, per_column in counts.items():
-        yield dg.AssetObservation(asset_key=built[relation], metadata=nulled_metadata(per_column))
+        counts = nulled_values_by_relation(con, built, after)
+    for relation, batch in counts.items():
+        yield dg.AssetObservation(
+            asset_key=built[relation],
+            metadata=nulled_metadata(batch.columns)
+            | _counted_through_metadata(batch.counted_through),
+        )
+
+
+COUNTED_THROUGH = "nulled_values_counted_through"
+
+
+def _counted_through(instance: dg.DagsterInstance, key: dg.AssetKey) -> datetime | None:
+    """The newest ``_ingested_at`` the previous nulled-value count of ``key`` covered."""
+    # The newest few: another kind of observation of the same asset may come between.
+    for record in instance.fetch_observations(key, limit=10).records:
+        observation = record.asset_observation
+        value = observation.metadata.get(COUNTED_THROUGH) if observation else None
+        if value is not None:
+            return datetime.fromisoformat(str(value.value))
+    return None
+
+
+def _counted_through_metadata(counted_through: datetime | None) -> dict[str, dg.MetadataValue]:
+    if counted_through is None:
+        return {}
+    return {COUNTED_THROUGH: dg.MetadataValue.text(counted_through.isoformat())}
 
 
 def _relation(metadata: Mapping[str, dg.MetadataValue]) -> tuple[str, str] | None:
@@ -46,7 +82,8 @@ def _relation(metadata: Mapping[str, dg.MetadataValue]) -> tuple[str, str] | Non
 
 
 def nulled_metadata(per_column: Mapping[str, NulledCount]) -> dict[str, dg.MetadataValue]:
-    """One number per parsed column (plotted over time in the UI) and a table of all."""
+    """One number per parsed column of the batch counted (plotted over time in the UI)
+    and a table of all."""
     return {
         "nulled_values": dg.MetadataValue.json(
             {

@@ -5,18 +5,24 @@ struct (one field per parsed column, holding the text as delivered).  A value co
 nulled when the delivered text was not blank and the parsed column is null: the parser
 rejected it rather than guessing.  The counts reach Dagster as metadata, so a source
 that starts sending a new date format shows up as a jump in a column's nulled count.
+
+Each count covers the rows of the batches ingested since the previous count (by
+``_ingested_at``), not the whole history: its cost follows the batch, and a new format
+shows up as a jump in the batch that brought it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
 
 from training_pipeline.ingestion.warehouse import quote_identifier
 
 DELIVERED_COLUMN = "_delivered"
+BATCH_TIME_COLUMN = "_ingested_at"
 
 
 @dataclass(frozen=True)
@@ -35,9 +41,8 @@ def _relation(schema: str, table: str) -> str:
     return f"{quote_identifier(schema)}.{quote_identifier(table)}"
 
 
-def parsed_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
-    """Columns of the relation that were parsed from a ``_delivered`` field of that name."""
-    columns = {
+def _column_names(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    return {
         name
         for (name,) in con.execute(
             "select column_name from information_schema.columns "
@@ -45,6 +50,11 @@ def parsed_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> l
             [schema, table],
         ).fetchall()
     }
+
+
+def parsed_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    """Columns of the relation that were parsed from a ``_delivered`` field of that name."""
+    columns = _column_names(con, schema, table)
     if DELIVERED_COLUMN not in columns:
         return []
     delivered_type = con.sql(
@@ -58,13 +68,30 @@ def parsed_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> l
     return [name for name, _ in delivered_type.children if name in columns]
 
 
+@dataclass(frozen=True)
+class BatchNulledCounts:
+    """The counts of the rows ingested after a time, and the newest such row's time."""
+
+    columns: dict[str, NulledCount]
+    counted_through: datetime | None  # unchanged (the ``after`` given) when no row is new
+
+
 def nulled_values(
-    con: duckdb.DuckDBPyConnection, schema: str, table: str
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, *, after: datetime | None = None
 ) -> dict[str, NulledCount]:
     """Per parsed column: non-blank delivered values, and those that parsed to null."""
+    return nulled_values_since(con, schema, table, after).columns
+
+
+def nulled_values_since(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, after: datetime | None
+) -> BatchNulledCounts:
+    """``nulled_values`` of the rows whose ``_ingested_at`` is later than ``after``
+    (all rows when ``after`` is None).  A relation without ``_ingested_at`` is an error
+    when ``after`` is given: it could only be counted in full."""
     columns = parsed_columns(con, schema, table)
     if not columns:
-        return {}
+        return BatchNulledCounts({}, after)
     selects = []
     for column in columns:
         delivered = (
@@ -75,20 +102,37 @@ def nulled_values(
             f"count(*) filter (where {delivered} is not null "
             f"and {quote_identifier(column)} is null)"
         )
-    (row,) = con.execute(f"select {', '.join(selects)} from {_relation(schema, table)}").fetchall()
-    return {
-        column: NulledCount(delivered=row[2 * i], nulled=row[2 * i + 1])
-        for i, column in enumerate(columns)
-    }
+    has_batch_time = BATCH_TIME_COLUMN in _column_names(con, schema, table)
+    if after is not None and not has_batch_time:
+        raise ValueError(
+            f"{schema}.{table} has no {BATCH_TIME_COLUMN} column, so the rows ingested "
+            f"after {after.isoformat()} cannot be told apart"
+        )
+    selects.append(f"max({BATCH_TIME_COLUMN})" if has_batch_time else "null")
+    where = f" where {BATCH_TIME_COLUMN} > ?" if after is not None else ""
+    (row,) = con.execute(
+        f"select {', '.join(selects)} from {_relation(schema, table)}{where}",
+        [] if after is None else [after],
+    ).fetchall()
+    return BatchNulledCounts(
+        {
+            column: NulledCount(delivered=row[2 * i], nulled=row[2 * i + 1])
+            for i, column in enumerate(columns)
+        },
+        row[-1] if row[-1] is not None else after,
+    )
 
 
 def nulled_values_by_relation(
-    con: duckdb.DuckDBPyConnection, relations: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], dict[str, NulledCount]]:
-    """``nulled_values`` of every relation that has parsed columns."""
+    con: duckdb.DuckDBPyConnection,
+    relations: Iterable[tuple[str, str]],
+    after: Mapping[tuple[str, str], datetime] | None = None,
+) -> dict[tuple[str, str], BatchNulledCounts]:
+    """``nulled_values_since`` of every relation that has parsed columns; ``after`` holds
+    each relation's previous ``counted_through`` (absent: count every row)."""
     counts = {}
-    for schema, table in relations:
-        per_column = nulled_values(con, schema, table)
-        if per_column:
-            counts[(schema, table)] = per_column
+    for relation in relations:
+        batch = nulled_values_since(con, *relation, (after or {}).get(relation))
+        if batch.columns:
+            counts[relation] = batch
     return counts

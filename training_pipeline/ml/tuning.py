@@ -5,7 +5,10 @@ boosting, logistic regression and random forests on equal terms.  Trials report 
 fold's score as they go (oldest, cheapest fold first) so the pruner can stop a trial
 that trails the median of earlier trials on the same fold.  The budget is trials *and*
 seconds, whichever runs out first; while the trial budget is the one that binds, the
-same data and seed give the same result.
+same data and seed give the same result.  The seconds hold inside a trial too: a fold
+that would end past the deadline (judged by the trial's previous fold) is not started,
+the trial is pruned and the study stops, once at least one trial has completed (the
+first one always completes, so there is a model to return).
 """
 
 from __future__ import annotations
@@ -172,13 +175,37 @@ def _history(study: optuna.Study) -> list[dict[str, Any]]:
     ]
 
 
-def tune(train: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> TuningResult:
+STOPPED_BY = "stopped_by"
+
+
+def _over_budget(
+    deadline: float | None, now: float, next_fold_s: float, study: optuna.Study
+) -> bool:
+    """Would the next fold end past the deadline, with a completed trial to fall back on?"""
+    if deadline is None or now + next_fold_s <= deadline:
+        return False
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def _stop_for_time(trial: optuna.Trial, study: optuna.Study) -> None:
+    trial.set_user_attr(STOPPED_BY, "time budget")
+    study.stop()  # no further trial starts
+    raise optuna.TrialPruned("the tuning time budget is spent")
+
+
+def tune(
+    train: pd.DataFrame,
+    spec: FeatureSpec,
+    config: TuningConfig,
+    clock: Callable[[], float] = time.perf_counter,
+) -> TuningResult:
     """Search family and hyperparameters by mean score over purged time folds.
 
     Args:
         train: Labelled training rows; the holdout must already be removed.
         spec: The feature spec.
         config: Budget, seed, folds, families, metric and where to store the study.
+        clock: Seconds, monotonic; the time budget is measured on it.
 
     Returns:
         The best trial's family, parameters and scores, and the trial history.
@@ -187,7 +214,8 @@ def tune(train: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> Tuning
         ValueError: Bad frame, too few snapshots, a single-class fold, or a stored
             study of the same name from another run.
     """
-    started = time.perf_counter()
+    started = clock()
+    deadline = None if config.timeout_s is None else started + config.timeout_s
     check_frame(train, spec)
     folds = _checked_folds(train, spec, config)
     score = METRICS[config.metric]
@@ -198,14 +226,23 @@ def tune(train: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> Tuning
         params = suggest_params(trial, family)
         trial.set_user_attr("params", params)
         scores: list[float] = []
+        fold_started = clock()
+        if _over_budget(deadline, fold_started, 0.0, study):  # the time is already up
+            _stop_for_time(trial, study)
         for step, (valid_idx, predicted) in enumerate(
             _fold_scores(train, spec, folds, family, params)
         ):
             scores.append(float(score(y[valid_idx], predicted)))
             trial.report(scores[-1], step)
             # After the last fold the work is done: score the trial rather than prune it.
-            if step < len(folds) - 1 and trial.should_prune():
+            if step == len(folds) - 1:
+                break
+            if trial.should_prune():
                 raise optuna.TrialPruned()
+            now = clock()
+            fold_s, fold_started = now - fold_started, now
+            if _over_budget(deadline, now, fold_s, study):
+                _stop_for_time(trial, study)
         return float(np.mean(scores))
 
     study = _open_study(config, _fingerprint(train, spec, config))
@@ -224,7 +261,7 @@ def tune(train: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> Tuning
         metric=config.metric,
         n_trials_completed=states.count(TrialState.COMPLETE),
         n_pruned=states.count(TrialState.PRUNED),
-        duration_s=time.perf_counter() - started,
+        duration_s=clock() - started,
         trial_history=_history(study),
         study_name=config.study_name,
         storage_url=config.storage_url,

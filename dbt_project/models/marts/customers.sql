@@ -1,8 +1,24 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        unique_key='customer_id',
+    )
+}}
+
 with
 
 customers as (
 
     select * from {{ ref('stg_crm__customers') }}
+
+    {#-
+        Only the customers whose latest record arrived after the last build: a
+        record from an older batch cannot become the latest one, since every
+        newer candidate arrives in a newer batch. delete+insert replaces them.
+    #}
+    {{ after_last_build('_ingested_at') }}
 
 ),
 
@@ -17,7 +33,8 @@ final as (
         segment,
         signup_date,
         updated_at,
-        _batch_id
+        _batch_id,
+        _ingested_at
 
     from customers
 
