@@ -283,6 +283,13 @@ def read(name: str, env: Mapping[str, str] | None = None) -> Any:
     return None if text is None else variable.value(text)
 
 
+def publish(name: str, value: str) -> None:
+    """Hand a resolved value to every child process this one starts (dbt, ``dagster
+    dev``), which would otherwise re-read the raw text relative to its own folder."""
+    VARIABLES[name].value(value)
+    os.environ[name] = value
+
+
 def unknown_variable_warnings(env: Mapping[str, str]) -> list[str]:
     """One warning per ``TRAINING_PIPELINE_*`` variable the pipeline never reads."""
     warnings = []

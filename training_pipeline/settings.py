@@ -8,7 +8,6 @@ directory); the source URLs can each be pointed at real systems.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from training_pipeline.environment import (  # noqa: F401
     PROJECT_DIR_ENV,
     THREADS_ENV,
     SettingsError,
+    publish,
     read,
 )
 
@@ -142,9 +142,6 @@ class Settings:
         """Every setting, read once: the definitions and the CLI call this, nothing else."""
         data_dir = read(DATA_DIR_ENV) or REPO_ROOT / "data"
         data_dir = data_dir.expanduser().resolve()
-        # Child processes inherit the resolved path: dbt runs in dbt_project/ and
-        # `dagster dev` in the repo root, so a relative one would name another folder.
-        os.environ[DATA_DIR_ENV] = str(data_dir)
         settings = cls(
             data_dir=data_dir,
             crm_url=read(CRM_URL_ENV) or f"sqlite:///{data_dir / 'crm.sqlite'}",
@@ -156,6 +153,9 @@ class Settings:
             model=ModelDefaults.from_env(),
         )
         settings.check_contained()
+        # Child processes inherit the resolved path: dbt runs in dbt_project/ and
+        # `dagster dev` in the repo root, so a relative one would name another folder.
+        publish(DATA_DIR_ENV, str(data_dir))
         return settings
 
     def owned_paths(self) -> dict[str, Path]:

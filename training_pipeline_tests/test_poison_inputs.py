@@ -3,6 +3,7 @@ pipeline, and wrong data never loads silently.  Each test reproduces the reporte
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from order_file_helpers import (
     order_ids,
 )
 
-from training_pipeline.ingestion import quarantine
+from training_pipeline.ingestion import order_files, quarantine
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
 
 
@@ -345,3 +346,33 @@ def test_a_far_future_stamp_does_not_blind_the_sensor_to_later_changes(tmp_path)
     stamps = ["2026-03-01T09:00:00Z", "2026-03-01T10:00:00+00:00", "2099-12-31T10:00:00Z"]
     assert newest_plausible(stamps, now) == "2026-03-01T10:00:00+00:00"
     assert newest_plausible(["2099-12-31T10:00:00Z"], now) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "quarantined"), [(errno.EACCES, True), (errno.EMFILE, False), (errno.EIO, False)]
+)
+def test_only_an_os_error_about_the_file_itself_quarantines_it(
+    con, dirs, monkeypatch, code, quarantined
+):
+    # A fault of the machine reading the file (too many open files, an I/O error) must
+    # fail the run and leave the delivery in the landing folder for the next one.
+    land_good(dirs[0])
+    (dirs[0] / "orders_fault.csv").write_text(HEADER + "F1,C1,x,1,new\n")
+    real_inspect = order_files.inspect_file
+
+    def fault_on_one_file(path, *args, **kwargs):
+        if Path(path).name == "orders_fault.csv":
+            raise OSError(code, os.strerror(code))
+        return real_inspect(path, *args, **kwargs)
+
+    monkeypatch.setattr(order_files, "inspect_file", fault_on_one_file)
+    if quarantined:
+        reason = assert_quarantined_beside_the_good_file(
+            con, dirs, "orders_fault.csv", os.strerror(code)
+        )
+        assert reason["reason"].startswith("the file cannot be read")
+    else:
+        with pytest.raises(OSError, match=os.strerror(code)):
+            ingest(con, dirs)
+        assert (dirs[0] / "orders_fault.csv").exists()
+        assert not dirs[1].exists() or not any(dirs[1].rglob("orders_fault.csv"))

@@ -20,7 +20,7 @@ from training_pipeline.ml.recovery import (
     ensure_verified_production,
     production_check,
 )
-from training_pipeline.ml.registry import Aliases, ModelRegistry
+from training_pipeline.ml.registry import AliasError, Aliases, ModelRegistry
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 
@@ -65,6 +65,20 @@ def test_production_falls_back_to_the_last_verified_version_recorded_as_a_rollba
     assert (last.action, last.actor) == ("rollback", "dagster run r1")
     assert last.reason.startswith(VERIFICATION_ROLLBACK) and "corrupt or truncated" in last.reason
     assert ensure_verified_production(registry) is None  # verified now: nothing more to do
+
+
+def test_a_rollback_judged_on_a_version_no_longer_in_production_changes_nothing(
+    registry, three_promoted
+):
+    # Regression: a run that found v3 damaged could roll back over a healthy model that
+    # another run promoted meanwhile.
+    fresh = register(registry, fitted(FAMILIES[0]), family=FAMILIES[0]).version
+    registry.promote(fresh, actor="another run")
+
+    with pytest.raises(AliasError, match=f"no longer {three_promoted[-1]}"):
+        registry.rollback(to=three_promoted[0], replacing=three_promoted[-1])
+
+    assert registry.aliases().production == fresh
 
 
 def test_a_damaged_previous_version_is_skipped_for_an_earlier_one(registry, three_promoted):

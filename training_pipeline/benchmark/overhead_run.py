@@ -11,6 +11,7 @@ import dagster as dg
 
 from training_pipeline.benchmark.measure import HEADER, cost_row, run_measured
 from training_pipeline.benchmark.overhead import dbt_invocations, run_anatomy
+from training_pipeline.environment import publish
 from training_pipeline.settings import DATA_DIR_ENV, REPO_ROOT, Settings
 
 DBT_STEP = "cleaned_tables"
@@ -24,7 +25,7 @@ def overhead_mode(work: Path) -> None:
     home = work / "dagster_home"
     home.mkdir(parents=True)
     shutil.copyfile(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    os.environ[DATA_DIR_ENV] = str(work / "data")
+    publish(DATA_DIR_ENV, str(work / "data"))  # this process and the runs it starts
     settings = Settings.from_env()
     print(f"generating the default demo world in {settings.data_dir} (untimed) ...")
     generate(settings)

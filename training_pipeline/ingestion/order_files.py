@@ -10,6 +10,7 @@ that is still changing is deferred: not read, not moved, taken by a later run.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -91,6 +92,10 @@ class LandingReport:
 
 class _ChangedWhileReading(Exception):
     pass
+
+
+# What an OSError says about the file rather than the machine reading it.
+FILE_FAULTS = frozenset({errno.EACCES, errno.EPERM, errno.ELOOP, errno.EISDIR, errno.ENAMETOOLONG})
 
 
 def _changed_since_listed(entry: Entry) -> bool:
@@ -232,13 +237,15 @@ def ingest_file(
         if _changed_since_listed(entry):
             # A partial file must not be quarantined for being partial.
             return _deferred(entry, CHANGED_WHILE_READ)
-        # Whatever stops this one file from being read is contained to it: quarantined
-        # with the reason, and the next file proceeds.
-        rejected = (
-            error
-            if isinstance(error, FileRejected)
-            else FileRejected(f"the file cannot be read: {error.strerror or error}")
-        )
+        if isinstance(error, FileRejected):
+            rejected = error
+        elif error.errno in FILE_FAULTS:
+            # The file itself cannot be read: contained to it, and the next file proceeds.
+            rejected = FileRejected(f"the file cannot be read: {error.strerror or error}")
+        else:
+            # A fault of the machine (too many open files, an I/O error, a stale mount)
+            # says nothing about the file: quarantining it would lose a good delivery.
+            raise
         return _quarantine(con, entry, quarantine_dir, sha, rejected, batch_id, ingested_at)
 
 

@@ -100,11 +100,14 @@ def ensure_verified_production(
     for candidate in earlier_productions(registry.history(), check.version):
         reason = f"{VERIFICATION_ROLLBACK}: {check.reason}"
         try:
-            change = registry.rollback(to=candidate, reason=reason, actor=actor)
+            change = registry.rollback(
+                to=candidate, reason=reason, actor=actor, replacing=check.version
+            )
         except AliasError:
             if retries == 0:
                 raise
-            # Another run moved production meanwhile (most likely this same rollback).
+            # Another run moved production meanwhile (this same rollback, or a promotion
+            # of a new model): judge whatever is in production now.
             return ensure_verified_production(registry, actor, retries=retries - 1)
         except RegistryError as error:  # the candidate does not load either
             refused.append(f"{candidate}: {error}")

@@ -215,17 +215,28 @@ class ModelRegistry:
         return store.update_index(self.root, move)
 
     def rollback(
-        self, to: str | None = None, reason: str = ROLLBACK, actor: str | None = None
+        self,
+        to: str | None = None,
+        reason: str = ROLLBACK,
+        actor: str | None = None,
+        *,
+        replacing: str | None = None,
     ) -> AliasChange:
         """Put previous_production (or the version ``to``) back into production.
 
         The target must load, exactly as for ``promote``.  Afterwards previous_production
         is empty: the version rolled back from was withdrawn for a reason, so a second
         ``rollback`` must never bring it back by accident (name it with ``to`` instead).
+        ``replacing`` names the production version the caller judged: if production is
+        another one by now (a concurrent run promoted it), nothing is done.
         """
         seen = self.aliases()
         if seen.production is None:
             raise AliasError("there is no production model to roll back")
+        if replacing is not None and seen.production != replacing:
+            raise AliasError(
+                f"production is {seen.production}, no longer {replacing}; nothing was done"
+            )
         target = to if to is not None else seen.previous_production
         if target is None:
             raise AliasError(
