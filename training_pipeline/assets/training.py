@@ -12,6 +12,7 @@ from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.ingestion.crm_database import safe_url
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.feature_spec import CHURN
+from training_pipeline.ml.halving import default_threads
 from training_pipeline.ml.pipelines import FAMILIES
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.tuning import TuningConfig, optimization_history_html
@@ -42,16 +43,27 @@ class TrainingConfig(dg.Config):
     """Tuning budget and validation layout; the defaults keep `make run` short.
 
     Runs started by sensors and schedules take these defaults, so the budget's defaults can
-    also be set by TRAINING_PIPELINE_TUNING_TRIALS and TRAINING_PIPELINE_TUNING_SECONDS.
+    also be set by TRAINING_PIPELINE_TUNING_TRIALS, TRAINING_PIPELINE_TUNING_SECONDS and
+    TRAINING_PIPELINE_TUNING_THREADS.  ``threads`` unset means every core this process may
+    use.  Trials first train on a ``1/reduction_factor**k`` sample of each fold and only
+    the best ``1/reduction_factor`` go on to a larger one; the smallest sample keeps at
+    least ``min_rung_rows`` rows.
     """
 
     n_trials: int = int(os.environ.get("TRAINING_PIPELINE_TUNING_TRIALS", "20"))
     timeout_s: float = float(os.environ.get("TRAINING_PIPELINE_TUNING_SECONDS", "45"))
+    threads: int | None = (
+        int(os.environ["TRAINING_PIPELINE_TUNING_THREADS"])
+        if os.environ.get("TRAINING_PIPELINE_TUNING_THREADS")
+        else None
+    )
     seed: int = 0
     n_folds: int = 3
     valid_snapshots: int = 2
     holdout_snapshots: int = 2
     families: list[str] = list(FAMILIES)
+    reduction_factor: int = 3
+    min_rung_rows: int = 2_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +132,9 @@ def churn_model_candidate(
         families=tuple(config.families),
         storage_url=model_store.optuna_storage_url,
         study_name=f"churn-{context.run_id}",
+        n_threads=config.threads or default_threads(),
+        reduction_factor=config.reduction_factor,
+        min_rung_rows=config.min_rung_rows,
     )
     trained = train_candidate(frame, CHURN, tuning_config, config.holdout_snapshots)
     tuning = trained.tuning
@@ -153,6 +168,9 @@ def churn_model_candidate(
             "trials_completed": tuning.n_trials_completed,
             "trials_pruned": tuning.n_pruned,
             "training_time_s": round(tuning.duration_s, 1),
+            "tuning_threads": tuning.n_threads,
+            "sample_fractions": [round(f, 4) for f in tuning.rung_fractions],
+            "cv_sample_fraction": round(tuning.sample_fraction, 4),
             "threshold": round(trained.threshold, 4),
             "train_rows": trained.train_rows,
             "holdout_rows": trained.holdout_rows,

@@ -1,0 +1,143 @@
+"""Successive halving over the training sample size, and the deadline tuning works to.
+
+A trial is first scored with each fold's model trained on a small subsample of that
+fold's training rows; only the best ``1/eta`` of the trials seen at a rung go on to a
+sample ``eta`` times larger, up to every row.  Most trials therefore cost a few small
+fits, and only promising ones pay for fits on all rows.  Optuna's
+``SuccessiveHalvingPruner`` makes the promotion decision: the rung's step (``eta**k``)
+is the resource reported with ``trial.report``.
+
+How a fold is subsampled keeps the expanding-window CV honest:
+  * validation rows are never subsampled, so every rung scores on the same rows;
+  * rows are drawn per stratum of (time value, label) in the same proportion, so each
+    snapshot keeps its share of the fold and its own class balance: the fold still
+    trains only on the past, just more sparsely, and a rare class is not lost;
+  * the draw is a fixed, seeded order per row, so every trial at a rung sees the same
+    rows (rungs compare like with like) and each rung's sample contains the smaller ones.
+
+A stratum is a whole snapshot date, which lies either entirely inside or entirely
+outside a fold's training window, so ranking once over the whole frame gives exactly
+the per-fold draw.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from training_pipeline.ml.feature_spec import FeatureSpec
+from training_pipeline.ml.splits import snapshot_dates
+
+
+def default_threads() -> int:
+    """The cores this process may run on (its CPU affinity), else the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def rung_fractions(
+    n_rows: int, reduction_factor: int, min_rung_rows: int, max_rungs: int
+) -> tuple[float, ...]:
+    """The share of a fold's training rows used at each rung, smallest first, ending at 1.
+
+    There are ``K = min(max_rungs, floor(log_eta(n_rows / min_rung_rows)))`` rungs below
+    the full sample, so the smallest sample keeps at least ``min_rung_rows`` rows.  With
+    little data ``K`` is 0: one rung on every row, and nothing is pruned.
+
+    Args:
+        n_rows: Training rows of the smallest fold.
+        reduction_factor: ``eta``: each rung has ``eta`` times the rows of the one before.
+        min_rung_rows: Fewest rows the smallest rung may train on.
+        max_rungs: Most rungs below the full sample.
+
+    Returns:
+        ``(eta**-K, ..., 1/eta, 1.0)``.
+    """
+    if reduction_factor < 2:
+        raise ValueError(f"reduction_factor must be at least 2, got {reduction_factor}")
+    if min_rung_rows < 1 or max_rungs < 0:
+        raise ValueError(
+            f"min_rung_rows must be at least 1 and max_rungs at least 0, got "
+            f"{min_rung_rows} and {max_rungs}"
+        )
+    below = 0
+    while below < max_rungs and n_rows >= min_rung_rows * reduction_factor ** (below + 1):
+        below += 1
+    return tuple(1.0 / reduction_factor ** (below - k) for k in range(below + 1))
+
+
+def sample_order(frame: pd.DataFrame, spec: FeatureSpec, seed: int) -> np.ndarray:
+    """Each row's place in a seeded shuffle of its (time value, label) stratum, in [0, 1).
+
+    A row belongs to the sample of fraction ``f`` when its order is below ``f``: each
+    stratum then keeps ``ceil(f * size)`` rows, at least one.
+    """
+    keys = np.random.default_rng(seed).random(len(frame))
+    strata = pd.DataFrame(
+        {
+            "time": snapshot_dates(frame, spec).to_numpy(),
+            "label": frame[spec.label].to_numpy(),
+            "key": keys,
+        }
+    )
+    grouped = strata.groupby(["time", "label"], sort=False)["key"]
+    rank = grouped.rank(method="first").to_numpy()
+    size = grouped.transform("size").to_numpy()
+    return (rank - 1) / size
+
+
+def subsample(train_idx: np.ndarray, order: np.ndarray, fraction: float) -> np.ndarray:
+    """The fold training rows drawn at ``fraction`` (all of them at 1), in their order."""
+    if fraction >= 1.0:
+        return train_idx
+    return train_idx[order[train_idx] < fraction]
+
+
+@dataclass
+class Deadline:
+    """When tuning must be done, and whether a fit of a given estimated length still fits.
+
+    ``at`` is a ``clock()`` reading, or None for no time budget.
+    """
+
+    at: float | None
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def after(cls, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        return cls(None if seconds is None else clock() + seconds, clock)
+
+    def remaining(self) -> float:
+        return math.inf if self.at is None else self.at - self.clock()
+
+    def allows(self, estimated_s: float) -> bool:
+        """True while ``estimated_s`` more seconds of work would end by the deadline."""
+        return estimated_s <= self.remaining()
+
+
+@dataclass
+class FitCost:
+    """Seconds per training row, measured on a trial's fits so far, to predict the next.
+
+    Fit time grows about linearly with rows for these estimators, so the measured rate
+    times the next fit's rows predicts it well enough to refuse a fit that would run past
+    the deadline (scikit-learn estimators cannot be stopped mid-fit).
+    """
+
+    seconds: float = 0.0
+    rows: int = 0
+
+    def add(self, rows: int, seconds: float) -> None:
+        self.seconds += seconds
+        self.rows += rows
+
+    def estimate(self, rows: int) -> float:
+        """Predicted seconds for a fit on ``rows`` rows; 0 before any fit was measured."""
+        return 0.0 if self.rows == 0 else self.seconds / self.rows * rows
