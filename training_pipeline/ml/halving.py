@@ -22,17 +22,24 @@ the per-fold draw.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 
 from training_pipeline.ml.feature_spec import FeatureSpec
-from training_pipeline.ml.splits import snapshot_dates
+from training_pipeline.ml.splits import Fold, snapshot_dates
+
+_log = logging.getLogger(__name__)
+# The clock for the deadline and for timing fits (a test may replace it).
+_now: Callable[[], float] = time.monotonic
 
 
 def default_threads() -> int:
@@ -104,18 +111,17 @@ def subsample(train_idx: np.ndarray, order: np.ndarray, fraction: float) -> np.n
 class Deadline:
     """When tuning must be done, and whether a fit of a given estimated length still fits.
 
-    ``at`` is a ``clock()`` reading, or None for no time budget.
+    ``at`` is a reading of the module clock ``_now``, or None for no time budget.
     """
 
     at: float | None
-    clock: Callable[[], float] = time.monotonic
 
     @classmethod
-    def after(cls, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> Deadline:
-        return cls(None if seconds is None else clock() + seconds, clock)
+    def after(cls, seconds: float | None) -> Deadline:
+        return cls(None if seconds is None else _now() + seconds)
 
     def remaining(self) -> float:
-        return math.inf if self.at is None else self.at - self.clock()
+        return math.inf if self.at is None else self.at - _now()
 
     def allows(self, estimated_s: float) -> bool:
         """True while ``estimated_s`` more seconds of work would end by the deadline."""
@@ -126,18 +132,106 @@ class Deadline:
 class FitCost:
     """Seconds per training row, measured on a trial's fits so far, to predict the next.
 
-    Fit time grows about linearly with rows for these estimators, so the measured rate
+    Fit time grows about linearly with rows for these estimators, so a measured rate
     times the next fit's rows predicts it well enough to refuse a fit that would run past
-    the deadline (scikit-learn estimators cannot be stopped mid-fit).
+    the deadline (scikit-learn estimators cannot be stopped mid-fit).  The larger of the
+    overall and the latest rate is used: gradient boosting with early stopping runs
+    more rounds on more rows, so the per-row cost can grow from rung to rung.
     """
 
     seconds: float = 0.0
     rows: int = 0
+    last_rate: float = 0.0
 
     def add(self, rows: int, seconds: float) -> None:
         self.seconds += seconds
         self.rows += rows
+        self.last_rate = seconds / max(rows, 1)
 
     def estimate(self, rows: int) -> float:
         """Predicted seconds for a fit on ``rows`` rows; 0 before any fit was measured."""
-        return 0.0 if self.rows == 0 else self.seconds / self.rows * rows
+        if self.rows == 0:
+            return 0.0
+        return max(self.seconds / self.rows, self.last_rate) * rows
+
+
+def fit_predict(
+    x: pd.DataFrame,
+    y: np.ndarray,
+    fit_idx: np.ndarray,
+    valid_idx: np.ndarray,
+    build: Callable[[], Any],
+) -> np.ndarray:
+    """Fit a fresh model from ``build`` on ``fit_idx``; positive-class scores on ``valid_idx``."""
+    model = build().fit(x.iloc[fit_idx], y[fit_idx])
+    return model.predict_proba(x.iloc[valid_idx])[:, 1]
+
+
+@dataclass
+class HalvingObjective:
+    """The Optuna objective: mean fold score, rung by rung, within the deadline.
+
+    ``propose`` samples a trial's configuration and returns a builder of fresh models.
+    The value reported at rung ``k`` (step ``reduction_factor**k``) is the mean score over
+    folds of models trained on that rung's sample; the last rung's is the trial's value.
+    The out-of-fold scores of the best trial on every row are kept for the caller.
+    """
+
+    x: pd.DataFrame
+    y: np.ndarray
+    folds: list[Fold]
+    fractions: tuple[float, ...]
+    order: np.ndarray
+    reduction_factor: int
+    score: Callable[[np.ndarray, np.ndarray], float]
+    propose: Callable[[optuna.Trial], Callable[[], Any]]
+    deadline: Deadline
+    # The first rung of the first trial always runs, so there is a model to choose;
+    # the smallest sample keeps that unavoidable overrun short.
+    rung_done: bool = False
+    best_value: float = -math.inf
+    best_trial: int | None = None
+    best_out_of_fold: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        build = self.propose(trial)
+        cost = FitCost()
+        for rung, fraction in enumerate(self.fractions):
+            fold_scores, predictions = [], []
+            for train_idx, valid_idx in self.folds:
+                fit_idx = subsample(train_idx, self.order, fraction)
+                self._check_time(trial, cost.estimate(len(fit_idx)), len(fit_idx))
+                fit_started = _now()
+                predictions.append(fit_predict(self.x, self.y, fit_idx, valid_idx, build))
+                cost.add(len(fit_idx), _now() - fit_started)
+                fold_scores.append(float(self.score(self.y[valid_idx], predictions[-1])))
+            value = float(np.mean(fold_scores))
+            self.rung_done = True
+            trial.set_user_attr("fold_scores", fold_scores)
+            trial.set_user_attr("sample_fraction", fraction)
+            trial.set_user_attr("cv_score", value)
+            trial.report(value, step=self.reduction_factor**rung)
+            # After the full sample the work is done: score the trial rather than prune it.
+            if rung < len(self.fractions) - 1 and trial.should_prune():
+                raise _stop(trial, "halving")
+        if value > self.best_value:
+            valid = np.concatenate([valid_idx for _, valid_idx in self.folds])
+            self.best_value, self.best_trial = value, trial.number
+            self.best_out_of_fold = (self.y[valid], np.concatenate(predictions))
+        return value
+
+    def _check_time(self, trial: optuna.Trial, estimate: float, rows: int) -> None:
+        if self.rung_done and not self.deadline.allows(estimate):
+            _log.info(
+                "trial %d stopped: a fit on %d rows would take ~%.1f s, %.1f s are left",
+                trial.number,
+                rows,
+                estimate,
+                self.deadline.remaining(),
+            )
+            raise _stop(trial, "time budget")
+
+
+def _stop(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:
+    trial.set_user_attr("stopped_by", reason)
+    return optuna.TrialPruned(reason)

@@ -29,11 +29,11 @@ from threadpoolctl import threadpool_limits
 from training_pipeline.ml.feature_spec import FeatureSpec
 from training_pipeline.ml.halving import (
     Deadline,
-    FitCost,
+    HalvingObjective,
     default_threads,
+    fit_predict,
     rung_fractions,
     sample_order,
-    subsample,
 )
 from training_pipeline.ml.pipelines import FAMILIES, build_pipeline, check_family, suggest_params
 from training_pipeline.ml.splits import Fold, check_frame, time_folds
@@ -127,18 +127,6 @@ def _xy(frame: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, np.ndarra
     return frame[list(spec.features)], frame[spec.label].astype(int).to_numpy()
 
 
-def _fit_predict(
-    x: pd.DataFrame,
-    y: np.ndarray,
-    fit_idx: np.ndarray,
-    valid_idx: np.ndarray,
-    build: Callable[[], Pipeline],
-) -> np.ndarray:
-    """Fit a fresh pipeline on ``fit_idx`` and score the positive class on ``valid_idx``."""
-    model = build().fit(x.iloc[fit_idx], y[fit_idx])
-    return model.predict_proba(x.iloc[valid_idx])[:, 1]
-
-
 def _fold_scores(
     frame: pd.DataFrame,
     spec: FeatureSpec,
@@ -151,7 +139,7 @@ def _fold_scores(
     x, y = _xy(frame, spec)
     build = lambda: build_pipeline(family, params, spec, n_threads)  # noqa: E731
     for train_idx, valid_idx in folds:
-        yield valid_idx, _fit_predict(x, y, train_idx, valid_idx, build)
+        yield valid_idx, fit_predict(x, y, train_idx, valid_idx, build)
 
 
 def _checked_folds(frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> list[Fold]:
@@ -192,46 +180,16 @@ def tune(train: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> Tuning
     order = sample_order(train, spec, config.seed)
     score = METRICS[config.metric]
     x, y = _xy(train, spec)
-    # The first rung of the first trial always runs, so there is a model to choose;
-    # the smallest sample keeps that unavoidable overrun short.
-    progress: dict[str, Any] = {"rung_done": False, "best": -np.inf, "trial": None}
 
-    def stop(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:
-        trial.set_user_attr("stopped_by", reason)
-        return optuna.TrialPruned(reason)
-
-    def objective(trial: optuna.Trial) -> float:
+    def propose(trial: optuna.Trial) -> Callable[[], Pipeline]:
         family = trial.suggest_categorical("family", list(config.families))
         params = suggest_params(trial, family, len(train))
         trial.set_user_attr("params", params)
-        build = lambda: build_pipeline(family, params, spec, config.n_threads)  # noqa: E731
-        cost = FitCost()
-        for rung, fraction in enumerate(fractions):
-            fold_scores, predictions = [], []
-            for train_idx, valid_idx in folds:
-                fit_idx = subsample(train_idx, order, fraction)
-                if progress["rung_done"] and not deadline.allows(cost.estimate(len(fit_idx))):
-                    raise stop(trial, "time budget")
-                fit_started = time.perf_counter()
-                predictions.append(_fit_predict(x, y, fit_idx, valid_idx, build))
-                cost.add(len(fit_idx), time.perf_counter() - fit_started)
-                fold_scores.append(float(score(y[valid_idx], predictions[-1])))
-            value = float(np.mean(fold_scores))
-            progress["rung_done"] = True
-            trial.set_user_attr("fold_scores", fold_scores)
-            trial.set_user_attr("sample_fraction", fraction)
-            trial.set_user_attr("cv_score", value)
-            trial.report(value, step=config.reduction_factor**rung)
-            # After the full sample the work is done: score the trial rather than prune it.
-            if rung < len(fractions) - 1 and trial.should_prune():
-                raise stop(trial, "halving")
-        if value > progress["best"]:
-            # Kept for the decision threshold, which then needs no refits of its own.
-            valid = np.concatenate([v for _, v in folds])
-            out_of_fold = (y[valid], np.concatenate(predictions))
-            progress.update(best=value, trial=trial.number, out_of_fold=out_of_fold)
-        return value
+        return lambda: build_pipeline(family, params, spec, config.n_threads)
 
+    objective = HalvingObjective(
+        x, y, folds, fractions, order, config.reduction_factor, score, propose, deadline
+    )
     study = open_study(config, fingerprint(train, spec, config))
     finished = [t for t in study.trials if t.state.is_finished()]
     remaining = config.n_trials - len(finished)
@@ -258,7 +216,7 @@ def tune(train: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> Tuning
         rung_fractions=fractions,
         n_threads=config.n_threads,
         study=study,
-        out_of_fold=progress["out_of_fold"] if progress["trial"] == best.number else None,
+        out_of_fold=objective.best_out_of_fold if objective.best_trial == best.number else None,
     )
 
 
