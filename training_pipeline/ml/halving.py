@@ -18,6 +18,12 @@ How a fold is subsampled keeps the expanding-window CV honest:
 A stratum is a whole snapshot date, which lies either entirely inside or entirely
 outside a fold's training window, so ranking once over the whole frame gives exactly
 the per-fold draw.
+
+The time budget binds inside a trial: a scikit-learn fit cannot be interrupted (gradient
+boosting has no time limit), so before every fit the objective predicts its length from
+the trial's earlier fits and prunes the trial if it would end past the deadline.  The
+overrun is then at most one mispredicted fit, plus the first rung of the first trial,
+which always runs so that there is a model to choose.
 """
 
 from __future__ import annotations

@@ -21,8 +21,11 @@ from training_pipeline.ml.feature_spec import FeatureSpec
 if TYPE_CHECKING:
     from training_pipeline.ml.tuning import TuningConfig
 
-_FINGERPRINTED = ("seed", "n_folds", "valid_snapshots", "metric")
-_FINGERPRINTED += ("reduction_factor", "min_rung_rows", "max_rungs")
+# Settings that change what a trial computes; threads and budgets do not.
+_FINGERPRINTED = (
+    *("seed", "n_folds", "valid_snapshots", "metric"),
+    *("reduction_factor", "min_rung_rows", "max_rungs"),
+)
 
 
 def fingerprint(frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> str:
@@ -40,7 +43,7 @@ def _masked(url: str) -> str:
     return sqlalchemy.make_url(url).render_as_string(hide_password=True)
 
 
-def open_study(config: TuningConfig, fingerprint: str) -> optuna.Study:
+def open_study(config: TuningConfig, data_fingerprint: str) -> optuna.Study:
     study = optuna.create_study(
         storage=config.storage_url,
         study_name=config.study_name,
@@ -56,13 +59,13 @@ def open_study(config: TuningConfig, fingerprint: str) -> optuna.Study:
     stored = study.user_attrs.get("fingerprint")
     if stored is None and study.trials:
         stored = "unknown"
-    if stored not in (None, fingerprint):
+    if stored not in (None, data_fingerprint):
         raise ValueError(
             f"study {config.study_name!r} already exists in {_masked(config.storage_url)} with "
             "other data "
             "or settings; give each run its own study name (include the run id)"
         )
-    study.set_user_attr("fingerprint", fingerprint)
+    study.set_user_attr("fingerprint", data_fingerprint)
     return study
 
 
