@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 from synthetic_churn import churn_snapshots
@@ -19,6 +20,7 @@ from training_pipeline.ml import halving, tuning
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.halving import rung_fractions, sample_order, subsample
 from training_pipeline.ml.splits import holdout_split, snapshot_dates, time_folds
+from training_pipeline.ml.studies import chosen
 from training_pipeline.ml.tuning import TuningConfig, fit_final, out_of_fold_scores, tune
 from training_pipeline.ml.workflow import train_candidate
 
@@ -212,3 +214,36 @@ def test_the_tuning_benchmark_prints_trial_counts_and_the_auc_difference(tmp_pat
     assert all(0.5 < run["holdout_roc_auc"] <= 1 for run in (budgeted, unbudgeted))
     assert figures["budgeted"]["budget_s"] == 5
     assert isinstance(figures["holdout_roc_auc_difference"], float)
+
+
+def a_trial(state: str, rung_scores: list[float]) -> optuna.trial.FrozenTrial:
+    return optuna.trial.create_trial(
+        state=optuna.trial.TrialState[state],
+        value=rung_scores[-1] if state == "COMPLETE" else None,
+        intermediate_values={3**k: v for k, v in enumerate(rung_scores)},
+    )
+
+
+def test_a_leader_stopped_by_the_budget_wins_over_a_lone_trial_that_went_all_the_way():
+    study = optuna.create_study(direction="maximize")
+    study.add_trials(
+        [
+            a_trial("COMPLETE", [0.70, 0.72, 0.75]),  # the first trial always climbs
+            a_trial("PRUNED", [0.90, 0.93]),  # the leader, stopped by the time budget
+            a_trial("PRUNED", [0.60]),
+        ]
+    )
+    assert chosen(study).number == 1
+
+
+def test_without_a_budget_stop_the_best_complete_trial_is_chosen():
+    study = optuna.create_study(direction="maximize")
+    study.add_trials(
+        [
+            a_trial("COMPLETE", [0.70, 0.72, 0.75]),
+            a_trial("PRUNED", [0.69]),
+            a_trial("COMPLETE", [0.71, 0.80, 0.88]),
+            a_trial("PRUNED", [0.90, 0.79]),  # better on the small sample, pruned after
+        ]
+    )
+    assert chosen(study).number == 2

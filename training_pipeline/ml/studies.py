@@ -90,10 +90,21 @@ def history(study: optuna.Study) -> list[dict[str, Any]]:
 
 
 def chosen(study: optuna.Study) -> FrozenTrial:
-    """The best complete trial; failing that, the best at the deepest rung reached."""
-    if any(t.state == TrialState.COMPLETE for t in study.trials):
-        return study.best_trial
-    scored = [t for t in study.trials if t.intermediate_values]
+    """The best trial at the deepest rung at which trials were compared.
+
+    Without a time budget this is the best complete trial: the best trial at a rung is
+    always promoted, so it reaches the next rung too.  When the budget stopped the
+    leaders before the full sample, the deepest rung may hold only the trial that
+    happened to go all the way first; the best of the deepest rung with two or more
+    trials (on the same rows) is chosen instead, and refitted on every row.
+    """
+    finished = (TrialState.COMPLETE, TrialState.PRUNED)
+    scored = [t for t in study.trials if t.state in finished and t.intermediate_values]
     if not scored:
         raise ValueError("no tuning trial finished a rung; give tuning more time")
-    return max(scored, key=lambda t: (len(t.intermediate_values), t.user_attrs["cv_score"]))
+    steps = sorted({step for t in scored for step in t.intermediate_values}, reverse=True)
+    for step in steps:
+        at_step = [t for t in scored if step in t.intermediate_values]
+        if len(at_step) >= 2:
+            break
+    return max(at_step, key=lambda t: t.intermediate_values[step])
