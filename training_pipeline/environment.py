@@ -265,6 +265,8 @@ VARIABLES: dict[str, Variable] = _declare(
              "20", "abc"),
     Variable(PREFIX + "TUNING_SECONDS", number(0, low_open=True),
              "expected a finite number of seconds > 0", "45", "0"),
+    Variable(PREFIX + "TUNING_THREADS", whole_number(1),
+             "expected a whole number of threads >= 1 (unset: every usable core)", None, "all"),
     Variable(PREFIX + "GATE_AUC_FLOOR", number(0, 1), "expected a ROC AUC from 0 to 1", "0.75",
              "abc"),
     Variable(PREFIX + "GATE_MAX_AUC_DROP", number(0, 1),

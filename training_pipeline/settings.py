@@ -104,6 +104,7 @@ class ModelDefaults:
 
     tuning_trials: int = 20
     tuning_seconds: float = 45.0
+    tuning_threads: int | None = None  # every core this process may use
     gate_auc_floor: float = 0.75
     gate_max_auc_drop: float = 0.01
 
@@ -112,6 +113,7 @@ class ModelDefaults:
         return cls(
             tuning_trials=read(PREFIX + "TUNING_TRIALS", env),
             tuning_seconds=read(PREFIX + "TUNING_SECONDS", env),
+            tuning_threads=read(PREFIX + "TUNING_THREADS", env),
             gate_auc_floor=read(PREFIX + "GATE_AUC_FLOOR", env),
             gate_max_auc_drop=read(PREFIX + "GATE_MAX_AUC_DROP", env),
         )

@@ -11,6 +11,7 @@ from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.ingestion.crm_database import safe_url
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.feature_spec import CHURN
+from training_pipeline.ml.halving import default_threads
 from training_pipeline.ml.pipelines import FAMILIES
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.tuning import TuningConfig, optimization_history_html
@@ -43,17 +44,24 @@ class TrainingConfig(dg.Config):
     """Tuning budget and validation layout; the defaults keep `make run` short.
 
     Runs started by sensors and schedules take these defaults, so `build_training_assets`
-    sets the budget's to the deployment's (TRAINING_PIPELINE_TUNING_TRIALS and
-    TRAINING_PIPELINE_TUNING_SECONDS, read once with the other settings).
+    sets the budget's to the deployment's (TRAINING_PIPELINE_TUNING_TRIALS,
+    TRAINING_PIPELINE_TUNING_SECONDS and TRAINING_PIPELINE_TUNING_THREADS, read once with
+    the other settings).  ``threads`` unset means every core this process may use.  Trials
+    first train on a ``1/reduction_factor**k`` sample of each fold and only the best
+    ``1/reduction_factor`` go on to a larger one; the smallest sample keeps at least
+    ``min_rung_rows`` rows.
     """
 
     n_trials: int = ModelDefaults.tuning_trials
     timeout_s: float = ModelDefaults.tuning_seconds
+    threads: int | None = ModelDefaults.tuning_threads
     seed: int = 0
     n_folds: int = 3
     valid_snapshots: int = 2
     holdout_snapshots: int = 2
     families: list[str] = list(FAMILIES)
+    reduction_factor: int = 3
+    min_rung_rows: int = 2_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +111,9 @@ def train_candidate_model(
         families=tuple(config.families),
         storage_url=model_store.optuna_storage_url,
         study_name=f"churn-{context.run_id}",
+        n_threads=config.threads or default_threads(),
+        reduction_factor=config.reduction_factor,
+        min_rung_rows=config.min_rung_rows,
     )
     trained = train_candidate(frame, CHURN, tuning_config, config.holdout_snapshots)
     tuning = trained.tuning
@@ -136,6 +147,9 @@ def train_candidate_model(
             "trials_completed": tuning.n_trials_completed,
             "trials_pruned": tuning.n_pruned,
             "training_time_s": round(tuning.duration_s, 1),
+            "tuning_threads": tuning.n_threads,
+            "sample_fractions": [round(f, 4) for f in tuning.rung_fractions],
+            "cv_sample_fraction": round(tuning.sample_fraction, 4),
             "threshold": round(trained.threshold, 4),
             "train_rows": trained.train_rows,
             "holdout_rows": trained.holdout_rows,
@@ -155,6 +169,7 @@ def build_training_assets(
     class DeploymentTrainingConfig(TrainingConfig):
         n_trials: int = defaults.tuning_trials
         timeout_s: float = defaults.tuning_seconds
+        threads: int | None = defaults.tuning_threads
 
     @dg.asset(
         group_name=GROUP,

@@ -25,6 +25,8 @@ from training_pipeline.ml.feature_spec import FeatureSpec
 RANDOM_STATE = 0
 FAMILIES = ("hist_gradient_boosting", "logistic_regression", "random_forest")
 # Trial parameter names are prefixed per family: Optuna keeps one distribution per name.
+# From this many training rows on, the search space grows (see ``suggest_params``).
+LARGE_ROWS = 50_000
 _PREFIX = {"hist_gradient_boosting": "hgb", "logistic_regression": "lr", "random_forest": "rf"}
 
 
@@ -83,26 +85,34 @@ def build_preprocessor(family: str, spec: FeatureSpec) -> ColumnTransformer:
     )
 
 
-def build_estimator(family: str, params: dict[str, Any]) -> Any:
-    """The classifier for ``family`` with ``params`` and a fixed seed."""
+def build_estimator(family: str, params: dict[str, Any], n_threads: int = 1) -> Any:
+    """The classifier for ``family`` with ``params`` and a fixed seed.
+
+    ``n_threads`` becomes the random forest's ``n_jobs``; gradient boosting and the
+    linear model use OpenMP/BLAS threads, which the caller caps with ``threadpool_limits``.
+    """
     check_family(family)
     if family == "hist_gradient_boosting":
-        return HistGradientBoostingClassifier(
-            early_stopping=False, random_state=RANDOM_STATE, **params
-        )
+        defaults = {"early_stopping": False, "random_state": RANDOM_STATE}
+        return HistGradientBoostingClassifier(**(defaults | params))
     if family == "logistic_regression":
         return LogisticRegression(max_iter=2000, random_state=RANDOM_STATE, **params)
     # Each tree sees half the rows: about twice as fast, and little worse for churn AUC.
-    return RandomForestClassifier(max_samples=0.5, n_jobs=1, random_state=RANDOM_STATE, **params)
+    return RandomForestClassifier(
+        max_samples=0.5, n_jobs=n_threads, random_state=RANDOM_STATE, **params
+    )
 
 
-def build_pipeline(family: str, params: dict[str, Any], spec: FeatureSpec) -> Pipeline:
+def build_pipeline(
+    family: str, params: dict[str, Any], spec: FeatureSpec, n_threads: int = 1
+) -> Pipeline:
     """Preprocessing plus estimator, ready to ``fit`` on ``frame[list(spec.features)]``.
 
     Args:
         family: One of ``FAMILIES``.
         params: Estimator keyword arguments, as returned by ``suggest_params``.
         spec: The feature spec.
+        n_threads: Worker count for estimators that take ``n_jobs``.
 
     Returns:
         An unfitted ``Pipeline`` with steps ``preprocess`` and ``model``.
@@ -113,20 +123,24 @@ def build_pipeline(family: str, params: dict[str, Any], spec: FeatureSpec) -> Pi
     return Pipeline(
         [
             ("preprocess", build_preprocessor(family, spec)),
-            ("model", build_estimator(family, params)),
+            ("model", build_estimator(family, params, n_threads)),
         ]
     )
 
 
-def suggest_params(trial: optuna.Trial, family: str) -> dict[str, Any]:
-    """Sample estimator keyword arguments for ``family`` from its search space.
+def suggest_params(trial: optuna.Trial, family: str, n_rows: int) -> dict[str, Any]:
+    """Sample estimator keyword arguments for ``family`` from a space sized to the data.
 
-    Ranges are capped so that the slowest trial (3 folds, ~20k rows, one thread) stays
-    under about 10 seconds; typical trials take under one.
+    Up to ~20k rows the ranges keep the slowest trial (3 folds, one thread) under about
+    10 seconds.  From ``LARGE_ROWS`` rows on, gradient boosting may grow more trees but
+    stops once 10 rounds bring no gain on a seeded 10% of its rows (a fixed forest size
+    would either underfit there or spend minutes on rounds that add nothing), and its
+    leaves may hold more rows, since a leaf of 200 rows is noise-sized at 300k.
 
     Args:
         trial: The Optuna trial to sample from.
         family: One of ``FAMILIES``.
+        n_rows: Training rows the search is for.
 
     Returns:
         Keyword arguments for the family's estimator, keys sorted.
@@ -134,13 +148,18 @@ def suggest_params(trial: optuna.Trial, family: str) -> dict[str, Any]:
     check_family(family)
     p = _PREFIX[family]
     if family == "hist_gradient_boosting":
+        large = n_rows >= LARGE_ROWS
         params = {
             "learning_rate": trial.suggest_float(f"{p}_learning_rate", 0.02, 0.3, log=True),
-            "max_iter": trial.suggest_int(f"{p}_max_iter", 50, 300, step=50),
+            "max_iter": trial.suggest_int(f"{p}_max_iter", 50, 500 if large else 300, step=50),
             "max_leaf_nodes": trial.suggest_int(f"{p}_max_leaf_nodes", 8, 64, log=True),
-            "min_samples_leaf": trial.suggest_int(f"{p}_min_samples_leaf", 10, 200, log=True),
+            "min_samples_leaf": trial.suggest_int(
+                f"{p}_min_samples_leaf", 10, max(200, n_rows // 500), log=True
+            ),
             "l2_regularization": trial.suggest_float(f"{p}_l2_regularization", 1e-3, 10, log=True),
         }
+        if large:
+            params |= {"early_stopping": True, "n_iter_no_change": 10, "validation_fraction": 0.1}
     elif family == "logistic_regression":
         params = {"C": trial.suggest_float(f"{p}_C", 1e-3, 10.0, log=True)}
     else:

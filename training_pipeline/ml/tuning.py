@@ -1,20 +1,18 @@
 """Hyperparameter search with Optuna over model family and parameters, on purged time folds.
 
 The family is itself a categorical hyperparameter, so one study compares gradient
-boosting, logistic regression and random forests on equal terms.  Trials report each
-fold's score as they go (oldest, cheapest fold first) so the pruner can stop a trial
-that trails the median of earlier trials on the same fold.  The budget is trials *and*
-seconds, whichever runs out first; while the trial budget is the one that binds, the
-same data and seed give the same result.  The seconds hold inside a trial too: a fold
-that would end past the deadline (judged by the trial's previous fold) is not started,
-the trial is pruned and the study stops, once at least one trial has completed (the
-first one always completes, so there is a model to return).
+boosting, logistic regression and random forests on equal terms.  A trial is scored on
+subsamples of every fold's training rows that grow rung by rung (successive halving,
+see ``halving``): only the best trials at a rung reach the next, and the last rung
+trains on every row.  The budget is trials *and* seconds, whichever runs out first, and
+the seconds bind inside a trial too: before each fit the trial checks that the fit, at
+the speed measured on its own earlier fits, ends by the deadline, and is pruned if not
+(a scikit-learn fit cannot be interrupted).  While the trial budget is the one that
+binds, the same data and seed give the same result.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
@@ -23,15 +21,23 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-import sqlalchemy
 from optuna.trial import TrialState
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from training_pipeline.ml.feature_spec import FeatureSpec
+from training_pipeline.ml.halving import (
+    Deadline,
+    HalvingObjective,
+    default_threads,
+    fit_predict,
+    rung_fractions,
+    sample_order,
+)
 from training_pipeline.ml.pipelines import FAMILIES, build_pipeline, check_family, suggest_params
 from training_pipeline.ml.splits import Fold, check_frame, time_folds
+from training_pipeline.ml.studies import chosen, fingerprint, history, open_study
 
 METRICS: dict[str, Callable[..., float]] = {
     "roc_auc": roc_auc_score,
@@ -41,12 +47,14 @@ METRICS: dict[str, Callable[..., float]] = {
 
 @dataclass(frozen=True)
 class TuningConfig:
-    """What to search and for how long.
+    """What to search, for how long, and how the sample grows from rung to rung.
 
     ``study_name`` should carry the caller's run id: a stored study is resumed only by
     a run with the same data and settings, never mixed with another run's trials.
-    ``n_threads`` caps OpenMP/BLAS threads: when other work shares the cores, spinning
-    OpenMP threads made trials about 4x slower than one thread each.
+    ``n_threads`` caps OpenMP/BLAS threads and is the random forest's ``n_jobs``; it
+    defaults to the cores this process may use.  Trials run one after another, so the
+    sampler and the pruner see results in a fixed order.  ``reduction_factor``,
+    ``min_rung_rows`` and ``max_rungs`` shape the rungs (``halving.rung_fractions``).
     """
 
     n_trials: int = 20
@@ -57,8 +65,11 @@ class TuningConfig:
     families: tuple[str, ...] = FAMILIES
     metric: str = "roc_auc"
     storage_url: str | None = None
-    study_name: str = "churn"
-    n_threads: int = 1
+    study_name: str = "tuning"
+    n_threads: int = field(default_factory=default_threads)
+    reduction_factor: int = 3
+    min_rung_rows: int = 2_000
+    max_rungs: int = 4
 
     def __post_init__(self) -> None:
         if self.n_trials < 1:
@@ -73,11 +84,19 @@ class TuningConfig:
             raise ValueError(f"n_threads must be at least 1, got {self.n_threads}")
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; expected one of {tuple(METRICS)}")
+        rung_fractions(1, self.reduction_factor, self.min_rung_rows, self.max_rungs)
 
 
 @dataclass(frozen=True)
 class TuningResult:
-    """The chosen family and parameters, their CV score, and how the search went."""
+    """The chosen family and parameters, their CV score, and how the search went.
+
+    ``cv_score`` and ``fold_scores`` come from models trained on ``sample_fraction`` of
+    each fold's rows: 1.0 unless the time budget ended before any trial reached the full
+    sample; then the best trial at the deepest rung reached is chosen.  ``out_of_fold``
+    holds that trial's validation labels and scores on the full sample when this call
+    computed them (not after resuming a stored study, nor for a partial winner).
+    """
 
     family: str
     params: dict[str, Any]
@@ -90,11 +109,18 @@ class TuningResult:
     trial_history: list[dict[str, Any]]
     study_name: str
     storage_url: str | None
+    sample_fraction: float
+    rung_fractions: tuple[float, ...]
+    n_threads: int
     study: optuna.Study = field(repr=False, compare=False)
+    out_of_fold: tuple[np.ndarray, np.ndarray] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything but the live study (which ``asdict`` would try to deep-copy)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "study"}
+        """Everything but the live study and the score arrays."""
+        skip = {"study", "out_of_fold"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
 
 
 def _xy(frame: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, np.ndarray]:
@@ -102,13 +128,18 @@ def _xy(frame: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, np.ndarra
 
 
 def _fold_scores(
-    frame: pd.DataFrame, spec: FeatureSpec, folds: list[Fold], family: str, params: dict[str, Any]
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    folds: list[Fold],
+    family: str,
+    params: dict[str, Any],
+    n_threads: int,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Per fold, in order: the validation indices and the model's positive-class scores."""
     x, y = _xy(frame, spec)
+    build = lambda: build_pipeline(family, params, spec, n_threads)  # noqa: E731
     for train_idx, valid_idx in folds:
-        model = build_pipeline(family, params, spec).fit(x.iloc[train_idx], y[train_idx])
-        yield valid_idx, model.predict_proba(x.iloc[valid_idx])[:, 1]
+        yield valid_idx, fit_predict(x, y, train_idx, valid_idx, build)
 
 
 def _checked_folds(frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> list[Fold]:
@@ -122,150 +153,70 @@ def _checked_folds(frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig)
     return folds
 
 
-def _fingerprint(frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> str:
-    """A hash of the data and search settings; a stored study only resumes on a match."""
-    digest = hashlib.sha256(
-        pd.util.hash_pandas_object(frame[list(spec.columns)], index=False).to_numpy().tobytes()
-    )
-    settings = {k: getattr(config, k) for k in ("seed", "n_folds", "valid_snapshots", "metric")}
-    digest.update(json.dumps({**settings, "families": list(config.families)}).encode())
-    return digest.hexdigest()[:16]
-
-
-def _masked(url: str) -> str:
-    """The storage URL with any password hidden, fit for an error message."""
-    return sqlalchemy.make_url(url).render_as_string(hide_password=True)
-
-
-def _open_study(config: TuningConfig, fingerprint: str) -> optuna.Study:
-    study = optuna.create_study(
-        storage=config.storage_url,
-        study_name=config.study_name,
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=config.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
-        load_if_exists=True,
-    )
-    stored = study.user_attrs.get("fingerprint")
-    if stored is None and study.trials:
-        stored = "unknown"
-    if stored not in (None, fingerprint):
-        raise ValueError(
-            f"study {config.study_name!r} already exists in {_masked(config.storage_url)} with "
-            "other data "
-            "or settings; give each run its own study name (include the run id)"
-        )
-    study.set_user_attr("fingerprint", fingerprint)
-    return study
-
-
-def _history(study: optuna.Study) -> list[dict[str, Any]]:
-    return [
-        {
-            "number": t.number,
-            "state": t.state.name.lower(),
-            "family": t.params.get("family"),
-            # Optuna gives a pruned trial its last fold's score; that is no CV score.
-            "value": t.value if t.state == TrialState.COMPLETE else None,
-            "params": t.user_attrs.get("params"),
-            "fold_scores": [t.intermediate_values[k] for k in sorted(t.intermediate_values)],
-            "duration_s": None if t.duration is None else t.duration.total_seconds(),
-        }
-        for t in study.trials
-    ]
-
-
-STOPPED_BY = "stopped_by"
-
-
-def _over_budget(
-    deadline: float | None, now: float, next_fold_s: float, study: optuna.Study
-) -> bool:
-    """Would the next fold end past the deadline, with a completed trial to fall back on?"""
-    if deadline is None or now + next_fold_s <= deadline:
-        return False
-    return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-
-
-def _stop_for_time(trial: optuna.Trial, study: optuna.Study) -> None:
-    trial.set_user_attr(STOPPED_BY, "time budget")
-    study.stop()  # no further trial starts
-    raise optuna.TrialPruned("the tuning time budget is spent")
-
-
-def tune(
-    train: pd.DataFrame,
-    spec: FeatureSpec,
-    config: TuningConfig,
-    clock: Callable[[], float] = time.perf_counter,
-) -> TuningResult:
+def tune(train: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> TuningResult:
     """Search family and hyperparameters by mean score over purged time folds.
 
     Args:
         train: Labelled training rows; the holdout must already be removed.
         spec: The feature spec.
-        config: Budget, seed, folds, families, metric and where to store the study.
-        clock: Seconds, monotonic; the time budget is measured on it.
+        config: Budget, seed, folds, families, metric, threads, rungs and where to
+            store the study.
 
     Returns:
-        The best trial's family, parameters and scores, and the trial history.
+        The chosen trial's family, parameters and scores, and the trial history.
 
     Raises:
         ValueError: Bad frame, too few snapshots, a single-class fold, or a stored
             study of the same name from another run.
     """
-    started = clock()
-    deadline = None if config.timeout_s is None else started + config.timeout_s
+    started = time.perf_counter()
+    deadline = Deadline.after(config.timeout_s)
     check_frame(train, spec)
     folds = _checked_folds(train, spec, config)
+    smallest_fold = min(len(train_idx) for train_idx, _ in folds)
+    fractions = rung_fractions(
+        smallest_fold, config.reduction_factor, config.min_rung_rows, config.max_rungs
+    )
+    order = sample_order(train, spec, config.seed)
     score = METRICS[config.metric]
-    y = train[spec.label].astype(int).to_numpy()
+    x, y = _xy(train, spec)
 
-    def objective(trial: optuna.Trial) -> float:
+    def propose(trial: optuna.Trial) -> Callable[[], Pipeline]:
         family = trial.suggest_categorical("family", list(config.families))
-        params = suggest_params(trial, family)
+        params = suggest_params(trial, family, len(train))
         trial.set_user_attr("params", params)
-        scores: list[float] = []
-        fold_started = clock()
-        if _over_budget(deadline, fold_started, 0.0, study):  # the time is already up
-            _stop_for_time(trial, study)
-        for step, (valid_idx, predicted) in enumerate(
-            _fold_scores(train, spec, folds, family, params)
-        ):
-            scores.append(float(score(y[valid_idx], predicted)))
-            trial.report(scores[-1], step)
-            # After the last fold the work is done: score the trial rather than prune it.
-            if step == len(folds) - 1:
-                break
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-            now = clock()
-            fold_s, fold_started = now - fold_started, now
-            if _over_budget(deadline, now, fold_s, study):
-                _stop_for_time(trial, study)
-        return float(np.mean(scores))
+        return lambda: build_pipeline(family, params, spec, config.n_threads)
 
-    study = _open_study(config, _fingerprint(train, spec, config))
+    objective = HalvingObjective(
+        x, y, folds, fractions, order, config.reduction_factor, score, propose, deadline
+    )
+    study = open_study(config, fingerprint(train, spec, config))
     finished = [t for t in study.trials if t.state.is_finished()]
     remaining = config.n_trials - len(finished)
     if remaining > 0:
+        # Optuna checks its timeout only between trials; the objective honours it within.
+        timeout = None if config.timeout_s is None else max(deadline.remaining(), 1e-3)
         with threadpool_limits(config.n_threads):
-            study.optimize(objective, n_trials=remaining, timeout=config.timeout_s)
-    best = study.best_trial
+            study.optimize(objective, n_trials=remaining, timeout=timeout)
+    best = chosen(study)
     states = [t.state for t in study.trials]
     return TuningResult(
         family=best.params["family"],
         params=best.user_attrs["params"],
-        cv_score=float(best.value),
-        fold_scores=[best.intermediate_values[k] for k in sorted(best.intermediate_values)],
+        cv_score=float(best.user_attrs["cv_score"]),
+        fold_scores=best.user_attrs["fold_scores"],
         metric=config.metric,
         n_trials_completed=states.count(TrialState.COMPLETE),
         n_pruned=states.count(TrialState.PRUNED),
-        duration_s=clock() - started,
-        trial_history=_history(study),
+        duration_s=time.perf_counter() - started,
+        trial_history=history(study),
         study_name=config.study_name,
         storage_url=config.storage_url,
+        sample_fraction=float(best.user_attrs["sample_fraction"]),
+        rung_fractions=fractions,
+        n_threads=config.n_threads,
         study=study,
+        out_of_fold=objective.best_out_of_fold if objective.best_trial == best.number else None,
     )
 
 
@@ -294,7 +245,7 @@ def out_of_fold_scores(
     y = train[spec.label].astype(int).to_numpy()
     folds = _checked_folds(train, spec, config)
     with threadpool_limits(config.n_threads):
-        parts = list(_fold_scores(train, spec, folds, family, params))
+        parts = list(_fold_scores(train, spec, folds, family, params, config.n_threads))
     return (
         np.concatenate([y[idx] for idx, _ in parts]),
         np.concatenate([predicted for _, predicted in parts]),
@@ -315,7 +266,7 @@ def fit_final(
         spec: The feature spec.
         family: Model family.
         params: Estimator parameters.
-        n_threads: Cap on OpenMP/BLAS threads while fitting.
+        n_threads: Cap on OpenMP/BLAS threads while fitting, and the forest's ``n_jobs``.
 
     Returns:
         The fitted pipeline; it takes ``frame[list(spec.features)]``.
@@ -323,7 +274,7 @@ def fit_final(
     check_frame(train, spec)
     x, y = _xy(train, spec)
     with threadpool_limits(n_threads):
-        return build_pipeline(family, params, spec).fit(x, y)
+        return build_pipeline(family, params, spec, n_threads).fit(x, y)
 
 
 def optimization_history_html(study: optuna.Study) -> str:

@@ -48,12 +48,15 @@ def train_candidate(
     """Tune on everything but the latest snapshots, refit, and score the holdout once.
 
     The decision threshold comes from out-of-fold predictions of the chosen
-    configuration, so the holdout stays unseen until its single evaluation.
+    configuration, so the holdout stays unseen until its single evaluation; tuning
+    usually kept them from the winning trial, else the folds are refitted for them.
     """
     train, holdout = holdout_split(frame, spec, holdout_snapshots)
     tuning = tune(train, spec, config)
-    y_oof, oof_scores = out_of_fold_scores(train, spec, config, tuning.family, tuning.params)
-    threshold = choose_threshold(y_oof, oof_scores)
+    out_of_fold = tuning.out_of_fold or out_of_fold_scores(
+        train, spec, config, tuning.family, tuning.params
+    )
+    threshold = choose_threshold(*out_of_fold)
     model = fit_final(train, spec, tuning.family, tuning.params, n_threads=config.n_threads)
     metrics = evaluate(model, holdout, spec, threshold)
     return TrainedCandidate(model, tuning, threshold, metrics, len(train), len(holdout))

@@ -1,0 +1,110 @@
+"""Optuna studies for tuning: opened, resumed only on matching data, read back.
+
+A stored study carries a fingerprint of the data and search settings, so a rerun of the
+same run resumes it and any other run with the same study name is refused rather than
+mixed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+import optuna
+import pandas as pd
+import sqlalchemy
+from optuna.trial import FrozenTrial, TrialState
+
+from training_pipeline.ml.feature_spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from training_pipeline.ml.tuning import TuningConfig
+
+# Settings that change what a trial computes; threads and budgets do not.
+_FINGERPRINTED = (
+    *("seed", "n_folds", "valid_snapshots", "metric"),
+    *("reduction_factor", "min_rung_rows", "max_rungs"),
+)
+
+
+def fingerprint(frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> str:
+    """A hash of the data and search settings; a stored study only resumes on a match."""
+    digest = hashlib.sha256(
+        pd.util.hash_pandas_object(frame[list(spec.columns)], index=False).to_numpy().tobytes()
+    )
+    settings = {k: getattr(config, k) for k in _FINGERPRINTED}
+    digest.update(json.dumps({**settings, "families": list(config.families)}).encode())
+    return digest.hexdigest()[:16]
+
+
+def _masked(url: str) -> str:
+    """The storage URL with any password hidden, fit for an error message."""
+    return sqlalchemy.make_url(url).render_as_string(hide_password=True)
+
+
+def open_study(config: TuningConfig, data_fingerprint: str) -> optuna.Study:
+    study = optuna.create_study(
+        storage=config.storage_url,
+        study_name=config.study_name,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=config.seed),
+        # The resource is a rung's step, eta**k: a trial goes on to the next rung only
+        # when it is in the top 1/eta of the values reported at its rung so far.
+        pruner=optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=1, reduction_factor=config.reduction_factor
+        ),
+        load_if_exists=True,
+    )
+    stored = study.user_attrs.get("fingerprint")
+    if stored is None and study.trials:
+        stored = "unknown"
+    if stored not in (None, data_fingerprint):
+        raise ValueError(
+            f"study {config.study_name!r} already exists in {_masked(config.storage_url)} with "
+            "other data "
+            "or settings; give each run its own study name (include the run id)"
+        )
+    study.set_user_attr("fingerprint", data_fingerprint)
+    return study
+
+
+def history(study: optuna.Study) -> list[dict[str, Any]]:
+    return [
+        {
+            "number": t.number,
+            "state": t.state.name.lower(),
+            "family": t.params.get("family"),
+            # Optuna gives a pruned trial its last rung's score; that is no CV score.
+            "value": t.value if t.state == TrialState.COMPLETE else None,
+            "params": t.user_attrs.get("params"),
+            # Per fold, at the deepest rung the trial finished.
+            "fold_scores": t.user_attrs.get("fold_scores", []),
+            "sample_fraction": t.user_attrs.get("sample_fraction"),
+            "rung_scores": [t.intermediate_values[k] for k in sorted(t.intermediate_values)],
+            "stopped_by": t.user_attrs.get("stopped_by"),
+            "duration_s": None if t.duration is None else t.duration.total_seconds(),
+        }
+        for t in study.trials
+    ]
+
+
+def chosen(study: optuna.Study) -> FrozenTrial:
+    """The best trial at the deepest rung at which trials were compared.
+
+    Without a time budget this is the best complete trial: the best trial at a rung is
+    always promoted, so it reaches the next rung too.  When the budget stopped the
+    leaders before the full sample, the deepest rung may hold only the trial that
+    happened to go all the way first; the best of the deepest rung with two or more
+    trials (on the same rows) is chosen instead, and refitted on every row.
+    """
+    finished = (TrialState.COMPLETE, TrialState.PRUNED)
+    scored = [t for t in study.trials if t.state in finished and t.intermediate_values]
+    if not scored:
+        raise ValueError("no tuning trial finished a rung; give tuning more time")
+    steps = sorted({step for t in scored for step in t.intermediate_values}, reverse=True)
+    for step in steps:
+        at_step = [t for t in scored if step in t.intermediate_values]
+        if len(at_step) >= 2:
+            break
+    return max(at_step, key=lambda t: t.intermediate_values[step])
