@@ -154,4 +154,3 @@ def test_the_dbt_resource_learns_dbts_version_without_starting_dbt(settings, mon
     monkeypatch.setattr(dagster_dbt_resource, "check_output", refuse)
     dbt = build_resources(settings)["dbt"]
     assert str(dbt._cli_version) == importlib.metadata.version("dbt-core")
-    assert dbt._initialize_dbt_core_adapter(["build"]) is None
