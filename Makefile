@@ -17,7 +17,7 @@ DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type
 	\( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install run ui test lint clean-data
+.PHONY: install run ui test test-fast lint clean-data
 
 install: $(VENV)/.synced $(MANIFEST)
 
@@ -45,9 +45,17 @@ ui: install
 	$(BIN)/training-pipeline demo --if-missing
 	$(BIN)/training-pipeline ui
 
-## The whole test suite.
+# Two workers; a group (one port, one world built once) stays on one worker, and the
+# heaviest tests start first (training_pipeline_tests/conftest.py orders them).
+XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
+
+## The whole test suite: end-to-end, crash recovery and the daemon included.
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST) --durations=25
+
+## The inner loop: pure functions, dbt unit tests, definitions load (no `slow` or `e2e`).
+test-fast: install
+	$(BIN)/pytest $(XDIST) -m "not slow and not e2e"
 
 lint: install
 	$(BIN)/ruff check .

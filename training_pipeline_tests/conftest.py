@@ -1,26 +1,140 @@
-"""Shared fixtures: a throw-away data directory, and a dbt manifest parsed once."""
+"""Shared fixtures and the suite's tiers.
+
+- A throw-away data directory, and a dbt manifest parsed once per test run.
+- Tiers: a test that starts dbt to build models, a pipeline run, the CLI's `run` or the
+  Dagster daemon is marked ``slow`` (or ``e2e``); `make test-fast` leaves those out, and
+  an unmarked test that starts one fails (``_guard_the_fast_tier``).
+- Parallel runs (`make test`: pytest-xdist, ``--dist loadgroup``): the heaviest tests
+  start first, and a module whose fixtures build a world once runs on one worker.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from tiers import slow_command
 
 from training_pipeline.settings import DBT_PROJECT_DIR, Settings
 
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 
+SLOW_MARKERS = ("slow", "e2e")
+# Started first, in this order, so that no long test begins when the rest is done: under
+# `--dist loadgroup` each worker takes the next unit in collection order.
+HEAVIEST_FIRST = (
+    "test_automation_end_to_end.py",
+    "test_crash_recovery.py::test_kill_9",
+    "test_crash_recovery.py::test_the_chaos_script",
+    "test_cli_run.py",
+    "test_end_to_end.py",
+    "test_features.py",
+    "test_drift.py::test_the_drift_check",
+    "test_dbt_project.py",
+)
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+def _dbt_sources() -> Iterator[Path]:
+    for pattern in ("*.sql", "*.yml", "*.csv"):
+        for path in DBT_PROJECT_DIR.rglob(pattern):
+            if not path.is_relative_to(DBT_PROJECT_DIR / "target"):
+                yield path
+
+
+def _manifest_is_fresh() -> bool:
+    """The rule `make install` applies: the manifest is newer than every dbt source."""
+    if not MANIFEST.exists():
+        return False
+    built = MANIFEST.stat().st_mtime
+    return all(path.stat().st_mtime <= built for path in _dbt_sources())
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Dagster reads the dbt manifest when definitions are imported, so parse first."""
+    """Dagster reads the dbt manifest when definitions are imported, so parse first.
+
+    Under xdist the controller parses before it starts the workers; a worker must not
+    rewrite the file another worker may be reading.
+    """
+    if hasattr(session.config, "workerinput") or _manifest_is_fresh():
+        return
     dbt = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).parents[1] / ".venv")) / "bin" / "dbt"
     subprocess.run(
         [str(dbt), "parse", "--no-partial-parse", "--profiles-dir", ".", "--quiet"],
         cwd=DBT_PROJECT_DIR,
         check=True,
     )
+    MANIFEST.touch()
+
+
+def _uses_a_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definition.scope in ("module", "package", "session")
+        for definitions in info.name2fixturedefs.values()
+        for definition in definitions
+        if definition.baseid  # conftest-level and plugin fixtures have no module to keep
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Heaviest tests first; one xdist group per module that builds a world once."""
+
+    def rank(item: pytest.Item) -> int:
+        for position, prefix in enumerate(HEAVIEST_FIRST):
+            if item.nodeid.split("/")[-1].startswith(prefix):
+                return position
+        return len(HEAVIEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None and _uses_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+@contextmanager
+def _guard_the_fast_tier(item: pytest.Item) -> Iterator[None]:
+    """Outside the slow tiers, starting a slow command fails the test and names it."""
+    original = subprocess.Popen
+    if any(item.get_closest_marker(marker) for marker in SLOW_MARKERS):
+        yield
+        return
+
+    class GuardedPopen(original):  # type: ignore[misc, valid-type]
+        def __init__(self, args, *rest, **kwargs) -> None:
+            reason = slow_command(args)
+            if reason:
+                pytest.fail(
+                    f"{item.nodeid} is in the fast tier but {reason}: mark it "
+                    "@pytest.mark.slow (or e2e) so that `make test-fast` leaves it out",
+                    pytrace=False,
+                )
+            super().__init__(args, *rest, **kwargs)
+
+    subprocess.Popen = GuardedPopen  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        subprocess.Popen = original  # type: ignore[misc]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    with _guard_the_fast_tier(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    with _guard_the_fast_tier(item):
+        yield
 
 
 @pytest.fixture

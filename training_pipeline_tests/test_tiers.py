@@ -1,0 +1,67 @@
+"""The fast tier stays fast: a test that starts a slow command must carry the marker."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from tiers import slow_command
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [".venv/bin/dbt", "build", "--select", "+customer_snapshots"],
+        ["dbt", "run"],
+        ["/x/bin/dagster-daemon", "run", "-w", "workspace.yaml"],
+        ["training-pipeline", "run"],
+        ["/x/bin/training-pipeline", "retrain"],
+        ["dagster", "job", "launch", "-j", "retrain_on_latest_data"],
+        ["dagster", "asset", "materialize", "--select", "raw/orders"],
+        ["/usr/bin/python3", "scripts/chaos.py", "--rounds", "1"],
+        "dbt build --quiet",
+    ],
+)
+def test_builds_pipeline_runs_and_the_daemon_are_slow(command):
+    assert slow_command(command)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["dbt", "parse", "--no-partial-parse"],
+        ["dbt", "test", "--select", "test_type:unit"],
+        ["dbt", "show", "--inline", "select 1 as run"],
+        ["dbt", "compile", "--inline", "{{ parse_age('v') }}"],
+        ["dagster", "definitions", "validate"],
+        ["training-pipeline", "status", "--json"],
+        ["sleep", "60"],
+        [],
+    ],
+)
+def test_parsing_showing_unit_tests_and_status_stay_in_the_fast_tier(command):
+    assert slow_command(command) is None
+
+
+@pytest.fixture
+def fake_dbt(tmp_path: Path) -> Path:
+    """An executable named dbt that does nothing: the guard looks at names only."""
+    dbt = tmp_path / "dbt"
+    dbt.write_text("#!/bin/sh\nexit 0\n")
+    dbt.chmod(0o755)
+    return dbt
+
+
+def test_an_unmarked_test_that_starts_a_dbt_build_fails_and_names_the_marker(fake_dbt):
+    with pytest.raises(pytest.fail.Exception, match=r"mark it @pytest\.mark\.slow"):
+        subprocess.run([str(fake_dbt), "build"], check=True)
+
+
+@pytest.mark.slow
+def test_a_test_marked_slow_may_start_a_dbt_build(fake_dbt):
+    assert subprocess.run([str(fake_dbt), "build"], check=True).returncode == 0
+
+
+def test_an_unmarked_test_may_start_a_dbt_parse(fake_dbt):
+    assert subprocess.run([str(fake_dbt), "parse"], check=True).returncode == 0
