@@ -45,9 +45,11 @@ ui: install
 	$(BIN)/training-pipeline demo --if-missing
 	$(BIN)/training-pipeline ui
 
-# Two workers; a group (one port, one world built once) stays on one worker, and the
-# heaviest tests start first (training_pipeline_tests/conftest.py orders them).
-XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
+# xdist workers; one test module is one unit of work and the heaviest units start first
+# (training_pipeline_tests/scheduling.py).  Three on 2 cores: the daemon and kill -9
+# tests spend most of their time waiting for the runs they start.
+TEST_WORKERS ?= 3
+XDIST := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 ## The whole test suite: end-to-end, crash recovery and the daemon included.
 test: install

@@ -4,8 +4,7 @@
 - Tiers: a test that starts dbt to build models, a pipeline run, the CLI's `run` or the
   Dagster daemon is marked ``slow`` (or ``e2e``); `make test-fast` leaves those out, and
   an unmarked test that starts one fails (``_guard_the_fast_tier``).
-- Parallel runs (`make test`: pytest-xdist, ``--dist loadgroup``): the heaviest tests
-  start first, and a module whose fixtures build a world once runs on one worker.
+- Parallel runs (`make test`: pytest-xdist): scheduling.py decides what runs where.
 """
 
 from __future__ import annotations
@@ -17,25 +16,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import scheduling
+from scheduling import SLOW_MARKERS
 from tiers import slow_command
 
 from training_pipeline.settings import DBT_PROJECT_DIR, Settings
 
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 
-SLOW_MARKERS = ("slow", "e2e")
-# Started first, in this order, so that no long test begins when the rest is done: under
-# `--dist loadgroup` each worker takes the next unit in collection order.
-HEAVIEST_FIRST = (
-    "test_automation_end_to_end.py",
-    "test_crash_recovery.py::test_kill_9",
-    "test_crash_recovery.py::test_the_chaos_script",
-    "test_cli_run.py",
-    "test_end_to_end.py",
-    "test_features.py",
-    "test_drift.py::test_the_drift_check",
-    "test_dbt_project.py",
-)
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 
 
@@ -71,32 +59,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     MANIFEST.touch()
 
 
-def _uses_a_module_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(
-        definition.scope in ("module", "package", "session")
-        for definitions in info.name2fixturedefs.values()
-        for definition in definitions
-        if definition.baseid  # conftest-level and plugin fixtures have no module to keep
-    )
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Heaviest tests first; one xdist group per module that builds a world once."""
+    workers = getattr(config, "workerinput", {}).get("workercount", 0)
+    items[:] = scheduling.order(items, workers)
 
-    def rank(item: pytest.Item) -> int:
-        for position, prefix in enumerate(HEAVIEST_FIRST):
-            if item.nodeid.split("/")[-1].startswith(prefix):
-                return position
-        return len(HEAVIEST_FIRST)
 
-    items.sort(key=rank)  # stable: the rest keep their order
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None and _uses_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+def pytest_xdist_make_scheduler(config: pytest.Config, log) -> scheduling.ModuleScheduling:
+    return scheduling.ModuleScheduling(config, log)
 
 
 @contextmanager
