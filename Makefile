@@ -49,15 +49,16 @@ ui: install
 # (training_pipeline_tests/scheduling.py).  Three on 2 cores: the daemon and kill -9
 # tests spend most of their time waiting for the runs they start.
 TEST_WORKERS ?= 3
-XDIST := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+FAST_WORKERS ?= 2
+XDIST := --dist loadscope --no-loadscope-reorder
 
 ## The whole test suite: end-to-end, crash recovery and the daemon included.
 test: install
-	$(BIN)/pytest $(XDIST) --durations=25
+	$(BIN)/pytest -n $(TEST_WORKERS) $(XDIST) --durations=25
 
 ## The inner loop: pure functions, dbt unit tests, definitions load (no `slow` or `e2e`).
 test-fast: install
-	$(BIN)/pytest $(XDIST) -m "not slow and not e2e"
+	$(BIN)/pytest -n $(FAST_WORKERS) $(XDIST) -m "not slow and not e2e"
 
 lint: install
 	$(BIN)/ruff check .
