@@ -17,7 +17,7 @@ DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type
 	\( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install run ui test lint bench clean-data
+.PHONY: install run ui test test-fast lint bench clean-data
 
 install: $(VENV)/.synced $(MANIFEST)
 
@@ -46,9 +46,20 @@ ui: install
 	$(BIN)/training-pipeline demo --if-missing
 	$(BIN)/training-pipeline ui
 
-## The whole test suite.
+# xdist workers; one test module is one unit of work and the heaviest units start first
+# (training_pipeline_tests/scheduling.py).  Three on 2 cores: the daemon and kill -9
+# tests spend most of their time waiting for the runs they start.
+TEST_WORKERS ?= 3
+FAST_WORKERS ?= 2
+XDIST := --dist loadscope --no-loadscope-reorder
+
+## The whole test suite: end-to-end, crash recovery and the daemon included.
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) $(XDIST) --durations=25
+
+## The inner loop: pure functions, dbt unit tests, definitions load (no `slow` or `e2e`).
+test-fast: install
+	$(BIN)/pytest -n $(FAST_WORKERS) $(XDIST) -m "not slow and not e2e"
 
 ## Engine speed and fixed costs against plain reference scripts, e.g.
 ## make bench BENCH_ARGS="--rows 1e6,5e6"  (or --incremental, --overhead; see scripts/bench.py)

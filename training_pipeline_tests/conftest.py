@@ -1,12 +1,24 @@
-"""Shared fixtures: a throw-away data directory, and a dbt manifest parsed once."""
+"""Shared fixtures and the suite's tiers.
+
+- A throw-away data directory, and a dbt manifest parsed once per test run.
+- Tiers: a test that starts dbt to build models, a pipeline run, the CLI's `run` or the
+  Dagster daemon is marked ``slow`` (or ``e2e``); `make test-fast` leaves those out, and
+  an unmarked test that starts one fails (``_guard_the_fast_tier``).
+- Parallel runs (`make test`: pytest-xdist): scheduling.py decides what runs where.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import scheduling
+from scheduling import SLOW_MARKERS
+from tiers import slow_command
 
 from training_pipeline.settings import DBT_PROJECT_DIR, Settings
 
@@ -15,15 +27,88 @@ os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 # other), where two spinning OpenMP threads per fit made the gate test 2.4x slower.
 os.environ.setdefault("TRAINING_PIPELINE_TUNING_THREADS", "1")
 
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+def _dbt_sources() -> Iterator[Path]:
+    for pattern in ("*.sql", "*.yml", "*.csv"):
+        for path in DBT_PROJECT_DIR.rglob(pattern):
+            if not path.is_relative_to(DBT_PROJECT_DIR / "target"):
+                yield path
+
+
+def _manifest_is_fresh() -> bool:
+    """The rule `make install` applies: the manifest is newer than every dbt source."""
+    if not MANIFEST.exists():
+        return False
+    built = MANIFEST.stat().st_mtime
+    return all(path.stat().st_mtime <= built for path in _dbt_sources())
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Dagster reads the dbt manifest when definitions are imported, so parse first."""
+    """Dagster reads the dbt manifest when definitions are imported, so parse first.
+
+    Under xdist the controller parses before it starts the workers; a worker must not
+    rewrite the file another worker may be reading.
+    """
+    if hasattr(session.config, "workerinput") or _manifest_is_fresh():
+        return
     dbt = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).parents[1] / ".venv")) / "bin" / "dbt"
     subprocess.run(
         [str(dbt), "parse", "--no-partial-parse", "--profiles-dir", ".", "--quiet"],
         cwd=DBT_PROJECT_DIR,
         check=True,
     )
+    MANIFEST.touch()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    workers = getattr(config, "workerinput", {}).get("workercount", 0)
+    items[:] = scheduling.order(items, workers)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent under -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log) -> scheduling.ModuleScheduling:
+    return scheduling.ModuleScheduling(config, log)
+
+
+@contextmanager
+def _guard_the_fast_tier(item: pytest.Item) -> Iterator[None]:
+    """Outside the slow tiers, starting a slow command fails the test and names it."""
+    original = subprocess.Popen
+    if any(item.get_closest_marker(marker) for marker in SLOW_MARKERS):
+        yield
+        return
+
+    class GuardedPopen(original):  # type: ignore[misc, valid-type]
+        def __init__(self, args, *rest, **kwargs) -> None:
+            reason = slow_command(args)
+            if reason:
+                pytest.fail(
+                    f"{item.nodeid} is in the fast tier but {reason}: mark it "
+                    "@pytest.mark.slow (or e2e) so that `make test-fast` leaves it out",
+                    pytrace=False,
+                )
+            super().__init__(args, *rest, **kwargs)
+
+    subprocess.Popen = GuardedPopen  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        subprocess.Popen = original  # type: ignore[misc]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    with _guard_the_fast_tier(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    with _guard_the_fast_tier(item):
+        yield
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 A normal batch refreshes ingestion, features and scores without retraining; a drifted
 batch trips the drift check, which retrains, gates and promotes a new model; a run that
-fails sends an alert to a local webhook receiver.  Every wait has a deadline.
+fails sends an alert to a local webhook receiver.  Every wait has a deadline, and waits
+follow the daemon's own clock (its runs and sensor ticks), never a fixed sleep.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import Settings
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent
 ACTIVE = [
@@ -35,6 +37,8 @@ ACTIVE = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
+# The sensors that launch runs; the run-failure alert sensor only reports on them.
+LAUNCHERS = ("new_data_sensor", "downstream_automation", "drift_retraining_sensor")
 
 
 class Receiver(ThreadingHTTPServer):
@@ -61,7 +65,7 @@ def wait_for(what: str, condition: Callable[[], bool], timeout_s: float) -> None
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(2)
+        time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
@@ -82,7 +86,11 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
             "TRAINING_PIPELINE_DATA_DIR": str(data),
             "TRAINING_PIPELINE_API_URL": api.url,
             "TRAINING_PIPELINE_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{receiver.server_port}/hook",
-            "TRAINING_PIPELINE_SENSOR_INTERVAL_S": "5",
+            # The daemon's loop ticks every 5 s at most; with 1 s every loop looks.
+            "TRAINING_PIPELINE_SENSOR_INTERVAL_S": "1",
+            # A day lands at once, so its files and records make one run, not two; the
+            # settle time has its own tests.
+            "TRAINING_PIPELINE_LANDING_SETTLE_S": "0",
             "TRAINING_PIPELINE_TUNING_TRIALS": "4",
             "TRAINING_PIPELINE_TUNING_SECONDS": "30",
             "TRAINING_PIPELINE_GATE_MAX_AUC_DROP": "0.05",
@@ -132,16 +140,34 @@ def sensor_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "new_data_sensor"}))
 
 
+def active(instance: dg.DagsterInstance) -> bool:
+    return bool(instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE), limit=1))
+
+
+def looked_since(instance: dg.DagsterInstance, since: float) -> bool:
+    """Each sensor that launches runs has finished a tick that began after ``since``."""
+    looked = set()
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        if state.instigator_name not in LAUNCHERS:
+            continue
+        ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
+        if ticks and ticks[0].timestamp > since and ticks[0].status != TickStatus.STARTED:
+            looked.add(state.instigator_name)
+    return looked == set(LAUNCHERS)
+
+
 def quiet(instance: dg.DagsterInstance) -> bool:
-    """No run is active, and none has started after the sensors had time to look again.
+    """No run is active, and none has started after every sensor had looked again.
 
     Between one run's end and the run that automation launches after it there is a
-    moment with nothing active; waiting through a few ticks tells that from the end.
+    moment with nothing active; a full tick of each sensor after that moment tells that
+    from the end (a tick creates its run before it finishes).
     """
-    if instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE)):
+    if active(instance):
         return False
-    time.sleep(20)
-    return not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))
+    since = time.time()
+    wait_for("every sensor to look again", lambda: looked_since(instance, since), 120)
+    return not active(instance)
 
 
 def materialized_since(instance: dg.DagsterInstance, key: dg.AssetKey, since: float) -> bool:

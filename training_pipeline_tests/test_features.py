@@ -30,6 +30,7 @@ from training_pipeline.ingestion.tickets_api import TicketsApiClient, ingest_tic
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.settings import DBT_PROJECT_DIR, Settings
 
+pytestmark = pytest.mark.slow
 DBT = Path(sys.executable).with_name("dbt")
 LATE_ORDER_AMOUNT = 99_999
 Rows = dict[tuple[str, date], dict[str, Any]]
@@ -72,11 +73,15 @@ def ingest(settings: Settings, api_url: str, ingested_at: datetime) -> None:
 
 
 def build(settings: Settings) -> Rows:
-    """`dbt build` the model and its parents (tests whose parents all are selected)."""
+    """`dbt build` the model and its parents (tests whose parents all are selected).
+
+    The dbt unit tests are test_dbt_unit_tests.py's subject and need no data.
+    """
     result = subprocess.run(
         [
             str(DBT), "build", "--select", "+customer_snapshots",
-            "--indirect-selection", "cautious", "--profiles-dir", ".",
+            "--indirect-selection", "cautious", "--exclude", "test_type:unit",
+            "--profiles-dir", ".",
             "--target-path", str(settings.data_dir / "dbt_target"),
             "--log-path", str(settings.data_dir / "dbt_logs"),
         ],

@@ -9,10 +9,12 @@ from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from training_pipeline.runner import limit_pools
 
+pytestmark = pytest.mark.slow  # two pipeline runs, each in its own process
 REPO = Path(__file__).parents[1]
 
 

@@ -1,0 +1,82 @@
+"""How `make test` spreads the suite over xdist workers (wired up in conftest.py).
+
+A unit of work is a test module: a module that builds a world once (a module-scoped
+fixture) runs on one worker, and so do tests sharing a module-level resource.  Only the
+modules in ``PER_TEST`` give each test its own unit, because each test there is long.
+Tests that must never overlap belong in one module: today only test_cli_run.py binds
+the demo API's fixed port 8765; PostgreSQL tests each use a schema or database of their
+own; dbt runs write to a target path inside their temporary directory.
+
+xdist's own ``--dist loadgroup`` cannot be used for this: with pytest >= 9.2 the
+``xdist_group`` suffix it writes into ``item._nodeid`` is ignored (``nodeid`` is read
+from ``item._id``), so every test would become its own unit and module worlds would be
+built on several workers.
+
+Units start in collection order (``--no-loadscope-reorder``), and xdist hands each
+worker two units at the start, the second waiting behind the first.  So the order is:
+one heavy unit per worker, then one light module per worker, then the other heavy
+units, then the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from xdist.scheduler import LoadScopeScheduling
+
+SLOW_MARKERS = ("slow", "e2e")
+# The longest units first, so that none of them starts when the rest is nearly done.
+HEAVIEST_FIRST = (
+    "test_automation_end_to_end.py",
+    "test_crash_recovery.py::test_kill_9",
+    "test_crash_recovery.py::test_the_chaos_script",
+    "test_cli_run.py",
+    "test_end_to_end.py",
+    "test_features.py",
+    "test_drift.py",
+    "test_dbt_project.py",
+)
+PER_TEST = ("test_crash_recovery.py",)
+
+
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+class ModuleScheduling(LoadScopeScheduling):
+    """xdist's load-by-scope scheduling with a module as the scope (see above)."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = module_of(nodeid)
+        return nodeid if module.endswith(PER_TEST) else module
+
+
+def rank(item: pytest.Item) -> int:
+    name = item.nodeid.rsplit("/", 1)[-1]
+    for position, prefix in enumerate(HEAVIEST_FIRST):
+        if name.startswith(prefix):
+            return position
+    return len(HEAVIEST_FIRST)
+
+
+def is_light(items: Sequence[pytest.Item]) -> bool:
+    return all(
+        rank(item) == len(HEAVIEST_FIRST)
+        and not any(item.get_closest_marker(marker) for marker in SLOW_MARKERS)
+        for item in items
+    )
+
+
+def order(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """Heavy units first, with a light module queued behind each of the first ones."""
+    items = sorted(items, key=rank)  # stable: the rest keep their order
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(module_of(item.nodeid), []).append(item)
+    light = [module for module, its in modules.items() if is_light(its)]
+    light.sort(key=lambda module: len(modules[module]))
+    fillers = [item for module in light[:workers] for item in modules[module]]
+    first = [item for item in items if rank(item) < len(HEAVIEST_FIRST)][:workers]
+    taken = {id(item) for item in first + fillers}
+    return first + fillers + [item for item in items if id(item) not in taken]

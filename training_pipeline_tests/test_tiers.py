@@ -1,0 +1,115 @@
+"""The fast tier stays fast: a test that starts a slow command must carry the marker."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from scheduling import ModuleScheduling, order
+from tiers import slow_command
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [".venv/bin/dbt", "build", "--select", "+customer_snapshots"],
+        ["dbt", "run"],
+        ["/x/bin/dagster-daemon", "run", "-w", "workspace.yaml"],
+        ["training-pipeline", "run"],
+        ["/x/bin/training-pipeline", "retrain"],
+        ["dagster", "job", "launch", "-j", "retrain_on_latest_data"],
+        ["dagster", "asset", "materialize", "--select", "raw/orders"],
+        ["/usr/bin/python3", "scripts/chaos.py", "--rounds", "1"],
+        "dbt build --quiet",
+    ],
+)
+def test_builds_pipeline_runs_and_the_daemon_are_slow(command):
+    assert slow_command(command)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["dbt", "parse", "--no-partial-parse"],
+        ["dbt", "test", "--select", "test_type:unit"],
+        ["dbt", "show", "--inline", "select 1 as run"],
+        ["dbt", "compile", "--inline", "{{ parse_age('v') }}"],
+        ["dagster", "definitions", "validate"],
+        ["training-pipeline", "status", "--json"],
+        ["sleep", "60"],
+        [],
+    ],
+)
+def test_parsing_showing_unit_tests_and_status_stay_in_the_fast_tier(command):
+    assert slow_command(command) is None
+
+
+@pytest.fixture
+def fake_dbt(tmp_path: Path) -> Path:
+    """An executable named dbt that does nothing: the guard looks at names only."""
+    dbt = tmp_path / "dbt"
+    dbt.write_text("#!/bin/sh\nexit 0\n")
+    dbt.chmod(0o755)
+    return dbt
+
+
+def test_an_unmarked_test_that_starts_a_dbt_build_fails_and_names_the_marker(fake_dbt):
+    with pytest.raises(pytest.fail.Exception, match=r"mark it @pytest\.mark\.slow"):
+        subprocess.run([str(fake_dbt), "build"], check=True)
+
+
+@pytest.mark.slow
+def test_a_test_marked_slow_may_start_a_dbt_build(fake_dbt):
+    assert subprocess.run([str(fake_dbt), "build"], check=True).returncode == 0
+
+
+def test_an_unmarked_test_may_start_a_dbt_parse(fake_dbt):
+    assert subprocess.run([str(fake_dbt), "parse"], check=True).returncode == 0
+
+
+class FakeItem:
+    """What scheduling.order looks at: a node id and markers."""
+
+    def __init__(self, nodeid: str, *markers: str) -> None:
+        self.nodeid, self.markers = nodeid, markers
+
+    def get_closest_marker(self, name: str) -> str | None:
+        return name if name in self.markers else None
+
+
+def ids(items) -> list[str]:
+    return [item.nodeid.removeprefix("t/") for item in items]
+
+
+def test_each_worker_starts_a_heavy_test_with_a_light_module_queued_behind_it():
+    items = [
+        FakeItem("t/test_alerts.py::a"),
+        FakeItem("t/test_alerts.py::b"),
+        FakeItem("t/test_features.py::x", "slow"),
+        FakeItem("t/test_nulled_values.py::n"),
+        FakeItem("t/test_crash_recovery.py::test_kill_9_at_every_stage", "e2e"),
+        FakeItem("t/test_automation_end_to_end.py::daemon", "e2e"),
+        FakeItem("t/test_warehouse_pool.py::pool", "slow"),
+    ]
+
+    ordered = order(items, workers=2)
+
+    assert ids(ordered) == [
+        "test_automation_end_to_end.py::daemon",
+        "test_crash_recovery.py::test_kill_9_at_every_stage",
+        "test_nulled_values.py::n",  # the smallest light modules, one per worker
+        "test_alerts.py::a",
+        "test_alerts.py::b",
+        "test_features.py::x",  # the other heavy units next, then the rest
+        "test_warehouse_pool.py::pool",
+    ]
+    assert ids(order(items, workers=0))[:3] == ids(ordered)[:2] + ["test_features.py::x"]
+
+
+def test_a_module_is_one_unit_of_work_except_the_long_crash_tests():
+    split = ModuleScheduling._split_scope
+    assert split(None, "t/test_features.py::test_a") == "t/test_features.py"
+    assert split(None, "t/test_value_parsers.py::test_b[x@y]") == "t/test_value_parsers.py"
+    kill = "t/test_crash_recovery.py::test_kill"
+    assert split(None, kill) == kill
