@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.order_files import LandingReport, ingest_landing_folder
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
+from training_pipeline.settings import DuckDBLimits
 
 HEADER = "order_id,customer_id,ordered_at,amount,status\n"
 COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status")
@@ -33,7 +34,7 @@ def make_dirs(tmp_path: Path) -> tuple[Path, Path]:
 
 @contextmanager
 def open_warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    with wh.connect(tmp_path / "warehouse.duckdb") as connection:
+    with wh.connect(tmp_path / "warehouse.duckdb", limits=DuckDBLimits()) as connection:
         wh.ensure_raw_layer(connection)
         yield connection
 

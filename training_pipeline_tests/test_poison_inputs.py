@@ -258,7 +258,13 @@ def materialize_orders(tmp_path: Path):
     import dagster as dg
 
     from training_pipeline.assets.ingestion import raw_orders
-    from training_pipeline.resources import OrderFilesResource, WarehouseResource
+    from training_pipeline.resources import (
+        AlertsResource,
+        OrderFilesResource,
+        RowContractResource,
+        WarehouseResource,
+    )
+    from training_pipeline.settings import DEFAULT_UI_URL, RowContractLimits
 
     data = tmp_path / "data"
     resources = {
@@ -271,6 +277,13 @@ def materialize_orders(tmp_path: Path):
             max_file_bytes=1 << 20,
             max_line_bytes=1 << 16,
             settle_s=0,
+        ),
+        "row_contract": RowContractResource(
+            future_tolerance_hours=RowContractLimits.future_tolerance_hours,
+            max_rejected_share=RowContractLimits.max_rejected_share,
+        ),
+        "alerts": AlertsResource(
+            log_path=str(data / "alerts" / "alerts.jsonl"), webhook_url=None, ui_url=DEFAULT_UI_URL
         ),
     }
     return dg.materialize([raw_orders], resources=resources, raise_on_error=False)
@@ -286,9 +299,7 @@ def alert_lines(tmp_path: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-def test_a_few_rejected_rows_warn_and_alert_and_the_run_goes_on(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("TRAINING_PIPELINE_ALERT_WEBHOOK_URL", raising=False)
+def test_a_few_rejected_rows_warn_and_alert_and_the_run_goes_on(tmp_path):
     landing = tmp_path / "data" / "landing"
     landing.mkdir(parents=True)
     rows = "".join(f"W{i},C1,2026-01-05,1,new\n" for i in range(1, 40))
@@ -305,8 +316,7 @@ def test_a_few_rejected_rows_warn_and_alert_and_the_run_goes_on(tmp_path, monkey
     assert check_evaluation(result, "rows_reconcile").passed
 
 
-def test_more_than_the_allowed_share_rejected_blocks_downstream(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(tmp_path / "data"))
+def test_more_than_the_allowed_share_rejected_blocks_downstream(tmp_path):
     landing = tmp_path / "data" / "landing"
     landing.mkdir(parents=True)
     (landing / "orders_x.csv").write_text(HEADER + "X1,C1,x,1,new\n,C1,x,1,new\n")
