@@ -17,6 +17,7 @@ from order_file_helpers import (
     GOOD,
     HEADER,
     assert_quarantined_beside_the_good_file,
+    contract_and_alert_resources,
     ingest,
     land_good,
     make_dirs,
@@ -258,13 +259,7 @@ def materialize_orders(tmp_path: Path):
     import dagster as dg
 
     from training_pipeline.assets.ingestion import raw_orders
-    from training_pipeline.resources import (
-        AlertsResource,
-        OrderFilesResource,
-        RowContractResource,
-        WarehouseResource,
-    )
-    from training_pipeline.settings import DEFAULT_UI_URL, RowContractLimits
+    from training_pipeline.resources import OrderFilesResource, WarehouseResource
 
     data = tmp_path / "data"
     resources = {
@@ -278,14 +273,7 @@ def materialize_orders(tmp_path: Path):
             max_line_bytes=1 << 16,
             settle_s=0,
         ),
-        "row_contract": RowContractResource(
-            future_tolerance_hours=RowContractLimits.future_tolerance_hours,
-            max_rejected_share=RowContractLimits.max_rejected_share,
-        ),
-        "alerts": AlertsResource(
-            log_path=str(data / "alerts" / "alerts.jsonl"), webhook_url=None, ui_url=DEFAULT_UI_URL
-        ),
-    }
+    } | contract_and_alert_resources(data)
     return dg.materialize([raw_orders], resources=resources, raise_on_error=False)
 
 
