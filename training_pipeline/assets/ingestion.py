@@ -61,11 +61,11 @@ def _batch_counts(report: LandingReport) -> dict[str, int]:
     }
 
 
-def _incremental_batch(context, warehouse, checks, source, asset_key, extract, refs_of):
+def _incremental_batch(
+    context, warehouse, row_contract, alerts, source, asset_key, extract, refs_of
+):
     """Run one incremental extraction as one batch: rows, rejected rows, cursor and ledger
-    commit together.  ``checks`` are the row contract and alerts resources.  Returns the
-    report, the batch, the table's rows and the check."""
-    row_contract, alerts = checks
+    commit together.  Returns the report, the batch, the table's rows and the check."""
     limits = row_contract.limits()
     batch_id = wh.new_batch_id(source)
     started_at = wh.utc_now()
@@ -240,7 +240,8 @@ def raw_crm_customers(
     report, batch_id, total, check = _incremental_batch(
         context,
         warehouse,
-        (row_contract, alerts),
+        row_contract,
+        alerts,
         "crm",
         RAW_CRM_CUSTOMERS,
         lambda con, batch, at, limits: extract_customers(
@@ -276,7 +277,8 @@ def raw_tickets(
         report, batch_id, total, check = _incremental_batch(
             context,
             warehouse,
-            (row_contract, alerts),
+            row_contract,
+            alerts,
             "tickets_api",
             RAW_TICKETS,
             lambda con, batch, at, limits: ingest_tickets(
