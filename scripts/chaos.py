@@ -139,7 +139,7 @@ def table(lines: list[accounting.SourceLine]) -> str:
 
 
 def report(settings: Settings, ledger: Ledger, demo_api: bool, wedged: int) -> bool:
-    with wh.connect(settings.warehouse_path, read_only=True) as con:
+    with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
         lines = [accounting.account_order_files(con, ledger.read())]
         lines.append(accounting.account_crm(con, settings.crm_url))
         if demo_api:

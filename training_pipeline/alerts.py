@@ -6,9 +6,10 @@ each to ``deliver``.
 
 The log line is written for every alert whether or not a webhook is configured, so the
 history survives a webhook that is down.  The webhook URL is a secret (whoever holds it
-can post to the channel): it is read only from ``TRAINING_PIPELINE_ALERT_WEBHOOK_URL``,
-and every message that could carry it, including httpx's own request log, shows it
-masked to its scheme and host.
+can post to the channel): it comes from ``TRAINING_PIPELINE_ALERT_WEBHOOK_URL``, read
+once with the other settings and handed over as an ``AlertDestination``, and every
+message that could carry it, including httpx's own request log, shows it masked to its
+scheme and host.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -28,12 +29,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from training_pipeline.environment import (
+from training_pipeline.environment import (  # noqa: F401 (WEBHOOK_URL_ENV: imported from here)
     DEFAULT_UI_URL,
-    UI_URL_ENV,
     WEBHOOK_URL_ENV,
     mask_url,
-    read,
 )
 from training_pipeline.settings import Settings
 
@@ -233,6 +232,20 @@ def alert_log_path(settings: Settings) -> Path:
     return settings.data_dir / "alerts" / "alerts.jsonl"
 
 
+@dataclass(frozen=True)
+class AlertDestination:
+    """Where alerts go: the log always, the webhook when there is one (``None``: none),
+    with links into the Dagster UI at ``ui_url``."""
+
+    log: Path
+    webhook_url: str | None = None
+    ui_url: str = DEFAULT_UI_URL
+
+    @classmethod
+    def of(cls, settings: Settings) -> AlertDestination:
+        return cls(alert_log_path(settings), settings.webhook_url, settings.ui_url)
+
+
 def write_alert_log(alert: Alert, path: Path, outcome: DeliveryOutcome | None = None) -> None:
     """Append the alert as one JSON line to an O_APPEND descriptor, fsynced.
 
@@ -275,9 +288,8 @@ def write_alert_log(alert: Alert, path: Path, outcome: DeliveryOutcome | None = 
 
 def deliver(
     alert: Alert,
-    settings: Settings,
+    destination: AlertDestination,
     *,
-    env: Mapping[str, str] | None = None,
     timeout_s: float = 5.0,
     max_attempts: int = 4,
     backoff_s: float = 0.5,
@@ -289,16 +301,16 @@ def deliver(
     before it fails (see the sensor).  Anything else that goes wrong while posting (a
     bug) propagates, but the line is still written first, marked failed.
     """
-    url = read(WEBHOOK_URL_ENV, env)
-    log = alert_log_path(settings)
+    url, log = destination.webhook_url, destination.log
     if not url:
         outcome = DeliveryOutcome("not_configured")
         write_alert_log(alert, log, outcome)
         return outcome
     outcome = DeliveryOutcome("failed", error="posting raised an unexpected error")
     try:
-        ui_url = read(UI_URL_ENV, env)
-        attempts = post_webhook(alert, url, timeout_s, max_attempts, backoff_s, ui_url=ui_url)
+        attempts = post_webhook(
+            alert, url, timeout_s, max_attempts, backoff_s, ui_url=destination.ui_url
+        )
         outcome = DeliveryOutcome("posted", attempts)
     except AlertDeliveryError as error:
         outcome = DeliveryOutcome("failed", error.attempts, str(error))

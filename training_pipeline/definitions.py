@@ -14,7 +14,7 @@ from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, ra
 from training_pipeline.assets.production_guard import production_artifact_verifies
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.assets.validation import build_validation_asset
-from training_pipeline.automation.alerts import alert_on_run_failure
+from training_pipeline.automation.alerts import build_run_failure_sensor
 from training_pipeline.automation.drift import build_drift_retraining_sensor
 from training_pipeline.automation.jobs import (
     build_downstream_automation,
@@ -76,7 +76,7 @@ def pipeline_definitions(settings: Settings) -> dg.Definitions:
             build_downstream_automation(policy),
             build_drift_retraining_sensor(policy),
             # Every failed run, failed gate and automatic rollback: a JSON line and a webhook.
-            alert_on_run_failure,
+            build_run_failure_sensor(settings),
         ],
         # Steps of a run share one process: start-up dominates on small machines.
         executor=dg.in_process_executor,

@@ -182,7 +182,7 @@ def model_lineage(settings: Settings, version: str) -> Lineage:
     model = _resolve(registry, version)
     dataset, manifest = _training_set(settings, model)
     with ExitStack() as stack:
-        batches = _batches(_open_read_only(stack, settings.warehouse_path), model.trained_on)
+        batches = _batches(_open_read_only(stack, settings), model.trained_on)
     found = {batch.batch_id for batch in batches}
     aliases = registry.aliases()
     return Lineage(
@@ -244,10 +244,11 @@ def _training_set(settings: Settings, model: ModelVersion) -> tuple[TrainingSet,
     return dataset, path
 
 
-def _open_read_only(stack: ExitStack, path: Path) -> duckdb.DuckDBPyConnection:
+def _open_read_only(stack: ExitStack, settings: Settings) -> duckdb.DuckDBPyConnection:
     """The warehouse opened read-only; failing to open it is a LineageError."""
+    path = settings.warehouse_path
     try:
-        return stack.enter_context(wh.connect(path, read_only=True))
+        return stack.enter_context(wh.connect(path, read_only=True, limits=settings.duckdb))
     except FileNotFoundError as error:
         raise LineageError(str(error)) from None
     except duckdb.Error as error:

@@ -15,11 +15,18 @@ import duckdb
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from training_pipeline.environment import CRM_URL_ENV, OPTUNA_STORAGE_ENV
+from training_pipeline.alerts import (
+    Alert,
+    AlertDestination,
+    DeliveryOutcome,
+    alert_log_path,
+    deliver,
+)
+from training_pipeline.environment import CRM_URL_ENV, OPTUNA_STORAGE_ENV, WEBHOOK_URL_ENV
 from training_pipeline.ingestion import warehouse
 from training_pipeline.ingestion.tickets_api import RetryPolicy, TicketsApiClient
 from training_pipeline.project import dbt_project
-from training_pipeline.settings import DuckDBLimits, LandingLimits, Settings
+from training_pipeline.settings import DuckDBLimits, LandingLimits, RowContractLimits, Settings
 
 WAREHOUSE_POOL = "warehouse"
 """Every step that opens the DuckDB file runs in this pool; its limit (1) is set in
@@ -96,6 +103,28 @@ class ModelStoreResource(dg.ConfigurableResource):
     optuna_storage_url: str
 
 
+class RowContractResource(dg.ConfigurableResource):
+    """What every source's rows must keep (``settings.RowContractLimits``)."""
+
+    future_tolerance_hours: float
+    max_rejected_share: float
+
+    def limits(self) -> RowContractLimits:
+        return RowContractLimits(self.future_tolerance_hours, self.max_rejected_share)
+
+
+class AlertsResource(dg.ConfigurableResource):
+    """Where the alerts a step raises itself go (``alerts.AlertDestination``)."""
+
+    log_path: str
+    webhook_url: str | None
+    ui_url: str
+
+    def deliver(self, alert: Alert) -> DeliveryOutcome:
+        destination = AlertDestination(Path(self.log_path), self.webhook_url, self.ui_url)
+        return deliver(alert, destination)
+
+
 class WarehouseDbtResource(DbtCliResource):
     """dbt on this warehouse, with one target folder per data directory.
 
@@ -165,6 +194,19 @@ def build_resources(settings: Settings) -> dict[str, object]:
             datasets_dir=str(settings.datasets_dir),
             reports_dir=str(settings.reports_dir),
             optuna_storage_url=_secret(OPTUNA_STORAGE_ENV, settings.optuna_storage_url),
+        ),
+        # The row contract every source's rows are held to.
+        "row_contract": RowContractResource(
+            future_tolerance_hours=settings.row_contract.future_tolerance_hours,
+            max_rejected_share=settings.row_contract.max_rejected_share,
+        ),
+        # Where the alerts a step raises itself go (the run-failure sensor takes settings).
+        "alerts": AlertsResource(
+            log_path=str(alert_log_path(settings)),
+            webhook_url=_secret(WEBHOOK_URL_ENV, settings.webhook_url)
+            if settings.webhook_url
+            else None,
+            ui_url=settings.ui_url,
         ),
         # dbt, which opens the warehouse itself through profiles.yml.
         "dbt": WarehouseDbtResource(

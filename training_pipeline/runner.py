@@ -84,7 +84,7 @@ def table_counts(settings: Settings) -> dict[str, int]:
     """Row counts of every table and view in the warehouse, by schema.name."""
     if not settings.warehouse_path.exists():
         return {}
-    with wh.connect(settings.warehouse_path, read_only=True) as con:
+    with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
         names = con.execute(
             "select table_schema, table_name from information_schema.tables "
             "where table_schema in ('raw', 'staging', 'marts') order by 1, 2"

@@ -25,6 +25,7 @@ from training_pipeline.environment import (  # noqa: F401
     DEFAULT_API_URL,
     DEFAULT_DUCKDB_MEMORY_LIMIT,
     DEFAULT_DUCKDB_THREADS,
+    DEFAULT_UI_URL,
     FUTURE_TOLERANCE_ENV,
     LANDING_SETTLE_ENV,
     MAX_FILE_BYTES_ENV,
@@ -36,6 +37,8 @@ from training_pipeline.environment import (  # noqa: F401
     PREFIX,
     PROJECT_DIR_ENV,
     THREADS_ENV,
+    UI_URL_ENV,
+    WEBHOOK_URL_ENV,
     SettingsError,
     publish,
     read,
@@ -120,14 +123,32 @@ class ModelDefaults:
 
 
 @dataclass(frozen=True)
+class RowContractLimits:
+    """How far a delivered timestamp may lie past its ingestion time (clocks drift, zones
+    get mislabelled by hours, never by years), and the share of a batch's rows that may
+    be rejected before the batch blocks everything downstream of it."""
+
+    future_tolerance_hours: float = 24.0
+    max_rejected_share: float = 0.05
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RowContractLimits:
+        return cls(
+            future_tolerance_hours=read(FUTURE_TOLERANCE_ENV, env),
+            max_rejected_share=read(MAX_REJECTED_SHARE_ENV, env),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Resolved locations of the warehouse, the landing folder and the three sources.
 
     Everything the pipeline keeps is inside ``data_dir``: ``from_env`` refuses a derived
     path that resolves elsewhere (e.g. through a symlink), and the warehouse connections
     cannot open files outside it (``ingestion/warehouse.py``).  The source URLs and an
-    explicitly set ``TRAINING_PIPELINE_OPTUNA_STORAGE`` are the exceptions: they name
-    other systems on purpose.
+    explicitly set ``TRAINING_PIPELINE_OPTUNA_STORAGE`` (``optuna_storage``) are the
+    exceptions: they name other systems on purpose.  ``webhook_url`` is where alerts are
+    posted (None: the alert log only); ``ui_url`` is the Dagster UI their links open.
     """
 
     data_dir: Path
@@ -138,6 +159,10 @@ class Settings:
     project_dir: Path = DEFAULT_PROJECT_DIR
     policy: RetrainingPolicy = field(default_factory=RetrainingPolicy)
     model: ModelDefaults = field(default_factory=ModelDefaults)
+    row_contract: RowContractLimits = field(default_factory=RowContractLimits)
+    optuna_storage: str | None = None
+    webhook_url: str | None = None
+    ui_url: str = DEFAULT_UI_URL
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -153,6 +178,10 @@ class Settings:
             project_dir=(read(PROJECT_DIR_ENV) or DEFAULT_PROJECT_DIR).resolve(),
             policy=RetrainingPolicy.from_env(),
             model=ModelDefaults.from_env(),
+            row_contract=RowContractLimits.from_env(),
+            optuna_storage=read(OPTUNA_STORAGE_ENV),
+            webhook_url=read(WEBHOOK_URL_ENV),
+            ui_url=read(UI_URL_ENV),
         )
         settings.check_contained()
         # Child processes inherit the resolved path: dbt runs in dbt_project/ and
@@ -228,12 +257,13 @@ class Settings:
     def optuna_storage_url(self) -> str:
         """Where tuning studies persist (optuna-dashboard opens it).
 
-        The default is inside the data directory.  ``TRAINING_PIPELINE_OPTUNA_STORAGE``
-        may name any Optuna storage, a SQLite file elsewhere included, because setting
-        it is an explicit choice of another store (like the CRM URL), not a path derived
-        from the data directory; like the CRM URL it may hold a password.
+        The default is inside the data directory.  ``optuna_storage``
+        (``TRAINING_PIPELINE_OPTUNA_STORAGE``) may name any Optuna storage, a SQLite file
+        elsewhere included, because setting it is an explicit choice of another store
+        (like the CRM URL), not a path derived from the data directory; like the CRM URL
+        it may hold a password.
         """
-        return read(OPTUNA_STORAGE_ENV) or f"sqlite:///{self.data_dir / 'optuna.db'}"
+        return self.optuna_storage or f"sqlite:///{self.data_dir / 'optuna.db'}"
 
     @property
     def demo_dir(self) -> Path:
@@ -243,20 +273,3 @@ class Settings:
     @property
     def api_is_demo_default(self) -> bool:
         return self.api_url.rstrip("/") == DEFAULT_API_URL
-
-
-@dataclass(frozen=True)
-class RowContractLimits:
-    """How far a delivered timestamp may lie past its ingestion time (clocks drift, zones
-    get mislabelled by hours, never by years), and the share of a batch's rows that may
-    be rejected before the batch blocks everything downstream of it."""
-
-    future_tolerance_hours: float = 24.0
-    max_rejected_share: float = 0.05
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RowContractLimits:
-        return cls(
-            future_tolerance_hours=read(FUTURE_TOLERANCE_ENV, env),
-            max_rejected_share=read(MAX_REJECTED_SHARE_ENV, env),
-        )

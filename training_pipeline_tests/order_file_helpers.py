@@ -17,11 +17,29 @@ import pyarrow.parquet as pq
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.order_files import LandingReport, ingest_landing_folder
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
+from training_pipeline.resources import AlertsResource, RowContractResource
+from training_pipeline.settings import DEFAULT_UI_URL, DuckDBLimits, RowContractLimits
 
 HEADER = "order_id,customer_id,ordered_at,amount,status\n"
 COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status")
 GOOD = "orders_good.csv"
 AT = datetime(2026, 3, 1, 12, 0, 0)
+
+
+def contract_and_alert_resources(data_dir: Path) -> dict[str, object]:
+    """The default row contract, and alerts to the log in ``data_dir`` only."""
+    limits = RowContractLimits()
+    return {
+        "row_contract": RowContractResource(
+            future_tolerance_hours=limits.future_tolerance_hours,
+            max_rejected_share=limits.max_rejected_share,
+        ),
+        "alerts": AlertsResource(
+            log_path=str(data_dir / "alerts" / "alerts.jsonl"),
+            webhook_url=None,
+            ui_url=DEFAULT_UI_URL,
+        ),
+    }
 
 
 def make_dirs(tmp_path: Path) -> tuple[Path, Path]:
@@ -33,7 +51,7 @@ def make_dirs(tmp_path: Path) -> tuple[Path, Path]:
 
 @contextmanager
 def open_warehouse(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    with wh.connect(tmp_path / "warehouse.duckdb") as connection:
+    with wh.connect(tmp_path / "warehouse.duckdb", limits=DuckDBLimits()) as connection:
         wh.ensure_raw_layer(connection)
         yield connection
 

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,9 +17,9 @@ import dagster as dg
 import pytest
 
 from training_pipeline.alerts import (
-    WEBHOOK_URL_ENV,
     Alert,
     AlertDeliveryError,
+    AlertDestination,
     DeliveryOutcome,
     alert_log_path,
     deliver,
@@ -27,7 +27,7 @@ from training_pipeline.alerts import (
     write_alert_log,
 )
 from training_pipeline.automation import alerts as sensor_module
-from training_pipeline.automation.alerts import RecentFailure, alert_on_run_failure
+from training_pipeline.automation.alerts import RecentFailure, build_run_failure_sensor
 from training_pipeline.automation.failures import (
     CHECK_FAILED_ERROR,
     CheckEvaluation,
@@ -187,12 +187,16 @@ def test_a_rejected_webhook_is_not_retried_and_the_error_shows_the_url_masked(re
     assert SECRET not in message and "/services" not in message
 
 
+def to_webhook(settings: Settings, url: str) -> AlertDestination:
+    return AlertDestination.of(replace(settings, webhook_url=url))
+
+
 def test_a_receiver_that_keeps_failing_gives_a_clear_masked_error_recorded_in_the_log(
     receiver, settings
 ):
     receiver.script.extend([Reply(status=503)] * 4)
     port = receiver.server.server_address[1]
-    outcome = deliver(an_alert(), settings, env={WEBHOOK_URL_ENV: receiver.url}, **FAST)
+    outcome = deliver(an_alert(), to_webhook(settings, receiver.url), **FAST)
 
     assert outcome.status == "failed" and outcome.attempts == 4
     assert outcome.error is not None
@@ -205,7 +209,7 @@ def test_a_receiver_that_keeps_failing_gives_a_clear_masked_error_recorded_in_th
 
 
 def test_without_a_webhook_url_only_the_log_line_is_written(receiver, settings):
-    outcome = deliver(an_alert(), settings, env={})
+    outcome = deliver(an_alert(), AlertDestination.of(settings))
     assert outcome.status == "not_configured"
     assert receiver.bodies == []
     (line,) = log_lines(settings)
@@ -218,10 +222,10 @@ def test_the_secret_url_never_appears_in_the_alert_log_nor_in_httpx_request_logs
     receiver, settings, caplog
 ):
     caplog.set_level(logging.INFO, logger="httpx")
-    env = {WEBHOOK_URL_ENV: receiver.url}
-    assert deliver(an_alert(), settings, env=env, **FAST).status == "posted"
+    destination = to_webhook(settings, receiver.url)
+    assert deliver(an_alert(), destination, **FAST).status == "posted"
     receiver.script.extend([Reply(status=500)] * 2)
-    assert deliver(an_alert(), settings, env=env, max_attempts=2, **FAST).status == "failed"
+    assert deliver(an_alert(), destination, max_attempts=2, **FAST).status == "failed"
 
     text = alert_log_path(settings).read_text()
     assert len(text.splitlines()) == 2 and SECRET not in text
@@ -363,7 +367,6 @@ defs = dg.Definitions(
         dg.define_asset_job("gate", [gated, promoted]),
         dg.define_asset_job("deploy", [production_model]),
     ],
-    sensors=[alert_on_run_failure],
 )
 
 
@@ -372,7 +375,10 @@ def run_job(name: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResul
     return job.execute_in_process(instance=instance, raise_on_error=False)
 
 
-def evaluate_sensor_on(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance) -> None:
+def evaluate_sensor_on(
+    result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance, settings: Settings
+) -> None:
+    alert_on_run_failure = build_run_failure_sensor(settings)
     context = dg.build_run_status_sensor_context(
         sensor_name=alert_on_run_failure.name,
         dagster_event=result.get_run_failure_event(),
@@ -404,12 +410,11 @@ def test_in_dagster_1_13_a_failed_blocking_check_fails_its_step_and_so_the_run()
     ],
 )
 def test_the_sensor_sends_an_alert_of_the_right_kind_for_a_failed_run(
-    receiver, settings, monkeypatch, job, kind, asset, check, words
+    receiver, settings, job, kind, asset, check, words
 ):
-    monkeypatch.setenv(WEBHOOK_URL_ENV, receiver.url)
     instance = dg.DagsterInstance.ephemeral()
     result = run_job(job, instance)
-    evaluate_sensor_on(result, instance)
+    evaluate_sensor_on(result, instance, replace(settings, webhook_url=receiver.url))
 
     (body,) = receiver.bodies
     assert_slack_compatible(body)
@@ -422,10 +427,8 @@ def test_the_sensor_sends_an_alert_of_the_right_kind_for_a_failed_run(
     assert words in json.dumps(body)
 
 
-def test_a_rejected_alert_fails_the_sensor_tick_once_and_the_cursor_moves_on(
-    receiver, settings, monkeypatch
-):
-    monkeypatch.setenv(WEBHOOK_URL_ENV, receiver.url)
+def test_a_rejected_alert_fails_the_sensor_tick_once_and_the_cursor_moves_on(receiver, settings):
+    alert_on_run_failure = build_run_failure_sensor(replace(settings, webhook_url=receiver.url))
     instance = dg.DagsterInstance.ephemeral()
     first = alert_on_run_failure.evaluate_tick(dg.build_sensor_context(instance=instance))
     result = run_job("ingest", instance)

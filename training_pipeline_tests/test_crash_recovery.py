@@ -109,7 +109,7 @@ def candidate_version(instance: dg.DagsterInstance, run_id: str) -> str:
 
 def raw_keys_are_unique(settings: Settings) -> None:
     """Readable right after a kill, and no row of any source twice."""
-    with wh.connect(settings.warehouse_path, read_only=True) as con:
+    with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
         ((orders,),) = con.execute(
             "select count(*) from (select _source_ref, _batch_id, count(*) n from raw.orders "
             "group by all) r join raw.file_manifest m on m.path = r._source_ref "
@@ -173,7 +173,7 @@ def test_kill_9_at_every_stage_then_a_rerun_loses_nothing_doubles_nothing_and_ke
         newest_candidate = candidate_version(instance, final_run.run_id)
         assert not instance.event_log_storage.get_concurrency_info("warehouse").claimed_slots
 
-    with wh.connect(settings.warehouse_path, read_only=True) as con:
+    with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
         orders = accounting.account_order_files(con, landed)
         crm = accounting.account_crm(con, settings.crm_url)
         tickets = accounting.account_tickets(con, settings)

@@ -11,8 +11,10 @@ import sqlalchemy as sa
 
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.crm_database import CrmSourceError, extract_customers
+from training_pipeline.settings import DuckDBLimits, RowContractLimits
 
 AT = datetime(2026, 3, 1, 12, 0, 0)
+CONTRACT = RowContractLimits()
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -60,14 +62,14 @@ def add_records(engine: sa.Engine, table: sa.Table, rows: list[tuple[int, str, s
 
 @pytest.fixture
 def con(tmp_path: Path):
-    with wh.connect(tmp_path / "warehouse.duckdb") as connection:
+    with wh.connect(tmp_path / "warehouse.duckdb", limits=DuckDBLimits()) as connection:
         wh.ensure_raw_layer(connection)
         yield connection
 
 
 def run(con, url: str, batch: str):
     with wh.transaction(con):
-        return extract_customers(con, url, batch_id=batch, ingested_at=AT)
+        return extract_customers(con, url, batch_id=batch, ingested_at=AT, limits=CONTRACT)
 
 
 def check_incremental_extraction(con, engine: sa.Engine, table: sa.Table, url: str) -> None:

@@ -87,7 +87,9 @@ def test_a_relative_data_dir_is_resolved_once_from_the_working_directory(two_run
 
 
 def test_ingestion_and_dbt_write_the_same_warehouse(two_runs: TwoRuns):
-    with wh.connect(two_runs.settings.warehouse_path, read_only=True) as con:
+    with wh.connect(
+        two_runs.settings.warehouse_path, read_only=True, limits=two_runs.settings.duckdb
+    ) as con:
         raw_orders_count = con.execute("select count(*) from raw.orders").fetchall()[0][0]
         mart_orders = con.execute("select count(*) from marts.orders").fetchall()[0][0]
     assert raw_orders_count > 0
@@ -128,7 +130,9 @@ def test_the_nulled_value_count_covers_only_the_batches_since_the_last_count(two
     # Regression: every build re-read every staging view over all rows to count them.
     first = _observed(two_runs.first, "staging/stg_shop__orders")
     second = _observed(two_runs.second, "staging/stg_shop__orders")
-    with wh.connect(two_runs.settings.warehouse_path, read_only=True) as con:
+    with wh.connect(
+        two_runs.settings.warehouse_path, read_only=True, limits=two_runs.settings.duckdb
+    ) as con:
         per_batch = dict(
             con.execute(
                 "select _ingested_at, count(*) filter (where nullif(trim(amount), '') "

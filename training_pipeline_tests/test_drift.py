@@ -267,7 +267,7 @@ def _materialize(settings: Settings, assets: list) -> dg.ExecuteInProcessResult:
 
 
 def _current(settings: Settings) -> pd.DataFrame:
-    with wh.connect(settings.warehouse_path, read_only=True) as con:
+    with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
         return latest_snapshot(con, CHURN)
 
 

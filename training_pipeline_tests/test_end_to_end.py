@@ -88,7 +88,7 @@ def column_types(result: dg.ExecuteInProcessResult, key: str) -> dict[str, str]:
 
 
 def scalar(settings: Settings, sql: str) -> int:
-    with wh.connect(settings.warehouse_path, read_only=True) as con:
+    with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
         return con.execute(sql).fetchall()[0][0]
 
 
@@ -153,7 +153,7 @@ def test_the_graph_goes_from_raw_sources_to_a_scoring_production_model_then_take
     registry = ModelRegistry(live.models_dir)
     production = registry.production()
     assert production is not None and production.gate["passed"]
-    with wh.connect(live.warehouse_path, read_only=True) as con:
+    with wh.connect(live.warehouse_path, read_only=True, limits=live.duckdb) as con:
         current = latest_snapshot(con, CHURN)
     model = registry.load(production.version)
     probabilities = model.predict_proba(current[list(CHURN.features)])[:, 1]

@@ -61,15 +61,27 @@ class World:
 
 def ingest(settings: Settings, api_url: str, ingested_at: datetime) -> None:
     tag = f"{ingested_at:%Y%m%d}"
-    with wh.connect(settings.warehouse_path) as con:
+    with wh.connect(settings.warehouse_path, limits=settings.duckdb) as con:
         wh.ensure_raw_layer(con)
         ingest_landing_folder(
             con, settings.landing_dir, settings.quarantine_dir, f"orders-{tag}", ingested_at
         )
         with wh.transaction(con):
-            extract_customers(con, settings.crm_url, batch_id=f"crm-{tag}", ingested_at=ingested_at)
+            extract_customers(
+                con,
+                settings.crm_url,
+                batch_id=f"crm-{tag}",
+                ingested_at=ingested_at,
+                limits=settings.row_contract,
+            )
         with TicketsApiClient(api_url, page_size=1000) as client, wh.transaction(con):
-            ingest_tickets(con, client, batch_id=f"tickets-{tag}", ingested_at=ingested_at)
+            ingest_tickets(
+                con,
+                client,
+                batch_id=f"tickets-{tag}",
+                ingested_at=ingested_at,
+                limits=settings.row_contract,
+            )
 
 
 def build(settings: Settings) -> Rows:
@@ -107,7 +119,7 @@ def add_rows_dated_at(
 ) -> None:
     """An order, a CRM record and a rated ticket version of X, all at S's midnight."""
     at = datetime.combine(snapshot, datetime.min.time())
-    with wh.connect(settings.warehouse_path) as con:
+    with wh.connect(settings.warehouse_path, limits=settings.duckdb) as con:
         # The ticket X opened last before S, as the API delivered it.
         ticket, created_at, channel, subject = con.execute(
             "select ticket_id, created_at, channel, subject from raw.tickets "

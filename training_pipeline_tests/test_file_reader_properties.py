@@ -23,7 +23,7 @@ from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.file_formats import count_records
 from training_pipeline.ingestion.order_files import ingest_landing_folder
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
-from training_pipeline.settings import LandingLimits
+from training_pipeline.settings import DuckDBLimits, LandingLimits
 
 COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status")
 AT = datetime(2026, 3, 1)
@@ -48,7 +48,7 @@ ROWS = st.lists(st.tuples(*[FIELD] * len(COLUMNS)), min_size=1, max_size=8)
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     """One warehouse for the module: opening one per example would cost most of the time."""
     root = tmp_path_factory.mktemp("data")
-    with wh.connect(root / "warehouse.duckdb") as con:
+    with wh.connect(root / "warehouse.duckdb", limits=DuckDBLimits()) as con:
         wh.ensure_raw_layer(con)
         yield con, root
 

@@ -119,11 +119,11 @@ def ingest(settings: Settings, server: DemoApiServer) -> dg.ExecuteInProcessResu
 
 
 def export(settings: Settings, frame: pd.DataFrame) -> TrainingSet:
-    with wh.connect(settings.warehouse_path) as con:
+    with wh.connect(settings.warehouse_path, limits=settings.duckdb) as con:
         con.execute("create schema if not exists features").fetchall()
         con.register("frame", frame)
         con.execute("create or replace table features.customer_snapshots as from frame").fetchall()
-    with wh.connect(settings.warehouse_path, read_only=True) as con:
+    with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
         return export_training_set(con, CHURN, settings.datasets_dir)
 
 
@@ -199,7 +199,7 @@ def quarantined_now(settings: Settings) -> set[str]:
 
 
 def scalar(settings: Settings, sql: str) -> int:
-    with wh.connect(settings.warehouse_path, read_only=True) as con:
+    with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
         return con.execute(sql).fetchall()[0][0]
 
 
@@ -363,7 +363,7 @@ def test_a_warehouse_held_by_a_writer_is_reported_not_waited_for(copied):
 def test_batches_the_warehouse_no_longer_holds_are_listed_as_missing(copied):
     production = model_lineage(copied, "production")
     gone = production.batches[0].batch_id
-    with wh.connect(copied.warehouse_path) as con:
+    with wh.connect(copied.warehouse_path, limits=copied.duckdb) as con:
         con.execute("delete from raw.ingestion_batches where batch_id = ?", [gone]).fetchall()
 
     lineage = model_lineage(copied, "production")

@@ -15,6 +15,7 @@ import pytest
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.order_files import ingest_landing_folder
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
+from training_pipeline.settings import DuckDBLimits
 
 HEADER = "order_id,customer_id,ordered_at,amount,status\n"
 AT = datetime(2026, 3, 1, 12, 0, 0)
@@ -29,7 +30,7 @@ def dirs(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def con(tmp_path: Path):
-    with wh.connect(tmp_path / "warehouse.duckdb") as connection:
+    with wh.connect(tmp_path / "warehouse.duckdb", limits=DuckDBLimits()) as connection:
         wh.ensure_raw_layer(connection)
         yield connection
 

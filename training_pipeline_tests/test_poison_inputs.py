@@ -18,6 +18,7 @@ from order_file_helpers import (
     GOOD,
     HEADER,
     assert_quarantined_beside_the_good_file,
+    contract_and_alert_resources,
     ingest,
     land_good,
     make_dirs,
@@ -273,7 +274,7 @@ def materialize_orders(tmp_path: Path):
             max_line_bytes=1 << 16,
             settle_s=0,
         ),
-    }
+    } | contract_and_alert_resources(data)
     return dg.materialize([raw_orders], resources=resources, raise_on_error=False)
 
 
@@ -287,9 +288,7 @@ def alert_lines(tmp_path: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-def test_a_few_rejected_rows_warn_and_alert_and_the_run_goes_on(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("TRAINING_PIPELINE_ALERT_WEBHOOK_URL", raising=False)
+def test_a_few_rejected_rows_warn_and_alert_and_the_run_goes_on(tmp_path):
     landing = tmp_path / "data" / "landing"
     landing.mkdir(parents=True)
     rows = "".join(f"W{i},C1,2026-01-05,1,new\n" for i in range(1, 40))
@@ -306,8 +305,7 @@ def test_a_few_rejected_rows_warn_and_alert_and_the_run_goes_on(tmp_path, monkey
     assert check_evaluation(result, "rows_reconcile").passed
 
 
-def test_more_than_the_allowed_share_rejected_blocks_downstream(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(tmp_path / "data"))
+def test_more_than_the_allowed_share_rejected_blocks_downstream(tmp_path):
     landing = tmp_path / "data" / "landing"
     landing.mkdir(parents=True)
     (landing / "orders_x.csv").write_text(HEADER + "X1,C1,x,1,new\n,C1,x,1,new\n")

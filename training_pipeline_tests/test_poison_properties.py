@@ -25,6 +25,7 @@ from training_pipeline.reliability.bad_files import (
     good_orders_file,
     land,
 )
+from training_pipeline.settings import DuckDBLimits
 
 AT = datetime(2026, 3, 1, 12, 0, 0)
 # Files with some valid rows: they must load, whatever else arrives beside them.
@@ -73,7 +74,10 @@ batches = st.lists(
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_every_landed_row_is_loaded_rejected_or_quarantined_exactly_once(batches, seed):
     rng = random.Random(seed)
-    with tempfile.TemporaryDirectory() as tmp, wh.connect(Path(tmp) / "wh.duckdb") as con:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        wh.connect(Path(tmp) / "wh.duckdb", limits=DuckDBLimits()) as con,
+    ):
         wh.ensure_raw_layer(con)
         landing, quarantine_dir = Path(tmp) / "landing", Path(tmp) / "quarantine"
         landed: list[LandedFile] = []

@@ -12,6 +12,7 @@ import pytest
 from order_file_helpers import (
     GOOD,
     HEADER,
+    contract_and_alert_resources,
     ingest,
     land_good,
     make_dirs,
@@ -156,7 +157,7 @@ def test_the_order_files_asset_reports_this_batch_landed_loaded_quarantined_defe
                 max_line_bytes=1 << 16,
                 settle_s=settle_s,
             ),
-        }
+        } | contract_and_alert_resources(tmp_path / "data")
         return dg.materialize([raw_orders], resources=resources)
 
     result = materialize(settle_s=0)

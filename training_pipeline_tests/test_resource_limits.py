@@ -18,6 +18,7 @@ from training_pipeline.settings import (
     DEFAULT_DUCKDB_THREADS,
     MEMORY_LIMIT_ENV,
     THREADS_ENV,
+    DuckDBLimits,
     Settings,
     SettingsError,
 )
@@ -48,7 +49,7 @@ def limited(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 def test_without_configuration_connections_get_2gb_and_2_threads(settings, monkeypatch):
     monkeypatch.delenv(MEMORY_LIMIT_ENV, raising=False)
     monkeypatch.delenv(THREADS_ENV, raising=False)
-    with wh.connect(settings.warehouse_path) as con:
+    with wh.connect(settings.warehouse_path, limits=settings.duckdb) as con:
         [(memory, threads, temp)] = con.execute(SETTINGS_SQL).fetchall()
     assert (DEFAULT_DUCKDB_MEMORY_LIMIT, DEFAULT_DUCKDB_THREADS) == ("2GB", 2)
     assert (memory, threads) == (duckdb_renders("2GB"), 2)
@@ -56,10 +57,10 @@ def test_without_configuration_connections_get_2gb_and_2_threads(settings, monke
 
 
 def test_writing_and_read_only_connections_report_the_configured_limits(limited):
-    with wh.connect(limited.warehouse_path) as con:
+    with wh.connect(limited.warehouse_path, limits=limited.duckdb) as con:
         wh.ensure_raw_layer(con)
         writing = con.execute(SETTINGS_SQL).fetchall()
-    with wh.connect(limited.warehouse_path, read_only=True) as con:
+    with wh.connect(limited.warehouse_path, read_only=True, limits=limited.duckdb) as con:
         reading = con.execute(SETTINGS_SQL).fetchall()
     expected = ("1.5 GiB", 1, str(limited.data_dir / "duckdb_tmp"))
     assert writing == reading == [expected]
@@ -97,16 +98,22 @@ def test_a_bad_limit_is_refused_naming_the_variable_and_the_value(
     assert not settings.warehouse_path.exists()
 
 
-def test_a_bad_limit_is_refused_by_connections_opened_outside_the_settings(settings, monkeypatch):
+def test_a_connection_uses_the_limits_it_is_given_and_never_reads_the_environment(
+    settings, monkeypatch
+):
+    # The limits are decided once, with the settings; a variable changed afterwards (even
+    # to a bad value) cannot reach a connection opened during a run.
     monkeypatch.setenv(MEMORY_LIMIT_ENV, "a lot")
-    with pytest.raises(SettingsError, match=MEMORY_LIMIT_ENV), wh.connect(settings.warehouse_path):
-        pass
+    limits = DuckDBLimits(memory_limit="1536MiB", threads=1)
+    with wh.connect(settings.warehouse_path, limits=limits) as con:
+        assert con.execute(SETTINGS_SQL).fetchall()[0][:2] == ("1.5 GiB", 1)
 
 
 @pytest.mark.parametrize(("value", "rendered"), [("4GB", "3.7 GiB"), ("512 MiB", "512.0 MiB")])
 def test_sizes_in_decimal_and_binary_units_are_accepted(settings, monkeypatch, value, rendered):
     monkeypatch.setenv(MEMORY_LIMIT_ENV, value)
-    with wh.connect(Settings.from_env().warehouse_path) as con:
+    configured = Settings.from_env()
+    with wh.connect(configured.warehouse_path, limits=configured.duckdb) as con:
         assert con.execute(SETTINGS_SQL).fetchall()[0][0] == rendered
 
 

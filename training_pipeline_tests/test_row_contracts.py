@@ -24,7 +24,7 @@ from training_pipeline.ingestion.dbt_grammar import UnknownParser, parse_sql
 from training_pipeline.ingestion.rejected_rows import Provenance, Verdict, apply_contract
 from training_pipeline.ingestion.row_contract import CONTRACTS, RowContract, ValueRange
 from training_pipeline.ingestion.tickets_api import TicketsApiClient, ingest_tickets
-from training_pipeline.settings import RowContractLimits, SettingsError
+from training_pipeline.settings import DuckDBLimits, RowContractLimits, SettingsError
 
 AT = datetime(2026, 3, 1, 12, 0, 0)
 LIMITS = RowContractLimits()
@@ -32,7 +32,7 @@ LIMITS = RowContractLimits()
 
 @pytest.fixture
 def con(tmp_path: Path):
-    with wh.connect(tmp_path / "warehouse.duckdb") as connection:
+    with wh.connect(tmp_path / "warehouse.duckdb", limits=DuckDBLimits()) as connection:
         wh.ensure_raw_layer(connection)
         yield connection
 

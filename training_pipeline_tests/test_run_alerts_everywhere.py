@@ -16,8 +16,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from training_pipeline.alerts import Alert, alert_log_path, deliver
-from training_pipeline.automation.alerts import alert_on_run_failure
+from training_pipeline.alerts import Alert, AlertDestination, alert_log_path, deliver
+from training_pipeline.automation.alerts import build_run_failure_sensor
 from training_pipeline.automation.failures import (
     FailedRun,
     RecentFailure,
@@ -63,7 +63,7 @@ def test_an_alert_of_another_kind_for_the_run_does_not_stop_its_failure_alert(se
         message="production model v2 failed verification; rolled back to v1",
         timestamp=datetime(2026, 3, 1, tzinfo=UTC),
     )
-    deliver(rollback, settings)
+    deliver(rollback, AlertDestination.of(settings))
 
     delivered = deliver_failed_run(a_failed_run(), settings, RecentFailure())
 
@@ -148,6 +148,7 @@ def test_a_failed_cli_run_writes_one_alert_naming_the_run_and_the_failure(settin
         (record,) = instance.get_records_for_run(
             recorded.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
         ).records
+        alert_on_run_failure = build_run_failure_sensor(settings)
         context = dg.build_run_status_sensor_context(
             sensor_name=alert_on_run_failure.name,
             dagster_event=record.event_log_entry.dagster_event,

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from training_pipeline.alerts import WEBHOOK_URL_ENV, AlertDeliveryError
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
 from training_pipeline.automation import alerts as sensor_module
-from training_pipeline.automation.alerts import RecentFailure, alert_on_run_failure
+from training_pipeline.automation.alerts import RecentFailure, build_run_failure_sensor
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.resources import build_resources
@@ -108,6 +108,7 @@ def test_the_crm_password_and_the_webhook_token_appear_in_no_log_event_file_or_a
     monkeypatch.setattr(sensor_module, "webhook_health", RecentFailure())
     caplog.set_level(logging.DEBUG)
     settings = Settings.from_env()
+    alert_on_run_failure = build_run_failure_sensor(settings)
     generate(settings, days=15, customers=40, seed=11)
     (settings.landing_dir / "orders_garbage.csv").write_bytes(b"\x00\x01garbage" * 20)
     dagster_home = tmp_path / "dagster_home"

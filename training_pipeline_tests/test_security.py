@@ -69,13 +69,13 @@ def test_a_warehouse_connection_cannot_read_a_file_outside_the_data_directory(
 ):
     paths = escapes(settings, outside_file)
     good = write_good_file(reader, settings.landing_dir)
-    with wh.connect(settings.warehouse_path) as con:
+    with wh.connect(settings.warehouse_path, limits=settings.duckdb) as con:
         assert con.execute(f"select count(*) from {reader}", [str(good)]).fetchall() == [(1,)]
         for path in paths:
             with pytest.raises(duckdb.PermissionException, match=r"Cannot access file"):
                 con.execute(f"select * from {reader}", [str(path)]).fetchall()
     with (
-        wh.connect(settings.warehouse_path, read_only=True) as con,
+        wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con,
         pytest.raises(duckdb.PermissionException, match=r"Cannot access file"),
     ):
         con.execute(f"select * from {reader}", [str(outside_file)]).fetchall()
@@ -83,7 +83,7 @@ def test_a_warehouse_connection_cannot_read_a_file_outside_the_data_directory(
 
 def test_a_warehouse_connection_cannot_write_attach_or_lift_its_confinement(settings, tmp_path):
     target = tmp_path / "stolen.parquet"
-    with wh.connect(settings.warehouse_path) as con:
+    with wh.connect(settings.warehouse_path, limits=settings.duckdb) as con:
         inside = settings.data_dir / "inside.parquet"
         con.execute(f"copy (select 1 as x) to '{inside}' (format parquet)").fetchall()
         assert inside.exists()

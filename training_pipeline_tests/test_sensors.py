@@ -72,7 +72,7 @@ def live_sources(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterato
     with DemoApiServer(settings, port=0) as server:
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", server.url)
         resources = build_resources(Settings.from_env())
-        yield {k: resources[k] for k in ("order_files", "crm", "tickets_api")}
+        yield {k: resources[k] for k in ("order_files", "crm", "tickets_api", "row_contract")}
 
 
 def test_everything_new_is_requested_in_one_run_and_nothing_twice(settings, live_sources):

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from training_pipeline import cli, runner
+from training_pipeline.alerts import Alert, AlertDestination, deliver
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.environment import (
+    DEFAULT_UI_URL,
     VARIABLES,
     SettingsError,
     check_environment,
     read,
 )
-from training_pipeline.settings import DuckDBLimits, LandingLimits, ModelDefaults
+from training_pipeline.settings import (
+    DuckDBLimits,
+    LandingLimits,
+    ModelDefaults,
+    RowContractLimits,
+    Settings,
+)
 
 PACKAGE = Path(__file__).parents[1] / "training_pipeline"
 
@@ -51,20 +61,112 @@ def test_the_declared_defaults_are_the_defaults_of_the_settings_objects(monkeypa
     assert DuckDBLimits.from_env({}) == DuckDBLimits()
     assert RetrainingPolicy.from_env({}) == RetrainingPolicy()
     assert ModelDefaults.from_env({}) == ModelDefaults()
+    assert RowContractLimits.from_env({}) == RowContractLimits()
 
 
 def test_no_module_but_environment_reads_the_process_environment():
     """The class of bug: a module reading its own variable, with its own parsing (or none)."""
     readers = re.compile(r"environ\.get\(|environ\[|getenv\(")
     others = re.compile(r"(environ\.get\(|environ\[|getenv\()\"(?!TRAINING_PIPELINE_)[A-Z_]+\"")
+    # Setting a variable for child processes (dbt, a benchmark's run) is not reading one.
+    writes = re.compile(r"^\s*os\.environ\[[^\]]+\]\s*=[^=]")
     offenders = [
         f"{path.relative_to(PACKAGE)}:{number}"
         for path in PACKAGE.rglob("*.py")
         if path.name != "environment.py"
         for number, line in enumerate(path.read_text().splitlines(), start=1)
-        if readers.search(line) and not others.search(line)
+        if readers.search(line) and not others.search(line) and not writes.search(line)
     ]
     assert offenders == []
+
+
+# Where settings may be decided: where they are declared and parsed, and where a process
+# starts (definitions load; a CLI or benchmark command).  Everything else receives them.
+DECIDES_SETTINGS = {
+    "environment.py",
+    "settings.py",
+    "definitions.py",
+    "cli.py",
+    "benchmark/our_path.py",  # `python -m training_pipeline.benchmark.our_path`
+    "benchmark/overhead_run.py",  # `make bench`'s overhead command
+}
+
+
+def settings_reads(tree: ast.AST) -> list[int]:
+    """Lines calling ``read(...)`` or ``<anything>.from_env(...)`` outside a ``from_env``
+    (a ``from_env`` declares how its object is read; calling it is what decides)."""
+    lines = []
+
+    def visit(node: ast.AST, inside_from_env: bool) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            inside_from_env = inside_from_env or node.name == "from_env"
+        if isinstance(node, ast.Call) and not inside_from_env:
+            func = node.func
+            reads = isinstance(func, ast.Name) and func.id == "read"
+            reads |= isinstance(func, ast.Attribute) and (
+                func.attr == "from_env"
+                or (func.attr == "read" and getattr(func.value, "id", None) == "environment")
+            )
+            if reads:
+                lines.append(node.lineno)
+        for child in ast.iter_child_nodes(node):
+            visit(child, inside_from_env)
+
+    visit(tree, False)
+    return lines
+
+
+def test_settings_are_decided_where_a_process_starts_and_nowhere_during_a_run():
+    """The class of bug: a step, sensor or helper reading a setting while a run executes
+    (``Settings.from_env()``, ``RowContractLimits.from_env()``, ``read(...)``, or a
+    ``limits or X.from_env()`` fallback), so that a run could see other settings than
+    the ones the definitions were loaded with."""
+    offenders = [
+        f"{path.relative_to(PACKAGE).as_posix()}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.relative_to(PACKAGE).as_posix() not in DECIDES_SETTINGS
+        for line in settings_reads(ast.parse(path.read_text(), str(path)))
+    ]
+    assert offenders == []
+
+
+def test_a_variable_changed_after_loading_reaches_no_setting(settings, monkeypatch):
+    # Regression: the Optuna storage, the webhook and UI URLs, the row contract and the
+    # DuckDB limits were read again while a run executed, not taken from the settings.
+    monkeypatch.setenv("TRAINING_PIPELINE_OPTUNA_STORAGE", "sqlite:////elsewhere/optuna.db")
+    monkeypatch.setenv("TRAINING_PIPELINE_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/hook")
+    monkeypatch.setenv("TRAINING_PIPELINE_UI_URL", "http://elsewhere:3000")
+    monkeypatch.setenv("TRAINING_PIPELINE_MAX_REJECTED_SHARE", "0.5")
+    assert settings.optuna_storage_url == f"sqlite:///{settings.data_dir / 'optuna.db'}"
+    destination = AlertDestination.of(settings)
+    assert (destination.webhook_url, destination.ui_url) == (None, DEFAULT_UI_URL)
+    alert = Alert("run_failure", "job", "run-1", "failed", datetime(2026, 3, 1, tzinfo=UTC))
+    assert deliver(alert, destination).status == "not_configured"
+    assert settings.row_contract == RowContractLimits()
+    reloaded = Settings.from_env()  # the next load (or command) does take them
+    assert reloaded.optuna_storage_url == "sqlite:////elsewhere/optuna.db"
+    assert (reloaded.webhook_url, reloaded.ui_url) == (
+        "http://127.0.0.1:9/hook",
+        "http://elsewhere:3000",
+    )
+    assert reloaded.row_contract.max_rejected_share == 0.5
+
+
+def test_the_settings_read_check_finds_each_way_of_reading_a_setting():
+    source = """
+def at_run_time(limits=None):
+    limits = limits or RowContractLimits.from_env()
+    settings = Settings.from_env()
+    ui_url = read("TRAINING_PIPELINE_UI_URL")
+    return environment.read("TRAINING_PIPELINE_API_URL")
+
+class Limits:
+    @classmethod
+    def from_env(cls, env=None):
+        return cls(read("TRAINING_PIPELINE_THREADS", env))
+"""
+    assert settings_reads(ast.parse(source)) == [3, 4, 5, 6]
+    assert settings_reads(ast.parse("handle.read(); ledger.read()")) == []
 
 
 def test_a_secret_in_a_refused_url_is_masked_even_when_the_url_does_not_parse():

@@ -24,9 +24,10 @@ from training_pipeline.ingestion.tickets_api import (
     ingest_tickets,
 )
 from training_pipeline.resources import TicketsApiResource
-from training_pipeline.settings import Settings
+from training_pipeline.settings import DuckDBLimits, RowContractLimits, Settings
 
 AT = datetime(2026, 3, 1, 12, 0, 0)
+CONTRACT = RowContractLimits()
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff_s=0.01)
 
 
@@ -99,18 +100,21 @@ def test_an_unreachable_api_is_retried_then_reported():
 
 
 def test_ingestion_is_incremental_and_a_rerun_adds_nothing(server, world, tmp_path):
-    with wh.connect(tmp_path / "w.duckdb") as con, client_for(server, page_size=25) as client:
+    with (
+        wh.connect(tmp_path / "w.duckdb", limits=DuckDBLimits()) as con,
+        client_for(server, page_size=25) as client,
+    ):
         wh.ensure_raw_layer(con)
-        first = ingest_tickets(con, client, batch_id="b1", ingested_at=AT)
+        first = ingest_tickets(con, client, batch_id="b1", ingested_at=AT, limits=CONTRACT)
         assert first.rows_loaded == len(stored_versions(world)) > 0
         assert first.pages > 1 and first.cursor_after is not None
 
-        again = ingest_tickets(con, client, batch_id="b2", ingested_at=AT)
+        again = ingest_tickets(con, client, batch_id="b2", ingested_at=AT, limits=CONTRACT)
         assert again.rows_loaded == 0
         assert again.cursor_before == first.cursor_after
 
         generate(world, days=3)
-        later = ingest_tickets(con, client, batch_id="b3", ingested_at=AT)
+        later = ingest_tickets(con, client, batch_id="b3", ingested_at=AT, limits=CONTRACT)
         raw = set(con.execute("select ticket_id, updated_at from raw.tickets").fetchall())
         latest = set(
             con.execute(
@@ -170,7 +174,7 @@ def raw_versions(con) -> list[tuple[str, str]]:
 def failed_run(con, client: TicketsApiClient, batch_id: str) -> TicketsApiError:
     """One ingestion in its own transaction, as the raw/tickets asset runs it, that fails."""
     with pytest.raises(TicketsApiError) as raised, wh.transaction(con):
-        ingest_tickets(con, client, batch_id=batch_id, ingested_at=AT)
+        ingest_tickets(con, client, batch_id=batch_id, ingested_at=AT, limits=CONTRACT)
     return raised.value
 
 
@@ -180,7 +184,10 @@ def test_a_repeated_page_loads_nothing_and_the_next_run_loads_every_version_once
     # Page 2 serves page 1's records again (a stale cache) with page 2's real cursor, so
     # page 2's own records would be skipped: deduplicating would hide a gap.
     server.faults.extend([Fault(), Fault(repeat_previous_page=True)])
-    with wh.connect(tmp_path / "w.duckdb") as con, client_for(server, page_size=10) as client:
+    with (
+        wh.connect(tmp_path / "w.duckdb", limits=DuckDBLimits()) as con,
+        client_for(server, page_size=10) as client,
+    ):
         wh.ensure_raw_layer(con)
         error = failed_run(con, client, "b1")
         assert "a second time" in str(error) and "repeating records" in str(error)
@@ -189,7 +196,7 @@ def test_a_repeated_page_loads_nothing_and_the_next_run_loads_every_version_once
         assert wh.read_cursor(con, SOURCE) is None
 
         with wh.transaction(con):
-            ingest_tickets(con, client, batch_id="b2", ingested_at=AT)
+            ingest_tickets(con, client, batch_id="b2", ingested_at=AT, limits=CONTRACT)
         versions = raw_versions(con)
         assert len(versions) == len(set(versions))
         assert set(versions) == stored_versions(world)
@@ -198,10 +205,13 @@ def test_a_repeated_page_loads_nothing_and_the_next_run_loads_every_version_once
 def test_a_cursor_that_points_back_keeps_the_source_cursor_and_the_next_run_catches_up(
     server, world, tmp_path
 ):
-    with wh.connect(tmp_path / "w.duckdb") as con, client_for(server, page_size=2) as client:
+    with (
+        wh.connect(tmp_path / "w.duckdb", limits=DuckDBLimits()) as con,
+        client_for(server, page_size=2) as client,
+    ):
         wh.ensure_raw_layer(con)
         with wh.transaction(con):
-            first = ingest_tickets(con, client, batch_id="b1", ingested_at=AT)
+            first = ingest_tickets(con, client, batch_id="b1", ingested_at=AT, limits=CONTRACT)
         generate(world, days=3)
         # Page 2 of the next run hands out a cursor from before the run: page 3 would
         # start over from updated_since, behind what page 2 already reached.
@@ -214,7 +224,7 @@ def test_a_cursor_that_points_back_keeps_the_source_cursor_and_the_next_run_catc
         assert wh.read_cursor(con, SOURCE) == first.cursor_after
 
         with wh.transaction(con):
-            later = ingest_tickets(con, client, batch_id="b3", ingested_at=AT)
+            later = ingest_tickets(con, client, batch_id="b3", ingested_at=AT, limits=CONTRACT)
         assert later.cursor_before == first.cursor_after < later.cursor_after
         assert sorted(raw_versions(con)) == sorted(stored_versions(world))
 

@@ -13,7 +13,12 @@ from training_pipeline.ml.deployment import deploy
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.workflow import holdout_metrics, holdout_of, scores_of
-from training_pipeline.resources import WAREHOUSE_POOL, ModelStoreResource, WarehouseResource
+from training_pipeline.resources import (
+    WAREHOUSE_POOL,
+    AlertsResource,
+    ModelStoreResource,
+    WarehouseResource,
+)
 
 CANARY_ROWS = 200
 
@@ -33,6 +38,7 @@ CANARY_ROWS = 200
 def production_model(
     context: dg.AssetExecutionContext,
     model_store: ModelStoreResource,
+    alerts: AlertsResource,
     churn_model_candidate: Candidate,
 ) -> dg.MaterializeResult:
     candidate = churn_model_candidate
@@ -46,7 +52,7 @@ def production_model(
             metadata={"gate": str(gate)},
         )
     # The previous production is what a failed deployment restores: it must verify.
-    guarded = verified_production(context, registry)
+    guarded = verified_production(context, registry, alerts)
     outcome = deploy(
         registry, candidate.version, canary, CHURN, actor=f"dagster run {context.run_id}"
     )
@@ -85,9 +91,10 @@ def churn_scores(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     model_store: ModelStoreResource,
+    alerts: AlertsResource,
 ) -> dg.MaterializeResult:
     registry = ModelRegistry(Path(model_store.models_dir))
-    guarded = verified_production(context, registry)
+    guarded = verified_production(context, registry, alerts)
     production = registry.production()
     if production is None:
         raise dg.Failure(description="no production model to score with: train one first")

@@ -13,12 +13,13 @@ from training_pipeline.ingestion.reconciliation import reconcile_order_files
 from training_pipeline.ingestion.tickets_api import ingest_tickets
 from training_pipeline.resources import (
     WAREHOUSE_POOL,
+    AlertsResource,
     CrmDatabaseResource,
     OrderFilesResource,
+    RowContractResource,
     TicketsApiResource,
     WarehouseResource,
 )
-from training_pipeline.settings import RowContractLimits
 
 GROUP = "ingestion"
 OWNERS = ["team:data-platform"]
@@ -60,15 +61,18 @@ def _batch_counts(report: LandingReport) -> dict[str, int]:
     }
 
 
-def _incremental_batch(context, warehouse, source, asset_key, extract, refs_of):
+def _incremental_batch(
+    context, warehouse, row_contract, alerts, source, asset_key, extract, refs_of
+):
     """Run one incremental extraction as one batch: rows, rejected rows, cursor and ledger
     commit together.  Returns the report, the batch, the table's rows and the check."""
+    limits = row_contract.limits()
     batch_id = wh.new_batch_id(source)
     started_at = wh.utc_now()
     with warehouse.connect() as con:
         wh.ensure_raw_layer(con)
         with wh.transaction(con):
-            report = extract(con, batch_id, started_at)
+            report = extract(con, batch_id, started_at, limits)
             wh.record_batch(
                 con,
                 batch_id=batch_id,
@@ -79,7 +83,9 @@ def _incremental_batch(context, warehouse, source, asset_key, extract, refs_of):
                 run_id=context.run.run_id,
                 rows_rejected=report.rows_rejected,
             )
-        check = rows_rejected_check(context, con, asset_key, batch_id, report.rows_read)
+        check = rows_rejected_check(
+            context, con, asset_key, batch_id, report.rows_read, limits, alerts
+        )
         return report, batch_id, _total_rows(con, asset_key.path[-1]), check
 
 
@@ -123,6 +129,8 @@ def raw_orders(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     order_files: OrderFilesResource,
+    row_contract: RowContractResource,
+    alerts: AlertsResource,
 ) -> dg.MaterializeResult:
     batch_id = wh.new_batch_id(ORDER_FILES_SOURCE)
     started_at = wh.utc_now()
@@ -135,7 +143,7 @@ def raw_orders(
             batch_id,
             started_at,
             order_files.limits(),
-            contract_limits=RowContractLimits.from_env(),
+            contract_limits=row_contract.limits(),
         )
         loaded = report.with_status("loaded")
         wh.record_batch(
@@ -150,7 +158,9 @@ def raw_orders(
         )
         reconciliation = reconcile_order_files(con)
         rows_in_batch = sum(o.rows_landed or 0 for o in loaded)
-        rejected_check = rows_rejected_check(context, con, RAW_ORDERS, batch_id, rows_in_batch)
+        rejected_check = rows_rejected_check(
+            context, con, RAW_ORDERS, batch_id, rows_in_batch, row_contract.limits(), alerts
+        )
         total = _total_rows(con, "orders")
     quarantined = report.with_status("quarantined") + report.recovered
     for outcome in quarantined:
@@ -221,14 +231,22 @@ def raw_orders(
     check_specs=[rows_rejected_spec(RAW_CRM_CUSTOMERS)],
 )
 def raw_crm_customers(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, crm: CrmDatabaseResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    crm: CrmDatabaseResource,
+    row_contract: RowContractResource,
+    alerts: AlertsResource,
 ) -> dg.MaterializeResult:
     report, batch_id, total, check = _incremental_batch(
         context,
         warehouse,
+        row_contract,
+        alerts,
         "crm",
         RAW_CRM_CUSTOMERS,
-        lambda con, batch, at: extract_customers(con, crm.url, batch_id=batch, ingested_at=at),
+        lambda con, batch, at, limits: extract_customers(
+            con, crm.url, batch_id=batch, ingested_at=at, limits=limits
+        ),
         lambda report: [report.query],
     )
     return dg.MaterializeResult(
@@ -252,14 +270,20 @@ def raw_tickets(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     tickets_api: TicketsApiResource,
+    row_contract: RowContractResource,
+    alerts: AlertsResource,
 ) -> dg.MaterializeResult:
     with tickets_api.client() as client:
         report, batch_id, total, check = _incremental_batch(
             context,
             warehouse,
+            row_contract,
+            alerts,
             "tickets_api",
             RAW_TICKETS,
-            lambda con, batch, at: ingest_tickets(con, client, batch_id=batch, ingested_at=at),
+            lambda con, batch, at, limits: ingest_tickets(
+                con, client, batch_id=batch, ingested_at=at, limits=limits
+            ),
             lambda report: list(report.refs),
         )
     return dg.MaterializeResult(

@@ -15,21 +15,20 @@ from pathlib import Path
 
 import dagster as dg
 
-from training_pipeline.alerts import Alert, clip, deliver
+from training_pipeline.alerts import Alert, clip
 from training_pipeline.ml.recovery import (
     NoVerifiedModelError,
     ensure_verified_production,
     production_check,
 )
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.resources import ModelStoreResource
-from training_pipeline.settings import Settings
+from training_pipeline.resources import AlertsResource, ModelStoreResource
 
 PRODUCTION = dg.AssetKey("production_model")
 
 
 def verified_production(
-    context: dg.AssetExecutionContext, registry: ModelRegistry
+    context: dg.AssetExecutionContext, registry: ModelRegistry, alerts: AlertsResource
 ) -> dict[str, str]:
     """Production verified or rolled back from; the metadata to record on the step.
 
@@ -53,7 +52,7 @@ def verified_production(
         error_summary=clip(fallback.reason),
         asset_key=context.asset_key.to_user_string(),
     )
-    outcome = deliver(alert, Settings.from_env())
+    outcome = alerts.deliver(alert)
     if outcome.error:
         context.log.warning(outcome.error)
     return {"production_rolled_back": fallback.message}

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
-from training_pipeline.alerts import Alert, clip, deliver
+from training_pipeline.alerts import Alert, clip
 from training_pipeline.ingestion.rejected_rows import Verdict, batch_rejections
-from training_pipeline.settings import RowContractLimits, Settings
+from training_pipeline.resources import AlertsResource
+from training_pipeline.settings import RowContractLimits
 
 CHECK_NAME = "rows_rejected"
 
@@ -39,16 +40,17 @@ def rows_rejected_check(
     asset_key: dg.AssetKey,
     batch_id: str,
     rows_in_batch: int,
+    limits: RowContractLimits,
+    alerts: AlertsResource,
 ) -> dg.AssetCheckResult:
     """Judge this batch's rejections; alert on a warning (a block alerts through the
     run-failure sensor)."""
-    limits = RowContractLimits.from_env()
     rejections = batch_rejections(con, batch_id)
     verdict = Verdict(rows_in_batch, rejections.rows_rejected, limits.max_rejected_share)
     if not verdict.passed:
         context.log.warning(f"{asset_key.to_user_string()}: {verdict.summary()}")
         if not verdict.blocks:
-            _alert(context, asset_key, verdict, rejections.examples)
+            _alert(context, asset_key, verdict, rejections.examples, alerts)
     return dg.AssetCheckResult(
         check_name=CHECK_NAME,
         asset_key=asset_key,
@@ -80,6 +82,7 @@ def _alert(
     asset_key: dg.AssetKey,
     verdict: Verdict,
     examples: list[dict[str, object]],
+    alerts: AlertsResource,
 ) -> None:
     first = examples[0] if examples else {}
     alert = Alert(
@@ -98,6 +101,6 @@ def _alert(
         asset_key=asset_key.to_user_string(),
         check_name=CHECK_NAME,
     )
-    outcome = deliver(alert, Settings.from_env())
+    outcome = alerts.deliver(alert)
     if outcome.error:
         context.log.warning(outcome.error)

@@ -11,7 +11,7 @@ from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.reports import comparison_markdown, model_card, validation_report_html
 from training_pipeline.ml.workflow import compare, holdout_metrics, holdout_of
-from training_pipeline.resources import ModelStoreResource
+from training_pipeline.resources import AlertsResource, ModelStoreResource
 from training_pipeline.settings import ModelDefaults
 
 VALIDATION = dg.AssetKey("churn_model_validation")
@@ -33,12 +33,13 @@ def validate_candidate(
     context: dg.AssetExecutionContext,
     config: GateConfig,
     model_store: ModelStoreResource,
+    alerts: AlertsResource,
     churn_model_candidate: Candidate,
 ) -> dg.MaterializeResult:
     candidate = churn_model_candidate
     registry = ModelRegistry(Path(model_store.models_dir))
     holdout = holdout_of(candidate.dataset, CHURN, candidate.holdout_snapshots)
-    guarded = verified_production(context, registry)
+    guarded = verified_production(context, registry, alerts)
     champion_version = registry.production()
     champion = champion_threshold = None
     if champion_version is not None:
@@ -146,8 +147,9 @@ def build_validation_asset(defaults: ModelDefaults) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         config: DeploymentGateConfig,
         model_store: ModelStoreResource,
+        alerts: AlertsResource,
         churn_model_candidate: Candidate,
     ) -> dg.MaterializeResult:
-        return validate_candidate(context, config, model_store, churn_model_candidate)
+        return validate_candidate(context, config, model_store, alerts, churn_model_candidate)
 
     return churn_model_validation

@@ -36,32 +36,34 @@ USER_CODE_WRAPPER = "DagsterExecutionStepExecutionError"
 webhook_health = RecentFailure()  # lives as long as the code server process
 
 
-@dg.run_failure_sensor(
-    name="alert_on_run_failure",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Every failed run of this code location: a line in <data>/alerts/alerts.jsonl "
-    "and, when TRAINING_PIPELINE_ALERT_WEBHOOK_URL is set, a Slack-style webhook post. "
-    "Failed blocking checks and automatic rollbacks get alerts of their own kind.",
-)
-def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
-    run = context.dagster_run
-    delivered = alert_failed_run(
-        context.instance,
-        run,
-        context.failure_event,
-        Settings.from_env(),
-        webhook_health,
+def build_run_failure_sensor(settings: Settings) -> dg.RunStatusSensorDefinition:
+    """The run-failure sensor, alerting where ``settings`` say (log, webhook, UI links)."""
+
+    @dg.run_failure_sensor(
+        name="alert_on_run_failure",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Every failed run of this code location: a line in "
+        "<data>/alerts/alerts.jsonl and, when TRAINING_PIPELINE_ALERT_WEBHOOK_URL is set, a "
+        "Slack-style webhook post. Failed blocking checks and automatic rollbacks get alerts "
+        "of their own kind.",
     )
-    if not delivered:
-        context.log.info(f"run {run.run_id} was already alerted (by the CLI that ran it)")
-    undelivered = []
-    for alert, outcome in delivered:
-        context.log.info(f"{alert.kind} alert for run {alert.run_id}: {outcome.status}")
-        if outcome.error:
-            context.log.warning(outcome.error)
-            undelivered.append(outcome.error)
-    if undelivered:
-        raise AlertDeliveryError("; ".join(undelivered))
+    def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
+        run = context.dagster_run
+        delivered = alert_failed_run(
+            context.instance, run, context.failure_event, settings, webhook_health
+        )
+        if not delivered:
+            context.log.info(f"run {run.run_id} was already alerted (by the CLI that ran it)")
+        undelivered = []
+        for alert, outcome in delivered:
+            context.log.info(f"{alert.kind} alert for run {alert.run_id}: {outcome.status}")
+            if outcome.error:
+                context.log.warning(outcome.error)
+                undelivered.append(outcome.error)
+        if undelivered:
+            raise AlertDeliveryError("; ".join(undelivered))
+
+    return alert_on_run_failure
 
 
 def alert_failed_run(

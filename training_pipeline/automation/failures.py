@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from training_pipeline.alerts import Alert, DeliveryOutcome, alert_log_path, clip, deliver
+from training_pipeline.alerts import Alert, AlertDestination, DeliveryOutcome, clip, deliver
 from training_pipeline.settings import Settings
 
 # Dagster fails the step that emitted a failed blocking check with this error class.
@@ -174,13 +174,14 @@ def deliver_failed_run(
     Returns:
         Each alert with its delivery outcome; empty when the run had been alerted.
     """
-    log = alert_log_path(settings)
+    destination = AlertDestination.of(settings)
+    log = destination.log
     with _locked(log.with_name(log.name + ".lock")):
         if already_alerted(log, run.run_id):
             return []
         delivered = []
         for alert in classify_failed_run(run):
-            outcome = deliver(alert, settings, max_attempts=health.attempts())
+            outcome = deliver(alert, destination, max_attempts=health.attempts())
             health.record(outcome)
             delivered.append((alert, outcome))
         return delivered

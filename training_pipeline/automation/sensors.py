@@ -22,7 +22,12 @@ from training_pipeline.ingestion.landing_scan import scan_landing
 from training_pipeline.ingestion.records import as_text
 from training_pipeline.ingestion.tickets_api import TicketsApiError
 from training_pipeline.ingestion.warehouse import utc_now
-from training_pipeline.resources import CrmDatabaseResource, OrderFilesResource, TicketsApiResource
+from training_pipeline.resources import (
+    CrmDatabaseResource,
+    OrderFilesResource,
+    RowContractResource,
+    TicketsApiResource,
+)
 from training_pipeline.settings import RowContractLimits
 
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
@@ -83,11 +88,10 @@ def plan_ingestion(
     return IngestionPlan(tuple(assets), tuple(changes))
 
 
-def plausible_until(limits: RowContractLimits | None = None) -> datetime:
+def plausible_until(limits: RowContractLimits) -> datetime:
     """The newest stamp a source can really have (naive UTC).  A record dated later is
     rejected by ingestion's row contract; counting it as the newest would hide every
     real change after it from this sensor for good."""
-    limits = limits or RowContractLimits.from_env()
     return utc_now() + timedelta(hours=limits.future_tolerance_hours)
 
 
@@ -105,8 +109,7 @@ def newest_plausible(stamps: list[str], until: datetime) -> str | None:
     return None
 
 
-def crm_high_water_mark(url: str, until: datetime | None = None) -> str | None:
-    until = plausible_until() if until is None else until
+def crm_high_water_mark(url: str, until: datetime) -> str | None:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
@@ -120,14 +123,15 @@ def crm_high_water_mark(url: str, until: datetime | None = None) -> str | None:
     return as_text(value)
 
 
-def tickets_high_water_mark(api: TicketsApiResource, since: str | None) -> str | None:
+def tickets_high_water_mark(
+    api: TicketsApiResource, since: str | None, until: datetime
+) -> str | None:
     """The newest ``updated_at`` of the change feed from ``since`` on (reads to the end).
 
     The feed is ordered by ``updated_at`` and the client refuses a page that goes back,
     so the last record seen is the newest.
     """
     newest = since
-    until = plausible_until()
     try:
         with api.client() as client:
             for page in client.iter_pages(since):
@@ -143,19 +147,21 @@ def look_for_new_data(
     order_files: OrderFilesResource,
     crm: CrmDatabaseResource,
     tickets_api: TicketsApiResource,
+    row_contract: RowContractResource,
 ) -> dg.SensorResult:
     seen = SensorCursor.parse(context.cursor)
     scan = scan_landing(Path(order_files.landing_dir), seen.files, order_files.limits())
+    until = plausible_until(row_contract.limits())
     notes = [f"still settling: {', '.join(scan.deferred)}"] if scan.deferred else []
     try:
-        crm_now = crm_high_water_mark(crm.url)
+        crm_now = crm_high_water_mark(crm.url, until)
     except SourceUnavailable as error:
         # Looked at again next tick; the other sources' news is not held back meanwhile.
         context.log.warning(str(error))
         notes.append(str(error))
         crm_now = seen.crm
     try:
-        tickets_now = tickets_high_water_mark(tickets_api, seen.tickets)
+        tickets_now = tickets_high_water_mark(tickets_api, seen.tickets, until)
     except SourceUnavailable as error:
         context.log.warning(str(error))
         notes.append(str(error))

@@ -78,7 +78,7 @@ def extract_customers(
     *,
     batch_id: str,
     ingested_at: datetime,
-    limits: RowContractLimits | None = None,
+    limits: RowContractLimits,
 ) -> CrmReport:
     """Copy new and changed customer records into raw.crm_customers.
 
@@ -105,7 +105,7 @@ def extract_customers(
                 CONTRACT,
                 chunk,
                 provenance=Provenance(SOURCE, ref, batch_id, ingested_at),
-                limits=limits or RowContractLimits.from_env(),
+                limits=limits,
                 dedupe_on=("record_id", "updated_at"),
                 cursor=cursor_before,
                 first_record=rows_read + 1,

@@ -284,7 +284,7 @@ def ingest_tickets(
     *,
     batch_id: str,
     ingested_at: datetime,
-    limits: RowContractLimits | None = None,
+    limits: RowContractLimits,
 ) -> TicketsReport:
     """Copy tickets updated since the stored cursor into raw.tickets, page by page.
 
@@ -296,7 +296,6 @@ def ingest_tickets(
     cursor_after = cursor_before
     rows_read = rows_loaded = rows_rejected = 0
     refs: list[str] = []
-    limits = limits or RowContractLimits.from_env()
     for page in client.iter_pages(cursor_before):
         refs.append(page.request_ref)
         rows_read += len(page.records)

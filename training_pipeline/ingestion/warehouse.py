@@ -123,12 +123,12 @@ def quote_identifier(name: str) -> str:
 
 @contextmanager
 def connect(
-    path: Path, *, read_only: bool = False, limits: DuckDBLimits | None = None
+    path: Path, *, limits: DuckDBLimits, read_only: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse; writers create it (and its folder) on first use.
 
-    ``limits`` defaults to the ones configured in the environment, so every caller gets
-    them; the connection can read and write files only inside ``path``'s folder.
+    ``limits`` are the settings' (``Settings.duckdb``); the connection can read and
+    write files only inside ``path``'s folder.
     """
     if read_only and not path.exists():
         raise FileNotFoundError(
@@ -136,7 +136,6 @@ def connect(
         )
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    limits = DuckDBLimits.from_env() if limits is None else limits
     data_dir = path.parent.resolve()
     config: dict[str, str | int | bool] = {
         "memory_limit": limits.memory_limit,

@@ -195,7 +195,7 @@ def check_production_model(settings: Settings) -> ModelCheck:
         return ModelCheck(None, last)
     verified = _sha256(production.artifact_path) == production.sha256
     model = registry.load(production.version)  # raises on a bad hash, type or version
-    with wh.connect(settings.warehouse_path, read_only=True) as con:
+    with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
         current = latest_snapshot(con, CHURN)
     scores = model.predict_proba(current[list(CHURN.features)])[:, 1]
     problems = () if ((scores >= 0) & (scores <= 1)).all() else ("scores outside [0, 1]",)
