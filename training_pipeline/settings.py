@@ -52,15 +52,6 @@ DEFAULT_PROJECT_DIR = REPO_ROOT / "examples"
 DUCKDB_TEMP_DIR_NAME = "duckdb_tmp"  # inside the data directory, beside the warehouse
 
 
-def parse_memory_limit(text: str, variable: str = MEMORY_LIMIT_ENV) -> str:
-    """A DuckDB memory size such as ``2GB`` or ``1536MiB``, checked before DuckDB sees it."""
-    return read(variable, {variable: text})
-
-
-def parse_threads(text: str, variable: str = THREADS_ENV) -> int:
-    return read(variable, {variable: text})
-
-
 @dataclass(frozen=True)
 class DuckDBLimits:
     """What every DuckDB connection to the warehouse may use (Python's and dbt's)."""

@@ -5,8 +5,9 @@ from pathlib import Path
 import dagster as dg
 
 from training_pipeline.assets.rejections import rows_rejected_check, rows_rejected_spec
+from training_pipeline.environment import password_masked
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ingestion.crm_database import extract_customers, safe_url
+from training_pipeline.ingestion.crm_database import extract_customers
 from training_pipeline.ingestion.order_files import SOURCE as ORDER_FILES_SOURCE
 from training_pipeline.ingestion.order_files import LandingReport, ingest_landing_folder
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
@@ -251,7 +252,7 @@ def raw_crm_customers(
     )
     return dg.MaterializeResult(
         metadata=_incremental_metadata(report, batch_id, total, "crm_customers")
-        | {"source": safe_url(crm.url), "query": report.query},
+        | {"source": password_masked(crm.url), "query": report.query},
         check_results=[check],
     )
 

@@ -8,7 +8,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.automation.policy import RetrainingPolicy
-from training_pipeline.ingestion.crm_database import safe_url
+from training_pipeline.environment import password_masked
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.halving import default_threads
@@ -155,7 +155,7 @@ def train_candidate_model(
             "holdout_rows": trained.holdout_rows,
             "trial_history": dg.MetadataValue.path(str(version.directory / "trial_history.html")),
             # TRAINING_PIPELINE_OPTUNA_STORAGE may hold a password.
-            "optuna_study": f"{tuning.study_name} in {safe_url(tuning.storage_url)}",
+            "optuna_study": f"{tuning.study_name} in {password_masked(tuning.storage_url)}",
         },
     )
 

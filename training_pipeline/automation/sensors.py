@@ -17,9 +17,10 @@ import dagster as dg
 import sqlalchemy as sa
 
 from training_pipeline.automation.policy import RetrainingPolicy
-from training_pipeline.ingestion.crm_database import safe_url
+from training_pipeline.environment import password_masked
 from training_pipeline.ingestion.landing_scan import scan_landing
 from training_pipeline.ingestion.records import as_text
+from training_pipeline.ingestion.ticket_feed import updated_at_instant
 from training_pipeline.ingestion.tickets_api import TicketsApiError
 from training_pipeline.ingestion.warehouse import utc_now
 from training_pipeline.resources import (
@@ -99,11 +100,9 @@ def newest_plausible(stamps: list[str], until: datetime) -> str | None:
     """The last stamp of an ordered feed page that is not beyond ``until``."""
     for stamp in reversed(stamps):
         try:
-            moment = datetime.fromisoformat(stamp)
+            moment = updated_at_instant(stamp).astimezone(UTC).replace(tzinfo=None)
         except ValueError:
             continue  # ingestion refuses the page; this sensor only must not crash
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)
         if moment <= until:
             return stamp
     return None
@@ -117,7 +116,9 @@ def crm_high_water_mark(url: str, until: datetime) -> str | None:
             newest = sa.select(sa.func.max(table.c.updated_at)).where(table.c.updated_at <= until)
             value = conn.execute(newest).scalar()
     except sa.exc.SQLAlchemyError as error:
-        raise SourceUnavailable(f"cannot read the CRM at {safe_url(url)}: {error}") from error
+        raise SourceUnavailable(
+            f"cannot read the CRM at {password_masked(url)}: {error}"
+        ) from error
     finally:
         engine.dispose()
     return as_text(value)

@@ -15,6 +15,7 @@ from datetime import datetime
 import duckdb
 import sqlalchemy as sa
 
+from training_pipeline.environment import password_masked
 from training_pipeline.ingestion.records import append_records, as_text, last_accepted
 from training_pipeline.ingestion.rejected_rows import Provenance
 from training_pipeline.ingestion.row_contract import CONTRACTS
@@ -42,24 +43,19 @@ class CrmReport:
     query: str
 
 
-def safe_url(url: str) -> str:
-    """The URL with any password masked, fit for logs and metadata."""
-    return sa.make_url(url).render_as_string(hide_password=True)
-
-
 def _reflect_customers(engine: sa.Engine, url: str) -> sa.Table:
     try:
         table = sa.Table(TABLE, sa.MetaData(), autoload_with=engine)
     except sa.exc.NoSuchTableError as error:
-        raise CrmSourceError(f"table {TABLE!r} not found in {safe_url(url)}") from error
+        raise CrmSourceError(f"table {TABLE!r} not found in {password_masked(url)}") from error
     except sa.exc.OperationalError as error:
         raise CrmSourceError(
-            f"cannot reach the CRM database {safe_url(url)}: {error.orig}"
+            f"cannot reach the CRM database {password_masked(url)}: {error.orig}"
         ) from error
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise CrmSourceError(
-            f"table {TABLE!r} in {safe_url(url)} lacks columns {missing}; "
+            f"table {TABLE!r} in {password_masked(url)} lacks columns {missing}; "
             f"it has {sorted(table.columns.keys())}"
         )
     return table

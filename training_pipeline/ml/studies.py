@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
-import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
+from training_pipeline.environment import password_masked
 from training_pipeline.ml.feature_spec import FeatureSpec
 
 if TYPE_CHECKING:
@@ -38,11 +38,6 @@ def fingerprint(frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) ->
     return digest.hexdigest()[:16]
 
 
-def _masked(url: str) -> str:
-    """The storage URL with any password hidden, fit for an error message."""
-    return sqlalchemy.make_url(url).render_as_string(hide_password=True)
-
-
 def open_study(config: TuningConfig, data_fingerprint: str) -> optuna.Study:
     study = optuna.create_study(
         storage=config.storage_url,
@@ -61,9 +56,9 @@ def open_study(config: TuningConfig, data_fingerprint: str) -> optuna.Study:
         stored = "unknown"
     if stored not in (None, data_fingerprint):
         raise ValueError(
-            f"study {config.study_name!r} already exists in {_masked(config.storage_url)} with "
-            "other data "
-            "or settings; give each run its own study name (include the run id)"
+            f"study {config.study_name!r} already exists in "
+            f"{password_masked(config.storage_url)} with other data or settings; give each "
+            "run its own study name (include the run id)"
         )
     study.set_user_attr("fingerprint", data_fingerprint)
     return study
