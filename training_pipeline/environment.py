@@ -292,6 +292,28 @@ def publish(name: str, value: str) -> None:
     os.environ[name] = value
 
 
+def publish_default(name: str, value: str) -> None:
+    """Set a variable of another tool (``DAGSTER_HOME``, dbt's) unless the user has."""
+    os.environ.setdefault(name, value)
+
+
+def is_set(name: str) -> bool:
+    """Whether the user set ``name``: a secret that is set is handed on by name, never
+    by value (see ``resources.py``)."""
+    return name in os.environ
+
+
+def child_environment(
+    overrides: Mapping[str, str] = {}, path_first: str | None = None
+) -> dict[str, str]:
+    """This process's environment with ``overrides`` (and ``path_first`` put at the head
+    of ``PATH``), for a child process."""
+    env = {**os.environ, **overrides}
+    if path_first is not None:
+        env["PATH"] = path_first + os.pathsep + env.get("PATH", "")
+    return env
+
+
 def unknown_variable_warnings(env: Mapping[str, str]) -> list[str]:
     """One warning per ``TRAINING_PIPELINE_*`` variable the pipeline never reads."""
     warnings = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from training_pipeline.alerts import (
     alert_log_path,
     deliver,
 )
-from training_pipeline.environment import CRM_URL_ENV, OPTUNA_STORAGE_ENV, WEBHOOK_URL_ENV
+from training_pipeline.environment import CRM_URL_ENV, OPTUNA_STORAGE_ENV, WEBHOOK_URL_ENV, is_set
 from training_pipeline.ingestion import warehouse
 from training_pipeline.ingestion.tickets_api import RetryPolicy, TicketsApiClient
 from training_pipeline.project import dbt_project
@@ -165,7 +164,7 @@ def _dbt_executable() -> str:
 
 def _secret(variable: str, value: str) -> str | dg.EnvVar:
     """A value that may hold a password: Dagster then records the variable's name only."""
-    return dg.EnvVar(variable) if variable in os.environ else value
+    return dg.EnvVar(variable) if is_set(variable) else value
 
 
 def build_resources(settings: Settings) -> dict[str, object]:

@@ -18,6 +18,7 @@ import dagster as dg
 import httpx
 
 from training_pipeline.alerts import alert_log_path
+from training_pipeline.environment import child_environment, publish_default
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_folder import seconds_until_settled
 from training_pipeline.resources import TRAINING_POOL, WAREHOUSE_POOL
@@ -62,8 +63,8 @@ def prepare_dagster_home() -> None:
     died (killed, machine lost) are marked failed here and their pool slots freed, each
     reported by run id, job, pid and pool (see training_pipeline/stale_runs.py).
     """
-    os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    publish_default("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
+    publish_default("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     with dg.DagsterInstance.get() as instance:
         limit_pools(instance)
         release_dead_runs(instance)
@@ -210,7 +211,7 @@ def run_ui(settings: Settings, host: str, port: int) -> int:
     command = [os.path.join(bin_dir, "dagster"), "dev", "-w", "workspace.yaml"]
     # dagster-dbt's dev-mode manifest refresh runs plain `dbt`, so it must be on PATH
     # even when the virtual environment is not activated.
-    env = os.environ | {"PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    env = child_environment(path_first=bin_dir)
     with demo_api_if_needed(settings):
         # Its own process group, so stopping it reaches the webserver, daemon and code
         # server it starts, wherever this command was started from.

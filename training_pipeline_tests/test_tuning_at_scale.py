@@ -209,7 +209,7 @@ def test_the_tuning_benchmark_prints_trial_counts_and_the_auc_difference(tmp_pat
     assert "holdout ROC AUC, budgeted - unbudgeted" in done.stdout
     figures = json.loads(figures_path.read_text())
     budgeted, unbudgeted = figures["budgeted"], figures["unbudgeted"]
-    assert 1 <= budgeted["completed"] + budgeted["pruned"] <= 3
+    assert budgeted["completed"] + budgeted["pruned"] in (1, 2, 3)
     assert unbudgeted["completed"] + unbudgeted["pruned"] == 3
     assert all(0.5 < run["holdout_roc_auc"] <= 1 for run in (budgeted, unbudgeted))
     assert figures["budgeted"]["budget_s"] == 5

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ import dagster as dg
 
 from training_pipeline.benchmark.measure import HEADER, cost_row, run_measured
 from training_pipeline.benchmark.overhead import dbt_invocations, run_anatomy
-from training_pipeline.environment import publish
+from training_pipeline.environment import child_environment, publish
 from training_pipeline.settings import DATA_DIR_ENV, REPO_ROOT, Settings
 
 DBT_STEP = "cleaned_tables"
@@ -31,12 +30,14 @@ def overhead_mode(work: Path) -> None:
     generate(settings)
     bin_dir = Path(sys.executable).parent
     with DemoApiServer(settings, host="127.0.0.1", port=0) as server:
-        env = os.environ | {
-            "DAGSTER_HOME": str(home),
-            "TRAINING_PIPELINE_API_URL": server.url,
-            "TRAINING_PIPELINE_LANDING_SETTLE_S": "0",
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        }
+        env = child_environment(
+            {
+                "DAGSTER_HOME": str(home),
+                "TRAINING_PIPELINE_API_URL": server.url,
+                "TRAINING_PIPELINE_LANDING_SETTLE_S": "0",
+                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            }
+        )
         definitions = run_measured(
             [sys.executable, "-c", "import training_pipeline.definitions"], env
         ).total

@@ -16,7 +16,6 @@ unique within each namespace, and both files of a duplicate are named.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import types
@@ -39,7 +38,7 @@ from training_pipeline.components.errors import (
     declaration_error_in,
     problems_of,
 )
-from training_pipeline.environment import PROJECT_DIR_ENV
+from training_pipeline.environment import PROJECT_DIR_ENV, is_set
 from training_pipeline.settings import Settings
 
 DEFS_FOLDER = "defs"
@@ -125,7 +124,7 @@ def _unset_templates(value: object, field: str) -> Iterator[FieldProblem]:
     elif isinstance(value, str) and "{{" in value:
         for match in _ENV_WITHOUT_DEFAULT.finditer(value):
             name = match.group(1) or match.group(2)
-            if name not in os.environ:
+            if not is_set(name):
                 yield FieldProblem(
                     field or "attributes",
                     f"reads environment variable {name}, which is not set",
