@@ -218,12 +218,12 @@ def test_the_chaos_script_kills_a_run_and_accounts_for_every_landed_row(tmp_path
     landed = Ledger(data / "chaos" / "landed.jsonl").read()
     bad = [f for f in landed if f.kind != "good"]
     assert len(landed) > 250 and len(bad) == 3
-    files, loaded, quarantined, rows, rows_loaded, rows_quarantined, lost, duplicates = table_row(
-        output, "order files"
+    files, loaded, quarantined, rows, rows_loaded, rows_rejected, rows_quarantined, lost, dups = (
+        table_row(output, "order files")
     )
     assert (files, rows) == (len(landed), sum(f.rows for f in landed))
     assert files == loaded + quarantined and quarantined >= 1
-    assert rows == rows_loaded + rows_quarantined and (lost, duplicates) == (0, 0)
+    assert rows == rows_loaded + rows_rejected + rows_quarantined and (lost, dups) == (0, 0)
     for source in ("crm records", "ticket versions"):
         assert table_row(output, source)[-2:] == [0, 0]
     assert re.search(r"killed run \S+ during tickets \(raw__tickets, inside the step\)", output)
@@ -233,5 +233,6 @@ def test_the_chaos_script_kills_a_run_and_accounts_for_every_landed_row(tmp_path
         f"production model: {model.version}; last promoted: the same; sha256 verified; "
         "loads: yes; predicts:" in output
     )
-    assert "RESULT: nothing lost, nothing duplicated, model intact" in output
+    assert "wedged runs (the final run failed): 0" in output
+    assert "RESULT: nothing lost, nothing duplicated, no run wedged, model intact" in output
     assert not (tmp_path / "unused_dagster_home").exists()
