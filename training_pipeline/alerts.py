@@ -32,8 +32,8 @@ import httpx
 from training_pipeline.environment import (  # noqa: F401 (WEBHOOK_URL_ENV: imported from here)
     DEFAULT_UI_URL,
     WEBHOOK_URL_ENV,
-    mask_url,
 )
+from training_pipeline.masking import mask_url
 from training_pipeline.settings import Settings
 
 AlertKind = Literal[

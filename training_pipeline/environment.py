@@ -9,22 +9,30 @@ variable the pipeline does not read (a typo), naming the closest known one.  The
 calls it before any command runs, and ``definitions.py`` when the definitions load, so
 a bad setting stops everything before a run starts, never a minute into one.
 
-URLs are checked for their syntax only (nothing connects here): SQLAlchemy's
-``make_url`` and its dialect registry for database URLs, scheme and host for HTTP ones.
+The parsers are in ``setting_parsers``, the masking of secret values in ``masking``.
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
-import math
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from training_pipeline.masking import mask_url, password_masked
+from training_pipeline.setting_parsers import (
+    cron,
+    database_url,
+    directory,
+    http_url,
+    memory_size,
+    number,
+    one_of,
+    optional_http_url,
+    whole_number,
+)
 
 PREFIX = "TRAINING_PIPELINE_"
 # Variables of the test suite, not of the pipeline (e.g. where a test Postgres runs).
@@ -62,129 +70,6 @@ logger = logging.getLogger(__name__)
 
 class SettingsError(ValueError):
     """A configured value is unusable; the message names the variable and the value."""
-
-
-# --- parsers: each returns the value or raises ValueError saying what is wrong ----------
-
-# Below this DuckDB cannot even sort a couple of million short rows (measured: 16MB fails).
-MIN_DUCKDB_MEMORY_BYTES = 64 * 1000**2
-_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B)", re.IGNORECASE)
-_UNIT_BYTES = {
-    unit: base**power
-    for power, letter in enumerate("KMGT", start=1)
-    for unit, base in ((f"{letter}B", 1000), (f"{letter}IB", 1024))
-}
-
-
-def memory_size(text: str) -> str:
-    match = _MEMORY.fullmatch(text.strip())
-    if match is None:
-        raise ValueError("it is not a memory size")
-    number, unit = match.groups()
-    if float(number) * _UNIT_BYTES[unit.upper()] < MIN_DUCKDB_MEMORY_BYTES:
-        raise ValueError("it is too small: DuckDB needs at least 64MB to run queries")
-    return f"{number}{unit}"
-
-
-def whole_number(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        if not re.fullmatch(r"\+?\d+", text.strip()):
-            raise ValueError("it is not a whole number")
-        if int(text) < minimum:
-            raise ValueError(f"it is less than {minimum}")
-        return int(text)
-
-    return parse
-
-
-def number(low: float, high: float = math.inf, *, low_open: bool = False) -> Callable[[str], float]:
-    """A finite number in [low, high], or (low, high] when ``low_open``."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError("it is not a number") from None
-        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
-            raise ValueError("it is out of range")
-        return value
-
-    return parse
-
-
-def one_of(*choices: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text.strip().lower() not in choices:
-            raise ValueError("it is not one of the choices")
-        return text.strip().lower()
-
-    return parse
-
-
-def directory(text: str) -> Path:
-    if not text.strip():
-        raise ValueError("it is empty")
-    return Path(text).expanduser()
-
-
-def cron(text: str) -> str:
-    from dagster._utils.schedules import is_valid_cron_string
-
-    if not is_valid_cron_string(text):
-        raise ValueError("it is not a cron string")
-    return text
-
-
-def database_url(text: str) -> str:
-    """A SQLAlchemy URL of an installed dialect; the driver itself loads only to connect."""
-    import sqlalchemy as sa
-
-    try:
-        url = sa.make_url(text.strip())
-    except sa.exc.ArgumentError:
-        raise ValueError("it is not a SQLAlchemy database URL") from None
-    try:
-        url.get_dialect()
-    except sa.exc.NoSuchModuleError:
-        raise ValueError(f"SQLAlchemy knows no database {url.drivername!r}") from None
-    return text.strip()
-
-
-def http_url(text: str) -> str:
-    parts = urlsplit(text.strip())
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("its scheme is not http or https")
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        raise ValueError("its port is not a number from 0 to 65535") from None
-    if not parts.hostname:
-        raise ValueError("it names no host")
-    return text.strip()
-
-
-def optional_http_url(text: str) -> str | None:
-    """Empty means not configured."""
-    return http_url(text) if text.strip() else None
-
-
-# --- masking values that may hold a secret ---------------------------------------------
-
-
-def password_masked(text: str) -> str:
-    """``scheme://user:secret@host/db`` → ``scheme://user:***@host/db``, parseable or not."""
-    return re.sub(r"([^/:@]*):[^/@]*@", r"\1:***@", text)
-
-
-def mask_url(text: str) -> str:
-    """``https://hooks.slack.com/services/T/B/secret`` → ``https://hooks.slack.com/***``.
-
-    A webhook URL's path is its token: only the scheme and host are kept, never the
-    user:password part.
-    """
-    parts = urlsplit(text)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return f"{parts.scheme or '?'}://{host or '?'}/***"
 
 
 # --- the declarations -------------------------------------------------------------------

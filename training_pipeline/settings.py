@@ -32,7 +32,6 @@ from training_pipeline.environment import (  # noqa: F401
     MAX_LINE_BYTES_ENV,
     MAX_REJECTED_SHARE_ENV,
     MEMORY_LIMIT_ENV,
-    MIN_DUCKDB_MEMORY_BYTES,
     OPTUNA_STORAGE_ENV,
     PREFIX,
     PROJECT_DIR_ENV,

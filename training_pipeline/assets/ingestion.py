@@ -5,13 +5,13 @@ from pathlib import Path
 import dagster as dg
 
 from training_pipeline.assets.rejections import rows_rejected_check, rows_rejected_spec
-from training_pipeline.environment import password_masked
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.crm_database import extract_customers
 from training_pipeline.ingestion.order_files import SOURCE as ORDER_FILES_SOURCE
 from training_pipeline.ingestion.order_files import LandingReport, ingest_landing_folder
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
 from training_pipeline.ingestion.tickets_api import ingest_tickets
+from training_pipeline.masking import password_masked
 from training_pipeline.resources import (
     WAREHOUSE_POOL,
     AlertsResource,

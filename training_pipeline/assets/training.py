@@ -8,7 +8,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.automation.policy import RetrainingPolicy
-from training_pipeline.environment import password_masked
+from training_pipeline.masking import password_masked
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.halving import default_threads

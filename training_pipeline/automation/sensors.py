@@ -17,12 +17,12 @@ import dagster as dg
 import sqlalchemy as sa
 
 from training_pipeline.automation.policy import RetrainingPolicy
-from training_pipeline.environment import password_masked
 from training_pipeline.ingestion.landing_scan import scan_landing
 from training_pipeline.ingestion.records import as_text
 from training_pipeline.ingestion.ticket_feed import updated_at_instant
 from training_pipeline.ingestion.tickets_api import TicketsApiError
 from training_pipeline.ingestion.warehouse import utc_now
+from training_pipeline.masking import password_masked
 from training_pipeline.resources import (
     CrmDatabaseResource,
     OrderFilesResource,

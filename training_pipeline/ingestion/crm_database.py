@@ -15,11 +15,11 @@ from datetime import datetime
 import duckdb
 import sqlalchemy as sa
 
-from training_pipeline.environment import password_masked
 from training_pipeline.ingestion.records import append_records, as_text, last_accepted
 from training_pipeline.ingestion.rejected_rows import Provenance
 from training_pipeline.ingestion.row_contract import CONTRACTS
 from training_pipeline.ingestion.warehouse import read_cursor, write_cursor
+from training_pipeline.masking import password_masked
 from training_pipeline.settings import RowContractLimits
 
 SOURCE = "crm"

@@ -15,7 +15,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from training_pipeline.environment import password_masked
+from training_pipeline.masking import password_masked
 from training_pipeline.ml.feature_spec import FeatureSpec
 
 if TYPE_CHECKING:
