@@ -22,6 +22,9 @@ from tiers import slow_command
 
 from training_pipeline.settings import DBT_PROJECT_DIR, Settings
 
+# The order-file tests' `dirs` and `con` fixtures.
+pytest_plugins = ["order_file_helpers"]
+
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 # Tuning defaults to every core; tests share the machine (and often run beside each
 # other), where two spinning OpenMP threads per fit made the gate test 2.4x slower.

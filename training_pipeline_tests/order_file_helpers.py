@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.order_files import LandingReport, ingest_landing_folder
@@ -92,3 +93,18 @@ def assert_quarantined_beside_the_good_file(con, dirs, name: str, problem: str) 
 def parquet(path: Path, **columns) -> None:
     base = {c: [f"{c}1"] for c in COLUMNS}
     pq.write_table(pa.table({**base, **columns}), path)
+
+
+# Fixtures for the order-file tests, registered for the suite by conftest.py
+# (`pytest_plugins`); a module that needs another `con` defines its own.
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    """The landing folder (created) and the quarantine folder."""
+    return make_dirs(tmp_path)
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh warehouse with the raw layer."""
+    with open_warehouse(tmp_path) as connection:
+        yield connection

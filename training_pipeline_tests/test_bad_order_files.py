@@ -4,7 +4,6 @@ good file beside it still loading, and landed = loaded + quarantined, exactly.""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,8 +14,6 @@ from order_file_helpers import (
     assert_quarantined_beside_the_good_file,
     ingest,
     land_good,
-    make_dirs,
-    open_warehouse,
     order_ids,
     parquet,
     reason_file,
@@ -25,17 +22,6 @@ from order_file_helpers import (
 from training_pipeline.ingestion import order_files, text_checks
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
 from training_pipeline.settings import LandingLimits
-
-
-@pytest.fixture
-def dirs(tmp_path: Path) -> tuple[Path, Path]:
-    return make_dirs(tmp_path)
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    with open_warehouse(tmp_path) as connection:
-        yield connection
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,6 @@ from order_file_helpers import (
     assert_quarantined_beside_the_good_file,
     ingest,
     land_good,
-    make_dirs,
-    open_warehouse,
     order_ids,
     reason_file,
 )
@@ -28,17 +26,6 @@ from training_pipeline.ingestion.landing_folder import seconds_until_settled
 from training_pipeline.ingestion.landing_scan import scan_landing
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
 from training_pipeline.settings import LandingLimits
-
-
-@pytest.fixture
-def dirs(tmp_path: Path) -> tuple[Path, Path]:
-    return make_dirs(tmp_path)
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    with open_warehouse(tmp_path) as connection:
-        yield connection
 
 
 def test_a_file_changed_within_the_settle_time_waits_and_is_taken_later(con, dirs):

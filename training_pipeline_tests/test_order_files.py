@@ -12,27 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.order_files import ingest_landing_folder
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
-from training_pipeline.settings import DuckDBLimits
 
 HEADER = "order_id,customer_id,ordered_at,amount,status\n"
 AT = datetime(2026, 3, 1, 12, 0, 0)
-
-
-@pytest.fixture
-def dirs(tmp_path: Path) -> tuple[Path, Path]:
-    landing, quarantine = tmp_path / "landing", tmp_path / "quarantine"
-    landing.mkdir()
-    return landing, quarantine
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    with wh.connect(tmp_path / "warehouse.duckdb", limits=DuckDBLimits()) as connection:
-        wh.ensure_raw_layer(connection)
-        yield connection
 
 
 def write_csv(path: Path, rows: list[str]) -> Path:

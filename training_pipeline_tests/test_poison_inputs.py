@@ -21,24 +21,12 @@ from order_file_helpers import (
     contract_and_alert_resources,
     ingest,
     land_good,
-    make_dirs,
     open_warehouse,
     order_ids,
 )
 
 from training_pipeline.ingestion import order_files, quarantine
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
-
-
-@pytest.fixture
-def dirs(tmp_path: Path) -> tuple[Path, Path]:
-    return make_dirs(tmp_path)
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    with open_warehouse(tmp_path) as connection:
-        yield connection
 
 
 def rejected(con) -> list[tuple]:

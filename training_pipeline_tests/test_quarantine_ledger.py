@@ -15,25 +15,12 @@ from order_file_helpers import (
     contract_and_alert_resources,
     ingest,
     land_good,
-    make_dirs,
-    open_warehouse,
 )
 
 from training_pipeline.assets.ingestion import raw_orders
 from training_pipeline.ingestion import manifest, quarantine
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
 from training_pipeline.resources import OrderFilesResource, WarehouseResource
-
-
-@pytest.fixture
-def dirs(tmp_path: Path) -> tuple[Path, Path]:
-    return make_dirs(tmp_path)
-
-
-@pytest.fixture
-def con(tmp_path: Path):
-    with open_warehouse(tmp_path) as connection:
-        yield connection
 
 
 def test_a_file_and_a_file_named_like_its_reason_file_are_both_kept(con, dirs):
