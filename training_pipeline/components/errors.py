@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import types
 import typing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import pydantic
 from dagster.components.resolved.errors import ResolutionException
+
+from training_pipeline.spec.errors import FieldError, FieldProblem
 
 # Dagster names the failing attribute of a nested model as "<file>:<line> - attributes.<path>".
 _RESOLVER_PATH = re.compile(r" - attributes\.([\w.\[\]]+)")
@@ -34,25 +35,6 @@ class Location:
     def __str__(self) -> str:
         named = f", {self.instance}" if self.instance else ""
         return f"{self.file} (document {self.document}{named})"
-
-
-@dataclass(frozen=True)
-class FieldProblem:
-    field: str  # dotted path inside `attributes`, "attributes" for the whole declaration
-    problem: str
-    allowed: str | None = None
-
-    def __str__(self) -> str:
-        allowed = f"; allowed: {self.allowed}" if self.allowed else ""
-        return f"field {self.field}: {self.problem}{allowed}"
-
-
-class FieldError(ValueError):
-    """Raised by a component about one of its fields; the loader adds where it is declared."""
-
-    def __init__(self, field: str, problem: str, allowed: str | None = None) -> None:
-        self.problem = FieldProblem(field, problem, allowed)
-        super().__init__(str(self.problem))
 
 
 class DeclarationError(ValueError):
@@ -79,26 +61,29 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _nested_model(annotation: object) -> type[pydantic.BaseModel] | None:
-    """The pydantic model inside ``Model``, ``Model | None`` or ``Model | str``, if any."""
+def _models_in(annotation: object) -> list[type[pydantic.BaseModel]]:
+    """Every pydantic model inside ``Model``, ``Model | None``, ``list[Model]``,
+    ``dict[str, Model]`` or an annotated union of models."""
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        for argument in typing.get_args(annotation):
-            if found := _nested_model(argument):
-                return found
-    return None
+        return [annotation]
+    return [m for argument in typing.get_args(annotation) for m in _models_in(argument)]
 
 
-def _fields_at(model: type[pydantic.BaseModel], path: Sequence[str | int]) -> list[str] | None:
-    """The field names of the (nested) model at ``path``; None where it is not a model."""
-    for part in path:
-        field = model.model_fields.get(str(part))
-        nested = _nested_model(field.annotation) if field else None
-        if nested is None:
-            return None
-        model = nested
-    return sorted(model.model_fields)
+def _tagged(models: list[type[pydantic.BaseModel]], tag: str) -> list[type[pydantic.BaseModel]]:
+    """The members of a discriminated union whose ``Literal`` discriminator is ``tag``."""
+    return [
+        model
+        for model in models
+        for field in model.model_fields.values()
+        if typing.get_origin(field.annotation) is typing.Literal
+        and tag in typing.get_args(field.annotation)
+    ]
+
+
+def _union_member(models: list[type[pydantic.BaseModel]], tag: str) -> list:
+    """The union members pydantic means by ``tag``: a model's class name (plain unions)
+    or the ``Literal`` value of a discriminated union's tag field."""
+    return [m for m in models if m.__name__ == tag] or _tagged(models, tag)
 
 
 # Every field of a component's YAML model also accepts text (a template), so pydantic
@@ -106,40 +91,56 @@ def _fields_at(model: type[pydantic.BaseModel], path: Sequence[str | int]) -> li
 _TEMPLATE_ALTERNATIVE = "str"
 
 
-def _field_path(loc: Sequence[str | int], model: type | None) -> tuple[list, bool]:
-    """``loc`` without union tags, and whether it went through the template alternative."""
+def _field_path(loc: Sequence[str | int], model: type | None) -> tuple[list, bool, list[str]]:
+    """``loc`` as the user wrote it: without pydantic's union tags (a discriminated
+    union's tag, the template alternative), whether it went through the template
+    alternative, and the fields allowed where its last part sits."""
     path: list[str | int] = []
     through_template = False
-    current = model
-    for position, part in enumerate(loc):
-        fields = current.model_fields if isinstance(current, type) else {}
-        if part == _TEMPLATE_ALTERNATIVE and part not in fields:
-            through_template = True
-        elif isinstance(part, int) or part in fields or position == len(loc) - 1:
+    current = _models_in(model)
+    allowed: list[str] = []
+    for part in loc:
+        fields = {name: f for m in current for name, f in m.model_fields.items()}
+        allowed = sorted(fields)
+        if isinstance(part, str) and part in fields:
             path.append(part)
-            field = fields.get(part) if isinstance(part, str) else None
-            current = _nested_model(field.annotation) if field else None
-    return path, through_template
+            current = _models_in(fields[part].annotation)
+        elif isinstance(part, str) and (members := _union_member(current, part)):
+            current = members  # pydantic names the union member it tried; the user did not
+        elif part == _TEMPLATE_ALTERNATIVE:
+            through_template = True
+        else:
+            path.append(part)  # a list index or a mapping key: the models stay the same
+    return path, through_template, allowed
 
 
 def _problems(errors: list[dict], prefix: Sequence[str | int], model: type | None) -> list:
     paths = [_field_path(error["loc"], model) for error in errors]
-    direct = [(e, p) for e, (p, template) in zip(errors, paths, strict=True) if not template]
-    chosen = direct or [(e, p) for e, (p, _) in zip(errors, paths, strict=True)]
-    return [_problem(error | {"loc": tuple(path)}, prefix, model) for error, path in chosen]
+    direct = [(e, p) for e, p in zip(errors, paths, strict=True) if not p[1]]
+    chosen = direct or list(zip(errors, paths, strict=True))
+    return [
+        _problem(error | {"loc": tuple(path)}, prefix, allowed if model else None)
+        for error, (path, _, allowed) in chosen
+    ]
 
 
-def _problem(error: dict, prefix: Sequence[str | int], model: type | None) -> FieldProblem:
+def _problem(error: dict, prefix: Sequence[str | int], known: list[str] | None) -> FieldProblem:
     loc = [*prefix, *error["loc"]]
     field = ".".join(str(part) for part in loc) or "attributes"
     kind = error["type"]
     if kind == "missing":
         return FieldProblem(field, "is required and missing")
     if kind == "extra_forbidden":
-        known = _fields_at(model, loc[:-1]) if model else None
         close = difflib.get_close_matches(str(loc[-1]), known or [], n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         return FieldProblem(field, f"is not a field{hint}", ", ".join(known) if known else None)
+    if kind == "union_tag_invalid":
+        tag_field = error["ctx"]["discriminator"].strip("'")
+        return FieldProblem(
+            f"{field}.{tag_field}",
+            f"{error['ctx']['tag']!r} is not allowed",
+            error["ctx"]["expected_tags"],
+        )
     if kind == "literal_error":
         return FieldProblem(field, f"{error['input']!r} is not allowed", error["ctx"]["expected"])
     if kind == "string_pattern_mismatch":

@@ -1,0 +1,269 @@
+"""Source declarations: what a project's YAML says about each feed, validated.
+
+One ``SourceSystem`` per system that delivers data (a shop, a CRM, a support desk) holds
+its sources; each source is one of three kinds, told apart by ``kind``:
+
+* ``files``: a landing folder that receives CSV / JSON Lines / Parquet files;
+* ``sql_table``: a table or query in a database reached through a SQLAlchemy URL;
+* ``http_api``: a paginated JSON endpoint.
+
+Every source has a ``contract``: its columns in delivery order (kept as text in
+``raw.<name>``), its primary key, and per column what a row must hold
+(``ingestion/row_contract.py`` judges rows by it).  Secrets never appear here: a
+declaration names the environment variable that holds a URL (``url_env``), and only a
+credential-free default may be written out.
+
+Every rule that can be checked without the outside world is checked here, so a wrong
+declaration fails when the definitions load, naming the field (``FieldError``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from training_pipeline.spec.contracts import Contract, Spec
+from training_pipeline.spec.errors import FieldError
+from training_pipeline.spec.sizes import byte_size, seconds
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+ENV_NAME_PATTERN = r"^[A-Z][A-Z0-9_]*$"
+KINDS = ("files", "sql_table", "http_api")
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+def _env_name(field: str, value: str) -> str:
+    if "://" in value or "/" in value:
+        raise FieldError(
+            field,
+            f"{value!r} looks like a URL; secrets never go in YAML: put the URL in an "
+            "environment variable and name the variable here",
+            "an environment variable name such as SHOP_DB_URL",
+        )
+    if not re.match(ENV_NAME_PATTERN, value):
+        raise FieldError(field, f"{value!r} is not an environment variable name", ENV_NAME_PATTERN)
+    return value
+
+
+def _credential_free(field: str, value: str | None) -> str | None:
+    if value is not None and urlsplit(value.replace("{data_dir}", "data")).password:
+        raise FieldError(field, "holds a password; put such a URL in the environment variable")
+    return value
+
+
+class _Source(Spec):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    description: str | None = None
+    ledger_id: str | None = None  # the id in raw.ingestion_batches / source_cursors
+    contract: Contract
+
+    @property
+    def ledger(self) -> str:
+        """The id this source's batches and cursor are recorded under (default: its name)."""
+        return self.ledger_id or self.name
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.name}"
+
+    @property
+    def asset_key_path(self) -> tuple[str, str]:
+        return ("raw", self.name)
+
+
+class FileLimits(Spec):
+    """Per-source landing limits; unset ones take the project's (TRAINING_PIPELINE_*)."""
+
+    max_file_bytes: int | None = None
+    max_line_bytes: int | None = None
+    settle_s: float | None = None
+
+    @field_validator("max_file_bytes", "max_line_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return None if value is None else byte_size(value)
+
+    @field_validator("settle_s", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else seconds(value)
+
+
+class FilesSource(_Source):
+    kind: Literal["files"]
+    landing: str | None = None  # folder under <data>/landing/; default: the source's name
+    formats: list[Literal["csv", "jsonl", "parquet"]] = list(FORMATS)
+    limits: FileLimits = FileLimits()
+
+    @model_validator(mode="after")
+    def _rules(self) -> FilesSource:
+        if self.landing is not None and not re.match(NAME_PATTERN, self.landing):
+            raise FieldError(
+                "landing", f"{self.landing!r} is not one plain folder name", NAME_PATTERN
+            )
+        if not self.formats:
+            raise FieldError("formats", "accepts no format", ", ".join(FORMATS))
+        return self
+
+    @property
+    def landing_folder(self) -> str:
+        return self.landing or self.name
+
+
+class SqlIncremental(Spec):
+    cursor: str  # a column that grows with every change (e.g. updated_at)
+    tiebreak: str | None = None  # orders rows sharing a cursor value; default: primary key
+
+
+class SqlTableSource(_Source):
+    kind: Literal["sql_table"]
+    url_env: str
+    url_default: str | None = None  # credential-free; `{data_dir}` is the data directory
+    table: str | None = None
+    query: str | None = None
+    incremental: SqlIncremental | None = None  # None: every run copies the whole table
+    batch_rows: int = 10_000
+
+    @model_validator(mode="after")
+    def _rules(self) -> SqlTableSource:
+        _env_name("url_env", self.url_env)
+        _credential_free("url_default", self.url_default)
+        if (self.table is None) == (self.query is None):
+            raise FieldError("table", "give exactly one of table and query")
+        if self.table is not None and not re.match(r"^[A-Za-z_][\w.]*$", self.table):
+            raise FieldError(
+                "table", f"{self.table!r} is not a table name", "schema.table or table"
+            )
+        if self.batch_rows < 1:
+            raise FieldError("batch_rows", f"{self.batch_rows} is not a positive number of rows")
+        if self.incremental is not None:
+            if not self.contract.primary_key:
+                raise FieldError("contract.primary_key", "an incremental table needs a primary key")
+            self.contract.check_column("incremental.cursor", self.incremental.cursor)
+            if self.incremental.tiebreak is not None:
+                self.contract.check_column("incremental.tiebreak", self.incremental.tiebreak)
+        return self
+
+    def url_fallback(self, data_dir: str) -> str | None:
+        return (
+            None if self.url_default is None else self.url_default.replace("{data_dir}", data_dir)
+        )
+
+
+class CursorPagination(Spec):
+    style: Literal["cursor"]
+    cursor_param: str = "cursor"  # query parameter carrying the next cursor
+    next_path: str = "next_cursor"  # dotted path of the next cursor in the body; null = done
+
+
+class PageNumberPagination(Spec):
+    style: Literal["page_number"]
+    page_param: str = "page"
+    start: int = 1  # a page shorter than page_size (or empty) is the last
+
+
+class OffsetPagination(Spec):
+    style: Literal["offset"]
+    offset_param: str = "offset"  # a page shorter than page_size (or empty) is the last
+
+
+class LinkHeaderPagination(Spec):
+    style: Literal["link_header"]  # RFC 8288 `Link: <...>; rel="next"`; absent = done
+
+
+Pagination = Annotated[
+    CursorPagination | PageNumberPagination | OffsetPagination | LinkHeaderPagination,
+    Field(discriminator="style"),
+]
+PAGINATION_STYLES = ("cursor", "page_number", "offset", "link_header")
+
+
+class HttpIncremental(Spec):
+    param: str  # query parameter that asks for records changed since the last stamp
+    updated_field: str  # record field holding its change time (must be a contract column)
+
+
+class Retry(Spec):
+    attempts: int = 5
+    backoff_s: float = 0.5
+    timeout_s: float = 10.0
+    max_retry_after_s: float = 120.0  # a longer Retry-After fails the batch instead of hanging
+
+    @field_validator("backoff_s", "timeout_s", "max_retry_after_s", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return seconds(value)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Retry:
+        if self.attempts < 1:
+            raise FieldError("attempts", f"{self.attempts} attempts never sends a request", ">= 1")
+        if self.timeout_s <= 0:
+            raise FieldError("timeout_s", "must be positive")
+        return self
+
+
+class HttpApiSource(_Source):
+    kind: Literal["http_api"]
+    base_url_env: str
+    base_url_default: str | None = None  # credential-free, e.g. a local demo server
+    endpoint: str
+    records_path: str = "data"  # dotted path of the record list in the body; "" = the body
+    pagination: Pagination = CursorPagination(style="cursor")
+    page_size_param: str | None = "limit"  # None: the API does not take a page size
+    page_size: int = 500
+    incremental: HttpIncremental | None = None  # None: every run reads the whole feed
+    retry: Retry = Retry()
+
+    @model_validator(mode="after")
+    def _rules(self) -> HttpApiSource:
+        _env_name("base_url_env", self.base_url_env)
+        _credential_free("base_url_default", self.base_url_default)
+        if not self.endpoint.startswith("/") or "://" in self.endpoint:
+            raise FieldError(
+                "endpoint", f"{self.endpoint!r} is not a path", "a path such as /tickets"
+            )
+        if self.page_size < 1:
+            raise FieldError("page_size", f"{self.page_size} is not a positive page size")
+        if not self.contract.primary_key:
+            raise FieldError("contract.primary_key", "an API source needs a record key")
+        if self.incremental is not None:
+            self.contract.check_column("incremental.updated_field", self.incremental.updated_field)
+        return self
+
+
+Source = Annotated[FilesSource | SqlTableSource | HttpApiSource, Field(discriminator="kind")]
+
+
+class SourceSystem(Spec):
+    """One system's sources: the dbt source name (and staging prefix) is ``system``."""
+
+    system: Annotated[str, Field(pattern=NAME_PATTERN)]
+    owner: str | None = None  # e.g. team:data-platform or someone@example.com
+    description: str | None = None
+    sources: list[Source]
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _known_kinds(cls, value: Any) -> Any:
+        """Say which kinds exist, instead of pydantic's discriminator message."""
+        for position, source in enumerate(value if isinstance(value, list) else []):
+            kind = source.get("kind") if isinstance(source, dict) else None
+            if kind not in KINDS:
+                problem = "is missing" if kind is None else f"{kind!r} is not a source kind"
+                raise FieldError(f"{position}.kind", problem, ", ".join(KINDS))
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> SourceSystem:
+        if not self.sources:
+            raise FieldError("sources", "declares no source", "at least one source")
+        seen: set[str] = set()
+        for position, source in enumerate(self.sources):
+            if source.name in seen:
+                raise FieldError(f"sources.{position}.name", f"{source.name!r} is declared twice")
+            seen.add(source.name)
+        return self
