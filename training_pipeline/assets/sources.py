@@ -1,0 +1,34 @@
+"""Each declared source's Dagster definitions, built by its kind's factory.
+
+A factory takes the system, the source and the settings, and returns the source's raw
+asset (``raw/<name>``), its checks and its resource (``source__<name>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dagster as dg
+
+from training_pipeline.settings import Settings
+from training_pipeline.spec.errors import FieldError
+from training_pipeline.spec.sources import KINDS, Source, SourceSystem
+
+SourceDefsFactory = Callable[[SourceSystem, Source, Settings], dg.Definitions]
+
+FACTORIES: dict[str, SourceDefsFactory] = {}
+
+
+def source_resource_key(source: Source) -> str:
+    return f"source__{source.name}"
+
+
+def build_source_defs(system: SourceSystem, position: int, settings: Settings) -> dg.Definitions:
+    source = system.sources[position]
+    factory = FACTORIES.get(source.kind)
+    if factory is None:
+        built = ", ".join(kind for kind in KINDS if kind in FACTORIES) or "none yet"
+        raise FieldError(
+            f"sources.{position}.kind", f"no engine builds {source.kind!r} sources", built
+        )
+    return factory(system, source, settings)

@@ -1,0 +1,77 @@
+"""``Sources``: one system's feeds, declared in YAML, each built into its raw asset.
+
+A declaration names a system (the dbt source name and staging prefix) and its sources;
+the pure ``SourceSystem`` spec validates them when the definitions load, and each
+source's kind builds its asset, checks and resource (``assets/sources.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+import dagster as dg
+import pydantic
+from pydantic import PrivateAttr
+
+from training_pipeline.assets.sources import build_source_defs
+from training_pipeline.components.base import ProjectComponent, current_settings
+from training_pipeline.components.errors import DeclarationError, problems_of
+from training_pipeline.spec.sources import SourceSystem
+
+# Kept as plain data here (templates still resolve), so that every message about a
+# source comes from the spec, with the source's position and field.
+_SourceList = Annotated[
+    list[dict[str, Any]],
+    dg.Resolver(
+        lambda context, value: context.resolve_value(value), model_field_type=list[dict[str, Any]]
+    ),
+]
+
+
+class Sources(ProjectComponent):
+    """The sources of one system: files landing in a folder, database tables, HTTP APIs."""
+
+    namespace: ClassVar[str] = "source"
+    name_field: ClassVar[str] = "system"
+
+    system: str
+    owner: str | None = None
+    description: str | None = None
+    sources: _SourceList
+
+    _spec: SourceSystem | None = PrivateAttr(default=None)
+
+    @classmethod
+    def describe_instance(cls, raw_attributes: object) -> str | None:
+        system = raw_attributes.get("system") if isinstance(raw_attributes, dict) else None
+        return f"system {system!r}" if isinstance(system, str) else None
+
+    @classmethod
+    def load(cls, attributes: pydantic.BaseModel | None, context: dg.ComponentLoadContext):
+        component = super().load(attributes, context)
+        try:
+            component._spec = SourceSystem.model_validate(
+                component.model_dump(include={"system", "owner", "description", "sources"})
+            )
+        except pydantic.ValidationError as error:
+            raise DeclarationError(component.location, problems_of(error, SourceSystem)) from error
+        return component
+
+    @property
+    def spec(self) -> SourceSystem:
+        if self._spec is None:
+            raise RuntimeError(f"{self!r} was not loaded from a project's defs/ folder")
+        return self._spec
+
+    def declared_names(self) -> tuple[str, ...]:
+        """Source names are unique across every system of the project."""
+        return tuple(source.name for source in self.spec.sources)
+
+    def build_project_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        settings = current_settings()
+        return dg.Definitions.merge(
+            *(
+                build_source_defs(self.spec, position, settings)
+                for position in range(len(self.spec.sources))
+            )
+        )
