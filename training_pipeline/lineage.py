@@ -75,7 +75,6 @@ from typing import Any
 import duckdb
 
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ingestion.crm_database import SOURCE as CRM_SOURCE
 from training_pipeline.ingestion.order_files import SOURCE as ORDER_FILES_SOURCE
 from training_pipeline.ingestion.tickets_api import SOURCE as TICKETS_SOURCE
 from training_pipeline.ml.artifacts import RegistryError
@@ -83,6 +82,8 @@ from training_pipeline.ml.datasets import TrainingSet
 from training_pipeline.ml.registry import ModelRegistry, ModelVersion, UnknownVersionError
 from training_pipeline.settings import Settings
 
+# The churn CRM's ledger id (examples/defs/churn/crm); lineage by declared kind replaces it.
+CRM_SOURCE = "crm"
 SCHEMA_VERSION = 1
 ALIASES = ("production", "previous_production")
 REGISTRY_COPY = "training_set.json"  # the manifest as registered beside the model

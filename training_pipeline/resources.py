@@ -64,8 +64,9 @@ class OrderFilesResource(dg.ConfigurableResource):
         return LandingLimits(self.max_file_bytes, self.max_line_bytes, self.settle_s)
 
 
-class CrmDatabaseResource(dg.ConfigurableResource):
-    """The CRM database; the URL may hold a password, so it is read from the environment."""
+class SqlSourceResource(dg.ConfigurableResource):
+    """A database a ``sql_table`` source reads; the URL may hold a password, so it is
+    handed on as the environment variable's name (``dg.EnvVar``) whenever that is set."""
 
     url: str
 
@@ -183,8 +184,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
             max_line_bytes=settings.landing.max_line_bytes,
             settle_s=settings.landing.settle_s,
         ),
-        # The CRM database (SQLite by default, any SQLAlchemy URL).
-        "crm": CrmDatabaseResource(url=_secret(CRM_URL_ENV, settings.crm_url)),
+        # The churn CRM as the new-data sensor probes it; the raw asset reads it through
+        # its declaration's own resource (source__crm_customers, assets/source_sql.py).
+        "crm": SqlSourceResource(url=_secret(CRM_URL_ENV, settings.crm_url)),
         # The support-ticket API.
         "tickets_api": TicketsApiResource(base_url=settings.api_url),
         # The model registry, training-set exports and Optuna studies.

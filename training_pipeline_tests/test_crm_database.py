@@ -1,4 +1,5 @@
-"""CRM extraction: incremental on updated_at, idempotent, on SQLite and on Postgres."""
+"""The churn CRM, declared in examples/defs/churn/crm as a ``sql_table`` source: copied
+incrementally on updated_at, idempotent, on SQLite and on Postgres."""
 
 from __future__ import annotations
 
@@ -8,14 +9,28 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ingestion.crm_database import CrmSourceError, extract_customers
-from training_pipeline.settings import DuckDBLimits, RowContractLimits
+from training_pipeline.ingestion.sql_table import SqlSourceError, extract_table
+from training_pipeline.settings import DEFAULT_PROJECT_DIR, DuckDBLimits, RowContractLimits
+from training_pipeline.spec.sources import SourceSystem, SqlTableSource
 
 AT = datetime(2026, 3, 1, 12, 0, 0)
 CONTRACT = RowContractLimits()
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CRM_DECLARATION = DEFAULT_PROJECT_DIR / "defs" / "churn" / "crm" / "defs.yaml"
+
+
+def churn_crm() -> SqlTableSource:
+    """The CRM source as the churn example declares it."""
+    attributes = yaml.safe_load(CRM_DECLARATION.read_text())["attributes"]
+    (source,) = SourceSystem.model_validate(attributes).sources
+    assert isinstance(source, SqlTableSource)
+    return source
+
+
+CRM = churn_crm()
 
 
 def customers_table(metadata: sa.MetaData, name: str = "customers") -> sa.Table:
@@ -69,7 +84,7 @@ def con(tmp_path: Path):
 
 def run(con, url: str, batch: str):
     with wh.transaction(con):
-        return extract_customers(con, url, batch_id=batch, ingested_at=AT, limits=CONTRACT)
+        return extract_table(con, CRM, url, batch_id=batch, ingested_at=AT, limits=CONTRACT)
 
 
 def check_incremental_extraction(con, engine: sa.Engine, table: sa.Table, url: str) -> None:
@@ -133,7 +148,7 @@ def test_postgres_customers_are_copied_incrementally_and_reruns_add_nothing(con)
 
 def test_a_missing_table_is_reported_by_name_without_the_password(con, tmp_path):
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
-    with pytest.raises(CrmSourceError, match="table 'customers' not found"):
+    with pytest.raises(SqlSourceError, match="source 'crm_customers': table 'customers' not found"):
         run(con, url, "b1")
 
 
@@ -148,14 +163,14 @@ def test_a_renamed_column_is_reported_by_name(con, tmp_path):
                 "signup_date text, updated_at timestamp)"
             )
         )
-    with pytest.raises(CrmSourceError, match=r"lacks columns \['age'\]"):
+    with pytest.raises(SqlSourceError, match=r"lacks columns \['age'\]"):
         run(con, url, "b1")
-    assert con.execute("select count(*) from raw.crm_customers").fetchone() == (0,)
+    assert not wh.table_row_count(con, wh.RAW_SCHEMA, "crm_customers")  # absent or empty
 
 
 def test_an_unreachable_database_is_reported_with_the_password_masked(con):
     url = "postgresql+psycopg://crm:s3cret@127.0.0.1:1/crm"
-    with pytest.raises(CrmSourceError) as raised:
+    with pytest.raises(SqlSourceError) as raised:
         run(con, url, "b1")
-    assert "cannot reach the CRM database" in str(raised.value)
+    assert "source 'crm_customers': cannot reach the database" in str(raised.value)
     assert "s3cret" not in str(raised.value)

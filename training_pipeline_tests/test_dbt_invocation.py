@@ -16,9 +16,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from declared_sources import declared_raw_asset, resources_with_sources
 
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_orders, raw_tickets
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
@@ -26,7 +27,6 @@ from training_pipeline.resources import build_resources
 from training_pipeline.settings import DATA_DIR_ENV, DBT_PROJECT_DIR, Settings
 
 pytestmark = pytest.mark.e2e
-ALL = [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,17 @@ class TwoRuns:
     second_log: list[dict]
 
 
-def _materialize(
-    settings: Settings, assets: list, instance: dg.DagsterInstance
-) -> dg.ExecuteInProcessResult:
+def every_data_asset(settings: Settings) -> list:
+    crm_customers = declared_raw_asset(settings, "crm_customers")
+    return [raw_orders, crm_customers, raw_tickets, cleaned_tables]
+
+
+def _materialize(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     result = dg.materialize(
-        assets, resources=build_resources(settings), instance=instance, raise_on_error=False
+        every_data_asset(settings),
+        resources=resources_with_sources(settings),
+        instance=instance,
+        raise_on_error=False,
     )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
@@ -70,11 +76,11 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoRuns]:
             patch.setenv("TRAINING_PIPELINE_API_URL", server.url)
             settings = Settings.from_env()
             with dg.DagsterInstance.ephemeral() as instance:
-                first = _materialize(settings, ALL, instance)
+                first = _materialize(settings, instance)
                 log = settings.dbt_state_dir / "dbt.log"
                 already = len(_log_lines(log))
                 generate(settings, days=1)  # a new day arrives
-                second = _materialize(settings, ALL, instance)
+                second = _materialize(settings, instance)
         yield TwoRuns(settings, workdir, relative, first, second, _log_lines(log)[already:])
 
 

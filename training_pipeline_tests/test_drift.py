@@ -15,11 +15,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from declared_sources import declared_raw_asset, resources_with_sources
 from scipy import stats
 
 from training_pipeline import cli
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_orders, raw_tickets
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.demo import ticket_store, writers
@@ -35,7 +36,6 @@ from training_pipeline.ml.drift import (
     reference_snapshots,
 )
 from training_pipeline.ml.feature_spec import CHURN
-from training_pipeline.resources import build_resources
 from training_pipeline.settings import ModelDefaults, Settings
 
 MONITORED = monitored_columns(CHURN)
@@ -257,11 +257,15 @@ def test_the_cli_appends_a_drifted_day(tmp_path, monkeypatch):
 
 # The real path: demo world → warehouse → training set → drift of the next snapshot -------
 
-DATA_ASSETS = [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
+
+def data_assets(settings: Settings) -> list:
+    crm_customers = declared_raw_asset(settings, "crm_customers")
+    return [raw_orders, crm_customers, raw_tickets, cleaned_tables]
 
 
 def _materialize(settings: Settings, assets: list) -> dg.ExecuteInProcessResult:
-    result = dg.materialize(assets, resources=build_resources(settings), raise_on_error=False)
+    resources = resources_with_sources(settings)
+    result = dg.materialize(assets, resources=resources, raise_on_error=False)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
 
@@ -277,16 +281,16 @@ def test_a_normal_day_is_not_a_drift_error_and_a_drifted_day_is(settings, monkey
     with DemoApiServer(settings, host="127.0.0.1", port=0) as server:
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", server.url)
         live = Settings.from_env()
-        first = _materialize(live, [*DATA_ASSETS, training_dataset])
+        first = _materialize(live, [*data_assets(live), training_dataset])
         training = load_training_set(first.output_for_node("training_dataset"))
         reference = reference_snapshots(training, CHURN)
 
         generate(live, days=1)
-        _materialize(live, DATA_ASSETS)
+        _materialize(live, data_assets(live))
         normal = feature_drift(reference, _current(live), CHURN)
 
         generate(live, days=1, drift=True)
-        _materialize(live, DATA_ASSETS)
+        _materialize(live, data_assets(live))
         drifted = feature_drift(reference, _current(live), CHURN)
     assert normal.severity != "error", normal.to_metadata()
     assert drifted.severity == "error", drifted.to_metadata()

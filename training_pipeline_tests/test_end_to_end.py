@@ -8,10 +8,11 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pytest
+from declared_sources import declared_raw_asset, resources_with_sources
 
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.deployment import churn_scores, production_model
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_orders, raw_tickets
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.assets.validation import build_validation_asset
 from training_pipeline.automation.policy import RetrainingPolicy
@@ -21,11 +22,9 @@ from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.resources import build_resources
 from training_pipeline.settings import ModelDefaults, Settings
 
 pytestmark = pytest.mark.e2e
-DATA_ASSETS = [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
 ML_ASSETS = [
     *build_training_assets(RetrainingPolicy(), ModelDefaults()),
     build_validation_asset(ModelDefaults()),
@@ -50,8 +49,14 @@ def live(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
         yield Settings.from_env()
 
 
-def materialize(settings: Settings, assets=DATA_ASSETS, **kwargs) -> dg.ExecuteInProcessResult:
-    resources = build_resources(settings)
+def data_assets(settings: Settings) -> list:
+    crm_customers = declared_raw_asset(settings, "crm_customers")
+    return [raw_orders, crm_customers, raw_tickets, cleaned_tables]
+
+
+def materialize(settings: Settings, assets=None, **kwargs) -> dg.ExecuteInProcessResult:
+    assets = data_assets(settings) if assets is None else assets
+    resources = resources_with_sources(settings)
     result = dg.materialize(assets, resources=resources, raise_on_error=False, **kwargs)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
@@ -103,7 +108,7 @@ def source_counts(settings: Settings) -> tuple[int, int]:
 def test_the_graph_goes_from_raw_sources_to_a_scoring_production_model_then_takes_a_new_batch(
     live: Settings,
 ):
-    first = materialize(live, DATA_ASSETS + ML_ASSETS, run_config=SMALL_RUN)
+    first = materialize(live, data_assets(live) + ML_ASSETS, run_config=SMALL_RUN)
     materialized = {e.asset_key.to_user_string() for e in first.get_asset_materialization_events()}
     assert {
         "raw/orders",

@@ -20,12 +20,13 @@ from typing import Any
 
 import duckdb
 import pytest
+from test_crm_database import CRM
 
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ingestion.crm_database import extract_customers
 from training_pipeline.ingestion.order_files import ingest_landing_folder
+from training_pipeline.ingestion.sql_table import extract_table
 from training_pipeline.ingestion.tickets_api import TicketsApiClient, ingest_tickets
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.settings import DBT_PROJECT_DIR, Settings
@@ -33,6 +34,8 @@ from training_pipeline.settings import DBT_PROJECT_DIR, Settings
 pytestmark = pytest.mark.slow
 DBT = Path(sys.executable).with_name("dbt")
 LATE_ORDER_AMOUNT = 99_999
+# Raw columns by table; the CRM's come from its declaration.
+RAW_COLUMNS = {**wh.RAW_COLUMNS, "crm_customers": CRM.contract.names}
 Rows = dict[tuple[str, date], dict[str, Any]]
 
 
@@ -67,8 +70,9 @@ def ingest(settings: Settings, api_url: str, ingested_at: datetime) -> None:
             con, settings.landing_dir, settings.quarantine_dir, f"orders-{tag}", ingested_at
         )
         with wh.transaction(con):
-            extract_customers(
+            extract_table(
                 con,
+                CRM,
                 settings.crm_url,
                 batch_id=f"crm-{tag}",
                 ingested_at=ingested_at,
@@ -143,7 +147,7 @@ def add_rows_dated_at(
             ],
         }  # fmt: skip
         for table, values in rows.items():
-            names = ", ".join((*wh.RAW_COLUMNS[table], *wh.PROVENANCE_COLUMNS))
+            names = ", ".join((*RAW_COLUMNS[table], *wh.PROVENANCE_COLUMNS))
             marks = ", ".join("?" * (len(values) + 4))
             con.execute(
                 f"insert into raw.{table} ({names}) values ({marks})",

@@ -15,14 +15,14 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_crm_database import add_records, customers_table
+from test_crm_database import CRM, add_records, customers_table
 
 from training_pipeline.demo import messy
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ingestion.crm_database import extract_customers
 from training_pipeline.ingestion.dbt_grammar import UnknownParser, parse_sql
 from training_pipeline.ingestion.rejected_rows import Provenance, Verdict, apply_contract
 from training_pipeline.ingestion.row_contract import CONTRACTS, RowContract, ValueRange
+from training_pipeline.ingestion.sql_table import extract_table
 from training_pipeline.ingestion.tickets_api import TicketsApiClient, ingest_tickets
 from training_pipeline.settings import DuckDBLimits, RowContractLimits, SettingsError
 
@@ -216,7 +216,7 @@ def test_crm_rows_breaking_the_contract_are_rejected_and_the_cursor_stops_before
 
     def run(batch: str):
         with wh.transaction(con):
-            return extract_customers(con, url, batch_id=batch, ingested_at=AT, limits=LIMITS)
+            return extract_table(con, CRM, url, batch_id=batch, ingested_at=AT, limits=LIMITS)
 
     first = run("b1")
     assert (first.rows_read, first.rows_loaded, first.rows_rejected) == (3, 1, 2)

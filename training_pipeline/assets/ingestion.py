@@ -6,16 +6,13 @@ import dagster as dg
 
 from training_pipeline.assets.rejections import rows_rejected_check, rows_rejected_spec
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ingestion.crm_database import extract_customers
 from training_pipeline.ingestion.order_files import SOURCE as ORDER_FILES_SOURCE
 from training_pipeline.ingestion.order_files import LandingReport, ingest_landing_folder
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
 from training_pipeline.ingestion.tickets_api import ingest_tickets
-from training_pipeline.masking import password_masked
 from training_pipeline.resources import (
     WAREHOUSE_POOL,
     AlertsResource,
-    CrmDatabaseResource,
     OrderFilesResource,
     RowContractResource,
     TicketsApiResource,
@@ -25,7 +22,6 @@ from training_pipeline.resources import (
 GROUP = "ingestion"
 OWNERS = ["team:data-platform"]
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
-RAW_CRM_CUSTOMERS = dg.AssetKey(["raw", "crm_customers"])
 RAW_TICKETS = dg.AssetKey(["raw", "tickets"])
 
 
@@ -218,42 +214,6 @@ def raw_orders(
             ),
             rejected_check,
         ],
-    )
-
-
-@dg.asset(
-    key=RAW_CRM_CUSTOMERS,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"duckdb", "sql"},
-    pool=WAREHOUSE_POOL,
-    description="Customer records from the CRM database, copied incrementally on "
-    "updated_at (every change is a new record; staging keeps the latest).",
-    check_specs=[rows_rejected_spec(RAW_CRM_CUSTOMERS)],
-)
-def raw_crm_customers(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    crm: CrmDatabaseResource,
-    row_contract: RowContractResource,
-    alerts: AlertsResource,
-) -> dg.MaterializeResult:
-    report, batch_id, total, check = _incremental_batch(
-        context,
-        warehouse,
-        row_contract,
-        alerts,
-        "crm",
-        RAW_CRM_CUSTOMERS,
-        lambda con, batch, at, limits: extract_customers(
-            con, crm.url, batch_id=batch, ingested_at=at, limits=limits
-        ),
-        lambda report: [report.query],
-    )
-    return dg.MaterializeResult(
-        metadata=_incremental_metadata(report, batch_id, total, "crm_customers")
-        | {"source": password_masked(crm.url), "query": report.query},
-        check_results=[check],
     )
 
 

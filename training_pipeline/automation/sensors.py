@@ -24,9 +24,9 @@ from training_pipeline.ingestion.tickets_api import TicketsApiError
 from training_pipeline.ingestion.warehouse import utc_now
 from training_pipeline.masking import password_masked
 from training_pipeline.resources import (
-    CrmDatabaseResource,
     OrderFilesResource,
     RowContractResource,
+    SqlSourceResource,
     TicketsApiResource,
 )
 from training_pipeline.settings import RowContractLimits
@@ -146,7 +146,7 @@ def tickets_high_water_mark(
 def look_for_new_data(
     context: dg.SensorEvaluationContext,
     order_files: OrderFilesResource,
-    crm: CrmDatabaseResource,
+    crm: SqlSourceResource,
     tickets_api: TicketsApiResource,
     row_contract: RowContractResource,
 ) -> dg.SensorResult:

@@ -42,6 +42,7 @@ def append_records(
     limits: RowContractLimits,
     dedupe_on: Sequence[str],
     cursor: str | None,
+    cursor_column: str,
     first_record: int = 1,
 ) -> Split:
     """Insert the records that keep ``contract`` and are not already in ``raw.<table>``
@@ -50,25 +51,38 @@ def append_records(
     Incremental sources are read from their cursor inclusively, so the rows at the
     cursor come back on the next run; the anti-join makes that rerun a no-op (a rejected
     row comes back too and is not recorded twice).  Only raw rows at or after the cursor
-    (``updated_at >= cursor``) can repeat, so only they are compared, which keeps a run's
-    cost in proportion to its new rows.  ``first_record``: the position of ``records[0]``
-    in its query or page (1-based), as the ledger names it.
+    (``cursor_column >= cursor``) can repeat, so only they are compared, which keeps a run's
+    cost in proportion to its new rows.  ``cursor_column``: the column the cursor is a
+    value of (``cursor_column >= cursor`` in raw).  ``first_record``: the position of
+    ``records[0]`` in its query or page (1-based), as the ledger names it.
     """
     if not records:
         return Split(0, 0, 0, frozenset())
-    columns = {
-        c: pa.array([as_text(r.get(c)) for r in records], type=pa.string())
-        for c in contract.columns
-    }
-    positions = pa.array(range(first_record, first_record + len(records)), type=pa.int64())
     name = f"_incoming_{contract.table}"
-    con.register(name, pa.table({"_record": positions, **columns}))
+    con.register(name, text_table(contract.columns, records, first_record))
     try:
         return apply_contract(
-            con, contract, name, provenance, limits, dedupe_on=tuple(dedupe_on), cursor=cursor
+            con,
+            contract,
+            name,
+            provenance,
+            limits,
+            dedupe_on=tuple(dedupe_on),
+            cursor=cursor,
+            cursor_column=cursor_column,
         )
     finally:
         con.unregister(name)
+
+
+def text_table(
+    columns: Sequence[str], records: Sequence[Mapping[str, Any]], first_record: int = 1
+) -> pa.Table:
+    """The records as raw keeps them: ``_record`` (1-based position) and one text column
+    per contract column, absent fields as NULL."""
+    texts = {c: pa.array([as_text(r.get(c)) for r in records], type=pa.string()) for c in columns}
+    positions = pa.array(range(first_record, first_record + len(records)), type=pa.int64())
+    return pa.table({"_record": positions, **texts})
 
 
 def last_accepted(

@@ -83,18 +83,6 @@ CONTRACTS: dict[str, RowContract] = {
         parsers=(("ordered_at", "parse_timestamp_utc"),),
         timestamps=("ordered_at",),
     ),
-    "crm_customers": RowContract(
-        table="crm_customers",
-        columns=RAW_COLUMNS["crm_customers"],
-        keys=("record_id",),
-        required=("customer_id", "updated_at"),
-        parsers=(
-            ("record_id", "parse_integer"),
-            ("updated_at", "parse_timestamp_utc"),
-            ("signup_date", "parse_date"),
-        ),
-        timestamps=("updated_at", "signup_date"),
-    ),
     "tickets": RowContract(
         table="tickets",
         columns=RAW_COLUMNS["tickets"],

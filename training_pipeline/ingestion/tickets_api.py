@@ -309,6 +309,7 @@ def ingest_tickets(
             limits=limits,
             dedupe_on=("ticket_id", "updated_at"),
             cursor=cursor_before,
+            cursor_column="updated_at",
         )
         rows_loaded += split.rows_loaded
         rows_rejected += split.rows_rejected

@@ -30,17 +30,6 @@ PROVENANCE_COLUMNS: tuple[str, ...] = ("_source", "_source_ref", "_batch_id", "_
 
 # Business columns of each raw table, all kept as delivered (VARCHAR); see docs/sources.md.
 RAW_COLUMNS: dict[str, tuple[str, ...]] = {
-    "crm_customers": (
-        "record_id",
-        "customer_id",
-        "full_name",
-        "email",
-        "age",
-        "country",
-        "segment",
-        "signup_date",
-        "updated_at",
-    ),
     "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
     "tickets": (
         "ticket_id",
@@ -169,12 +158,7 @@ def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw schema, its tables and the ingestion bookkeeping if absent."""
     con.execute(f"create schema if not exists {RAW_SCHEMA}").fetchall()
     for table, columns in RAW_COLUMNS.items():
-        business = ", ".join(f"{quote_identifier(c)} varchar" for c in columns)
-        con.execute(
-            f"create table if not exists {RAW_SCHEMA}.{table} ({business}, "
-            "_source varchar not null, _source_ref varchar not null, "
-            "_batch_id varchar not null, _ingested_at timestamp not null)"
-        ).fetchall()
+        ensure_raw_table(con, table, columns)
     for ddl in _BOOKKEEPING_DDL:
         con.execute(ddl).fetchall()
     # Warehouses created before row contracts lack these columns; nothing was rejected then.
@@ -183,6 +167,17 @@ def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
             f"alter table {RAW_SCHEMA}.{table} "
             "add column if not exists rows_rejected bigint default 0"
         ).fetchall()
+
+
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> None:
+    """Create ``raw.<table>``, its business columns as text plus provenance, if absent."""
+    con.execute(f"create schema if not exists {RAW_SCHEMA}").fetchall()
+    business = ", ".join(f"{quote_identifier(c)} varchar" for c in columns)
+    con.execute(
+        f"create table if not exists {RAW_SCHEMA}.{quote_identifier(table)} ({business}, "
+        "_source varchar not null, _source_ref varchar not null, "
+        "_batch_id varchar not null, _ingested_at timestamp not null)"
+    ).fetchall()
 
 
 def record_batch(

@@ -1,0 +1,23 @@
+"""The project's declared sources as tests materialize them beside the pipeline's own
+assets: their raw assets and the resources they add (``source__<name>``)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from training_pipeline.components import COMPONENT_TYPES
+from training_pipeline.components.loader import load_project
+from training_pipeline.resources import build_resources
+from training_pipeline.settings import Settings
+
+
+def declared_raw_asset(settings: Settings, name: str) -> dg.AssetsDefinition:
+    """``raw/<name>`` as the project folder of ``settings`` declares it."""
+    defs = load_project(settings, COMPONENT_TYPES).defs
+    return defs.get_assets_def(dg.AssetKey(["raw", name]))
+
+
+def resources_with_sources(settings: Settings) -> dict[str, object]:
+    """The pipeline's resources and every declared source's."""
+    declared = load_project(settings, COMPONENT_TYPES).defs.resources or {}
+    return {**build_resources(settings), **declared}
