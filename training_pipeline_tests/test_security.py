@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from declared_sources import resources_with_sources
 
 from training_pipeline import cli, runner
 from training_pipeline.demo.api_server import DemoApiServer
@@ -143,6 +144,8 @@ def test_an_explicit_optuna_storage_may_live_elsewhere_and_is_recorded_by_name_o
     resources = build_resources(configured)
     assert isinstance(resources["model_store"].optuna_storage_url, dg.EnvVar)
     assert isinstance(resources["crm"].url, dg.EnvVar)
+    declared = resources_with_sources(configured)["source__crm_customers"]
+    assert declared.url == dg.EnvVar("TRAINING_PIPELINE_CRM_URL")
 
 
 # --- binding ------------------------------------------------------------------------------
