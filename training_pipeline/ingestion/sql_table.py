@@ -91,19 +91,19 @@ def _relation(conn: sa.Connection, source: SqlTableSource, url: str) -> sa.FromC
     return text.columns(*(sa.column(n) for n in names)).subquery("source_query")
 
 
-def _order_columns(source: SqlTableSource) -> tuple[str, ...]:
+def _order_columns(source: SqlTableSource, relation: sa.FromClause) -> tuple[str, ...]:
     """Cursor then tiebreak (default: the primary key); full refresh: the primary key,
-    else every column, so the same content always reads in the same order."""
+    else every column the relation has, so the same content always reads in one order."""
     key = tuple(source.contract.primary_key)
     if source.incremental is None:
-        return key or source.contract.names
+        return key or tuple(c for c in source.contract.names if c in relation.c)
     tiebreak = (source.incremental.tiebreak,) if source.incremental.tiebreak else key
     return (source.incremental.cursor, *(c for c in tiebreak if c != source.incremental.cursor))
 
 
 def _check_columns(source: SqlTableSource, relation: sa.FromClause, url: str) -> None:
     present = set(relation.c.keys())
-    needed = (*source.contract.required, *_order_columns(source))
+    needed = (*source.contract.required, *_order_columns(source, relation))
     missing = list(dict.fromkeys(c for c in needed if c not in present))
     if not missing:
         return
@@ -202,7 +202,9 @@ def extract_table(
                 relation.c[c] if c in relation.c else sa.null().label(c)
                 for c in source.contract.names
             ]
-            query = sa.select(*selected).order_by(*(relation.c[c] for c in _order_columns(source)))
+            query = sa.select(*selected).order_by(
+                *(relation.c[c] for c in _order_columns(source, relation))
+            )
             ref = f"select {', '.join(source.contract.names)} from " + (
                 source.table if source.table is not None else f"({source.query}) as source_query"
             )
