@@ -51,10 +51,10 @@ def append_records(
     Incremental sources are read from their cursor inclusively, so the rows at the
     cursor come back on the next run; the anti-join makes that rerun a no-op (a rejected
     row comes back too and is not recorded twice).  Only raw rows at or after the cursor
-    (``cursor_column >= cursor``) can repeat, so only they are compared, which keeps a run's
-    cost in proportion to its new rows.  ``cursor_column``: the column the cursor is a
-    value of (``cursor_column >= cursor`` in raw).  ``first_record``: the position of
-    ``records[0]`` in its query or page (1-based), as the ledger names it.
+    (``cursor_column >= cursor``, the column the cursor is a value of) can repeat, so only
+    they are compared, which keeps a run's cost in proportion to its new rows.
+    ``first_record``: the position of ``records[0]`` in its query or page (1-based), as
+    the ledger names it.
     """
     if not records:
         return Split(0, 0, 0, frozenset())
