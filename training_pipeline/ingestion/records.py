@@ -43,6 +43,7 @@ def append_records(
     dedupe_on: Sequence[str],
     cursor: str | None,
     first_record: int = 1,
+    cursor_column: str | None = "updated_at",
 ) -> Split:
     """Insert the records that keep ``contract`` and are not already in ``raw.<table>``
     (same ``dedupe_on`` values); record the ones that break it in the ledger.
@@ -50,7 +51,7 @@ def append_records(
     Incremental sources are read from their cursor inclusively, so the rows at the
     cursor come back on the next run; the anti-join makes that rerun a no-op (a rejected
     row comes back too and is not recorded twice).  Only raw rows at or after the cursor
-    (``updated_at >= cursor``) can repeat, so only they are compared, which keeps a run's
+    (``cursor_column >= cursor``) can repeat, so only they are compared, which keeps a run's
     cost in proportion to its new rows.  ``first_record``: the position of ``records[0]``
     in its query or page (1-based), as the ledger names it.
     """
@@ -65,7 +66,14 @@ def append_records(
     con.register(name, pa.table({"_record": positions, **columns}))
     try:
         return apply_contract(
-            con, contract, name, provenance, limits, dedupe_on=tuple(dedupe_on), cursor=cursor
+            con,
+            contract,
+            name,
+            provenance,
+            limits,
+            dedupe_on=tuple(dedupe_on),
+            cursor=cursor,
+            cursor_column=cursor_column,
         )
     finally:
         con.unregister(name)

@@ -162,13 +162,15 @@ def apply_contract(
     *,
     dedupe_on: tuple[str, ...] = (),
     cursor: str | None = None,
+    cursor_column: str | None = "updated_at",
 ) -> Split:
     """Load the rows of ``incoming`` that keep the contract; record the others.
 
     ``incoming`` holds the contract's columns as text and ``_record``.  ``dedupe_on``
     (incremental sources, read from their cursor inclusively): rows already in the raw
-    table with the same key values at or after ``cursor`` are not loaded again, and a
-    row already in the ledger is not recorded again.
+    table with the same key values at or after ``cursor`` (in ``cursor_column``; None:
+    compared with every raw row) are not loaded again, and a row already in the ledger
+    is not recorded again.
     """
     upper = provenance.ingested_at + timedelta(hours=limits.future_tolerance_hours)
     query = violations_sql(contract, incoming, upper, limits.future_tolerance_hours)
@@ -191,7 +193,7 @@ def apply_contract(
         ],
     ).fetchall()
     records = frozenset(r for (r,) in con.execute(f"select _record from {_VIOLATIONS}").fetchall())
-    loaded = _insert_valid(con, contract, incoming, provenance, dedupe_on, cursor)
+    loaded = _insert_valid(con, contract, incoming, provenance, dedupe_on, cursor, cursor_column)
     ((rows_in,),) = con.execute(f"select count(*) from {incoming}").fetchall()
     # Not in a finally: after a failed statement DuckDB accepts only the caller's
     # rollback, which removes the table anyway.
@@ -206,6 +208,7 @@ def _insert_valid(
     provenance: Provenance,
     dedupe_on: tuple[str, ...],
     cursor: str | None,
+    cursor_column: str | None,
 ) -> int:
     cols = ", ".join(quote_identifier(c) for c in contract.columns)
     target = f"{RAW_SCHEMA}.{quote_identifier(contract.table)}"
@@ -223,12 +226,11 @@ def _insert_valid(
             f"r.{quote_identifier(k)} is not distinct from i.{quote_identifier(k)}"
             for k in dedupe_on
         )
-        # Only raw rows at or after the cursor can repeat, so only they are compared.
-        kept += (
-            f" and not exists (select 1 from {target} r where {match} "
-            "and (?::varchar is null or r.updated_at >= ?))"
-        )
-        parameters += [cursor, cursor]
+        if cursor is not None and cursor_column is not None:
+            # Only raw rows at or after the cursor can repeat, so only they are compared.
+            match += f" and r.{quote_identifier(cursor_column)} >= ?"
+            parameters.append(cursor)
+        kept += f" and not exists (select 1 from {target} r where {match})"
     ((inserted,),) = con.execute(
         f"insert into {target} ({cols}, _source, _source_ref, _batch_id, _ingested_at) "
         f"select {distinct}{cols}, ?, ?, ?, ? from {incoming} i where {kept}",

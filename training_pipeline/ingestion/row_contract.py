@@ -95,15 +95,4 @@ CONTRACTS: dict[str, RowContract] = {
         ),
         timestamps=("updated_at", "signup_date"),
     ),
-    "tickets": RowContract(
-        table="tickets",
-        columns=RAW_COLUMNS["tickets"],
-        keys=("ticket_id",),
-        required=("updated_at",),
-        parsers=(
-            ("created_at", "parse_timestamp_utc"),
-            ("updated_at", "parse_timestamp_utc"),
-        ),
-        timestamps=("created_at", "updated_at"),
-    ),
 }

@@ -42,16 +42,6 @@ RAW_COLUMNS: dict[str, tuple[str, ...]] = {
         "updated_at",
     ),
     "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
-    "tickets": (
-        "ticket_id",
-        "customer_id",
-        "created_at",
-        "updated_at",
-        "status",
-        "satisfaction",
-        "channel",
-        "subject",
-    ),
 }
 
 _BOOKKEEPING_DDL = (
@@ -169,12 +159,7 @@ def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw schema, its tables and the ingestion bookkeeping if absent."""
     con.execute(f"create schema if not exists {RAW_SCHEMA}").fetchall()
     for table, columns in RAW_COLUMNS.items():
-        business = ", ".join(f"{quote_identifier(c)} varchar" for c in columns)
-        con.execute(
-            f"create table if not exists {RAW_SCHEMA}.{table} ({business}, "
-            "_source varchar not null, _source_ref varchar not null, "
-            "_batch_id varchar not null, _ingested_at timestamp not null)"
-        ).fetchall()
+        ensure_raw_table(con, table, columns)
     for ddl in _BOOKKEEPING_DDL:
         con.execute(ddl).fetchall()
     # Warehouses created before row contracts lack these columns; nothing was rejected then.
@@ -183,6 +168,17 @@ def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
             f"alter table {RAW_SCHEMA}.{table} "
             "add column if not exists rows_rejected bigint default 0"
         ).fetchall()
+
+
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> None:
+    """Create ``raw.<table>`` (business columns as text, then provenance) if absent."""
+    business = ", ".join(f"{quote_identifier(c)} varchar" for c in columns)
+    con.execute(f"create schema if not exists {RAW_SCHEMA}").fetchall()
+    con.execute(
+        f"create table if not exists {RAW_SCHEMA}.{quote_identifier(table)} ({business}, "
+        "_source varchar not null, _source_ref varchar not null, "
+        "_batch_id varchar not null, _ingested_at timestamp not null)"
+    ).fetchall()
 
 
 def record_batch(
