@@ -7,6 +7,12 @@ from typing import Any
 import duckdb
 import yaml
 
+from training_pipeline.assets.source_http import (
+    HttpSourceResource,
+    base_url_of,
+    build_http_source_asset,
+    resource_key_of,
+)
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.http_api import HttpApiClient, ensure_source_table
 from training_pipeline.settings import REPO_ROOT
@@ -16,12 +22,26 @@ SUPPORT_YAML = REPO_ROOT / "examples" / "defs" / "churn" / "support" / "defs.yam
 LEDGER = "tickets_api"  # the declaration's ledger_id: existing data dirs keep their cursor
 
 
+def churn_support() -> SourceSystem:
+    return SourceSystem.model_validate(yaml.safe_load(SUPPORT_YAML.read_text())["attributes"])
+
+
 def churn_tickets(**changes: Any) -> HttpApiSource:
     """The declaration as examples/ ships it, with ``changes`` applied."""
-    attributes = yaml.safe_load(SUPPORT_YAML.read_text())["attributes"]
-    (source,) = SourceSystem.model_validate(attributes).sources
+    (source,) = churn_support().sources
     assert isinstance(source, HttpApiSource)
     return HttpApiSource.model_validate(source.model_dump() | changes)
+
+
+# raw/tickets as the project's definitions build it from the declaration.
+raw_tickets = build_http_source_asset(churn_support(), churn_tickets())
+
+
+def tickets_resources(base_url: str | None = None, **changes: Any) -> dict[str, object]:
+    """The resource raw/tickets needs: at ``base_url``, else where the declaration says
+    (its variable when set, else its default)."""
+    source = churn_tickets(**changes)
+    return {resource_key_of(source): HttpSourceResource.of(source, base_url or base_url_of(source))}
 
 
 def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:

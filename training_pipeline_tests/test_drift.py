@@ -19,7 +19,7 @@ from scipy import stats
 
 from training_pipeline import cli
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.demo import ticket_store, writers
@@ -37,6 +37,7 @@ from training_pipeline.ml.drift import (
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import ModelDefaults, Settings
+from training_pipeline_tests.http_source_helpers import raw_tickets, tickets_resources
 
 MONITORED = monitored_columns(CHURN)
 training_dataset, _ = build_training_assets(RetrainingPolicy(), ModelDefaults())
@@ -261,7 +262,9 @@ DATA_ASSETS = [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
 
 
 def _materialize(settings: Settings, assets: list) -> dg.ExecuteInProcessResult:
-    result = dg.materialize(assets, resources=build_resources(settings), raise_on_error=False)
+    result = dg.materialize(
+        assets, resources=build_resources(settings) | tickets_resources(), raise_on_error=False
+    )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
 

@@ -11,7 +11,7 @@ import pytest
 
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.deployment import churn_scores, production_model
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.assets.validation import build_validation_asset
 from training_pipeline.automation.policy import RetrainingPolicy
@@ -23,6 +23,7 @@ from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import ModelDefaults, Settings
+from training_pipeline_tests.http_source_helpers import raw_tickets, tickets_resources
 
 pytestmark = pytest.mark.e2e
 DATA_ASSETS = [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
@@ -51,7 +52,7 @@ def live(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
 
 
 def materialize(settings: Settings, assets=DATA_ASSETS, **kwargs) -> dg.ExecuteInProcessResult:
-    resources = build_resources(settings)
+    resources = build_resources(settings) | tickets_resources()
     result = dg.materialize(assets, resources=resources, raise_on_error=False, **kwargs)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result

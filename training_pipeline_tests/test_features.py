@@ -25,10 +25,11 @@ from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.crm_database import extract_customers
+from training_pipeline.ingestion.http_api import ensure_source_table, ingest_http
 from training_pipeline.ingestion.order_files import ingest_landing_folder
-from training_pipeline.ingestion.tickets_api import TicketsApiClient, ingest_tickets
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.settings import DBT_PROJECT_DIR, Settings
+from training_pipeline_tests.http_source_helpers import churn_tickets, tickets_client
 
 pytestmark = pytest.mark.slow
 DBT = Path(sys.executable).with_name("dbt")
@@ -74,8 +75,9 @@ def ingest(settings: Settings, api_url: str, ingested_at: datetime) -> None:
                 ingested_at=ingested_at,
                 limits=settings.row_contract,
             )
-        with TicketsApiClient(api_url, page_size=1000) as client, wh.transaction(con):
-            ingest_tickets(
+        ensure_source_table(con, churn_tickets())
+        with tickets_client(api_url, page_size=1000) as client, wh.transaction(con):
+            ingest_http(
                 con,
                 client,
                 batch_id=f"tickets-{tag}",
@@ -142,8 +144,9 @@ def add_rows_dated_at(
                 channel, subject,
             ],
         }  # fmt: skip
+        raw_columns = wh.RAW_COLUMNS | {"tickets": churn_tickets().contract.names}
         for table, values in rows.items():
-            names = ", ".join((*wh.RAW_COLUMNS[table], *wh.PROVENANCE_COLUMNS))
+            names = ", ".join((*raw_columns[table], *wh.PROVENANCE_COLUMNS))
             marks = ", ".join("?" * (len(values) + 4))
             con.execute(
                 f"insert into raw.{table} ({names}) values ({marks})",

@@ -14,13 +14,14 @@ import pytest
 import sqlalchemy as sa
 
 from training_pipeline.alerts import WEBHOOK_URL_ENV, AlertDeliveryError
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders
 from training_pipeline.automation import alerts as sensor_module
 from training_pipeline.automation.alerts import RecentFailure, build_run_failure_sensor
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
+from training_pipeline_tests.http_source_helpers import raw_tickets, tickets_resources
 
 PASSWORD = "S3cretPw0rd-h4"
 TOKEN = "T0KEN4/B0KEN4/xoxb-never-in-a-log"
@@ -119,7 +120,7 @@ def test_the_crm_password_and_the_webhook_token_appear_in_no_log_event_file_or_a
         dg.instance_for_test(temp_dir=str(dagster_home)) as instance,
     ):
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", api.url)
-        resources = build_resources(Settings.from_env())
+        resources = build_resources(Settings.from_env()) | tickets_resources()
         ingested = dg.materialize(
             [raw_orders, raw_crm_customers, raw_tickets],
             resources=resources,

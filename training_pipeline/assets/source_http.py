@@ -63,6 +63,10 @@ def column_schema(contract: Contract) -> dg.TableSchema:
     return dg.TableSchema(columns=[*business, *PROVENANCE])
 
 
+def resource_key_of(source: HttpApiSource) -> str:
+    return f"source__{source.name}"  # as assets/sources.py: source_resource_key
+
+
 def build_http_source_defs(
     system: SourceSystem, source: HttpApiSource, settings: Settings
 ) -> dg.Definitions:
@@ -71,8 +75,16 @@ def build_http_source_defs(
     ``settings`` is unused: everything an HTTP source needs is in its declaration and
     its variable."""
     del settings
+    return dg.Definitions(
+        assets=[build_http_source_asset(system, source)],
+        resources={resource_key_of(source): HttpSourceResource.of(source, base_url_of(source))},
+    )
+
+
+def build_http_source_asset(system: SourceSystem, source: HttpApiSource) -> dg.AssetsDefinition:
+    """``raw/<name>``: one batch per run, needing the resource ``source__<name>``."""
     key = dg.AssetKey(list(source.asset_key_path))
-    resource_key = f"source__{source.name}"  # assets/sources.py: source_resource_key
+    resource_key = resource_key_of(source)
     schema = column_schema(source.contract)
 
     @dg.asset(
@@ -131,7 +143,4 @@ def build_http_source_defs(
             check_results=[check],
         )
 
-    return dg.Definitions(
-        assets=[raw_http_source],
-        resources={resource_key: HttpSourceResource.of(source, base_url_of(source))},
-    )
+    return raw_http_source
