@@ -177,7 +177,7 @@ class HttpApiClient:
                 return self._http.request(endpoint, {**base, pagination.offset_param: read})
             case LinkHeaderPagination():
                 link = self._next_link(url, response)
-                return None if link is None else self._http.request(link, {})
+                return None if link is None else self._http.request(link, None)
         return None
 
     def iter_pages(self, updated_since: str | None) -> Iterator[Page]:

@@ -80,10 +80,12 @@ class JsonGetter:
     def error(self, message: str) -> HttpApiError:
         return HttpApiError(self.redact(message))
 
-    def request(self, target: str, params: Mapping[str, str | int]) -> httpx.Request:
-        """A GET of ``target`` (a path under the base URL, or an absolute URL of the
-        same origin, as a Link header gives) with ``params`` added."""
-        return self._client.build_request("GET", target, params=dict(params))
+    def request(self, target: str, params: Mapping[str, str | int] | None) -> httpx.Request:
+        """A GET of ``target``: a path under the base URL with ``params`` as its query,
+        or (``params`` None) a URL taken as it is, as a Link header gives it."""
+        return self._client.build_request(
+            "GET", target, params=None if params is None else dict(params)
+        )
 
     def ref(self, request: httpx.Request) -> str:
         """The request's path and query: how provenance and errors name a page."""
