@@ -127,7 +127,9 @@ class HttpApiClient:
         if not found or not isinstance(records, list):
             raise self._http.error(f"GET {url} answered JSON without a list of records {where}")
         if not all(isinstance(record, dict) for record in records):
-            raise self._http.error(f"GET {url} answered records {where} that are not all objects")
+            raise self._http.error(
+                f"GET {url} answered JSON records {where} that are not all objects"
+            )
         return records
 
     def _next_cursor(self, url: str, body: Any, pagination: CursorPagination) -> str | None:
