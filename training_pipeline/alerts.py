@@ -35,6 +35,7 @@ from training_pipeline.environment import (  # noqa: F401 (WEBHOOK_URL_ENV: impo
 )
 from training_pipeline.ingestion.retry import (
     RETRYABLE_STATUS,
+    NotRetryable,
     RetriesExhausted,
     Retryable,
     RetryPolicy,
@@ -215,21 +216,21 @@ def post_webhook(
         try:
             response = client.post(url, json=body)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:  # will not heal
-            raise _Refused(f"the URL is not usable: {type(error).__name__}: {error}") from None
+            raise NotRetryable(f"the URL is not usable: {type(error).__name__}: {error}") from None
         except httpx.TransportError as error:  # timeouts and connection failures
             raise Retryable(f"{type(error).__name__}: {error}") from None
         if response.is_success:
             return attempts
         failure = f"HTTP {response.status_code} {response.text[:200]!r}"
         if response.status_code not in RETRYABLE_STATUS:
-            raise _Refused(failure)
+            raise NotRetryable(failure)
         retry_after = response.headers.get("retry-after", "").strip()
         raise Retryable(failure, float(retry_after) if retry_after.isdigit() else None)
 
     with _httpx_log_masked(url), httpx.Client(timeout=timeout_s) as client:
         try:
             return call_with_retries(lambda: attempt(client), policy, sleep=sleep)[0]
-        except (_Refused, RetriesExhausted) as error:
+        except (NotRetryable, RetriesExhausted) as error:
             failure = error.failure
     # `from None`: the httpx exception carries the request, and with it the secret URL.
     message = (
@@ -237,14 +238,6 @@ def post_webhook(
         f"{alert.run_id} after {attempts} attempt(s); last error: {failure}"
     )
     raise AlertDeliveryError(_scrub(message, url), attempts) from None
-
-
-class _Refused(Exception):
-    """The webhook refused the alert in a way a retry cannot change."""
-
-    def __init__(self, failure: str) -> None:
-        super().__init__(failure)
-        self.failure = failure
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,14 @@ class Retryable(Exception):
         self.retry_after_s = retry_after_s
 
 
+class NotRetryable(Exception):
+    """One attempt failed in a way a retry cannot change (a 4xx, an unusable URL)."""
+
+    def __init__(self, failure: str) -> None:
+        super().__init__(failure)
+        self.failure = failure
+
+
 class RetryAfterTooLong(Exception):
     """The server asked to wait longer than the policy allows."""
 
