@@ -76,10 +76,15 @@ def test_a_yaml_only_folder_loads_every_declaration_with_the_settings_of_the_loa
     assert not list(project.project_dir.rglob("*.py"))
 
 
-def test_an_empty_defs_folder_and_the_shipped_default_load_no_definitions(project, settings):
+def test_an_empty_defs_folder_loads_nothing_and_the_shipped_default_the_churn_sources(
+    project, settings
+):
     assert load_project(project, TYPES).components == ()
-    shipped = load_project(replace(settings, project_dir=DEFAULT_PROJECT_DIR), {})
-    assert keys(shipped.defs) == []
+    shipped = load_project(
+        replace(settings, project_dir=DEFAULT_PROJECT_DIR), components.COMPONENT_TYPES
+    )
+    # Resolved with the pipeline's own definitions, which bring the warehouse resources.
+    assert "raw/tickets" in {k.to_user_string() for a in shipped.defs.assets for k in a.keys}
 
 
 def test_a_project_without_a_defs_folder_is_refused_naming_the_setting(tmp_path, settings):
