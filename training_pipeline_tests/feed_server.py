@@ -19,6 +19,7 @@ class Fault:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     repeat_previous_page: bool = False  # answer with the previous page's records
+    body: Any = None  # answer with this body instead of a page
 
 
 class FeedServer(ThreadingHTTPServer):
@@ -50,6 +51,8 @@ class FeedServer(ThreadingHTTPServer):
         fault = self.faults.pop(0) if self.faults else Fault()
         if fault.status != 200:
             return fault.status, fault.headers, {"error": "try later"}
+        if fault.body is not None:
+            return 200, fault.headers, fault.body
         query = {k: v[0] for k, v in parse_qs(urlsplit(target).query).items()}
         since = query.get("updated_since", "")
         feed = sorted(

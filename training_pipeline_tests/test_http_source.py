@@ -128,23 +128,33 @@ def test_each_pagination_style_loads_every_record_once_with_its_page_and_a_rerun
             assert "updated_since=2026-01-05" in server.requests[-1]
 
 
-def test_a_repeated_page_fails_the_batch_and_keeps_the_cursor_for_the_next_run(
-    project, monkeypatch
+@pytest.mark.parametrize("style", ["cursor", "page_number", "offset", "link_header"])
+@pytest.mark.parametrize(
+    ("fault", "problem"),
+    [
+        (Fault(repeat_previous_page=True), "a second time"),
+        (Fault(body={"maintenance": True}), "answered JSON without a list of records"),
+    ],
+    ids=["repeated page", "malformed body"],
+)
+def test_a_repeated_page_or_a_malformed_body_fails_the_batch_and_keeps_the_cursor(
+    project, monkeypatch, style, fault, problem
 ):
     records = [reading(n, day=n) for n in range(1, 4)]
-    with FeedServer("cursor", records) as server:
+    with FeedServer(style, records) as server:
         monkeypatch.setenv(URL_ENV, server.url)
-        declare(project, "cursor")
+        declare(project, style)
         assert loaded(materialize(project)) == 3
         records += [reading(n, day=n) for n in range(4, 9)]
-        server.faults += [Fault(), Fault(repeat_previous_page=True)]
+        server.faults += [Fault(), fault]
 
         message = failure_of(materialize(project))
-        assert "a second time" in message and f"GET {server.url}/readings?" in message
+        assert problem in message and f"GET {server.url}/readings?" in message
         assert warehouse_rows(project, "select count(*) from raw.readings") == [(3,)]
-        assert warehouse_rows(
-            project, "select cursor_value from raw.source_cursors where source = 'readings'"
-        ) == [("2026-01-03T00:00:00Z",)]
+        cursor = "select cursor_value from raw.source_cursors where source = 'readings'"
+        # The offset feed is read in full each run: it has no cursor to keep.
+        kept = [] if style == "offset" else [("2026-01-03T00:00:00Z",)]
+        assert warehouse_rows(project, cursor) == kept
 
         assert loaded(materialize(project)) == 5
     ids = warehouse_rows(project, "select id from raw.readings order by updated_at, id")
