@@ -33,6 +33,14 @@ from training_pipeline.environment import (  # noqa: F401 (WEBHOOK_URL_ENV: impo
     DEFAULT_UI_URL,
     WEBHOOK_URL_ENV,
 )
+from training_pipeline.ingestion.retry import (
+    RETRYABLE_STATUS,
+    NotRetryable,
+    RetriesExhausted,
+    Retryable,
+    RetryPolicy,
+    call_with_retries,
+)
 from training_pipeline.masking import mask_url
 from training_pipeline.settings import Settings
 
@@ -52,7 +60,6 @@ TITLES: dict[str, str] = {
     "rows_rejected": "Rows rejected at ingestion",
 }
 SUMMARY_CHARS = 500
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 8.0
 
 
@@ -192,33 +199,45 @@ def post_webhook(
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
     body = slack_payload(alert, ui_url)
+    # A Retry-After beyond the backoff cap is waited as the cap: an alert is worth a
+    # retry, and a sensor tick must not hang on it.
+    policy = RetryPolicy(
+        attempts=max_attempts,
+        backoff_s=backoff_s,
+        max_backoff_s=MAX_BACKOFF_S,
+        max_retry_after_s=MAX_BACKOFF_S,
+        cap_retry_after=True,
+    )
+    attempts = 0
+
+    def attempt(client: httpx.Client) -> int:
+        nonlocal attempts
+        attempts += 1
+        try:
+            response = client.post(url, json=body)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:  # will not heal
+            raise NotRetryable(f"the URL is not usable: {type(error).__name__}: {error}") from None
+        except httpx.TransportError as error:  # timeouts and connection failures
+            raise Retryable(f"{type(error).__name__}: {error}") from None
+        if response.is_success:
+            return attempts
+        failure = f"HTTP {response.status_code} {response.text[:200]!r}"
+        if response.status_code not in RETRYABLE_STATUS:
+            raise NotRetryable(failure)
+        retry_after = response.headers.get("retry-after", "").strip()
+        raise Retryable(failure, float(retry_after) if retry_after.isdigit() else None)
+
     with _httpx_log_masked(url), httpx.Client(timeout=timeout_s) as client:
-        for attempt in range(1, max_attempts + 1):
-            delay = min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
-            try:
-                response = client.post(url, json=body)
-            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:  # will not heal
-                failure = f"the URL is not usable: {type(error).__name__}: {error}"
-                break
-            except httpx.TransportError as error:  # timeouts and connection failures
-                failure = f"{type(error).__name__}: {error}"
-            else:
-                if response.is_success:
-                    return attempt
-                failure = f"HTTP {response.status_code} {response.text[:200]!r}"
-                if response.status_code not in RETRYABLE_STATUS:
-                    break
-                retry_after = response.headers.get("retry-after", "").strip()
-                if retry_after.isdigit():
-                    delay = min(float(retry_after), MAX_BACKOFF_S)
-            if attempt < max_attempts:
-                sleep(delay)
+        try:
+            return call_with_retries(lambda: attempt(client), policy, sleep=sleep)[0]
+        except (NotRetryable, RetriesExhausted) as error:
+            failure = error.failure
     # `from None`: the httpx exception carries the request, and with it the secret URL.
     message = (
         f"alert webhook {mask_url(url)} did not accept the {alert.kind} alert for run "
-        f"{alert.run_id} after {attempt} attempt(s); last error: {failure}"
+        f"{alert.run_id} after {attempts} attempt(s); last error: {failure}"
     )
-    raise AlertDeliveryError(_scrub(message, url), attempt) from None
+    raise AlertDeliveryError(_scrub(message, url), attempts) from None
 
 
 @dataclass(frozen=True)

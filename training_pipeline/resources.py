@@ -23,7 +23,6 @@ from training_pipeline.alerts import (
 )
 from training_pipeline.environment import CRM_URL_ENV, OPTUNA_STORAGE_ENV, WEBHOOK_URL_ENV, is_set
 from training_pipeline.ingestion import warehouse
-from training_pipeline.ingestion.tickets_api import RetryPolicy, TicketsApiClient
 from training_pipeline.project import dbt_project
 from training_pipeline.settings import DuckDBLimits, LandingLimits, RowContractLimits, Settings
 
@@ -69,29 +68,6 @@ class SqlSourceResource(dg.ConfigurableResource):
     handed on as the environment variable's name (``dg.EnvVar``) whenever that is set."""
 
     url: str
-
-
-class TicketsApiResource(dg.ConfigurableResource):
-    """The support-ticket HTTP API."""
-
-    base_url: str
-    timeout_s: float = 10.0
-    page_size: int = 500
-    max_attempts: int = 5
-    backoff_s: float = 0.5
-    max_retry_after_s: float = 120.0  # a longer Retry-After fails the run instead of hanging
-
-    def client(self) -> TicketsApiClient:
-        return TicketsApiClient(
-            self.base_url,
-            timeout_s=self.timeout_s,
-            page_size=self.page_size,
-            retry=RetryPolicy(
-                max_attempts=self.max_attempts,
-                backoff_s=self.backoff_s,
-                max_retry_after_s=self.max_retry_after_s,
-            ),
-        )
 
 
 class ModelStoreResource(dg.ConfigurableResource):
@@ -187,8 +163,6 @@ def build_resources(settings: Settings) -> dict[str, object]:
         # The churn CRM as the new-data sensor probes it; the raw asset reads it through
         # its declaration's own resource (source__crm_customers, assets/source_sql.py).
         "crm": SqlSourceResource(url=_secret(CRM_URL_ENV, settings.crm_url)),
-        # The support-ticket API.
-        "tickets_api": TicketsApiResource(base_url=settings.api_url),
         # The model registry, training-set exports and Optuna studies.
         "model_store": ModelStoreResource(
             models_dir=str(settings.models_dir),

@@ -19,12 +19,13 @@ import pytest
 from declared_sources import declared_raw_asset, resources_with_sources
 
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.assets.ingestion import raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_orders
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import DATA_DIR_ENV, DBT_PROJECT_DIR, Settings
+from training_pipeline_tests.http_source_helpers import raw_tickets
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,7 @@ from scipy import stats
 
 from training_pipeline import cli
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.assets.ingestion import raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_orders
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.demo import ticket_store, writers
@@ -37,6 +37,7 @@ from training_pipeline.ml.drift import (
 )
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.settings import ModelDefaults, Settings
+from training_pipeline_tests.http_source_helpers import raw_tickets
 
 MONITORED = monitored_columns(CHURN)
 training_dataset, _ = build_training_assets(RetrainingPolicy(), ModelDefaults())

@@ -12,7 +12,7 @@ from declared_sources import declared_raw_asset, resources_with_sources
 
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.deployment import churn_scores, production_model
-from training_pipeline.assets.ingestion import raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_orders
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.assets.validation import build_validation_asset
 from training_pipeline.automation.policy import RetrainingPolicy
@@ -23,6 +23,7 @@ from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import ModelDefaults, Settings
+from training_pipeline_tests.http_source_helpers import raw_tickets
 
 pytestmark = pytest.mark.e2e
 ML_ASSETS = [

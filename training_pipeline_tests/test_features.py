@@ -25,17 +25,22 @@ from test_crm_database import CRM
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
+from training_pipeline.ingestion.http_api import ensure_source_table, ingest_http
 from training_pipeline.ingestion.order_files import ingest_landing_folder
 from training_pipeline.ingestion.sql_table import extract_table
-from training_pipeline.ingestion.tickets_api import TicketsApiClient, ingest_tickets
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.settings import DBT_PROJECT_DIR, Settings
+from training_pipeline_tests.http_source_helpers import churn_tickets, tickets_client
 
 pytestmark = pytest.mark.slow
 DBT = Path(sys.executable).with_name("dbt")
 LATE_ORDER_AMOUNT = 99_999
 # Raw columns by table; the CRM's come from its declaration.
-RAW_COLUMNS = {**wh.RAW_COLUMNS, "crm_customers": CRM.contract.names}
+RAW_COLUMNS = {
+    **wh.RAW_COLUMNS,
+    "crm_customers": CRM.contract.names,
+    "tickets": churn_tickets().contract.names,
+}
 Rows = dict[tuple[str, date], dict[str, Any]]
 
 
@@ -78,8 +83,9 @@ def ingest(settings: Settings, api_url: str, ingested_at: datetime) -> None:
                 ingested_at=ingested_at,
                 limits=settings.row_contract,
             )
-        with TicketsApiClient(api_url, page_size=1000) as client, wh.transaction(con):
-            ingest_tickets(
+        ensure_source_table(con, churn_tickets())
+        with tickets_client(api_url, page_size=1000) as client, wh.transaction(con):
+            ingest_http(
                 con,
                 client,
                 batch_id=f"tickets-{tag}",

@@ -20,11 +20,12 @@ from test_crm_database import CRM, add_records, customers_table
 from training_pipeline.demo import messy
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.dbt_grammar import UnknownParser, parse_sql
+from training_pipeline.ingestion.http_api import ingest_http
 from training_pipeline.ingestion.rejected_rows import Provenance, Verdict, apply_contract
 from training_pipeline.ingestion.row_contract import CONTRACTS, RowContract, ValueRange
 from training_pipeline.ingestion.sql_table import extract_table
-from training_pipeline.ingestion.tickets_api import TicketsApiClient, ingest_tickets
 from training_pipeline.settings import DuckDBLimits, RowContractLimits, SettingsError
+from training_pipeline_tests.http_source_helpers import ensure_raw_layer, tickets_client
 
 AT = datetime(2026, 3, 1, 12, 0, 0)
 LIMITS = RowContractLimits()
@@ -33,7 +34,7 @@ LIMITS = RowContractLimits()
 @pytest.fixture
 def con(tmp_path: Path):
     with wh.connect(tmp_path / "warehouse.duckdb", limits=DuckDBLimits()) as connection:
-        wh.ensure_raw_layer(connection)
+        ensure_raw_layer(connection)
         yield connection
 
 
@@ -257,9 +258,9 @@ def test_ticket_rows_breaking_the_contract_are_rejected_naming_their_page(con):
     transport = httpx.MockTransport(
         lambda request: httpx.Response(200, json={"data": page, "next_cursor": None})
     )
-    with TicketsApiClient("http://tickets.test", transport=transport) as client:
+    with tickets_client("http://tickets.test", transport=transport) as client:
         with wh.transaction(con):
-            report = ingest_tickets(con, client, batch_id="b1", ingested_at=AT, limits=LIMITS)
+            report = ingest_http(con, client, batch_id="b1", ingested_at=AT, limits=LIMITS)
         assert (report.rows_loaded, report.rows_rejected) == (1, 2)
         assert report.cursor_after == "2026-02-01T00:00:00Z"
         assert [(r[1].split(":")[0], r[2], r[3], r[5]) for r in rejected(con)] == [
@@ -267,5 +268,5 @@ def test_ticket_rows_breaking_the_contract_are_rejected_naming_their_page(con):
             ("page 1", 3, "updated_at", "timestamp_out_of_range"),
         ]
         with wh.transaction(con):
-            again = ingest_tickets(con, client, batch_id="b2", ingested_at=AT, limits=LIMITS)
+            again = ingest_http(con, client, batch_id="b2", ingested_at=AT, limits=LIMITS)
     assert (again.rows_loaded, again.rows_rejected) == (0, 0)

@@ -141,7 +141,7 @@ def test_a_failed_cli_run_writes_one_alert_naming_the_run_and_the_failure(settin
             "raw__tickets",
         )
         assert "raw__tickets" in line["message"]
-        assert "TicketsApiError" in line["error_summary"] and "127.0.0.1" in line["error_summary"]
+        assert "HttpApiError" in line["error_summary"] and "127.0.0.1" in line["error_summary"]
         assert f"alert: run_failure for run {recorded.run_id}, not_configured" in run.stdout
 
         # A daemon running beside the CLI sees the same failure: it must not alert again.

@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from declared_sources import declared_raw_asset, resources_with_sources
 
 from training_pipeline.alerts import WEBHOOK_URL_ENV, AlertDeliveryError
-from training_pipeline.assets.ingestion import raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_orders
 from training_pipeline.automation import alerts as sensor_module
 from training_pipeline.automation.alerts import RecentFailure, build_run_failure_sensor
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.settings import Settings
+from training_pipeline_tests.http_source_helpers import raw_tickets
 
 PASSWORD = "S3cretPw0rd-h4"
 TOKEN = "T0KEN4/B0KEN4/xoxb-never-in-a-log"

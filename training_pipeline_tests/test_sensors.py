@@ -20,8 +20,9 @@ from training_pipeline.automation.sensors import (
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion.landing_scan import scan_landing
-from training_pipeline.resources import TicketsApiResource, build_resources
+from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
+from training_pipeline_tests.http_source_helpers import tickets_resources
 
 NEW_DATA_SENSOR = build_new_data_sensor(RetrainingPolicy())
 HEADER = "order_id,customer_id,ordered_at,amount,status\n"
@@ -72,7 +73,8 @@ def live_sources(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterato
     with DemoApiServer(settings, port=0) as server:
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", server.url)
         resources = build_resources(Settings.from_env())
-        yield {k: resources[k] for k in ("order_files", "crm", "tickets_api", "row_contract")}
+        wanted = {k: resources[k] for k in ("order_files", "crm", "row_contract")}
+        yield wanted | tickets_resources()
 
 
 def test_everything_new_is_requested_in_one_run_and_nothing_twice(settings, live_sources):
@@ -109,8 +111,8 @@ def test_an_identical_redelivery_launches_nothing_and_a_corrected_one_is_request
 def test_an_unreadable_source_holds_back_only_itself(settings, live_sources):
     seen = sensor_tick(live_sources, None).cursor
     assert generate(settings, days=3).crm_records > 0
-    down = TicketsApiResource(base_url="http://127.0.0.1:9", max_attempts=1, timeout_s=2)
-    broken = live_sources | {"tickets_api": down}
+    down = tickets_resources("http://127.0.0.1:9", retry={"attempts": 1, "timeout_s": 2})
+    broken = live_sources | down
     result = sensor_tick(broken, seen)
     assert requested(result) == {"orders", "crm_customers"}
     # The ticket changes are still new on the next look, once the API answers again.

@@ -13,22 +13,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from training_pipeline.assets.source_http import HttpSourceResource
 from training_pipeline.demo.api_server import DemoApiServer, Fault, encode_cursor
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ingestion.tickets_api import (
-    SOURCE,
-    RetryPolicy,
-    TicketsApiClient,
-    TicketsApiError,
-    ingest_tickets,
-)
-from training_pipeline.resources import TicketsApiResource
+from training_pipeline.ingestion.http_api import HttpApiClient, HttpApiError, ingest_http
 from training_pipeline.settings import DuckDBLimits, RowContractLimits, Settings
+from training_pipeline_tests.http_source_helpers import LEDGER as SOURCE
+from training_pipeline_tests.http_source_helpers import (
+    churn_tickets,
+    ensure_raw_layer,
+    tickets_client,
+)
 
 AT = datetime(2026, 3, 1, 12, 0, 0)
 CONTRACT = RowContractLimits()
-FAST_RETRY = RetryPolicy(max_attempts=3, backoff_s=0.01)
 
 
 @pytest.fixture
@@ -49,8 +48,8 @@ def stored_versions(settings: Settings) -> set[tuple[str, str]]:
         return set(conn.execute("select ticket_id, updated_at from ticket_versions").fetchall())
 
 
-def client_for(server: DemoApiServer, **kwargs) -> TicketsApiClient:
-    return TicketsApiClient(server.url, retry=FAST_RETRY, **kwargs)
+def client_for(server: DemoApiServer, **kwargs) -> HttpApiClient:
+    return tickets_client(server.url, **kwargs)
 
 
 def test_pagination_returns_every_ticket_version_exactly_once(server, world):
@@ -81,7 +80,7 @@ def test_a_response_slower_than_the_timeout_is_retried(server, world):
 
 def test_an_api_that_keeps_failing_raises_an_error_naming_the_request(server):
     server.faults.extend([Fault(status=503)] * 3)
-    with client_for(server) as client, pytest.raises(TicketsApiError) as raised:
+    with client_for(server) as client, pytest.raises(HttpApiError) as raised:
         list(client.iter_pages("2026-01-05T00:00:00Z"))
     assert "/tickets?" in str(raised.value) and "after 3 attempts" in str(raised.value)
     assert "HTTP 503" in str(raised.value)
@@ -89,13 +88,13 @@ def test_an_api_that_keeps_failing_raises_an_error_naming_the_request(server):
 
 def test_a_body_that_is_not_json_is_an_error_not_an_empty_page(server):
     server.faults.append(Fault(status=200, body=b"<html>maintenance</html>"))
-    with client_for(server) as client, pytest.raises(TicketsApiError, match="not JSON"):
+    with client_for(server) as client, pytest.raises(HttpApiError, match="not JSON"):
         list(client.iter_pages(None))
 
 
 def test_an_unreachable_api_is_retried_then_reported():
-    client = TicketsApiClient("http://127.0.0.1:9", retry=FAST_RETRY, timeout_s=0.5)
-    with client, pytest.raises(TicketsApiError, match="ConnectError"):
+    client = tickets_client("http://127.0.0.1:9", timeout_s=0.5)
+    with client, pytest.raises(HttpApiError, match="ConnectError"):
         list(client.iter_pages(None))
 
 
@@ -104,17 +103,17 @@ def test_ingestion_is_incremental_and_a_rerun_adds_nothing(server, world, tmp_pa
         wh.connect(tmp_path / "w.duckdb", limits=DuckDBLimits()) as con,
         client_for(server, page_size=25) as client,
     ):
-        wh.ensure_raw_layer(con)
-        first = ingest_tickets(con, client, batch_id="b1", ingested_at=AT, limits=CONTRACT)
+        ensure_raw_layer(con)
+        first = ingest_http(con, client, batch_id="b1", ingested_at=AT, limits=CONTRACT)
         assert first.rows_loaded == len(stored_versions(world)) > 0
         assert first.pages > 1 and first.cursor_after is not None
 
-        again = ingest_tickets(con, client, batch_id="b2", ingested_at=AT, limits=CONTRACT)
+        again = ingest_http(con, client, batch_id="b2", ingested_at=AT, limits=CONTRACT)
         assert again.rows_loaded == 0
         assert again.cursor_before == first.cursor_after
 
         generate(world, days=3)
-        later = ingest_tickets(con, client, batch_id="b3", ingested_at=AT, limits=CONTRACT)
+        later = ingest_http(con, client, batch_id="b3", ingested_at=AT, limits=CONTRACT)
         raw = set(con.execute("select ticket_id, updated_at from raw.tickets").fetchall())
         latest = set(
             con.execute(
@@ -150,9 +149,7 @@ def test_a_429_waits_as_long_as_retry_after_says_before_retrying():
     transport = scripted(
         [httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(200, json=page)]
     )
-    client = TicketsApiClient(
-        "http://api", retry=FAST_RETRY, sleep=slept.append, transport=transport
-    )
+    client = tickets_client("http://api", sleep=slept.append, transport=transport)
     with client:
         pages = list(client.iter_pages(None))
     assert slept == [3.0]
@@ -162,8 +159,8 @@ def test_a_429_waits_as_long_as_retry_after_says_before_retrying():
 def test_a_cursor_that_repeats_stops_the_ingestion_instead_of_looping():
     page = {"data": [], "next_cursor": "abc"}
     transport = scripted([httpx.Response(200, json=page)] * 3)
-    client = TicketsApiClient("http://api", retry=FAST_RETRY, transport=transport)
-    with client, pytest.raises(TicketsApiError, match="cursor already followed"):
+    client = tickets_client("http://api", transport=transport)
+    with client, pytest.raises(HttpApiError, match="cursor already followed"):
         list(client.iter_pages(None))
 
 
@@ -171,10 +168,10 @@ def raw_versions(con) -> list[tuple[str, str]]:
     return con.execute("select ticket_id, updated_at from raw.tickets").fetchall()
 
 
-def failed_run(con, client: TicketsApiClient, batch_id: str) -> TicketsApiError:
+def failed_run(con, client: HttpApiClient, batch_id: str) -> HttpApiError:
     """One ingestion in its own transaction, as the raw/tickets asset runs it, that fails."""
-    with pytest.raises(TicketsApiError) as raised, wh.transaction(con):
-        ingest_tickets(con, client, batch_id=batch_id, ingested_at=AT, limits=CONTRACT)
+    with pytest.raises(HttpApiError) as raised, wh.transaction(con):
+        ingest_http(con, client, batch_id=batch_id, ingested_at=AT, limits=CONTRACT)
     return raised.value
 
 
@@ -188,7 +185,7 @@ def test_a_repeated_page_loads_nothing_and_the_next_run_loads_every_version_once
         wh.connect(tmp_path / "w.duckdb", limits=DuckDBLimits()) as con,
         client_for(server, page_size=10) as client,
     ):
-        wh.ensure_raw_layer(con)
+        ensure_raw_layer(con)
         error = failed_run(con, client, "b1")
         assert "a second time" in str(error) and "repeating records" in str(error)
         assert f"GET {server.url}/tickets?limit=10&cursor=" in str(error)
@@ -196,7 +193,7 @@ def test_a_repeated_page_loads_nothing_and_the_next_run_loads_every_version_once
         assert wh.read_cursor(con, SOURCE) is None
 
         with wh.transaction(con):
-            ingest_tickets(con, client, batch_id="b2", ingested_at=AT, limits=CONTRACT)
+            ingest_http(con, client, batch_id="b2", ingested_at=AT, limits=CONTRACT)
         versions = raw_versions(con)
         assert len(versions) == len(set(versions))
         assert set(versions) == stored_versions(world)
@@ -209,9 +206,9 @@ def test_a_cursor_that_points_back_keeps_the_source_cursor_and_the_next_run_catc
         wh.connect(tmp_path / "w.duckdb", limits=DuckDBLimits()) as con,
         client_for(server, page_size=2) as client,
     ):
-        wh.ensure_raw_layer(con)
+        ensure_raw_layer(con)
         with wh.transaction(con):
-            first = ingest_tickets(con, client, batch_id="b1", ingested_at=AT, limits=CONTRACT)
+            first = ingest_http(con, client, batch_id="b1", ingested_at=AT, limits=CONTRACT)
         generate(world, days=3)
         # Page 2 of the next run hands out a cursor from before the run: page 3 would
         # start over from updated_since, behind what page 2 already reached.
@@ -224,7 +221,7 @@ def test_a_cursor_that_points_back_keeps_the_source_cursor_and_the_next_run_catc
         assert wh.read_cursor(con, SOURCE) == first.cursor_after
 
         with wh.transaction(con):
-            later = ingest_tickets(con, client, batch_id="b3", ingested_at=AT, limits=CONTRACT)
+            later = ingest_http(con, client, batch_id="b3", ingested_at=AT, limits=CONTRACT)
         assert later.cursor_before == first.cursor_after < later.cursor_after
         assert sorted(raw_versions(con)) == sorted(stored_versions(world))
 
@@ -252,7 +249,7 @@ def test_a_retry_after_beyond_the_cap_is_an_error_naming_the_wait_not_a_hang(ser
     server.faults.append(Fault(status=429, headers={"Retry-After": header}))
     slept: list[float] = []
     started = time.monotonic()
-    with client_for(server, sleep=slept.append) as client, pytest.raises(TicketsApiError) as e:
+    with client_for(server, sleep=slept.append) as client, pytest.raises(HttpApiError) as e:
         list(client.iter_pages(None))
     assert time.monotonic() - started < 5 and slept == []
     message = str(e.value)
@@ -263,15 +260,16 @@ def test_a_retry_after_beyond_the_cap_is_an_error_naming_the_wait_not_a_hang(ser
 
 def test_the_retry_after_cap_is_configured_on_the_resource(server):
     server.faults.append(Fault(status=503, headers={"Retry-After": "30"}))
-    resource = TicketsApiResource(base_url=server.url, max_retry_after_s=10)
-    with resource.client() as client, pytest.raises(TicketsApiError, match="than the 10 s"):
+    declaration = churn_tickets(retry={"attempts": 3, "max_retry_after_s": "10s"})
+    resource = HttpSourceResource.of(declaration, server.url)
+    with resource.client() as client, pytest.raises(HttpApiError, match="than the 10 s"):
         list(client.iter_pages(None))
 
 
 def test_responses_slower_than_the_timeout_fail_in_bounded_time_naming_the_url(server):
     server.faults.extend([Fault(delay_s=2.0)] * 3)
     started = time.monotonic()
-    with client_for(server, timeout_s=0.3) as client, pytest.raises(TicketsApiError) as raised:
+    with client_for(server, timeout_s=0.3) as client, pytest.raises(HttpApiError) as raised:
         list(client.iter_pages(None))
     elapsed = time.monotonic() - started
     assert elapsed < 3 * 2 * 0.3 + 1.0, elapsed  # attempts × 2 × timeout, plus backoff
@@ -323,8 +321,8 @@ class _TrickleHandler(BaseHTTPRequestHandler):
 def test_a_body_that_trickles_in_past_the_timeout_is_cut_off_per_attempt():
     with _LocalApi(_TrickleHandler) as api:
         started = time.monotonic()
-        client = TicketsApiClient(api.url, retry=FAST_RETRY, timeout_s=0.5)
-        with client, pytest.raises(TicketsApiError) as raised:
+        client = tickets_client(api.url, timeout_s=0.5)
+        with client, pytest.raises(HttpApiError) as raised:
             list(client.iter_pages(None))
         elapsed = time.monotonic() - started
     # Without the per-attempt deadline each attempt would take 23 s (230 bytes × 0.1 s).
@@ -353,8 +351,8 @@ class _EchoAuthHandler(BaseHTTPRequestHandler):
 def test_credentials_in_the_api_url_never_appear_in_an_error():
     with _LocalApi(_EchoAuthHandler) as api:
         host = api.url.removeprefix("http://")
-        client = TicketsApiClient(f"http://svc:p%40ss-s3cret@{host}", retry=FAST_RETRY)
-        with client, pytest.raises(TicketsApiError) as raised:
+        client = tickets_client(f"http://svc:p%40ss-s3cret@{host}")
+        with client, pytest.raises(HttpApiError) as raised:
             list(client.iter_pages(None))
         sent = api.headers_seen[0]["Authorization"]
     message = str(raised.value)
@@ -368,8 +366,8 @@ def test_credentials_in_the_api_url_never_appear_in_an_error():
 
 
 def test_credentials_never_appear_when_the_api_is_unreachable():
-    client = TicketsApiClient("http://svc:s3cret@127.0.0.1:9", retry=FAST_RETRY, timeout_s=0.5)
-    with client, pytest.raises(TicketsApiError) as raised:
+    client = tickets_client("http://svc:s3cret@127.0.0.1:9", timeout_s=0.5)
+    with client, pytest.raises(HttpApiError) as raised:
         list(client.iter_pages(None))
     assert "s3cret" not in str(raised.value)
     assert "GET http://127.0.0.1:9/tickets?" in str(raised.value)
@@ -378,6 +376,6 @@ def test_credentials_never_appear_when_the_api_is_unreachable():
 def test_a_record_without_a_readable_updated_at_stops_before_its_page_is_loaded():
     page = {"data": [{"ticket_id": "T1", "updated_at": "yesterday"}], "next_cursor": None}
     transport = scripted([httpx.Response(200, json=page)])
-    client = TicketsApiClient("http://api", retry=FAST_RETRY, transport=transport)
-    with client, pytest.raises(TicketsApiError, match="'T1' with updated_at 'yesterday'"):
+    client = tickets_client("http://api", transport=transport)
+    with client, pytest.raises(HttpApiError, match="'T1' with updated_at 'yesterday'"):
         list(client.iter_pages(None))

@@ -9,20 +9,17 @@ from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.order_files import SOURCE as ORDER_FILES_SOURCE
 from training_pipeline.ingestion.order_files import LandingReport, ingest_landing_folder
 from training_pipeline.ingestion.reconciliation import reconcile_order_files
-from training_pipeline.ingestion.tickets_api import ingest_tickets
 from training_pipeline.resources import (
     WAREHOUSE_POOL,
     AlertsResource,
     OrderFilesResource,
     RowContractResource,
-    TicketsApiResource,
     WarehouseResource,
 )
 
 GROUP = "ingestion"
 OWNERS = ["team:data-platform"]
 RAW_ORDERS = dg.AssetKey(["raw", "orders"])
-RAW_TICKETS = dg.AssetKey(["raw", "tickets"])
 
 
 def _schema_metadata(table: str) -> dg.TableSchema:
@@ -214,41 +211,4 @@ def raw_orders(
             ),
             rejected_check,
         ],
-    )
-
-
-@dg.asset(
-    key=RAW_TICKETS,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"duckdb", "api"},
-    pool=WAREHOUSE_POOL,
-    description="Support tickets from the paginated HTTP API, copied incrementally on "
-    "updated_at (a ticket reappears when it changes; staging keeps the latest).",
-    check_specs=[rows_rejected_spec(RAW_TICKETS)],
-)
-def raw_tickets(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    tickets_api: TicketsApiResource,
-    row_contract: RowContractResource,
-    alerts: AlertsResource,
-) -> dg.MaterializeResult:
-    with tickets_api.client() as client:
-        report, batch_id, total, check = _incremental_batch(
-            context,
-            warehouse,
-            row_contract,
-            alerts,
-            "tickets_api",
-            RAW_TICKETS,
-            lambda con, batch, at, limits: ingest_tickets(
-                con, client, batch_id=batch, ingested_at=at, limits=limits
-            ),
-            lambda report: list(report.refs),
-        )
-    return dg.MaterializeResult(
-        metadata=_incremental_metadata(report, batch_id, total, "tickets")
-        | {"api": tickets_api.base_url, "pages": report.pages, "retries": report.retries},
-        check_results=[check],
     )

@@ -16,18 +16,18 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
+from training_pipeline.assets.source_http import HttpSourceResource
 from training_pipeline.automation.policy import RetrainingPolicy
+from training_pipeline.ingestion.feed_order import updated_at_instant
+from training_pipeline.ingestion.http_client import HttpApiError
 from training_pipeline.ingestion.landing_scan import scan_landing
 from training_pipeline.ingestion.records import as_text
-from training_pipeline.ingestion.ticket_feed import updated_at_instant
-from training_pipeline.ingestion.tickets_api import TicketsApiError
 from training_pipeline.ingestion.warehouse import utc_now
 from training_pipeline.masking import password_masked
 from training_pipeline.resources import (
     OrderFilesResource,
     RowContractResource,
     SqlSourceResource,
-    TicketsApiResource,
 )
 from training_pipeline.settings import RowContractLimits
 
@@ -125,7 +125,7 @@ def crm_high_water_mark(url: str, until: datetime) -> str | None:
 
 
 def tickets_high_water_mark(
-    api: TicketsApiResource, since: str | None, until: datetime
+    api: HttpSourceResource, since: str | None, until: datetime
 ) -> str | None:
     """The newest ``updated_at`` of the change feed from ``since`` on (reads to the end).
 
@@ -138,7 +138,7 @@ def tickets_high_water_mark(
             for page in client.iter_pages(since):
                 stamps = [str(r["updated_at"]) for r in page.records]
                 newest = newest_plausible(stamps, until) or newest
-    except TicketsApiError as error:
+    except HttpApiError as error:
         raise SourceUnavailable(f"ticket API unavailable: {error}") from error
     return newest
 
@@ -147,7 +147,7 @@ def look_for_new_data(
     context: dg.SensorEvaluationContext,
     order_files: OrderFilesResource,
     crm: SqlSourceResource,
-    tickets_api: TicketsApiResource,
+    source__tickets: HttpSourceResource,
     row_contract: RowContractResource,
 ) -> dg.SensorResult:
     seen = SensorCursor.parse(context.cursor)
@@ -162,7 +162,7 @@ def look_for_new_data(
         notes.append(str(error))
         crm_now = seen.crm
     try:
-        tickets_now = tickets_high_water_mark(tickets_api, seen.tickets, until)
+        tickets_now = tickets_high_water_mark(source__tickets, seen.tickets, until)
     except SourceUnavailable as error:
         context.log.warning(str(error))
         notes.append(str(error))

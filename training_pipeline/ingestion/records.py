@@ -42,7 +42,7 @@ def append_records(
     limits: RowContractLimits,
     dedupe_on: Sequence[str],
     cursor: str | None,
-    cursor_column: str,
+    cursor_column: str | None,
     first_record: int = 1,
 ) -> Split:
     """Insert the records that keep ``contract`` and are not already in ``raw.<table>``

@@ -83,15 +83,4 @@ CONTRACTS: dict[str, RowContract] = {
         parsers=(("ordered_at", "parse_timestamp_utc"),),
         timestamps=("ordered_at",),
     ),
-    "tickets": RowContract(
-        table="tickets",
-        columns=RAW_COLUMNS["tickets"],
-        keys=("ticket_id",),
-        required=("updated_at",),
-        parsers=(
-            ("created_at", "parse_timestamp_utc"),
-            ("updated_at", "parse_timestamp_utc"),
-        ),
-        timestamps=("created_at", "updated_at"),
-    ),
 }

@@ -31,16 +31,6 @@ PROVENANCE_COLUMNS: tuple[str, ...] = ("_source", "_source_ref", "_batch_id", "_
 # Business columns of each raw table, all kept as delivered (VARCHAR); see docs/sources.md.
 RAW_COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
-    "tickets": (
-        "ticket_id",
-        "customer_id",
-        "created_at",
-        "updated_at",
-        "status",
-        "satisfaction",
-        "channel",
-        "subject",
-    ),
 }
 
 _BOOKKEEPING_DDL = (

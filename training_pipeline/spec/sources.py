@@ -162,12 +162,12 @@ class CursorPagination(Spec):
 class PageNumberPagination(Spec):
     style: Literal["page_number"]
     page_param: str = "page"
-    start: int = 1  # a page shorter than page_size (or empty) is the last
+    start: int = 1  # an empty page is the last (a server may cap page_size, so short is not)
 
 
 class OffsetPagination(Spec):
     style: Literal["offset"]
-    offset_param: str = "offset"  # a page shorter than page_size (or empty) is the last
+    offset_param: str = "offset"  # an empty page is the last
 
 
 class LinkHeaderPagination(Spec):
@@ -230,6 +230,12 @@ class HttpApiSource(_Source):
             raise FieldError("page_size", f"{self.page_size} is not a positive page size")
         if not self.contract.primary_key:
             raise FieldError("contract.primary_key", "an API source needs a record key")
+        if isinstance(self.pagination, CursorPagination) and not self.records_path:
+            raise FieldError(
+                "records_path",
+                "is empty (the body is the list), so the body has no room for the next cursor",
+                "the path of the record list beside the cursor, e.g. data",
+            )
         if self.incremental is not None:
             self.contract.check_column("incremental.updated_field", self.incremental.updated_field)
         return self
