@@ -10,7 +10,7 @@ import dagster as dg
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.deployment import churn_scores, production_model
 from training_pipeline.assets.drift import build_feature_drift_check, prediction_drift_check
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_crm_customers, raw_tickets
 from training_pipeline.assets.production_guard import production_artifact_verifies
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.assets.validation import build_validation_asset
@@ -47,8 +47,7 @@ def pipeline_definitions(settings: Settings) -> dg.Definitions:
     policy = settings.policy
     return dg.Definitions(
         assets=[
-            # 1. Ingestion: the raw layer, one asset per source.
-            raw_orders,
+            # 1. Ingestion: the raw layer, one asset per source (declared ones: project.defs).
             raw_crm_customers,
             raw_tickets,
             # 2. Cleaning and 3. features: dbt staging views, marts, point-in-time snapshots.

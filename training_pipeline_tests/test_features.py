@@ -20,12 +20,13 @@ from typing import Any
 
 import duckdb
 import pytest
+from order_file_helpers import ORDERS
 
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.crm_database import extract_customers
-from training_pipeline.ingestion.order_files import ingest_landing_folder
+from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 from training_pipeline.ingestion.tickets_api import TicketsApiClient, ingest_tickets
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.settings import DBT_PROJECT_DIR, Settings
@@ -64,7 +65,7 @@ def ingest(settings: Settings, api_url: str, ingested_at: datetime) -> None:
     with wh.connect(settings.warehouse_path, limits=settings.duckdb) as con:
         wh.ensure_raw_layer(con)
         ingest_landing_folder(
-            con, settings.landing_dir, settings.quarantine_dir, f"orders-{tag}", ingested_at
+            con, ORDERS, settings.landing_dir, settings.quarantine_dir, f"orders-{tag}", ingested_at
         )
         with wh.transaction(con):
             extract_customers(

@@ -10,13 +10,16 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from training_pipeline.assets.source_files import build_files_source
 from training_pipeline.settings import Settings
 from training_pipeline.spec.errors import FieldError
 from training_pipeline.spec.sources import KINDS, Source, SourceSystem
 
 SourceDefsFactory = Callable[[SourceSystem, Source, Settings], dg.Definitions]
 
-FACTORIES: dict[str, SourceDefsFactory] = {}
+FACTORIES: dict[str, SourceDefsFactory] = {
+    "files": build_files_source,
+}
 
 
 def source_resource_key(source: Source) -> str:

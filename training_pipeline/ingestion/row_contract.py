@@ -76,13 +76,6 @@ class RowContract:
 
 
 CONTRACTS: dict[str, RowContract] = {
-    "orders": RowContract(
-        table="orders",
-        columns=RAW_COLUMNS["orders"],
-        keys=("order_id",),
-        parsers=(("ordered_at", "parse_timestamp_utc"),),
-        timestamps=("ordered_at",),
-    ),
     "crm_customers": RowContract(
         table="crm_customers",
         columns=RAW_COLUMNS["crm_customers"],

@@ -41,7 +41,6 @@ RAW_COLUMNS: dict[str, tuple[str, ...]] = {
         "signup_date",
         "updated_at",
     ),
-    "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
     "tickets": (
         "ticket_id",
         "customer_id",
@@ -53,6 +52,10 @@ RAW_COLUMNS: dict[str, tuple[str, ...]] = {
         "subject",
     ),
 }
+
+# The ledger id of the one files source that existed before ``raw.file_manifest`` had a
+# ``source`` column: rows of a warehouse from then are that source's.
+LEGACY_MANIFEST_SOURCE = "order_files"
 
 _BOOKKEEPING_DDL = (
     f"""
@@ -68,6 +71,7 @@ _BOOKKEEPING_DDL = (
     )""",
     f"""
     create table if not exists {RAW_SCHEMA}.file_manifest (
+        source varchar not null,
         path varchar not null,
         sha256 varchar not null,
         size_bytes bigint not null,
@@ -165,18 +169,29 @@ def confine(con: duckdb.DuckDBPyConnection, directory: Path) -> None:
     con.execute("set enable_external_access = false").fetchall()
 
 
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> None:
+    """Create ``raw.<table>``: the business columns as delivered text, then provenance."""
+    con.execute(f"create schema if not exists {RAW_SCHEMA}").fetchall()
+    business = ", ".join(f"{quote_identifier(c)} varchar" for c in columns)
+    con.execute(
+        f"create table if not exists {RAW_SCHEMA}.{quote_identifier(table)} ({business}, "
+        "_source varchar not null, _source_ref varchar not null, "
+        "_batch_id varchar not null, _ingested_at timestamp not null)"
+    ).fetchall()
+
+
 def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw schema, its tables and the ingestion bookkeeping if absent."""
     con.execute(f"create schema if not exists {RAW_SCHEMA}").fetchall()
     for table, columns in RAW_COLUMNS.items():
-        business = ", ".join(f"{quote_identifier(c)} varchar" for c in columns)
-        con.execute(
-            f"create table if not exists {RAW_SCHEMA}.{table} ({business}, "
-            "_source varchar not null, _source_ref varchar not null, "
-            "_batch_id varchar not null, _ingested_at timestamp not null)"
-        ).fetchall()
+        ensure_raw_table(con, table, columns)
     for ddl in _BOOKKEEPING_DDL:
         con.execute(ddl).fetchall()
+    # Before manifests were kept per source, order files were the only files source.
+    con.execute(
+        f"alter table {RAW_SCHEMA}.file_manifest add column if not exists source varchar "
+        f"default '{LEGACY_MANIFEST_SOURCE}'"
+    ).fetchall()
     # Warehouses created before row contracts lack these columns; nothing was rejected then.
     for table in ("file_manifest", "ingestion_batches"):
         con.execute(
