@@ -50,6 +50,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     root = tmp_path_factory.mktemp("data")
     with wh.connect(root / "warehouse.duckdb", limits=DuckDBLimits()) as con:
         wh.ensure_raw_layer(con)
+        wh.ensure_raw_table(con, ORDERS.name, ORDERS.contract.names)
         yield con, root
 
 
