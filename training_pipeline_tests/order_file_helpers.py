@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from training_pipeline.assets.source_files import build_files_source
+from training_pipeline.assets.source_files import files_source_asset, files_source_resource
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 from training_pipeline.ingestion.manifest import LandingReport
@@ -28,6 +28,7 @@ from training_pipeline.resources import (
     FilesSourceResource,
     RowContractResource,
     WarehouseResource,
+    build_resources,
 )
 from training_pipeline.settings import (
     DEFAULT_PROJECT_DIR,
@@ -55,6 +56,16 @@ SHOP_SYSTEM = declared_system(SHOP)
 assert isinstance(ORDERS, FilesSource)
 
 
+# The declared raw/orders asset, as the project builds it; its folders come from the
+# `source__orders` resource (`orders_resources`).
+RAW_ORDERS = files_source_asset(SHOP_SYSTEM, ORDERS)
+
+
+def orders_resources(settings: Settings) -> dict[str, object]:
+    """The pipeline's resources with the declared orders source's, as the definitions have."""
+    return build_resources(settings) | {"source__orders": files_source_resource(ORDERS, settings)}
+
+
 def reconcile_orders(con: duckdb.DuckDBPyConnection) -> Reconciliation:
     return reconcile_files(con, ORDERS)
 
@@ -80,8 +91,6 @@ def materialize_orders(
 ) -> dg.ExecuteInProcessResult:
     """Materialize the declared ``raw/orders`` asset with its folders at ``landing`` and
     ``quarantine_dir`` (inside ``data_dir``) and small file limits."""
-    settings = Settings(data_dir=data_dir, crm_url="unused", api_url="unused")
-    (asset,) = build_files_source(SHOP_SYSTEM, ORDERS, settings).assets
     resources = {
         "warehouse": WarehouseResource(
             path=str(data_dir / "warehouse.duckdb"), memory_limit="1GB", threads=1
@@ -95,7 +104,7 @@ def materialize_orders(
             settle_s=settle_s,
         ),
     } | contract_and_alert_resources(data_dir)
-    return dg.materialize([asset], resources=resources, **kwargs)
+    return dg.materialize([RAW_ORDERS], resources=resources, **kwargs)
 
 
 def make_dirs(tmp_path: Path) -> tuple[Path, Path]:

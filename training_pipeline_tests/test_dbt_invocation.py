@@ -16,9 +16,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from order_file_helpers import RAW_ORDERS, orders_resources
 
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_crm_customers, raw_tickets
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
@@ -26,7 +27,7 @@ from training_pipeline.resources import build_resources
 from training_pipeline.settings import DATA_DIR_ENV, DBT_PROJECT_DIR, Settings
 
 pytestmark = pytest.mark.e2e
-ALL = [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
+ALL = [RAW_ORDERS, raw_crm_customers, raw_tickets, cleaned_tables]
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def _materialize(
     settings: Settings, assets: list, instance: dg.DagsterInstance
 ) -> dg.ExecuteInProcessResult:
     result = dg.materialize(
-        assets, resources=build_resources(settings), instance=instance, raise_on_error=False
+        assets, resources=orders_resources(settings), instance=instance, raise_on_error=False
     )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result

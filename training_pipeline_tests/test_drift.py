@@ -15,11 +15,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from order_file_helpers import RAW_ORDERS, orders_resources
 from scipy import stats
 
 from training_pipeline import cli
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_crm_customers, raw_tickets
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.demo import ticket_store, writers
@@ -35,7 +36,6 @@ from training_pipeline.ml.drift import (
     reference_snapshots,
 )
 from training_pipeline.ml.feature_spec import CHURN
-from training_pipeline.resources import build_resources
 from training_pipeline.settings import ModelDefaults, Settings
 
 MONITORED = monitored_columns(CHURN)
@@ -257,11 +257,11 @@ def test_the_cli_appends_a_drifted_day(tmp_path, monkeypatch):
 
 # The real path: demo world → warehouse → training set → drift of the next snapshot -------
 
-DATA_ASSETS = [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
+DATA_ASSETS = [RAW_ORDERS, raw_crm_customers, raw_tickets, cleaned_tables]
 
 
 def _materialize(settings: Settings, assets: list) -> dg.ExecuteInProcessResult:
-    result = dg.materialize(assets, resources=build_resources(settings), raise_on_error=False)
+    result = dg.materialize(assets, resources=orders_resources(settings), raise_on_error=False)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
 

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pytest
+from order_file_helpers import RAW_ORDERS, orders_resources
 
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.deployment import churn_scores, production_model
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_crm_customers, raw_tickets
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.assets.validation import build_validation_asset
 from training_pipeline.automation.policy import RetrainingPolicy
@@ -21,11 +22,10 @@ from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.resources import build_resources
 from training_pipeline.settings import ModelDefaults, Settings
 
 pytestmark = pytest.mark.e2e
-DATA_ASSETS = [raw_orders, raw_crm_customers, raw_tickets, cleaned_tables]
+DATA_ASSETS = [RAW_ORDERS, raw_crm_customers, raw_tickets, cleaned_tables]
 ML_ASSETS = [
     *build_training_assets(RetrainingPolicy(), ModelDefaults()),
     build_validation_asset(ModelDefaults()),
@@ -51,7 +51,7 @@ def live(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
 
 
 def materialize(settings: Settings, assets=DATA_ASSETS, **kwargs) -> dg.ExecuteInProcessResult:
-    resources = build_resources(settings)
+    resources = orders_resources(settings)
     result = dg.materialize(assets, resources=resources, raise_on_error=False, **kwargs)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result

@@ -144,7 +144,8 @@ def add_rows_dated_at(
             ],
         }  # fmt: skip
         for table, values in rows.items():
-            names = ", ".join((*wh.RAW_COLUMNS[table], *wh.PROVENANCE_COLUMNS))
+            business = ORDERS.contract.names if table == "orders" else wh.RAW_COLUMNS[table]
+            names = ", ".join((*business, *wh.PROVENANCE_COLUMNS))
             marks = ", ".join("?" * (len(values) + 4))
             con.execute(
                 f"insert into raw.{table} ({names}) values ({marks})",

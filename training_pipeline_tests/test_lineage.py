@@ -21,9 +21,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 from fitted_models import fitted, register
+from order_file_helpers import RAW_ORDERS, orders_resources
 from synthetic_churn import churn_snapshots
 
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_crm_customers, raw_tickets
 from training_pipeline.cli import main
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
@@ -32,7 +33,7 @@ from training_pipeline.lineage import Lineage, LineageError, model_lineage
 from training_pipeline.ml.datasets import TrainingSet, export_training_set
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.resources import TicketsApiResource, build_resources
+from training_pipeline.resources import TicketsApiResource
 from training_pipeline.settings import LandingLimits, Settings
 
 GARBAGE = "orders_garbage.csv"
@@ -108,11 +109,11 @@ def landing_files(settings: Settings) -> dict[str, str]:
 
 def ingest(settings: Settings, server: DemoApiServer) -> dg.ExecuteInProcessResult:
     # A small page size so each ticket batch spans several pages.
-    resources = build_resources(settings) | {
+    resources = orders_resources(settings) | {
         "tickets_api": TicketsApiResource(base_url=server.url, page_size=5)
     }
     result = dg.materialize(
-        [raw_orders, raw_crm_customers, raw_tickets], resources=resources, raise_on_error=False
+        [RAW_ORDERS, raw_crm_customers, raw_tickets], resources=resources, raise_on_error=False
     )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result

@@ -17,6 +17,7 @@ import pytest
 from loader_components import TYPE, Widget
 
 from training_pipeline import components
+from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.base import current_settings
 from training_pipeline.components.errors import DeclarationError, ProjectError
 from training_pipeline.components.loader import load_project
@@ -76,10 +77,14 @@ def test_a_yaml_only_folder_loads_every_declaration_with_the_settings_of_the_loa
     assert not list(project.project_dir.rglob("*.py"))
 
 
-def test_an_empty_defs_folder_and_the_shipped_default_load_no_definitions(project, settings):
+def test_an_empty_defs_folder_loads_nothing_and_the_shipped_default_declares_the_shop(
+    project, settings
+):
     assert load_project(project, TYPES).components == ()
-    shipped = load_project(replace(settings, project_dir=DEFAULT_PROJECT_DIR), {})
-    assert keys(shipped.defs) == []
+    shipped = load_project(replace(settings, project_dir=DEFAULT_PROJECT_DIR), COMPONENT_TYPES)
+    # The shop's files source; its shared resources come with the pipeline's definitions.
+    declared = {key.to_user_string() for asset in shipped.defs.assets or [] for key in asset.keys}
+    assert "raw/orders" in declared
 
 
 def test_a_project_without_a_defs_folder_is_refused_naming_the_setting(tmp_path, settings):

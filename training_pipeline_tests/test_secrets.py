@@ -12,14 +12,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from order_file_helpers import RAW_ORDERS, orders_resources
 
 from training_pipeline.alerts import WEBHOOK_URL_ENV, AlertDeliveryError
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
+from training_pipeline.assets.ingestion import raw_crm_customers, raw_tickets
 from training_pipeline.automation import alerts as sensor_module
 from training_pipeline.automation.alerts import RecentFailure, build_run_failure_sensor
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
-from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 
 PASSWORD = "S3cretPw0rd-h4"
@@ -119,9 +119,9 @@ def test_the_crm_password_and_the_webhook_token_appear_in_no_log_event_file_or_a
         dg.instance_for_test(temp_dir=str(dagster_home)) as instance,
     ):
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", api.url)
-        resources = build_resources(Settings.from_env())
+        resources = orders_resources(Settings.from_env())
         ingested = dg.materialize(
-            [raw_orders, raw_crm_customers, raw_tickets],
+            [RAW_ORDERS, raw_crm_customers, raw_tickets],
             resources=resources,
             instance=instance,
             raise_on_error=False,

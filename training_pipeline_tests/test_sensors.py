@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from order_file_helpers import orders_resources
 
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.automation.sensors import (
@@ -20,7 +21,7 @@ from training_pipeline.automation.sensors import (
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion.landing_scan import scan_landing
-from training_pipeline.resources import TicketsApiResource, build_resources
+from training_pipeline.resources import TicketsApiResource
 from training_pipeline.settings import Settings
 
 NEW_DATA_SENSOR = build_new_data_sensor(RetrainingPolicy())
@@ -71,8 +72,8 @@ def live_sources(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterato
     generate(settings, days=20, customers=300, seed=2)
     with DemoApiServer(settings, port=0) as server:
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", server.url)
-        resources = build_resources(Settings.from_env())
-        yield {k: resources[k] for k in ("order_files", "crm", "tickets_api", "row_contract")}
+        resources = orders_resources(Settings.from_env())
+        yield {k: resources[k] for k in ("source__orders", "crm", "tickets_api", "row_contract")}
 
 
 def test_everything_new_is_requested_in_one_run_and_nothing_twice(settings, live_sources):

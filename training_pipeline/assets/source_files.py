@@ -126,11 +126,23 @@ def build_files_source(
     system: SourceSystem, source: FilesSource, settings: Settings
 ) -> dg.Definitions:
     """The source's ``raw/<name>`` asset with its three checks, and its resource."""
+    return dg.Definitions(
+        assets=[files_source_asset(system, source)],
+        resources={resource_key(source): files_source_resource(source, settings)},
+    )
+
+
+def resource_key(source: FilesSource) -> str:
     # Imported here: assets/sources.py imports this module to register the factory.
     from training_pipeline.assets.sources import source_resource_key
 
+    return source_resource_key(source)
+
+
+def files_source_asset(system: SourceSystem, source: FilesSource) -> dg.AssetsDefinition:
+    """The ``raw/<name>`` asset; it reads its folders from resource ``source__<name>``."""
+    files_key = resource_key(source)
     key = dg.AssetKey(list(source.asset_key_path))
-    resource_key = source_resource_key(source)
 
     @dg.asset(
         key=key,
@@ -141,11 +153,11 @@ def build_files_source(
         description=source.description or f"Files of {system.system} landing in {source.name}.",
         metadata={"dagster/column_schema": column_schema(source), "source_system": system.system},
         check_specs=_check_specs(key, source),
-        required_resource_keys={"warehouse", resource_key, "row_contract", "alerts"},
+        required_resource_keys={"warehouse", files_key, "row_contract", "alerts"},
     )
     def _raw_files(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         resources = context.resources
-        files: FilesSourceResource = getattr(resources, resource_key)
+        files: FilesSourceResource = getattr(resources, files_key)
         landing_dir, quarantine_dir = files.folders()
         contract_limits = resources.row_contract.limits()
         batch_id = wh.new_batch_id(source.ledger)
@@ -205,6 +217,4 @@ def build_files_source(
             check_results=[quarantine_result, _reconcile_result(report, ledger), rejected_check],
         )
 
-    return dg.Definitions(
-        assets=[_raw_files], resources={resource_key: files_source_resource(source, settings)}
-    )
+    return _raw_files
