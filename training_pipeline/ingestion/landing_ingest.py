@@ -30,10 +30,9 @@ from training_pipeline.ingestion.file_formats import (
     file_format,
     format_name,
     inspect_file,
-    reader_path,
-    select_as_text_sql,
     sha256_of,
 )
+from training_pipeline.ingestion.file_select import reader_path, select_as_text_sql
 from training_pipeline.ingestion.landing_folder import (
     TAKE_AT_ONCE,
     Entry,
