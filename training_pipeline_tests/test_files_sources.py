@@ -176,6 +176,23 @@ def test_csv_and_parquet_files_load_with_provenance_and_an_absent_optional_colum
     assert metadata(result)["non_text_columns_kept_as_text"] == {"day3.parquet": ["temp_c: double"]}
 
 
+def test_columns_match_by_exact_name_in_any_order_and_a_case_change_is_a_missing_column(
+    project,
+):
+    loaded = declare_weather(project)
+    folder = landing(project, "weather")
+    (folder / "reordered.csv").write_text("note,temp_c,day,station\ncalm,2,2026-01-05,S1\n")
+    (folder / "shouting.csv").write_text("DAY,temp_c\n2026-01-06,1\n")
+    result = materialize(project, loaded)
+    assert query(project, "select day, temp_c, note from raw.weather") == [
+        ("2026-01-05", "2", "calm")
+    ]
+    assert metadata(result)["extra_columns_ignored"] == {"reordered.csv": ["station"]}
+    assert metadata(result)["files_quarantined"] == {
+        "shouting.csv": "missing required columns ['day']; found ['DAY', 'temp_c']"
+    }
+
+
 def test_a_bad_file_of_a_new_source_is_quarantined_with_its_reason_beside_the_good_one(
     project,
 ):
