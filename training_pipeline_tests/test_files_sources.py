@@ -248,6 +248,24 @@ def test_a_limit_the_source_declares_overrides_the_projects_and_is_named_when_br
     )
 
 
+def test_a_landing_folder_leading_out_of_the_data_directory_fails_the_run_naming_it(
+    project, tmp_path
+):
+    loaded = declare_weather(project)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "day1.csv").write_text("day,temp_c\n2026-01-01,3\n")
+    (project.data_dir / "landing").mkdir(parents=True)
+    (project.data_dir / "landing" / "weather").symlink_to(outside)
+    result = materialize(project, loaded)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    message = error.cause.message if error.cause else error.message
+    assert f"resolves to {outside}, outside the data directory {project.data_dir}" in message
+    assert sorted(os.listdir(outside)) == ["day1.csv"]  # neither read nor quarantined
+
+
 def test_two_files_sources_keep_separate_manifests_and_reconciliations(project):
     declare(project, "met", WEATHER.format(limits=""))
     declare(project, "air", AIR.format(landing="air"))
