@@ -16,13 +16,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from order_file_helpers import ORDERS
+from order_file_helpers import AT, ORDERS, make_dirs, open_warehouse
 
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.errors import DeclarationError, ProjectError
 from training_pipeline.components.loader import LoadedProject, load_project
 from training_pipeline.components.sources import Sources
 from training_pipeline.ingestion import warehouse as wh
+from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 from training_pipeline.ingestion.reconciliation import reconcile_files
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import DuckDBLimits, Settings
@@ -191,6 +192,25 @@ def test_columns_match_by_exact_name_in_any_order_and_a_case_change_is_a_missing
     assert metadata(result)["files_quarantined"] == {
         "shouting.csv": "missing required columns ['day']; found ['DAY', 'temp_c']"
     }
+
+
+def test_json_lines_without_an_optional_key_load_it_as_null(tmp_path):
+    notes = FilesSource.model_validate(
+        {
+            "name": "notes",
+            "kind": "files",
+            "formats": ["jsonl"],
+            "contract": {"primary_key": ["id"], "columns": {"id": {}, "text": {"optional": True}}},
+        }
+    )
+    landing_dir, quarantine_dir = make_dirs(tmp_path)
+    (landing_dir / "a.jsonl").write_text('{"id": "1"}\n{"id": 2, "text": "two"}\n')
+    (landing_dir / "b.jsonl").write_text('{"id": "3"}\n')  # no record has the key
+    with open_warehouse(tmp_path) as con:
+        report = ingest_landing_folder(con, notes, landing_dir, quarantine_dir, "b1", AT)
+        assert [o.status for o in report.outcomes] == ["loaded", "loaded"]
+        rows = con.execute("select id, text, _source from raw.notes order by id").fetchall()
+    assert rows == [("1", None, "notes"), ("2", "two", "notes"), ("3", None, "notes")]
 
 
 def test_a_bad_file_of_a_new_source_is_quarantined_with_its_reason_beside_the_good_one(
