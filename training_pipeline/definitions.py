@@ -10,7 +10,6 @@ import dagster as dg
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.deployment import churn_scores, production_model
 from training_pipeline.assets.drift import build_feature_drift_check, prediction_drift_check
-from training_pipeline.assets.ingestion import raw_orders
 from training_pipeline.assets.production_guard import production_artifact_verifies
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.assets.validation import build_validation_asset
@@ -47,9 +46,7 @@ def pipeline_definitions(settings: Settings) -> dg.Definitions:
     policy = settings.policy
     return dg.Definitions(
         assets=[
-            # 1. Ingestion: the raw layer, one asset per source (declared ones come from the
-            # project's defs/, e.g. examples/defs/churn/crm).
-            raw_orders,
+            # 1. Ingestion: the raw layer, one asset per declared source (project.defs).
             # 2. Cleaning and 3. features: dbt staging views, marts, point-in-time snapshots.
             cleaned_tables,
             # 4. Training: export the labelled snapshots, tune and register a candidate.

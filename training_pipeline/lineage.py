@@ -75,7 +75,6 @@ from typing import Any
 import duckdb
 
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ingestion.order_files import SOURCE as ORDER_FILES_SOURCE
 from training_pipeline.ml.artifacts import RegistryError
 from training_pipeline.ml.datasets import TrainingSet
 from training_pipeline.ml.registry import ModelRegistry, ModelVersion, UnknownVersionError
@@ -278,6 +277,10 @@ def _batches(con: duckdb.DuckDBPyConnection, batch_ids: Sequence[str]) -> list[B
         [ids],
     ).fetchall()
     files = _files(con, ids)
+    # Every files source keeps its deliveries in the manifest under its ledger id.
+    files_sources = {
+        s for (s,) in con.execute("select distinct source from raw.file_manifest").fetchall()
+    }
     rows_by_ref = {
         CRM_SOURCE: _rows_by_ref(con, "crm_customers", ids),
         TICKETS_SOURCE: _rows_by_ref(con, "tickets", ids),
@@ -286,7 +289,7 @@ def _batches(con: duckdb.DuckDBPyConnection, batch_ids: Sequence[str]) -> list[B
     for batch_id, source, started, finished, rows_loaded, refs, run_id in rows:
         counted = rows_by_ref.get(source, {})
         kinds: dict[str, tuple[Any, ...]] = dict.fromkeys(_REF_KINDS, ())
-        if source == ORDER_FILES_SOURCE:
+        if source in files_sources:
             kinds["files"] = _with_unrecorded(files.get(batch_id, []), refs)
         elif source == TICKETS_SOURCE:
             # ingest_tickets tags each page's rows "page <n>: <request>".

@@ -1,4 +1,6 @@
-"""Dagster resources: thin, typed handles on the warehouse and the three sources."""
+"""Dagster resources: thin, typed handles on the warehouse and the sources.
+
+Each declared files source brings its own ``FilesSourceResource`` (``assets/source_files.py``)."""
 
 from __future__ import annotations
 
@@ -49,10 +51,11 @@ class WarehouseResource(dg.ConfigurableResource):
             yield con
 
 
-class OrderFilesResource(dg.ConfigurableResource):
-    """The landing folder order files arrive in, where unreadable ones go, and the limits
-    a file must keep (``settings.LandingLimits``)."""
+class FilesSourceResource(dg.ConfigurableResource):
+    """A files source's landing folder, where its unreadable files go, and the limits a
+    file must keep (``settings.LandingLimits``); one per declared files source."""
 
+    data_dir: str
     landing_dir: str
     quarantine_dir: str
     max_file_bytes: int
@@ -61,6 +64,19 @@ class OrderFilesResource(dg.ConfigurableResource):
 
     def limits(self) -> LandingLimits:
         return LandingLimits(self.max_file_bytes, self.max_line_bytes, self.settle_s)
+
+    def folders(self) -> tuple[Path, Path]:
+        """The landing and quarantine folders, refused when one resolves outside the data
+        directory (a folder replaced by a link): the warehouse could not read from it, and
+        good files would be quarantined as unreadable."""
+        data_dir = Path(self.data_dir).resolve()
+        for what, folder in (("landing", self.landing_dir), ("quarantine", self.quarantine_dir)):
+            if not Path(folder).resolve().is_relative_to(data_dir):
+                raise ValueError(
+                    f"the {what} folder {folder} resolves to {Path(folder).resolve()}, outside "
+                    f"the data directory {data_dir}; make it a real folder inside it"
+                )
+        return Path(self.landing_dir), Path(self.quarantine_dir)
 
 
 class SqlSourceResource(dg.ConfigurableResource):
@@ -151,14 +167,6 @@ def build_resources(settings: Settings) -> dict[str, object]:
             path=str(settings.warehouse_path),
             memory_limit=settings.duckdb.memory_limit,
             threads=settings.duckdb.threads,
-        ),
-        # Where order files land, and where bad ones are moved.
-        "order_files": OrderFilesResource(
-            landing_dir=str(settings.landing_dir),
-            quarantine_dir=str(settings.quarantine_dir),
-            max_file_bytes=settings.landing.max_file_bytes,
-            max_line_bytes=settings.landing.max_line_bytes,
-            settle_s=settings.landing.settle_s,
         ),
         # The churn CRM as the new-data sensor probes it; the raw asset reads it through
         # its declaration's own resource (source__crm_customers, assets/source_sql.py).

@@ -220,13 +220,23 @@ class Settings:
         valid across runs because the profile it was parsed with names this warehouse."""
         return self.data_dir / "dbt"
 
+    def landing_dir_of(self, folder: str) -> Path:
+        """Where a files source's deliveries land (its ``landing`` folder name)."""
+        return self.data_dir / "landing" / folder
+
+    def quarantine_dir_of(self, folder: str) -> Path:
+        """Where a files source's refused deliveries go, with their reasons."""
+        return self.data_dir / "quarantine" / folder
+
     @property
     def landing_dir(self) -> Path:
-        return self.data_dir / "landing" / "orders"
+        """The churn demo's order files (the demo writer, the CLI's settle wait and the
+        new-data sensor's test); declared sources use ``landing_dir_of``."""
+        return self.landing_dir_of("orders")
 
     @property
     def quarantine_dir(self) -> Path:
-        return self.data_dir / "quarantine" / "orders"
+        return self.quarantine_dir_of("orders")
 
     @property
     def models_dir(self) -> Path:

@@ -21,3 +21,12 @@ def resources_with_sources(settings: Settings) -> dict[str, object]:
     """The pipeline's resources and every declared source's."""
     declared = load_project(settings, COMPONENT_TYPES).defs.resources or {}
     return {**build_resources(settings), **declared}
+
+
+CHURN_SOURCES = ("orders", "crm_customers", "tickets")
+
+
+def declared_raw_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    """The churn example's three raw assets, as its declarations build them."""
+    defs = load_project(settings, COMPONENT_TYPES).defs
+    return [defs.get_assets_def(dg.AssetKey(["raw", name])) for name in CHURN_SOURCES]

@@ -17,10 +17,10 @@ from order_file_helpers import (
     order_ids,
     parquet,
     reason_file,
+    reconcile_orders,
 )
 
-from training_pipeline.ingestion import order_files, text_checks
-from training_pipeline.ingestion.reconciliation import reconcile_order_files
+from training_pipeline.ingestion import landing_ingest, text_checks
 from training_pipeline.settings import LandingLimits
 
 
@@ -80,7 +80,7 @@ def test_a_truncated_file_still_counts_its_rows_as_landed_and_quarantined(con, d
     (dirs[0] / "orders_t.csv").write_text(HEADER + "O1,C1,x,1,new\nO2,C1,x\n")
     reason = assert_quarantined_beside_the_good_file(con, dirs, "orders_t.csv", "3 fields")
     assert reason["rows_landed"] == 2
-    assert reconcile_order_files(con).rows_quarantined == 2
+    assert reconcile_orders(con).rows_quarantined == 2
 
 
 def test_a_utf8_byte_order_mark_is_legitimate_and_the_file_loads(con, dirs):
@@ -196,13 +196,13 @@ def test_a_file_over_the_size_limit_is_quarantined_unread_naming_size_and_limit(
     huge = dirs[0] / "orders_huge.csv"
     with huge.open("wb") as handle:  # sparse: 600 MiB that take no disk and no time
         handle.truncate(600 * 1024 * 1024)
-    real_sha, real_inspect = order_files.sha256_of, order_files.inspect_file
+    real_sha, real_inspect = landing_ingest.sha256_of, landing_ingest.inspect_file
 
     def unless_huge(real):
         return lambda path, *a: pytest.fail("read") if path == huge else real(path, *a)
 
-    monkeypatch.setattr(order_files, "sha256_of", unless_huge(real_sha))
-    monkeypatch.setattr(order_files, "inspect_file", unless_huge(real_inspect))
+    monkeypatch.setattr(landing_ingest, "sha256_of", unless_huge(real_sha))
+    monkeypatch.setattr(landing_ingest, "inspect_file", unless_huge(real_inspect))
     land_good(dirs[0])
     report = ingest(con, dirs, limits=LandingLimits(settle_s=0))
     assert {o.path: o.status for o in report.outcomes}["orders_huge.csv"] == "quarantined"
@@ -249,7 +249,7 @@ def test_reconciliation_is_exact_over_a_batch_of_every_kind_of_bad_file(con, dir
     (landing / "orders_link.csv").symlink_to(tmp_path / "elsewhere.csv")
     (landing / "orders_extra.csv").write_text(HEADER.strip() + ",x\nE1,C1,x,1,new,1\n")
     report = ingest(con, dirs)
-    ledger = reconcile_order_files(con)
+    ledger = reconcile_orders(con)
     assert ledger.holds
     assert (ledger.files_loaded, ledger.files_quarantined) == (2, 8)
     assert (ledger.rows_landed, ledger.rows_loaded, ledger.rows_quarantined) == (9, 3, 6)

@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from order_file_helpers import ORDERS
 from test_stale_runs import new_dagster_home
 
 from training_pipeline.demo.api_server import DemoApiServer, Fault
@@ -49,11 +50,12 @@ def test_the_accounting_counts_a_lost_file_a_doubled_load_and_a_quarantined_file
     raw = [("once.csv", "b1")] * 3 + [("twice.csv", "b1")] * 2 + [("twice.csv", "b2")] * 2
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         wh.ensure_raw_layer(con)
+        wh.ensure_raw_table(con, ORDERS.name, ORDERS.contract.names)
         for path, sha, status, batch, where in manifest:
             con.execute(
-                "insert into raw.file_manifest (path, sha256, size_bytes, mtime_ns, ctime_ns, "
-                "format, status, rows_loaded, batch_id, processed_at, quarantine_path) "
-                "values (?, ?, 0, 0, 0, 'csv', ?, 0, ?, now(), ?)",
+                "insert into raw.file_manifest (source, path, sha256, size_bytes, mtime_ns, "
+                "ctime_ns, format, status, rows_loaded, batch_id, processed_at, "
+                "quarantine_path) values ('order_files', ?, ?, 0, 0, 0, 'csv', ?, 0, ?, now(), ?)",
                 [path, sha, status, batch, where],
             ).fetchall()
         for path, batch in raw:

@@ -16,16 +16,14 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from declared_sources import declared_raw_asset, resources_with_sources
+from declared_sources import declared_raw_assets, resources_with_sources
 
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.assets.ingestion import raw_orders
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import DATA_DIR_ENV, DBT_PROJECT_DIR, Settings
-from training_pipeline_tests.http_source_helpers import raw_tickets
 
 pytestmark = pytest.mark.e2e
 
@@ -41,8 +39,7 @@ class TwoRuns:
 
 
 def every_data_asset(settings: Settings) -> list:
-    crm_customers = declared_raw_asset(settings, "crm_customers")
-    return [raw_orders, crm_customers, raw_tickets, cleaned_tables]
+    return [*declared_raw_assets(settings), cleaned_tables]
 
 
 def _materialize(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:

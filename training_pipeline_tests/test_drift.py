@@ -15,12 +15,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
-from declared_sources import declared_raw_asset, resources_with_sources
+from declared_sources import declared_raw_assets, resources_with_sources
 from scipy import stats
 
 from training_pipeline import cli
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.assets.ingestion import raw_orders
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.demo import ticket_store, writers
@@ -37,7 +36,6 @@ from training_pipeline.ml.drift import (
 )
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.settings import ModelDefaults, Settings
-from training_pipeline_tests.http_source_helpers import raw_tickets
 
 MONITORED = monitored_columns(CHURN)
 training_dataset, _ = build_training_assets(RetrainingPolicy(), ModelDefaults())
@@ -260,8 +258,7 @@ def test_the_cli_appends_a_drifted_day(tmp_path, monkeypatch):
 
 
 def data_assets(settings: Settings) -> list:
-    crm_customers = declared_raw_asset(settings, "crm_customers")
-    return [raw_orders, crm_customers, raw_tickets, cleaned_tables]
+    return [*declared_raw_assets(settings), cleaned_tables]
 
 
 def _materialize(settings: Settings, assets: list) -> dg.ExecuteInProcessResult:

@@ -8,11 +8,10 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pytest
-from declared_sources import declared_raw_asset, resources_with_sources
+from declared_sources import declared_raw_assets, resources_with_sources
 
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.deployment import churn_scores, production_model
-from training_pipeline.assets.ingestion import raw_orders
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.assets.validation import build_validation_asset
 from training_pipeline.automation.policy import RetrainingPolicy
@@ -23,7 +22,6 @@ from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import ModelDefaults, Settings
-from training_pipeline_tests.http_source_helpers import raw_tickets
 
 pytestmark = pytest.mark.e2e
 ML_ASSETS = [
@@ -51,8 +49,7 @@ def live(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
 
 
 def data_assets(settings: Settings) -> list:
-    crm_customers = declared_raw_asset(settings, "crm_customers")
-    return [raw_orders, crm_customers, raw_tickets, cleaned_tables]
+    return [*declared_raw_assets(settings), cleaned_tables]
 
 
 def materialize(settings: Settings, assets=None, **kwargs) -> dg.ExecuteInProcessResult:

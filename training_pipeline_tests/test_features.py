@@ -20,13 +20,14 @@ from typing import Any
 
 import duckdb
 import pytest
+from order_file_helpers import ORDERS
 from test_crm_database import CRM
 
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.http_api import ensure_source_table, ingest_http
-from training_pipeline.ingestion.order_files import ingest_landing_folder
+from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 from training_pipeline.ingestion.sql_table import extract_table
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.settings import DBT_PROJECT_DIR, Settings
@@ -35,9 +36,9 @@ from training_pipeline_tests.http_source_helpers import churn_tickets, tickets_c
 pytestmark = pytest.mark.slow
 DBT = Path(sys.executable).with_name("dbt")
 LATE_ORDER_AMOUNT = 99_999
-# Raw columns by table; the CRM's come from its declaration.
+# Raw columns by table, from the sources' declarations.
 RAW_COLUMNS = {
-    **wh.RAW_COLUMNS,
+    "orders": ORDERS.contract.names,
     "crm_customers": CRM.contract.names,
     "tickets": churn_tickets().contract.names,
 }
@@ -72,7 +73,7 @@ def ingest(settings: Settings, api_url: str, ingested_at: datetime) -> None:
     with wh.connect(settings.warehouse_path, limits=settings.duckdb) as con:
         wh.ensure_raw_layer(con)
         ingest_landing_folder(
-            con, settings.landing_dir, settings.quarantine_dir, f"orders-{tag}", ingested_at
+            con, ORDERS, settings.landing_dir, settings.quarantine_dir, f"orders-{tag}", ingested_at
         )
         with wh.transaction(con):
             extract_table(

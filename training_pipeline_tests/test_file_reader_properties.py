@@ -18,11 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from order_file_helpers import ORDERS, reconcile_orders
 
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.file_formats import count_records
-from training_pipeline.ingestion.order_files import ingest_landing_folder
-from training_pipeline.ingestion.reconciliation import reconcile_order_files
+from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 from training_pipeline.settings import DuckDBLimits, LandingLimits
 
 COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status")
@@ -50,6 +50,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     root = tmp_path_factory.mktemp("data")
     with wh.connect(root / "warehouse.duckdb", limits=DuckDBLimits()) as con:
         wh.ensure_raw_layer(con)
+        wh.ensure_raw_table(con, ORDERS.name, ORDERS.contract.names)
         yield con, root
 
 
@@ -101,7 +102,9 @@ def test_any_valid_csv_loads_exactly_its_rows_as_text(warehouse, rows, quoting):
         path = landing / "orders.csv"
         write_csv(path, rows, quoting)
         assert count_records(path, "csv", LIMITS.max_line_bytes) == len(rows)
-        (outcome,) = ingest_landing_folder(con, landing, quarantine_dir, "b", AT, LIMITS).outcomes
+        (outcome,) = ingest_landing_folder(
+            con, ORDERS, landing, quarantine_dir, "b", AT, LIMITS
+        ).outcomes
         assert outcome.status == "loaded", outcome.reason
         # An empty CSV field is a missing value: it loads as NULL.
         expected = [tuple(v if v != "" else None for v in row) for row in rows]
@@ -122,7 +125,9 @@ def test_any_valid_json_lines_file_loads_exactly_its_rows_as_text(warehouse, row
         ]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         assert count_records(path, "jsonl", LIMITS.max_line_bytes) == len(rows)
-        (outcome,) = ingest_landing_folder(con, landing, quarantine_dir, "b", AT, LIMITS).outcomes
+        (outcome,) = ingest_landing_folder(
+            con, ORDERS, landing, quarantine_dir, "b", AT, LIMITS
+        ).outcomes
         assert outcome.status == "loaded", outcome.reason
         assert loaded_rows(con) == sorted(rows, key=repr)
 
@@ -137,7 +142,9 @@ def test_any_valid_parquet_file_loads_exactly_its_rows_as_text(warehouse, rows):
         table = {c: pa.array([row[i] for row in rows], pa.string()) for i, c in enumerate(COLUMNS)}
         pq.write_table(pa.table(table), path)
         assert count_records(path, "parquet", LIMITS.max_line_bytes) == len(rows)
-        (outcome,) = ingest_landing_folder(con, landing, quarantine_dir, "b", AT, LIMITS).outcomes
+        (outcome,) = ingest_landing_folder(
+            con, ORDERS, landing, quarantine_dir, "b", AT, LIMITS
+        ).outcomes
         assert outcome.status == "loaded", outcome.reason
         assert loaded_rows(con) == sorted(rows, key=repr)
 
@@ -175,7 +182,7 @@ def test_no_bytes_make_ingestion_raise_and_the_ledger_always_balances(warehouse,
     with empty_landing(warehouse) as (con, landing, quarantine_dir):
         (landing / f"orders_a.{fmt}").write_bytes(content)
         (landing / "orders_b.csv").write_bytes(valid_bytes("csv"))
-        report = ingest_landing_folder(con, landing, quarantine_dir, "b", AT, LIMITS)
+        report = ingest_landing_folder(con, ORDERS, landing, quarantine_dir, "b", AT, LIMITS)
         statuses = {o.path: o.status for o in report.outcomes}
         assert statuses["orders_b.csv"] == "loaded"
         assert statuses[f"orders_a.{fmt}"] in {"loaded", "quarantined"}
@@ -183,7 +190,7 @@ def test_no_bytes_make_ingestion_raise_and_the_ledger_always_balances(warehouse,
         assert {p.name for p in landing.iterdir()} == {
             p for p, s in statuses.items() if s == "loaded"
         }
-        ledger = reconcile_order_files(con)
+        ledger = reconcile_orders(con)
         assert ledger.holds, ledger
         assert ledger.files_loaded + ledger.files_quarantined == 2
         assert ledger.rows_loaded == sum(o.rows_loaded for o in report.outcomes)

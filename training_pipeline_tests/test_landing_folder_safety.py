@@ -19,12 +19,12 @@ from order_file_helpers import (
     land_good,
     order_ids,
     reason_file,
+    reconcile_orders,
 )
 
-from training_pipeline.ingestion import order_files
+from training_pipeline.ingestion import landing_ingest
 from training_pipeline.ingestion.landing_folder import seconds_until_settled
 from training_pipeline.ingestion.landing_scan import scan_landing
-from training_pipeline.ingestion.reconciliation import reconcile_order_files
 from training_pipeline.settings import LandingLimits
 
 
@@ -55,7 +55,7 @@ def test_a_file_changed_within_the_settle_time_waits_and_is_taken_later(con, dir
 def test_a_file_that_changes_while_being_read_is_deferred_not_loaded(con, dirs, monkeypatch):
     path = dirs[0] / "orders_growing.csv"
     path.write_text(HEADER + "O1,C1,x,1,new\n")
-    real_inspect = order_files.inspect_file
+    real_inspect = landing_ingest.inspect_file
 
     def inspect_then_append(*args):
         shape = real_inspect(*args)
@@ -63,7 +63,7 @@ def test_a_file_that_changes_while_being_read_is_deferred_not_loaded(con, dirs, 
             handle.write("O2,C1,x,1,new\n")
         return shape
 
-    monkeypatch.setattr(order_files, "inspect_file", inspect_then_append)
+    monkeypatch.setattr(landing_ingest, "inspect_file", inspect_then_append)
     (outcome,) = ingest(con, dirs).outcomes
     assert outcome.status == "deferred" and "changed or disappeared while it was" in outcome.reason
     assert order_ids(con) == [] and path.exists()
@@ -101,7 +101,7 @@ def test_links_are_quarantined_as_links_and_never_followed(con, dirs, tmp_path):
     )
     assert secret.read_text() == HEADER + "SECRET,C1,x,1,new\n"
     assert order_ids(con) == ["G1", "G2"]
-    assert reconcile_order_files(con).holds
+    assert reconcile_orders(con).holds
 
 
 def test_a_subfolder_is_left_alone_and_reported(con, dirs):
@@ -169,7 +169,7 @@ def test_a_file_name_that_is_not_utf8_is_quarantined(con, dirs):
     assert {o.path: o.status for o in report.outcomes} == {GOOD: "loaded", shown: "quarantined"}
     assert (dirs[1] / "b1" / name).exists()
     assert "not valid UTF-8" in reason_file(dirs[1], name)["reason"]
-    assert reconcile_order_files(con).holds
+    assert reconcile_orders(con).holds
 
 
 def test_an_explicit_run_knows_how_long_to_wait_for_a_file_still_settling(tmp_path):

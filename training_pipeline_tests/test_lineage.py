@@ -20,11 +20,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from declared_sources import declared_raw_asset, resources_with_sources
+from declared_sources import declared_raw_assets, resources_with_sources
 from fitted_models import fitted, register
 from synthetic_churn import churn_snapshots
 
-from training_pipeline.assets.ingestion import raw_orders
 from training_pipeline.cli import main
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
@@ -34,7 +33,7 @@ from training_pipeline.ml.datasets import TrainingSet, export_training_set
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import LandingLimits, Settings
-from training_pipeline_tests.http_source_helpers import raw_tickets, tickets_resources
+from training_pipeline_tests.http_source_helpers import tickets_resources
 
 GARBAGE = "orders_garbage.csv"
 TOP_LEVEL_KEYS = {
@@ -110,9 +109,8 @@ def landing_files(settings: Settings) -> dict[str, str]:
 def ingest(settings: Settings, server: DemoApiServer) -> dg.ExecuteInProcessResult:
     # A small page size so each ticket batch spans several pages.
     resources = resources_with_sources(settings) | tickets_resources(server.url, page_size=5)
-    crm_customers = declared_raw_asset(settings, "crm_customers")
     result = dg.materialize(
-        [raw_orders, crm_customers, raw_tickets], resources=resources, raise_on_error=False
+        declared_raw_assets(settings), resources=resources, raise_on_error=False
     )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result

@@ -11,9 +11,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from order_file_helpers import ORDERS, reconcile_orders
 
-from training_pipeline.ingestion.order_files import ingest_landing_folder
-from training_pipeline.ingestion.reconciliation import reconcile_order_files
+from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 
 HEADER = "order_id,customer_id,ordered_at,amount,status\n"
 AT = datetime(2026, 3, 1, 12, 0, 0)
@@ -25,7 +25,7 @@ def write_csv(path: Path, rows: list[str]) -> Path:
 
 
 def ingest(con: duckdb.DuckDBPyConnection, dirs: tuple[Path, Path], batch: str = "b1"):
-    return ingest_landing_folder(con, dirs[0], dirs[1], batch, AT)
+    return ingest_landing_folder(con, ORDERS, dirs[0], dirs[1], batch, AT)
 
 
 def raw_rows(con: duckdb.DuckDBPyConnection) -> list[tuple]:
@@ -152,7 +152,7 @@ def test_reconciliation_holds_exactly_after_a_mix_of_good_and_bad_files(con, dir
     write_csv(landing / "orders_2.csv", ["O9,C1,x,1,new", "O10,C1,x"])  # truncated row
     write_csv(landing / "orders_3.csv", [f"P{i},C1,x,1,new" for i in range(3)])
     ingest(con, dirs)
-    result = reconcile_order_files(con)
+    result = reconcile_orders(con)
     assert (result.rows_landed, result.rows_loaded, result.rows_quarantined) == (10, 8, 2)
     assert result.holds
 
@@ -162,7 +162,7 @@ def test_reconciliation_fails_when_raw_rows_disappear(con, dirs):
     write_csv(landing / "orders_1.csv", ["O1,C1,x,1,new", "O2,C1,x,1,new"])
     ingest(con, dirs)
     con.execute("delete from raw.orders where order_id = 'O2'").fetchall()
-    result = reconcile_order_files(con)
+    result = reconcile_orders(con)
     assert not result.holds
     assert result.mismatched == (("orders_1.csv", "b1", 2, 1),)
 
@@ -180,7 +180,7 @@ def test_an_unchanged_file_is_not_hashed_again_on_the_next_run(con, dirs, monkey
     ingest(con, dirs, "b1")
     hashed: list[Path] = []
     monkeypatch.setattr(
-        "training_pipeline.ingestion.order_files.sha256_of", lambda p: hashed.append(p) or "x"
+        "training_pipeline.ingestion.landing_ingest.sha256_of", lambda p: hashed.append(p) or "x"
     )
     assert [o.status for o in ingest(con, dirs, "b2").outcomes] == ["skipped"]
     assert hashed == []

@@ -18,15 +18,15 @@ from order_file_helpers import (
     GOOD,
     HEADER,
     assert_quarantined_beside_the_good_file,
-    contract_and_alert_resources,
     ingest,
     land_good,
+    materialize_orders,
     open_warehouse,
     order_ids,
+    reconcile_orders,
 )
 
-from training_pipeline.ingestion import order_files, quarantine
-from training_pipeline.ingestion.reconciliation import reconcile_order_files
+from training_pipeline.ingestion import landing_ingest, quarantine
 
 
 def rejected(con) -> list[tuple]:
@@ -111,7 +111,7 @@ def test_a_blank_key_row_is_rejected_with_its_place_and_the_rest_of_the_file_loa
         "select row_json from raw.rejected_rows where source_ref = 'orders_blank.csv'"
     ).fetchall()
     assert json.loads(row_json)["customer_id"] == "C000005"  # the whole row is kept
-    ledger = reconcile_order_files(con)
+    ledger = reconcile_orders(con)
     assert ledger.holds
     assert (ledger.rows_landed, ledger.rows_loaded, ledger.rows_rejected) == (5, 3, 2)
 
@@ -119,9 +119,9 @@ def test_a_blank_key_row_is_rejected_with_its_place_and_the_rest_of_the_file_loa
 def test_the_reconciliation_fails_when_a_rejected_row_disappears_from_the_ledger(con, dirs):
     (dirs[0] / "orders_blank.csv").write_text(HEADER + "B1,C1,x,1,new\n ,C2,x,1,new\n")
     ingest(con, dirs)
-    assert reconcile_order_files(con).holds
+    assert reconcile_orders(con).holds
     con.execute("delete from raw.rejected_rows").fetchall()
-    ledger = reconcile_order_files(con)
+    ledger = reconcile_orders(con)
     assert not ledger.holds
     assert ledger.mismatched_rejections == (("orders_blank.csv", "b1", 1, 0),)
 
@@ -146,7 +146,7 @@ def test_a_bad_file_with_a_name_too_long_for_its_reason_file_is_quarantined_all_
     assert (batch / name).exists() and not (dirs[0] / name).exists()
     assert order_ids(con) == ["G1", "G2"]
     assert ingest(con, dirs, "b2").recovered == []  # the hashed reason file is understood
-    assert reconcile_order_files(con).holds
+    assert reconcile_orders(con).holds
 
 
 def test_a_crash_after_a_long_named_file_moved_is_recorded_on_the_next_run(con, dirs, monkeypatch):
@@ -244,26 +244,9 @@ def test_a_semicolon_file_with_thousands_commas_is_named_semicolon_delimited(con
 # The check and the alert ------------------------------------------------------------
 
 
-def materialize_orders(tmp_path: Path):
-    import dagster as dg
-
-    from training_pipeline.assets.ingestion import raw_orders
-    from training_pipeline.resources import OrderFilesResource, WarehouseResource
-
+def materialize_orders_in(tmp_path: Path):
     data = tmp_path / "data"
-    resources = {
-        "warehouse": WarehouseResource(
-            path=str(data / "warehouse.duckdb"), memory_limit="1GB", threads=1
-        ),
-        "order_files": OrderFilesResource(
-            landing_dir=str(data / "landing"),
-            quarantine_dir=str(data / "quarantine"),
-            max_file_bytes=1 << 20,
-            max_line_bytes=1 << 16,
-            settle_s=0,
-        ),
-    } | contract_and_alert_resources(data)
-    return dg.materialize([raw_orders], resources=resources, raise_on_error=False)
+    return materialize_orders(data, data / "landing", data / "quarantine", raise_on_error=False)
 
 
 def check_evaluation(result, name: str):
@@ -281,7 +264,7 @@ def test_a_few_rejected_rows_warn_and_alert_and_the_run_goes_on(tmp_path):
     landing.mkdir(parents=True)
     rows = "".join(f"W{i},C1,2026-01-05,1,new\n" for i in range(1, 40))
     (landing / "orders_w.csv").write_text(HEADER + rows + ",C1,2026-01-05,1,new\n")
-    result = materialize_orders(tmp_path)
+    result = materialize_orders_in(tmp_path)
     assert result.success
     evaluation = check_evaluation(result, "rows_rejected")
     assert not evaluation.passed and evaluation.severity.value == "WARN"
@@ -297,7 +280,7 @@ def test_more_than_the_allowed_share_rejected_blocks_downstream(tmp_path):
     landing = tmp_path / "data" / "landing"
     landing.mkdir(parents=True)
     (landing / "orders_x.csv").write_text(HEADER + "X1,C1,x,1,new\n,C1,x,1,new\n")
-    result = materialize_orders(tmp_path)
+    result = materialize_orders_in(tmp_path)
     assert not result.success  # the step fails on the blocking check, after committing
     evaluation = check_evaluation(result, "rows_rejected")
     assert not evaluation.passed and evaluation.severity.value == "ERROR"
@@ -344,14 +327,14 @@ def test_only_an_os_error_about_the_file_itself_quarantines_it(
     # fail the run and leave the delivery in the landing folder for the next one.
     land_good(dirs[0])
     (dirs[0] / "orders_fault.csv").write_text(HEADER + "F1,C1,x,1,new\n")
-    real_inspect = order_files.inspect_file
+    real_inspect = landing_ingest.inspect_file
 
     def fault_on_one_file(path, *args, **kwargs):
         if Path(path).name == "orders_fault.csv":
             raise OSError(code, os.strerror(code))
         return real_inspect(path, *args, **kwargs)
 
-    monkeypatch.setattr(order_files, "inspect_file", fault_on_one_file)
+    monkeypatch.setattr(landing_ingest, "inspect_file", fault_on_one_file)
     if quarantined:
         reason = assert_quarantined_beside_the_good_file(
             con, dirs, "orders_fault.csv", os.strerror(code)

@@ -13,11 +13,11 @@ from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from order_file_helpers import ORDERS, reconcile_orders
 
-from training_pipeline.ingestion import manifest, order_files, quarantine
+from training_pipeline.ingestion import landing_ingest, manifest, quarantine
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ingestion.order_files import ingest_landing_folder
-from training_pipeline.ingestion.reconciliation import reconcile_order_files
+from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 from training_pipeline.reliability.accounting import account_order_files
 from training_pipeline.reliability.bad_files import (
     BAD_KINDS,
@@ -34,9 +34,9 @@ KINDS = ["good", *sorted(BAD_KINDS)]
 # Where a process can die while ingesting: inside a file's transaction, between the
 # reason file and the move, between the move and the manifest row.
 CRASH_POINTS = [
-    (order_files, "apply_contract"),
-    (order_files, "write_manifest"),
-    (order_files, "move_to_quarantine"),
+    (landing_ingest, "apply_contract"),
+    (landing_ingest, "write_manifest"),
+    (landing_ingest, "move_to_quarantine"),
     (manifest, "write_manifest"),
     (quarantine.os, "replace"),
 ]
@@ -94,9 +94,11 @@ def test_every_landed_row_is_loaded_rejected_or_quarantined_exactly_once(batches
                 with ExitStack() as stack:
                     stack.enter_context(crash_on_call(target, attribute, crash[1]))
                     with suppress(SimulatedCrash):
-                        ingest_landing_folder(con, landing, quarantine_dir, f"c{number}", AT)
+                        ingest_landing_folder(
+                            con, ORDERS, landing, quarantine_dir, f"c{number}", AT
+                        )
             # The next run after a crash (or the only one): it must not be wedged.
-            ingest_landing_folder(con, landing, quarantine_dir, f"b{number}", AT)
+            ingest_landing_folder(con, ORDERS, landing, quarantine_dir, f"b{number}", AT)
             statuses = dict(con.execute("select path, status from raw.file_manifest").fetchall())
             for f in arrived:
                 if f.kind in LOADABLE:
@@ -106,7 +108,7 @@ def test_every_landed_row_is_loaded_rejected_or_quarantined_exactly_once(batches
         line = account_order_files(con, landed)
         assert (line.lost, line.duplicates) == (0, 0), line
         assert line.rows_landed == line.rows_loaded + line.rows_rejected + line.rows_quarantined
-        assert reconcile_order_files(con).holds
+        assert reconcile_orders(con).holds
         # Loaded files stay where they landed; quarantined ones are moved out.
         remaining = {p.name for p in landing.iterdir()}
         assert remaining == {f.name for f in landed if f.kind in LOADABLE}

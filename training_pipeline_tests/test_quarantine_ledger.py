@@ -12,15 +12,13 @@ import pytest
 from order_file_helpers import (
     GOOD,
     HEADER,
-    contract_and_alert_resources,
     ingest,
     land_good,
+    materialize_orders,
+    reconcile_orders,
 )
 
-from training_pipeline.assets.ingestion import raw_orders
 from training_pipeline.ingestion import manifest, quarantine
-from training_pipeline.ingestion.reconciliation import reconcile_order_files
-from training_pipeline.resources import OrderFilesResource, WarehouseResource
 
 
 def test_a_file_and_a_file_named_like_its_reason_file_are_both_kept(con, dirs):
@@ -66,7 +64,7 @@ def test_a_delivery_that_looks_like_a_reason_file_is_never_taken_for_one(con, di
     assert second.recovered == []
     assert (quarantine_dir / "b1" / "ghost.csv.reason.json").read_text() == json.dumps(forged)
     assert (quarantine_dir / "b1" / "other.csv.reason.json").is_symlink()
-    assert reconcile_order_files(con).files_quarantined == 2
+    assert reconcile_orders(con).files_quarantined == 2
 
 
 def crash_when(monkeypatch, target, name: str, condition) -> None:
@@ -86,7 +84,9 @@ def test_a_crash_after_the_move_and_before_the_manifest_row_is_recorded_next_run
     landing, quarantine_dir = dirs
     (landing / "orders_bad.csv").write_text(HEADER + "B1,C1,x\nB2,C1,x,1,new\n")
     land_good(landing)
-    crash_when(monkeypatch, manifest, "write_manifest", lambda _, o, *r: o.status != "loaded")
+    crash_when(
+        monkeypatch, manifest, "write_manifest", lambda _con, _source, o, *r: o.status != "loaded"
+    )
     with pytest.raises(KeyboardInterrupt):
         ingest(con, dirs, "b1")
     assert (quarantine_dir / "b1" / "orders_bad.csv").exists()  # moved, but not in the ledger
@@ -99,7 +99,7 @@ def test_a_crash_after_the_move_and_before_the_manifest_row_is_recorded_next_run
         (GOOD, "loaded", "b2", 2),  # the crash stopped b1 before it reached the good file
     ]
     assert ingest(con, dirs, "b3").recovered == []  # recorded once, never twice
-    ledger = reconcile_order_files(con)
+    ledger = reconcile_orders(con)
     assert ledger.holds and (ledger.rows_landed, ledger.rows_loaded) == (4, 2)
 
 
@@ -133,19 +133,7 @@ def test_the_order_files_asset_reports_this_batch_landed_loaded_quarantined_defe
     (landing / "orders_bad.csv").write_bytes(b"\x00")
 
     def materialize(settle_s: float) -> dg.ExecuteInProcessResult:
-        resources = {
-            "warehouse": WarehouseResource(
-                path=str(tmp_path / "data" / "warehouse.duckdb"), memory_limit="1GB", threads=1
-            ),
-            "order_files": OrderFilesResource(
-                landing_dir=str(landing),
-                quarantine_dir=str(quarantine_dir),
-                max_file_bytes=1 << 20,
-                max_line_bytes=1 << 16,
-                settle_s=settle_s,
-            ),
-        } | contract_and_alert_resources(tmp_path / "data")
-        return dg.materialize([raw_orders], resources=resources)
+        return materialize_orders(tmp_path / "data", landing, quarantine_dir, settle_s)
 
     result = materialize(settle_s=0)
     (materialization,) = result.get_asset_materialization_events()

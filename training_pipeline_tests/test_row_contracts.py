@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from order_file_helpers import ORDERS
 from test_crm_database import CRM, add_records, customers_table
 
 from training_pipeline.demo import messy
@@ -22,12 +23,13 @@ from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.dbt_grammar import UnknownParser, parse_sql
 from training_pipeline.ingestion.http_api import ingest_http
 from training_pipeline.ingestion.rejected_rows import Provenance, Verdict, apply_contract
-from training_pipeline.ingestion.row_contract import CONTRACTS, RowContract, ValueRange
+from training_pipeline.ingestion.row_contract import RowContract, ValueRange
 from training_pipeline.ingestion.sql_table import extract_table
 from training_pipeline.settings import DuckDBLimits, RowContractLimits, SettingsError
 from training_pipeline_tests.http_source_helpers import ensure_raw_layer, tickets_client
 
 AT = datetime(2026, 3, 1, 12, 0, 0)
+ORDERS_CONTRACT = ORDERS.contract.row_contract(ORDERS.name)  # the churn shop's declaration
 LIMITS = RowContractLimits()
 
 
@@ -35,6 +37,7 @@ LIMITS = RowContractLimits()
 def con(tmp_path: Path):
     with wh.connect(tmp_path / "warehouse.duckdb", limits=DuckDBLimits()) as connection:
         ensure_raw_layer(connection)
+        wh.ensure_raw_table(connection, ORDERS.name, ORDERS.contract.names)
         yield connection
 
 
@@ -61,7 +64,7 @@ def test_every_timestamp_format_the_demo_delivers_passes_the_contract(con):
     )
     con.register("incoming", rows)
     split = apply_contract(
-        con, CONTRACTS["orders"], "incoming", Provenance("t", "ref", "b1", AT), LIMITS
+        con, ORDERS_CONTRACT, "incoming", Provenance("t", "ref", "b1", AT), LIMITS
     )
     assert (split.rows_loaded, split.rows_rejected) == (len(values), 0)
 
@@ -103,8 +106,9 @@ def test_a_value_staging_cannot_read_is_never_out_of_range(text):
             [text],
         )
         wh.ensure_raw_layer(memory)
+        wh.ensure_raw_table(memory, ORDERS.name, ORDERS.contract.names)
         split = apply_contract(
-            memory, CONTRACTS["orders"], "incoming", Provenance("t", "r", "b", AT), LIMITS
+            memory, ORDERS_CONTRACT, "incoming", Provenance("t", "r", "b", AT), LIMITS
         )
     in_bounds = parsed is None or datetime(1900, 1, 1) <= parsed <= AT + timedelta(hours=24)
     assert split.rows_rejected == (0 if in_bounds else 1)
@@ -113,7 +117,7 @@ def test_a_value_staging_cannot_read_is_never_out_of_range(text):
 def test_a_declared_value_range_rejects_a_parsed_value_outside_it(con):
     contract = RowContract(
         table="orders",
-        columns=CONTRACTS["orders"].columns,
+        columns=ORDERS_CONTRACT.columns,
         keys=("order_id",),
         parsers=(("amount", "parse_money"),),
         ranges=(ValueRange("amount", low=0, high=10_000),),
@@ -140,10 +144,10 @@ def test_a_declared_value_range_rejects_a_parsed_value_outside_it(con):
 
 
 def test_a_contract_without_rules_loads_every_row(con):
-    contract = RowContract(table="orders", columns=CONTRACTS["orders"].columns, keys=())
+    contract = RowContract(table="orders", columns=ORDERS_CONTRACT.columns, keys=())
     con.register(
         "incoming",
-        pa.table({"_record": [1], **{c: [None] for c in CONTRACTS["orders"].columns}}),
+        pa.table({"_record": [1], **{c: [None] for c in ORDERS_CONTRACT.columns}}),
     )
     split = apply_contract(con, contract, "incoming", Provenance("t", "f", "b1", AT), LIMITS)
     assert (split.rows_loaded, split.rows_rejected) == (1, 0)
@@ -179,7 +183,7 @@ def test_limits_come_from_the_environment_and_bad_ones_name_the_variable():
 def test_record_numbers_follow_the_file_order_in_a_large_file(con, tmp_path):
     from order_file_helpers import HEADER
 
-    from training_pipeline.ingestion.order_files import ingest_landing_folder
+    from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 
     landing = tmp_path / "landing"
     landing.mkdir()
@@ -187,7 +191,7 @@ def test_record_numbers_follow_the_file_order_in_a_large_file(con, tmp_path):
     for blank in (7_777, 59_999):
         lines[blank - 1] = f" ,C1,2026-01-01,{blank},new"
     (landing / "orders_big.csv").write_text(HEADER + "\n".join(lines) + "\n")
-    ingest_landing_folder(con, landing, tmp_path / "q", "b1", AT)
+    ingest_landing_folder(con, ORDERS, landing, tmp_path / "q", "b1", AT)
     assert [(r[2], json.loads(r[0])["amount"]) for r in _rows_json(con)] == [
         (7_777, "7777"),
         (59_999, "59999"),

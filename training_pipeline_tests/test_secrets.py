@@ -12,16 +12,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from declared_sources import declared_raw_asset, resources_with_sources
+from declared_sources import declared_raw_assets, resources_with_sources
 
 from training_pipeline.alerts import WEBHOOK_URL_ENV, AlertDeliveryError
-from training_pipeline.assets.ingestion import raw_orders
 from training_pipeline.automation import alerts as sensor_module
 from training_pipeline.automation.alerts import RecentFailure, build_run_failure_sensor
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.settings import Settings
-from training_pipeline_tests.http_source_helpers import raw_tickets
 
 PASSWORD = "S3cretPw0rd-h4"
 TOKEN = "T0KEN4/B0KEN4/xoxb-never-in-a-log"
@@ -121,7 +119,7 @@ def test_the_crm_password_and_the_webhook_token_appear_in_no_log_event_file_or_a
     ):
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", api.url)
         resources = resources_with_sources(Settings.from_env())
-        raw_crm_customers = declared_raw_asset(settings, "crm_customers")
+        raw_orders, raw_crm_customers, raw_tickets = declared_raw_assets(settings)
         ingested = dg.materialize(
             [raw_orders, raw_crm_customers, raw_tickets],
             resources=resources,

@@ -20,7 +20,6 @@ from training_pipeline.automation.sensors import (
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion.landing_scan import scan_landing
-from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 from training_pipeline_tests.http_source_helpers import tickets_resources
 
@@ -72,8 +71,8 @@ def live_sources(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterato
     generate(settings, days=20, customers=300, seed=2)
     with DemoApiServer(settings, port=0) as server:
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", server.url)
-        resources = build_resources(Settings.from_env())
-        wanted = {k: resources[k] for k in ("order_files", "crm", "row_contract")}
+        resources = resources_with_sources(Settings.from_env())
+        wanted = {k: resources[k] for k in ("source__orders", "crm", "row_contract")}
         yield wanted | tickets_resources()
 
 

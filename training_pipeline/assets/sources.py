@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from training_pipeline.assets.source_files import build_files_source
 from training_pipeline.assets.source_http import build_http_source_defs
 from training_pipeline.assets.source_sql import sql_table_defs
 from training_pipeline.settings import Settings
@@ -21,6 +22,7 @@ SourceDefsFactory = Callable[[SourceSystem, Source, Settings], dg.Definitions]
 FACTORIES: dict[str, SourceDefsFactory] = {
     "sql_table": sql_table_defs,
     "http_api": build_http_source_defs,  # type: ignore[dict-item]
+    "files": build_files_source,
 }
 
 

@@ -25,7 +25,7 @@ from training_pipeline.ingestion.records import as_text
 from training_pipeline.ingestion.warehouse import utc_now
 from training_pipeline.masking import password_masked
 from training_pipeline.resources import (
-    OrderFilesResource,
+    FilesSourceResource,
     RowContractResource,
     SqlSourceResource,
 )
@@ -145,13 +145,16 @@ def tickets_high_water_mark(
 
 def look_for_new_data(
     context: dg.SensorEvaluationContext,
-    order_files: OrderFilesResource,
+    # The churn shop's declared `orders` files source (examples/defs/churn/shop); the
+    # sensor gets one probe per declared source when it is built from the declarations.
+    source__orders: FilesSourceResource,
     crm: SqlSourceResource,
     source__tickets: HttpSourceResource,
     row_contract: RowContractResource,
 ) -> dg.SensorResult:
     seen = SensorCursor.parse(context.cursor)
-    scan = scan_landing(Path(order_files.landing_dir), seen.files, order_files.limits())
+    landing_dir = Path(source__orders.landing_dir)
+    scan = scan_landing(landing_dir, seen.files, source__orders.limits())
     until = plausible_until(row_contract.limits())
     notes = [f"still settling: {', '.join(scan.deferred)}"] if scan.deferred else []
     try:

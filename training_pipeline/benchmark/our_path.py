@@ -27,11 +27,15 @@ from pathlib import Path
 
 from training_pipeline.assets.dbt import BUILD_ARGS
 from training_pipeline.cleaning.nulled_values import nulled_values_by_relation
-from training_pipeline.ingestion import order_files
+from training_pipeline.components import COMPONENT_TYPES
+from training_pipeline.components.loader import load_project
+from training_pipeline.components.sources import Sources
+from training_pipeline.ingestion import landing_ingest
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.project import dbt_project
 from training_pipeline.resources import WarehouseDbtResource, _dbt_executable
 from training_pipeline.settings import Settings
+from training_pipeline.spec.sources import FilesSource
 
 PRECHECK = "ingest: python pre-check"
 LOAD = "ingest: duckdb load + bookkeeping"
@@ -129,25 +133,37 @@ def _timing(function: Callable, totals: dict[str, float]) -> Callable:
     return timed
 
 
+def _orders_source(settings: Settings) -> FilesSource:
+    """The project's ``orders`` files source, which the messy order files are written for."""
+    for component in load_project(settings, COMPONENT_TYPES).components:
+        if isinstance(component, Sources):
+            for source in component.spec.sources:
+                if source.name == "orders" and isinstance(source, FilesSource):
+                    return source
+    raise RuntimeError(f"the project {settings.project_dir} declares no files source 'orders'")
+
+
 def ingest(settings: Settings, recorder: Recorder) -> int:
-    """Load the landing folder as ``raw_orders`` does; the pre-check is timed apart."""
-    if not hasattr(order_files, "inspect_file"):
+    """Load the landing folder as ``raw/orders`` does; the pre-check is timed apart."""
+    if not hasattr(landing_ingest, "inspect_file"):
         raise RuntimeError(
-            "order_files.inspect_file is gone: point the benchmark at the new pre-check"
+            "landing_ingest.inspect_file is gone: point the benchmark at the new pre-check"
         )
+    source = _orders_source(settings)
     totals = {"wall": 0.0, "cpu": 0.0}
-    original = order_files.inspect_file
-    order_files.inspect_file = _timing(original, totals)
+    original = landing_ingest.inspect_file
+    landing_ingest.inspect_file = _timing(original, totals)
     start, (own, _) = time.perf_counter(), _cpu()
     try:
-        batch_id = wh.new_batch_id(order_files.SOURCE)
+        batch_id = wh.new_batch_id(source.ledger)
         started_at = wh.utc_now()
         with wh.connect(settings.warehouse_path, limits=settings.duckdb) as con:
             wh.ensure_raw_layer(con)
-            report = order_files.ingest_landing_folder(
+            report = landing_ingest.ingest_landing_folder(
                 con,
-                settings.landing_dir,
-                settings.quarantine_dir,
+                source,
+                settings.landing_dir_of(source.landing_folder),
+                settings.quarantine_dir_of(source.landing_folder),
                 batch_id,
                 started_at,
                 settings.landing,
@@ -155,14 +171,14 @@ def ingest(settings: Settings, recorder: Recorder) -> int:
             wh.record_batch(
                 con,
                 batch_id=batch_id,
-                source=order_files.SOURCE,
+                source=source.ledger,
                 started_at=started_at,
                 rows_loaded=report.rows_loaded,
                 refs=[o.path for o in report.with_status("loaded")],
                 run_id="benchmark",
             )
     finally:
-        order_files.inspect_file = original
+        landing_ingest.inspect_file = original
     wall, cpu = time.perf_counter() - start, _cpu()[0] - own
     rss = _rss_mib(resource.RUSAGE_SELF)
     recorder.stages.append(Stage(PRECHECK, totals["wall"], totals["cpu"], rss))

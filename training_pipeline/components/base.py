@@ -93,6 +93,10 @@ class ProjectComponent(dg.Component, dg.Resolvable, dg.Model):
         """The names this declaration claims in its namespace."""
         return (getattr(self, self.name_field),)
 
+    def claimed_names(self) -> tuple[tuple[str, str], ...]:
+        """``(namespace, name)`` pairs no other declaration of the project may claim."""
+        return tuple((self.namespace, name) for name in self.declared_names())
+
     @classmethod
     def load(cls, attributes: BaseModel | None, context: dg.ComponentLoadContext):
         location = location_of(cls, context, attributes)

@@ -169,8 +169,8 @@ def scan_declarations(path: Path, component_types: ComponentTypes) -> list[Decla
 def duplicate_names(components: tuple[ProjectComponent, ...]) -> list[str]:
     claimed: dict[tuple[str, str], list[Location]] = defaultdict(list)
     for component in components:
-        for name in component.declared_names():
-            claimed[(component.namespace, name)].append(component.location)
+        for claim in component.claimed_names():
+            claimed[claim].append(component.location)
     return [
         f"{namespace} name {name!r} is declared more than once: "
         + " and ".join(f"{where.file} (document {where.document})" for where in places)

@@ -16,7 +16,7 @@ from pydantic import PrivateAttr
 from training_pipeline.assets.sources import build_source_defs
 from training_pipeline.components.base import ProjectComponent, current_settings
 from training_pipeline.components.errors import DeclarationError, problems_of
-from training_pipeline.spec.sources import SourceSystem
+from training_pipeline.spec.sources import FilesSource, SourceSystem
 
 # Kept as plain data here (templates still resolve), so that every message about a
 # source comes from the spec, with the source's position and field.
@@ -66,6 +66,16 @@ class Sources(ProjectComponent):
     def declared_names(self) -> tuple[str, ...]:
         """Source names are unique across every system of the project."""
         return tuple(source.name for source in self.spec.sources)
+
+    def claimed_names(self) -> tuple[tuple[str, str], ...]:
+        """Landing folders are unique too: two files sources sharing one would each take
+        the other's deliveries."""
+        folders = tuple(
+            ("files source landing folder", source.landing_folder)
+            for source in self.spec.sources
+            if isinstance(source, FilesSource)
+        )
+        return super().claimed_names() + folders
 
     def build_project_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         settings = current_settings()

@@ -1,10 +1,10 @@
-"""Reading one delivered order file: first checked and counted in Python, then read by DuckDB.
+"""Reading one delivered file: first checked and counted in Python, then read by DuckDB.
 
 The Python pass (csv, json, Parquet metadata) counts the records independently of DuckDB,
 so a reader that silently skips or splits rows is caught as a count mismatch; it also
-names the line of the first problem, which DuckDB's messages often do not.  Names found
-in a file (a CSV header, JSON keys) never reach SQL: CSV columns are read by position
-under generated names, JSON and Parquet columns by the constant required names.
+names the line of the first problem, which DuckDB's messages often do not.  Column names
+match the source's declaration exactly (case included); how DuckDB then reads the file is
+in ``file_select.py``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import csv
 import hashlib
 import json
 import os
-import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,30 +23,34 @@ import pyarrow.parquet as pq
 
 from training_pipeline.ingestion.errors import FileRejected
 from training_pipeline.ingestion.text_checks import check_utf8_text
-from training_pipeline.ingestion.warehouse import quote_identifier
 
 SUPPORTED_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 _JSON_WHITESPACE = " \t\r\n"
-_GLOB_CHARACTERS = re.compile(r"([*?\[])")
 
 
 @dataclass(frozen=True)
 class FileShape:
     records: int
     columns: tuple[str, ...]  # as delivered: CSV header order, JSON keys as first seen
-    # Required columns delivered as something other than text (kept as text; staging parses).
+    # Declared columns delivered as something other than text (kept as text; staging parses).
     non_text: dict[str, str] = field(default_factory=dict)
 
 
-def file_format(path: Path) -> str:
-    try:
-        return SUPPORTED_FORMATS[path.suffix.lower()]
-    except KeyError:
+def format_name(path: Path) -> str:
+    """The format the extension names, or ``unknown``: what the manifest records."""
+    return SUPPORTED_FORMATS.get(path.suffix.lower(), "unknown")
+
+
+def file_format(path: Path, accepted: Sequence[str] = tuple(SUPPORTED_FORMATS.values())) -> str:
+    """The file's format, when its extension names one the source accepts."""
+    fmt = SUPPORTED_FORMATS.get(path.suffix.lower())
+    if fmt is None or fmt not in accepted:
+        extensions = sorted(ext for ext, name in SUPPORTED_FORMATS.items() if name in accepted)
         raise FileRejected(
-            f"unsupported file extension {path.suffix!r}; expected one of "
-            f"{', '.join(sorted(SUPPORTED_FORMATS))}"
-        ) from None
+            f"unsupported file extension {path.suffix!r}; expected one of {', '.join(extensions)}"
+        )
+    return fmt
 
 
 def sha256_of(path: Path) -> str:
@@ -57,14 +60,6 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def reader_path(path: Path) -> str:
-    """The path as DuckDB's readers take it: they expand ``* ? [``, so those are escaped.
-
-    Unescaped, a file named ``orders[1].csv`` would be read as ``orders1.csv``.
-    """
-    return _GLOB_CHARACTERS.sub(r"[\1]", str(path.absolute()))
 
 
 @contextmanager
@@ -126,7 +121,7 @@ _JSON_TYPES = {bool: "boolean", int: "number", float: "number"}
 
 
 def _json_record_problem(
-    text: str, required: tuple[str, ...], keys: dict[str, None], non_text: dict[str, str]
+    text: str, declared: tuple[str, ...], keys: dict[str, None], non_text: dict[str, str]
 ) -> str | None:
     try:
         record = json.loads(text, object_pairs_hook=_json_object, parse_constant=_reject_constant)
@@ -139,7 +134,7 @@ def _json_record_problem(
     if record.duplicates:
         return f"the keys {list(record.duplicates)} appear more than once"
     keys.update(dict.fromkeys(record))
-    for column in required:
+    for column in declared:
         value = record.get(column)
         if isinstance(value, (dict, list)):
             return f"column {column!r} holds a nested value; a scalar is required"
@@ -148,7 +143,7 @@ def _json_record_problem(
     return None
 
 
-def _inspect_jsonl(path: Path, required: tuple[str, ...], max_line_bytes: int) -> FileShape:
+def _inspect_jsonl(path: Path, declared: tuple[str, ...], max_line_bytes: int) -> FileShape:
     check_utf8_text(path, max_line_bytes, cr_breaks_lines=False)
     records, first_problem = 0, None
     keys: dict[str, None] = {}
@@ -162,7 +157,7 @@ def _inspect_jsonl(path: Path, required: tuple[str, ...], max_line_bytes: int) -
                 continue
             records += 1
             if first_problem is None:
-                problem = _json_record_problem(text, required, keys, non_text)
+                problem = _json_record_problem(text, declared, keys, non_text)
                 if problem is not None:
                     first_problem = f"line {number}: {problem}"
     if first_problem is not None:
@@ -182,30 +177,33 @@ def _is_nested(arrow_type: pa.DataType) -> bool:
     return pa.types.is_nested(arrow_type)
 
 
-def _inspect_parquet(path: Path, required: tuple[str, ...]) -> FileShape:
+def _inspect_parquet(path: Path, declared: tuple[str, ...]) -> FileShape:
     try:
         parquet = pq.ParquetFile(path)
         records, schema = parquet.metadata.num_rows, parquet.schema_arrow
     except (OSError, ValueError, pa.ArrowException) as error:
         raise FileRejected(f"not a readable Parquet file: {error}") from None
     types = {name: schema.field(i).type for i, name in enumerate(schema.names)}
-    nested = {c: str(types[c]) for c in required if c in types and _is_nested(types[c])}
+    nested = {c: str(types[c]) for c in declared if c in types and _is_nested(types[c])}
     if nested:
         raise FileRejected(f"columns with nested (non-scalar) types: {nested}", rows=records)
-    non_text = {c: str(types[c]) for c in required if c in types and not _is_text(types[c])}
+    non_text = {c: str(types[c]) for c in declared if c in types and not _is_text(types[c])}
     return FileShape(records, tuple(schema.names), non_text)
 
 
-def inspect_file(path: Path, fmt: str, required: tuple[str, ...], max_line_bytes: int) -> FileShape:
-    """Count and check the file without DuckDB; FileRejected names the first problem."""
+def inspect_file(path: Path, fmt: str, declared: tuple[str, ...], max_line_bytes: int) -> FileShape:
+    """Count and check the file without DuckDB; FileRejected names the first problem.
+
+    ``declared``: the source's columns, whose values must be scalars.
+    """
     if path.stat().st_size == 0:
         raise FileRejected("the file is empty (0 bytes)", rows=0)
     if fmt == "csv":
         shape = _inspect_csv(path, max_line_bytes)
     elif fmt == "jsonl":
-        shape = _inspect_jsonl(path, required, max_line_bytes)
+        shape = _inspect_jsonl(path, declared, max_line_bytes)
     else:
-        shape = _inspect_parquet(path, required)
+        shape = _inspect_parquet(path, declared)
     if shape.records == 0:
         raise FileRejected("the file holds no data rows (a header or blank lines only)", rows=0)
     return shape
@@ -233,9 +231,11 @@ def _ambiguous_names(columns: tuple[str, ...]) -> list[list[str]]:
     return [group for group in groups.values() if len(group) > 1]
 
 
-def check_columns(shape: FileShape, required: tuple[str, ...], fmt: str) -> tuple[str, ...]:
-    """Raise when required columns are missing or names are ambiguous (the same name
-    twice, or names differing only by case); return the extra columns."""
+def check_columns(
+    shape: FileShape, declared: tuple[str, ...], required: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Raise when required columns are missing or names are ambiguous (a declared name
+    twice, or names differing only by case); return the undeclared columns."""
     missing = [c for c in required if c not in shape.columns]
     if missing:
         found = [clip(c, 80) for c in shape.columns][:20]
@@ -243,9 +243,10 @@ def check_columns(shape: FileShape, required: tuple[str, ...], fmt: str) -> tupl
             f"missing required columns {missing}; found {found}{_delimiter_hint(shape.columns)}",
             rows=shape.records,
         )
-    doubled = [c for c in required if shape.columns.count(c) > 1]
+    doubled = [c for c in declared if shape.columns.count(c) > 1]
     if doubled:
-        raise FileRejected(f"required columns appear more than once: {doubled}", rows=shape.records)
+        kind = "required" if set(doubled) <= set(required) else "declared"
+        raise FileRejected(f"{kind} columns appear more than once: {doubled}", rows=shape.records)
     ambiguous = _ambiguous_names(shape.columns)
     if ambiguous:
         named = "; ".join(" and ".join(repr(clip(c, 80)) for c in group) for group in ambiguous)
@@ -254,44 +255,7 @@ def check_columns(shape: FileShape, required: tuple[str, ...], fmt: str) -> tupl
             "which one holds the data cannot be known",
             rows=shape.records,
         )
-    return tuple(dict.fromkeys(c for c in shape.columns if c not in required))
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def select_as_text_sql(
-    fmt: str, shape: FileShape, required: tuple[str, ...], max_line_bytes: int
-) -> str:
-    """A SELECT over the file (one ``?``: its reader_path) giving the required columns as text.
-
-    DuckDB's own line limit is a looser backstop (a row may span lines, a character up to
-    four bytes): the Python pass enforces the configured one and names the line.
-    """
-    backstop = 4 * max_line_bytes * max(len(shape.columns), 1) + 65536
-    if fmt == "csv":
-        by_position = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(shape.columns)))
-        columns = ", ".join(f"c{shape.columns.index(c)} as {quote_identifier(c)}" for c in required)
-        return (
-            f"select {columns} from read_csv(?, header = true, auto_detect = false, "
-            f"columns = {{{by_position}}}, delim = ',', quote = '\"', escape = '\"', "
-            "strict_mode = true, null_padding = false, encoding = 'utf-8', "
-            f"compression = 'none', max_line_size = {backstop})"
-        )
-    if fmt == "jsonl":
-        # Every required field is read as text: a number in one record and a string in
-        # the next is ordinary in JSON and is cleaned later, not guessed at here.
-        spec = ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in required)
-        columns = ", ".join(quote_identifier(c) for c in required)
-        return (
-            f"select {columns} from read_json(?, format = 'newline_delimited', "
-            f"columns = {{{spec}}}, compression = 'none', maximum_object_size = {backstop})"
-        )
-    columns = ", ".join(
-        f"cast({quote_identifier(c)} as varchar) as {quote_identifier(c)}" for c in required
-    )
-    return f"select {columns} from read_parquet(?)"
+    return tuple(dict.fromkeys(c for c in shape.columns if c not in declared))
 
 
 def clip(text: str, limit: int = 500) -> str:

@@ -1,13 +1,15 @@
 """The ledger of delivered files, ``raw.file_manifest``: one row per file taken.
 
-Every file the landing folder gave up has a row, loaded or quarantined, so the ledger
-can be reconciled with ``raw.orders`` and the quarantine folder at any time.
+Every file a landing folder gave up has a row, loaded or quarantined, under its source's
+ledger id (``source``), so each files source's ledger can be reconciled with its
+``raw.<name>`` table and its quarantine folder at any time; two sources never see each
+other's files, even when both receive a file of the same name.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -37,6 +39,35 @@ class FileOutcome:
     rows_rejected: int = 0  # rows that broke the row contract (raw.rejected_rows)
 
 
+@dataclass
+class LandingReport:
+    batch_id: str
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # subfolders, with why
+    # Quarantined by an earlier run that stopped before writing the manifest row.
+    recovered: list[FileOutcome] = field(default_factory=list)
+
+    def with_status(self, status: str) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(o.rows_loaded for o in self.outcomes)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(o.rows_rejected for o in self.outcomes)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(o.rows_landed or 0 for o in self.with_status("quarantined"))
+
+    @property
+    def rows_landed(self) -> int:
+        taken = self.with_status("loaded") + self.with_status("quarantined")
+        return sum(o.rows_landed or 0 for o in taken)
+
+
 StatSignature = tuple[str, int, int, int]  # path, size, mtime_ns, ctime_ns
 
 
@@ -44,7 +75,7 @@ def signature(rel: str, st: os.stat_result) -> StatSignature:
     return (rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def loaded_signatures(con: duckdb.DuckDBPyConnection) -> dict[StatSignature, str]:
+def loaded_signatures(con: duckdb.DuckDBPyConnection, source: str) -> dict[StatSignature, str]:
     """Stat signatures of loaded files, so unchanged files are not hashed again.
 
     The kernel moves ``ctime`` on every write and no copy tool can set it back, so a
@@ -53,22 +84,24 @@ def loaded_signatures(con: duckdb.DuckDBPyConnection) -> dict[StatSignature, str
     """
     rows = con.execute(
         f"select path, size_bytes, mtime_ns, ctime_ns, sha256 from {RAW_SCHEMA}.file_manifest "
-        "where status = 'loaded'"
+        "where status = 'loaded' and source = ?",
+        [source],
     ).fetchall()
     return {(p, size, mtime, ctime): sha for p, size, mtime, ctime, sha in rows}
 
 
-def already_loaded(con: duckdb.DuckDBPyConnection, rel: str, sha: str) -> bool:
+def already_loaded(con: duckdb.DuckDBPyConnection, source: str, rel: str, sha: str) -> bool:
     ((count,),) = con.execute(
         f"select count(*) from {RAW_SCHEMA}.file_manifest "
-        "where path = ? and sha256 = ? and status = 'loaded'",
-        [rel, sha],
+        "where source = ? and path = ? and sha256 = ? and status = 'loaded'",
+        [source, rel, sha],
     ).fetchall()
     return count > 0
 
 
 def write_manifest(
     con: duckdb.DuckDBPyConnection,
+    source: str,
     outcome: FileOutcome,
     signature: StatSignature,
     batch_id: str,
@@ -76,10 +109,11 @@ def write_manifest(
 ) -> None:
     _, size, mtime_ns, ctime_ns = signature
     con.execute(
-        f"insert into {RAW_SCHEMA}.file_manifest (path, sha256, size_bytes, mtime_ns, ctime_ns, "
-        "format, status, rows_landed, rows_loaded, batch_id, processed_at, reason, "
-        "quarantine_path, rows_rejected) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert into {RAW_SCHEMA}.file_manifest (source, path, sha256, size_bytes, mtime_ns, "
+        "ctime_ns, format, status, rows_landed, rows_loaded, batch_id, processed_at, reason, "
+        "quarantine_path, rows_rejected) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
+            source,
             outcome.path,
             outcome.sha256,
             size,
@@ -99,7 +133,11 @@ def write_manifest(
 
 
 def record_quarantine(
-    con: duckdb.DuckDBPyConnection, record: QuarantineRecord, target: Path, at: datetime
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    record: QuarantineRecord,
+    target: Path,
+    at: datetime,
 ) -> FileOutcome:
     outcome = FileOutcome(
         record.file,
@@ -112,21 +150,23 @@ def record_quarantine(
         printable_name(str(target)),
     )
     signature = (record.file, record.size_bytes, record.mtime_ns, record.ctime_ns)
-    write_manifest(con, outcome, signature, record.batch_id, at)
+    write_manifest(con, source, outcome, signature, record.batch_id, at)
     return outcome
 
 
 def record_unrecorded_quarantine(
-    con: duckdb.DuckDBPyConnection, quarantine_dir: Path, at: datetime
+    con: duckdb.DuckDBPyConnection, source: str, quarantine_dir: Path, at: datetime
 ) -> list[FileOutcome]:
-    """Write the manifest rows a crash left out (see ``quarantine.py``)."""
+    """Write the manifest rows a crash left out (see ``quarantine.py``); the quarantine
+    folder is the source's own, so what it holds is the source's."""
     rows = con.execute(
         f"select path, sha256, batch_id, quarantine_path from {RAW_SCHEMA}.file_manifest "
-        "where status = 'quarantined'"
+        "where status = 'quarantined' and source = ?",
+        [source],
     ).fetchall()
     recorded = {(path, sha, batch) for path, sha, batch, _ in rows}
     unrecorded = find_unrecorded(quarantine_dir, recorded, {moved for *_, moved in rows})
     for orphan in unrecorded.orphans:
         orphan.unlink()
     prune_empty_batch_folders(quarantine_dir)
-    return [record_quarantine(con, record, moved, at) for record, moved in unrecorded.moved]
+    return [record_quarantine(con, source, record, moved, at) for record, moved in unrecorded.moved]

@@ -1,5 +1,6 @@
-"""Does every landed order row sit in raw.orders, in the rejected-rows ledger or in
-quarantine?  Counted, not assumed: landed = loaded + rejected + quarantined."""
+"""Does every row a files source landed sit in its ``raw.<name>`` table, in the
+rejected-rows ledger or in quarantine?  Counted, not assumed, per source:
+landed = loaded + rejected + quarantined."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from training_pipeline.ingestion.warehouse import RAW_SCHEMA, REJECTED_ROWS
+from training_pipeline.ingestion.warehouse import RAW_SCHEMA, REJECTED_ROWS, quote_identifier
+from training_pipeline.spec.sources import FilesSource
 
 
 @dataclass(frozen=True)
@@ -17,7 +19,7 @@ class Reconciliation:
     rows_landed: int
     rows_loaded: int
     rows_quarantined: int
-    # Deliveries whose rows in raw.orders differ from what the manifest says was loaded.
+    # Deliveries whose rows in raw.<name> differ from what the manifest says was loaded.
     mismatched: tuple[tuple[str, str, int, int], ...]
     rows_rejected: int = 0
     # Deliveries whose rows in raw.rejected_rows differ from the manifest's count.
@@ -41,7 +43,7 @@ _MISMATCHED = """
     expected as (
         select path, batch_id, coalesce({counted}, 0) as n
         from {manifest}
-        where status = 'loaded'
+        where status = 'loaded' and source = $source
     )
     select
         coalesce(e.path, p.path), coalesce(e.batch_id, p.batch_id),
@@ -53,9 +55,10 @@ _MISMATCHED = """
 """
 
 
-def reconcile_order_files(con: duckdb.DuckDBPyConnection) -> Reconciliation:
-    """Compare the manifest's ledger with the rows actually present in raw.orders and
-    in the rejected-rows ledger."""
+def reconcile_files(con: duckdb.DuckDBPyConnection, source: FilesSource) -> Reconciliation:
+    """Compare the source's part of the manifest with the rows actually present in its
+    raw table and in the rejected-rows ledger."""
+    ledger = {"source": source.ledger}
     ((files_loaded, files_quarantined, landed, quarantined),) = con.execute(
         f"""
         select
@@ -64,33 +67,40 @@ def reconcile_order_files(con: duckdb.DuckDBPyConnection) -> Reconciliation:
             coalesce(sum(rows_landed), 0),
             coalesce(sum(rows_landed) filter (where status = 'quarantined'), 0)
         from {RAW_SCHEMA}.file_manifest
-        """
+        where source = $source
+        """,
+        ledger,
     ).fetchall()
     manifest = f"{RAW_SCHEMA}.file_manifest"
+    raw_table = f"{RAW_SCHEMA}.{quote_identifier(source.name)}"
     mismatched = con.execute(
         _MISMATCHED.format(
             ref="_source_ref",
             batch="_batch_id",
-            table=f"{RAW_SCHEMA}.orders",
+            table=raw_table,
             where="",
             counted="rows_loaded",
             manifest=manifest,
-        )
+        ),
+        ledger,
     ).fetchall()
+    rejections = {**ledger, "table": source.name}
     mismatched_rejections = con.execute(
         _MISMATCHED.format(
             ref="source_ref",
             batch="batch_id",
             table=REJECTED_ROWS,
-            where="where raw_table = 'orders'",
+            where="where raw_table = $table and source = $source",
             counted="rows_rejected",
             manifest=manifest,
-        )
+        ),
+        rejections,
     ).fetchall()
     ((rejected,),) = con.execute(
-        f"select count(*) from {REJECTED_ROWS} where raw_table = 'orders'"
+        f"select count(*) from {REJECTED_ROWS} where raw_table = $table and source = $source",
+        rejections,
     ).fetchall()
-    ((loaded,),) = con.execute(f"select count(*) from {RAW_SCHEMA}.orders").fetchall()
+    ((loaded,),) = con.execute(f"select count(*) from {raw_table}").fetchall()
     return Reconciliation(
         files_loaded,
         files_quarantined,

@@ -25,8 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from training_pipeline.ingestion.warehouse import RAW_COLUMNS
-
 EARLIEST = datetime(1900, 1, 1)
 
 
@@ -73,14 +71,3 @@ class RowContract:
 
     def parser(self, column: str) -> str | None:
         return dict(self.parsers).get(column)
-
-
-CONTRACTS: dict[str, RowContract] = {
-    "orders": RowContract(
-        table="orders",
-        columns=RAW_COLUMNS["orders"],
-        keys=("order_id",),
-        parsers=(("ordered_at", "parse_timestamp_utc"),),
-        timestamps=("ordered_at",),
-    ),
-}

@@ -28,10 +28,9 @@ REJECTED_ROWS = f"{RAW_SCHEMA}.rejected_rows"
 
 PROVENANCE_COLUMNS: tuple[str, ...] = ("_source", "_source_ref", "_batch_id", "_ingested_at")
 
-# Business columns of each raw table, all kept as delivered (VARCHAR); see docs/sources.md.
-RAW_COLUMNS: dict[str, tuple[str, ...]] = {
-    "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
-}
+# The ledger id of the one files source that existed before ``raw.file_manifest`` had a
+# ``source`` column: rows of a warehouse from then are that source's.
+LEGACY_MANIFEST_SOURCE = "order_files"
 
 _BOOKKEEPING_DDL = (
     f"""
@@ -47,6 +46,7 @@ _BOOKKEEPING_DDL = (
     )""",
     f"""
     create table if not exists {RAW_SCHEMA}.file_manifest (
+        source varchar not null,
         path varchar not null,
         sha256 varchar not null,
         size_bytes bigint not null,
@@ -144,23 +144,8 @@ def confine(con: duckdb.DuckDBPyConnection, directory: Path) -> None:
     con.execute("set enable_external_access = false").fetchall()
 
 
-def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw schema, its tables and the ingestion bookkeeping if absent."""
-    con.execute(f"create schema if not exists {RAW_SCHEMA}").fetchall()
-    for table, columns in RAW_COLUMNS.items():
-        ensure_raw_table(con, table, columns)
-    for ddl in _BOOKKEEPING_DDL:
-        con.execute(ddl).fetchall()
-    # Warehouses created before row contracts lack these columns; nothing was rejected then.
-    for table in ("file_manifest", "ingestion_batches"):
-        con.execute(
-            f"alter table {RAW_SCHEMA}.{table} "
-            "add column if not exists rows_rejected bigint default 0"
-        ).fetchall()
-
-
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> None:
-    """Create ``raw.<table>``, its business columns as text plus provenance, if absent."""
+    """Create ``raw.<table>``: the business columns as delivered text, then provenance."""
     con.execute(f"create schema if not exists {RAW_SCHEMA}").fetchall()
     business = ", ".join(f"{quote_identifier(c)} varchar" for c in columns)
     con.execute(
@@ -168,6 +153,24 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequen
         "_source varchar not null, _source_ref varchar not null, "
         "_batch_id varchar not null, _ingested_at timestamp not null)"
     ).fetchall()
+
+
+def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw schema, its tables and the ingestion bookkeeping if absent."""
+    con.execute(f"create schema if not exists {RAW_SCHEMA}").fetchall()
+    for ddl in _BOOKKEEPING_DDL:
+        con.execute(ddl).fetchall()
+    # Before manifests were kept per source, order files were the only files source.
+    con.execute(
+        f"alter table {RAW_SCHEMA}.file_manifest add column if not exists source varchar "
+        f"default '{LEGACY_MANIFEST_SOURCE}'"
+    ).fetchall()
+    # Warehouses created before row contracts lack these columns; nothing was rejected then.
+    for table in ("file_manifest", "ingestion_batches"):
+        con.execute(
+            f"alter table {RAW_SCHEMA}.{table} "
+            "add column if not exists rows_rejected bigint default 0"
+        ).fetchall()
 
 
 def record_batch(

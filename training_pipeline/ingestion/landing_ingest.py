@@ -1,11 +1,15 @@
-"""Ingest order files from the landing folder: once per content, verified, or quarantined.
+"""Ingest a files source's landing folder: once per content, verified, or quarantined.
 
-A manifest (``raw.file_manifest``) keyed by path and content hash makes ingestion
-exactly-once per content: an identical re-delivery is skipped, a corrected one (same
-path, new bytes) is loaded as a new delivery and wins in staging.  A file that cannot be
-loaded is moved to the quarantine folder with a reason file beside it and recorded in
-the manifest, so it is never silently dropped and never blocks the good files.  A file
-that is still changing is deferred: not read, not moved, taken by a later run.
+Every declared ``files`` source (``spec.sources.FilesSource``) is ingested here: its
+contract names the columns (required ones must be in every file, optional ones load as
+NULL when absent), its ``formats`` the readers it accepts, and its rows go to
+``raw.<name>``.  A manifest (``raw.file_manifest``, per source) keyed by path and content
+hash makes ingestion exactly-once per content: an identical re-delivery is skipped, a
+corrected one (same path, new bytes) is loaded as a new delivery and wins in staging.  A
+file that cannot be loaded is moved to the source's quarantine folder with a reason file
+beside it and recorded in the manifest, so it is never silently dropped and never blocks
+the good files.  A file that is still changing is deferred: not read, not moved, taken by
+a later run.
 """
 
 from __future__ import annotations
@@ -13,23 +17,22 @@ from __future__ import annotations
 import errno
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 from training_pipeline.ingestion.file_formats import (
-    SUPPORTED_FORMATS,
     FileRejected,
     check_columns,
     clip,
     file_format,
+    format_name,
     inspect_file,
-    reader_path,
-    select_as_text_sql,
     sha256_of,
 )
+from training_pipeline.ingestion.file_select import reader_path, select_as_text_sql
 from training_pipeline.ingestion.landing_folder import (
     TAKE_AT_ONCE,
     Entry,
@@ -38,6 +41,7 @@ from training_pipeline.ingestion.landing_folder import (
 )
 from training_pipeline.ingestion.manifest import (
     FileOutcome,
+    LandingReport,
     StatSignature,
     already_loaded,
     loaded_signatures,
@@ -48,46 +52,14 @@ from training_pipeline.ingestion.manifest import (
 )
 from training_pipeline.ingestion.quarantine import QuarantineRecord, move_to_quarantine
 from training_pipeline.ingestion.rejected_rows import Provenance, apply_contract
-from training_pipeline.ingestion.row_contract import CONTRACTS
-from training_pipeline.ingestion.warehouse import transaction
+from training_pipeline.ingestion.warehouse import ensure_raw_table, transaction
 from training_pipeline.settings import MAX_FILE_BYTES_ENV, LandingLimits, RowContractLimits
+from training_pipeline.spec.sources import FilesSource
 
-SOURCE = "order_files"
-CONTRACT = CONTRACTS["orders"]
-REQUIRED_COLUMNS = CONTRACT.columns
-INCOMING = "_incoming_order_file"
+INCOMING = "_incoming_file"
 DEFAULT_CONTRACT_LIMITS = RowContractLimits()
 NOT_HASHED = "not hashed"  # the manifest's sha256 of an entry that was never read
 CHANGED_WHILE_READ = "changed or disappeared while it was being read; a later run takes it"
-
-
-@dataclass
-class LandingReport:
-    batch_id: str
-    outcomes: list[FileOutcome] = field(default_factory=list)
-    ignored: list[tuple[str, str]] = field(default_factory=list)  # subfolders, with why
-    # Quarantined by an earlier run that stopped before writing the manifest row.
-    recovered: list[FileOutcome] = field(default_factory=list)
-
-    def with_status(self, status: str) -> list[FileOutcome]:
-        return [o for o in self.outcomes if o.status == status]
-
-    @property
-    def rows_loaded(self) -> int:
-        return sum(o.rows_loaded for o in self.outcomes)
-
-    @property
-    def rows_rejected(self) -> int:
-        return sum(o.rows_rejected for o in self.outcomes)
-
-    @property
-    def rows_quarantined(self) -> int:
-        return sum(o.rows_landed or 0 for o in self.with_status("quarantined"))
-
-    @property
-    def rows_landed(self) -> int:
-        taken = self.with_status("loaded") + self.with_status("quarantined")
-        return sum(o.rows_landed or 0 for o in taken)
 
 
 class _ChangedWhileReading(Exception):
@@ -137,6 +109,7 @@ def _stage(
 
 def _load(
     con: duckdb.DuckDBPyConnection,
+    source: FilesSource,
     entry: Entry,
     fmt: str,
     limits: LandingLimits,
@@ -145,15 +118,17 @@ def _load(
 ) -> FileOutcome:
     """Check the file, load its rows that keep the contract and record the others; the
     caller owns the transaction."""
-    shape = inspect_file(entry.path, fmt, REQUIRED_COLUMNS, limits.max_line_bytes)
-    extra = check_columns(shape, REQUIRED_COLUMNS, fmt)
-    select = select_as_text_sql(fmt, shape, REQUIRED_COLUMNS, limits.max_line_bytes)
+    declared = source.contract.names
+    shape = inspect_file(entry.path, fmt, declared, limits.max_line_bytes)
+    extra = check_columns(shape, declared, source.contract.required)
+    select = select_as_text_sql(fmt, shape, declared, limits.max_line_bytes)
     # Not dropped on failure: the caller rolls back, which removes it (and after a
     # failed statement DuckDB accepts nothing but the rollback).
     _stage(con, entry, fmt, select, shape.records)
     if _changed_since_listed(entry):
         raise _ChangedWhileReading
-    split = apply_contract(con, CONTRACT, INCOMING, provenance, contract_limits)
+    contract = source.contract.row_contract(source.name)
+    split = apply_contract(con, contract, INCOMING, provenance, contract_limits)
     con.execute(f"drop table {INCOMING}").fetchall()
     return FileOutcome(
         entry.rel,
@@ -169,12 +144,12 @@ def _load(
 
 
 def _deferred(entry: Entry, reason: str) -> FileOutcome:
-    fmt = SUPPORTED_FORMATS.get(entry.path.suffix.lower(), "unknown")
-    return FileOutcome(entry.rel, None, fmt, "deferred", None, 0, reason)
+    return FileOutcome(entry.rel, None, format_name(entry.path), "deferred", None, 0, reason)
 
 
 def _quarantine(
     con: duckdb.DuckDBPyConnection,
+    source: FilesSource,
     entry: Entry,
     quarantine_dir: Path,
     sha: str,
@@ -186,7 +161,7 @@ def _quarantine(
     record = QuarantineRecord(
         file=entry.rel,
         sha256=sha,
-        format=SUPPORTED_FORMATS.get(entry.path.suffix.lower(), "unknown"),
+        format=format_name(entry.path),
         reason=clip(str(rejected)),
         batch_id=batch_id,
         rows_landed=rejected.rows,
@@ -196,11 +171,18 @@ def _quarantine(
         quarantined_at=ingested_at.isoformat(),
     )
     target = move_to_quarantine(entry.path, quarantine_dir, record)
-    return record_quarantine(con, record, target, ingested_at)
+    return record_quarantine(con, source.ledger, record, target, ingested_at)
+
+
+def _size_limit(source: FilesSource) -> str:
+    if source.limits.max_file_bytes is not None:
+        return f"limits.max_file_bytes of source {source.name!r}"
+    return MAX_FILE_BYTES_ENV
 
 
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
+    source: FilesSource,
     entry: Entry,
     quarantine_dir: Path,
     batch_id: str,
@@ -219,17 +201,17 @@ def ingest_file(
         if entry.lstat.st_size > limits.max_file_bytes:
             raise FileRejected(
                 f"the file is {entry.lstat.st_size} bytes, over the limit of "
-                f"{limits.max_file_bytes} bytes ({MAX_FILE_BYTES_ENV}); it was not read"
+                f"{limits.max_file_bytes} bytes ({_size_limit(source)}); it was not read"
             )
         sha = sha256_of(entry.path)
-        if already_loaded(con, entry.rel, sha):
+        if already_loaded(con, source.ledger, entry.rel, sha):
             return FileOutcome(entry.rel, sha, fmt_name, "skipped", None, 0)
-        fmt = file_format(entry.path)
+        fmt = file_format(entry.path, source.formats)
         with transaction(con):
-            provenance = Provenance(SOURCE, entry.rel, batch_id, ingested_at)
-            outcome = _load(con, entry, fmt, limits, provenance, contract_limits)
+            provenance = Provenance(source.ledger, entry.rel, batch_id, ingested_at)
+            outcome = _load(con, source, entry, fmt, limits, provenance, contract_limits)
             outcome = FileOutcome(**{**asdict(outcome), "sha256": sha})
-            write_manifest(con, outcome, stat_key, batch_id, ingested_at)
+            write_manifest(con, source.ledger, outcome, stat_key, batch_id, ingested_at)
         return outcome
     except _ChangedWhileReading:
         return _deferred(entry, CHANGED_WHILE_READ)
@@ -246,11 +228,12 @@ def ingest_file(
             # A fault of the machine (too many open files, an I/O error, a stale mount)
             # says nothing about the file: quarantining it would lose a good delivery.
             raise
-        return _quarantine(con, entry, quarantine_dir, sha, rejected, batch_id, ingested_at)
+        return _quarantine(con, source, entry, quarantine_dir, sha, rejected, batch_id, ingested_at)
 
 
 def ingest_landing_folder(
     con: duckdb.DuckDBPyConnection,
+    source: FilesSource,
     landing_dir: Path,
     quarantine_dir: Path,
     batch_id: str,
@@ -259,19 +242,23 @@ def ingest_landing_folder(
     now: float | None = None,
     contract_limits: RowContractLimits = DEFAULT_CONTRACT_LIMITS,
 ) -> LandingReport:
-    """Load every new, settled delivery in the landing folder; one transaction per file.
+    """Load every new, settled delivery in the source's landing folder into
+    ``raw.<name>`` (created when absent); one transaction per file.
 
     ``now`` (epoch seconds) is the clock the settle time is measured against.
     """
+    ensure_raw_table(con, source.name, source.contract.names)
     report = LandingReport(batch_id)
-    report.recovered = record_unrecorded_quarantine(con, quarantine_dir, ingested_at)
+    report.recovered = record_unrecorded_quarantine(con, source.ledger, quarantine_dir, ingested_at)
     survey = survey_landing(landing_dir, limits.settle_s, time.time() if now is None else now)
     report.ignored = survey.ignored
-    signatures = loaded_signatures(con)
+    signatures = loaded_signatures(con, source.ledger)
     for entry, why in survey.refused:
         rejected = FileRejected(f"{why}; only regular files are read")
         report.outcomes.append(
-            _quarantine(con, entry, quarantine_dir, NOT_HASHED, rejected, batch_id, ingested_at)
+            _quarantine(
+                con, source, entry, quarantine_dir, NOT_HASHED, rejected, batch_id, ingested_at
+            )
         )
     for entry, why in survey.deferred:
         known_sha = signatures.get(signature(entry.rel, entry.lstat))
@@ -285,6 +272,7 @@ def ingest_landing_folder(
         report.outcomes.append(
             ingest_file(
                 con,
+                source,
                 entry,
                 quarantine_dir,
                 batch_id,
@@ -296,7 +284,3 @@ def ingest_landing_folder(
         )
     report.outcomes.sort(key=lambda o: o.path)
     return report
-
-
-def outcome_as_dict(outcome: FileOutcome) -> dict:
-    return asdict(outcome)
