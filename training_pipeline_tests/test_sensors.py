@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from declared_sources import resources_with_sources
 
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.automation.sensors import (
