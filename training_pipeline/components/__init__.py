@@ -1,10 +1,14 @@
 """Components a project's ``defs.yaml`` files may declare, and the loader that reads them.
 
 ``COMPONENT_TYPES`` maps each ``type:`` a declaration may name to its class; anything
-else is refused at load with this list.  It is empty until the model and source
-components land (issues 9 and 10).
+else is refused at load with this list.  The source component joins it with issue 10.
 """
 
 from training_pipeline.components.base import ProjectComponent
+from training_pipeline.components.trained_model import TrainedModel
 
-COMPONENT_TYPES: dict[str, type[ProjectComponent]] = {}
+COMPONENT_TYPES: dict[str, type[ProjectComponent]] = {
+    "training_pipeline.components.TrainedModel": TrainedModel,
+}
+
+__all__ = ["COMPONENT_TYPES", "ProjectComponent", "TrainedModel"]

@@ -19,6 +19,8 @@ from pathlib import Path
 import pydantic
 from dagster.components.resolved.errors import ResolutionException
 
+from training_pipeline.spec.errors import FieldError, FieldProblem
+
 # Dagster names the failing attribute of a nested model as "<file>:<line> - attributes.<path>".
 _RESOLVER_PATH = re.compile(r" - attributes\.([\w.\[\]]+)")
 
@@ -34,25 +36,6 @@ class Location:
     def __str__(self) -> str:
         named = f", {self.instance}" if self.instance else ""
         return f"{self.file} (document {self.document}{named})"
-
-
-@dataclass(frozen=True)
-class FieldProblem:
-    field: str  # dotted path inside `attributes`, "attributes" for the whole declaration
-    problem: str
-    allowed: str | None = None
-
-    def __str__(self) -> str:
-        allowed = f"; allowed: {self.allowed}" if self.allowed else ""
-        return f"field {self.field}: {self.problem}{allowed}"
-
-
-class FieldError(ValueError):
-    """Raised by a component about one of its fields; the loader adds where it is declared."""
-
-    def __init__(self, field: str, problem: str, allowed: str | None = None) -> None:
-        self.problem = FieldProblem(field, problem, allowed)
-        super().__init__(str(self.problem))
 
 
 class DeclarationError(ValueError):
