@@ -26,9 +26,9 @@ import duckdb
 import pytest
 from fitted_models import fitted, register
 from synthetic_churn import churn_snapshots
+from training_pipeline.assets.drift import _result
 
 from training_pipeline.alerts import Alert, write_alert_log
-from training_pipeline.assets.drift import _result
 from training_pipeline.ml import artifacts
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.drift import DriftResult

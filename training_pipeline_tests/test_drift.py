@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from training_pipeline.assets.training import build_training_assets
 
 from training_pipeline import cli
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
-from training_pipeline.assets.training import build_training_assets
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.demo import ticket_store, writers
 from training_pipeline.demo.api_server import DemoApiServer

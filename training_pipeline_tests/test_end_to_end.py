@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pytest
-
-from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.deployment import churn_scores, production_model
-from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.assets.validation import build_validation_asset
+
+from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from synthetic_churn import churn_snapshots
-
 from training_pipeline.assets.deployment import production_model
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.assets.validation import build_validation_asset
+
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.ml.datasets import TrainingSet, export_training_set
 from training_pipeline.ml.feature_spec import CHURN
