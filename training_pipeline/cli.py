@@ -177,7 +177,8 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
         help="show the production model, its metrics and training batches, and recent versions",
         description=(
             "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models/<model> (the "
-            "project's only model) and verifies the production artifact; exits 1 when it fails verification. --json prints the "
+            "project's only model) and verifies the production artifact; exits 1 when it "
+            "fails verification. --json prints the "
             "object documented in training_pipeline/ml/status.py (schema_version 1)."
         ),
     )
