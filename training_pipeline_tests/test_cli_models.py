@@ -43,8 +43,9 @@ CHANGE_KEYS = {"at", "action", "reason", "actor", "production_before", "producti
 
 @pytest.fixture
 def registry(settings: Settings) -> ModelRegistry:
-    """The registry the CLI finds through TRAINING_PIPELINE_DATA_DIR."""
-    return ModelRegistry(settings.data_dir / "models")
+    """The registry the CLI finds through TRAINING_PIPELINE_DATA_DIR and the one model the
+    project (examples/) declares."""
+    return ModelRegistry.for_model(settings.data_dir / "models", "churn")
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def promote(
     # The previous production is what a failed deployment restores: it must verify.
     guarded = verified_production(context, registry, alerts)
     outcome = deploy(
-        registry, candidate.version, canary, features, actor=f"dagster run {context.run_id}"
+        registry, candidate.version, canary, features, actor=f"dagster run {context.run.run_id}"
     )
     if not outcome.deployed:
         raise dg.Failure(

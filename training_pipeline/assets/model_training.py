@@ -121,7 +121,7 @@ def train(
         families=tuple(config.families),
         metric=model.ml.tuning_metric,
         storage_url=store.optuna_storage_url,
-        study_name=f"{model.name}-{context.run_id}",
+        study_name=f"{model.name}-{context.run.run_id}",
         n_threads=config.threads or default_threads(),
         reduction_factor=config.reduction_factor,
         min_rung_rows=config.min_rung_rows,
