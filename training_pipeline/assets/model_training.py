@@ -1,9 +1,17 @@
 """A declared model's features to a tuned candidate: its training set and candidate."""
 
 import dataclasses
+from collections.abc import Iterator
 
 import dagster as dg
 
+from training_pipeline.assets.model_freshness import (
+    SPEC_FILE,
+    candidate_condition,
+    data_version,
+    spec_record,
+    unchanged_reason,
+)
 from training_pipeline.assets.model_ml import check_readable
 from training_pipeline.assets.model_names import OWNERS, DeclaredModel
 from training_pipeline.masking import password_masked
@@ -32,6 +40,7 @@ class TrainingConfig(dg.Config):
     ``threads`` unset means every core this process may use.  Trials first train on a
     ``1/reduction_factor**k`` sample of each fold and only the best ``1/reduction_factor``
     go on to a larger one; the smallest sample keeps at least ``min_rung_rows`` rows.
+    ``force`` trains even when the newest version saw the same training set and spec.
     """
 
     n_trials: int
@@ -44,6 +53,7 @@ class TrainingConfig(dg.Config):
     families: list[str]
     reduction_factor: int
     min_rung_rows: int
+    force: bool = False  # train even when the training set and spec are unchanged
 
 
 def config_class(model: DeclaredModel) -> type[TrainingConfig]:
@@ -61,7 +71,8 @@ def config_class(model: DeclaredModel) -> type[TrainingConfig]:
         "reduction_factor": tuning.halving_factor,
         "min_rung_rows": tuning.min_rung_rows,
     }
-    namespace = {"__annotations__": dict(TrainingConfig.__annotations__), **defaults}
+    namespace = {"__annotations__": dict(TrainingConfig.__annotations__), "force": False}
+    namespace |= defaults
     return type(f"{model.name}_training_config", (TrainingConfig,), namespace)
 
 
@@ -92,6 +103,7 @@ def export(
         dataset = export_training_set(con, model.ml.features, model.datasets_dir(store))
     return dg.Output(
         dataset,
+        data_version=data_version(dataset.fingerprint),
         metadata={
             "dagster/row_count": dataset.rows,
             "path": dg.MetadataValue.path(dataset.path),
@@ -142,6 +154,7 @@ def train(
         extra_files={
             "trial_history.html": optimization_history_html(tuning.study).encode(),
             "training_set.json": dataset.manifest_path.read_bytes(),
+            SPEC_FILE: spec_record(model.spec),
         },
     )
     candidate = Candidate(
@@ -176,6 +189,24 @@ def train(
     )
 
 
+def train_unless_unchanged(
+    context: dg.AssetExecutionContext,
+    model: DeclaredModel,
+    config: TrainingConfig,
+    store: ModelStoreResource,
+    dataset: TrainingSet,
+) -> Iterator[dg.Output[Candidate] | dg.AssetObservation]:
+    registry = model.registry(store)
+    reason = None
+    if not config.force:
+        reason = unchanged_reason(registry, dataset.fingerprint, model.spec.spec_hash)
+    if reason is None:
+        yield train(context, model, config, store, dataset)
+        return
+    context.log.info(reason)
+    yield dg.AssetObservation(asset_key=model.candidate, metadata={"skipped": reason})
+
+
 def training_assets(model: DeclaredModel) -> list[dg.AssetsDefinition]:
     """The training set's export and the candidate tuned on it."""
     Config = config_class(model)
@@ -204,16 +235,20 @@ def training_assets(model: DeclaredModel) -> list[dg.AssetsDefinition]:
         kinds={"scikitlearn", "optuna"},
         pool=spec.pool,
         ins={"dataset": dg.AssetIn(model.training_set)},
-        automation_condition=dg.AutomationCondition.eager(),
+        code_version=spec.spec_hash,
+        output_required=False,
+        automation_condition=candidate_condition(),
         description="A scikit-learn pipeline (imputation, encoding, estimator) whose family and "
-        "hyperparameters Optuna chose on time-respecting CV; registered, not yet promoted.",
+        "hyperparameters Optuna chose on time-respecting CV; registered, not yet promoted. "
+        "Skipped, with the reason recorded, when the newest version saw the same training set "
+        "and declaration.",
     )
     def candidate(
         context: dg.AssetExecutionContext,
         config: Config,  # type: ignore[valid-type]
         model_store: ModelStoreResource,
         dataset: TrainingSet,
-    ) -> dg.Output[Candidate]:
-        return train(context, model, config, model_store, dataset)
+    ) -> Iterator[dg.Output[Candidate] | dg.AssetObservation]:
+        yield from train_unless_unchanged(context, model, config, model_store, dataset)
 
     return [training_set, candidate]
