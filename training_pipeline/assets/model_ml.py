@@ -52,7 +52,6 @@ def _check_supported(spec: ModelSpec) -> None:
     )
     _require("gate.metric", spec.gate_metric == GATE_METRIC, "only AUC is gated", GATE_METRIC)
     _require("search_spaces", not spec.search_spaces, "cannot be overridden", "{}")
-    _require("holdout.stratify", spec.holdout.stratify, "applies to fraction holdouts", "true")
     defaults = Drift()
     for field in ("numeric_method", "categorical_method", "column_threshold", "warn_share"):
         ours = getattr(spec.drift, field)
