@@ -34,6 +34,12 @@ def churn_definitions() -> dg.Definitions:
     return load_project(LOAD_SETTINGS, COMPONENT_TYPES).defs
 
 
+def churn_spec():
+    """The churn model's ``ModelSpec``, as its YAML declares it."""
+    (component,) = load_project(LOAD_SETTINGS, COMPONENT_TYPES).components
+    return component.spec
+
+
 def asset(part: str) -> dg.AssetsDefinition:
     """The asset ``churn/<part>``."""
     (found,) = [a for a in churn_definitions().assets if key(part) in a.keys]

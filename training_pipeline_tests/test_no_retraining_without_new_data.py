@@ -3,13 +3,22 @@ and the reason is recorded where a person looks; automation asks only for a new 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import churn_model
 import dagster as dg
 import pytest
 from churn_model import NAME, key, step
+from fitted_models import fitted, register
 from synthetic_churn import churn_snapshots
 from test_gate_in_the_graph import FAST, exported, graph_on
 
-from training_pipeline.assets.model_freshness import candidate_condition
+from training_pipeline.assets.model_freshness import (
+    SPEC_FILE,
+    candidate_condition,
+    spec_record,
+    unchanged_reason,
+)
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
@@ -55,7 +64,7 @@ def test_a_rerun_with_no_new_data_trains_nothing_and_says_why(settings, dataset)
     skipped = {e.step_key for e in again.all_events if e.event_type_value == "STEP_SKIPPED"}
     assert {step("validation"), step("production")} <= skipped
     (reason,) = skip_reasons(again)
-    assert f"unchanged since {trained.version} (gate passed); nothing trained" in reason
+    assert f"unchanged since {trained.version} (gate passed, promoted); nothing trained" in reason
     assert reason.startswith(f"training set {dataset.fingerprint[:12]} and spec ")
 
 
@@ -72,6 +81,30 @@ def test_force_trains_on_an_unchanged_training_set_and_new_data_trains_without_i
     assert newer.fingerprint != dataset.fingerprint
     assert key("candidate") in materialized(run(settings, newer))
     assert len(registry.versions()) == 3
+
+
+def test_only_a_settled_version_stops_a_retraining_on_the_same_data(tmp_path):
+    """Regression: a rerun after a kill during promotion skipped training and so never
+    promoted the model its interrupted run had trained."""
+    ticks = iter(range(100))
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    registry = ModelRegistry(
+        tmp_path / "models", clock=lambda: start + timedelta(minutes=next(ticks))
+    )
+    spec = churn_model.churn_spec()
+    extra = {SPEC_FILE: spec_record(spec)}
+    version = register(registry, fitted(), data_fingerprint="f" * 64, extra_files=extra).version
+
+    assert unchanged_reason(registry, "f" * 64, spec.spec_hash) is None  # never gated
+    registry.record_gate(version, {"passed": True, "reasons": []})
+    assert unchanged_reason(registry, "f" * 64, spec.spec_hash) is None  # never promoted
+    registry.promote(version, actor="test")
+    assert "(gate passed, promoted)" in unchanged_reason(registry, "f" * 64, spec.spec_hash)
+    assert unchanged_reason(registry, "e" * 64, spec.spec_hash) is None  # new data
+    assert unchanged_reason(registry, "f" * 64, "0" * 64) is None  # another spec
+    refused = register(registry, fitted(), data_fingerprint="f" * 64, extra_files=extra).version
+    registry.record_gate(refused, {"passed": False, "reasons": ["below the floor"]})
+    assert "(gate failed)" in unchanged_reason(registry, "f" * 64, spec.spec_hash)
 
 
 def test_automation_asks_for_a_candidate_only_when_the_training_set_or_spec_changed():

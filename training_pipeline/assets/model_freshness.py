@@ -30,7 +30,12 @@ def data_version(fingerprint: str) -> dg.DataVersion:
 
 
 def unchanged_reason(registry: ModelRegistry, fingerprint: str, spec_hash: str) -> str | None:
-    """Why training again would be wasted, or None when it would not."""
+    """Why training again would be wasted, or None when it would not.
+
+    Only a settled version stops a retraining: one the gate refused, or one that was
+    promoted (and may since have been rolled back on purpose).  A version whose run died
+    before its gate or its promotion is trained again, so the rerun finishes the job.
+    """
     versions = registry.versions()
     if not versions or versions[0].data_fingerprint != fingerprint:
         return None
@@ -38,8 +43,11 @@ def unchanged_reason(registry: ModelRegistry, fingerprint: str, spec_hash: str) 
     recorded = newest.directory / SPEC_FILE
     if not recorded.is_file() or json.loads(recorded.read_bytes())["spec_hash"] != spec_hash:
         return None
-    gate = newest.gate
-    verdict = "not gated" if not gate else "gate passed" if gate.get("passed") else "gate failed"
+    gate = newest.gate or {}
+    promoted = any(change.after.production == newest.version for change in registry.history())
+    if not gate or (gate.get("passed") and not promoted):
+        return None
+    verdict = "gate passed, promoted" if gate.get("passed") else "gate failed"
     return (
         f"training set {fingerprint[:12]} and spec {spec_hash[:12]} unchanged since "
         f"{newest.version} ({verdict}); nothing trained (run config force: true trains anyway)"
