@@ -34,7 +34,7 @@ from pathlib import Path
 from training_pipeline.demo.api_server import DemoApiServer, Fault
 from training_pipeline.demo.generator import generate, load_state
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.reliability import accounting, kills
+from training_pipeline.reliability import DEMO_MODEL, accounting, kills
 from training_pipeline.reliability.bad_files import BAD_KINDS, Ledger, good_file, land_bad_file
 from training_pipeline.settings import REPO_ROOT, Settings
 
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             log = logs / f"{session}-round-{round_no}-{stage.name}.log"
             process = kills.start_run(CLI, env, log)
             outcome = kills.kill_at(
-                process, stage, home, log, settings.models_dir, timeout_s=args.timeout
+                process, stage, home, log, settings.models_dir / DEMO_MODEL, timeout_s=args.timeout
             )
             if api is not None:
                 api.faults.clear()

@@ -127,20 +127,21 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _model_registry() -> ModelRegistry:
-    from training_pipeline.ml.registry import ModelRegistry
+    from training_pipeline.components.models import model_registry
 
-    return ModelRegistry(Settings.from_env().models_dir)
+    return model_registry(Settings.from_env())
 
 
 def _status(args: argparse.Namespace) -> int:
     import json
 
+    from training_pipeline.components.models import ModelChoiceError
     from training_pipeline.ml.artifacts import RegistryError
     from training_pipeline.ml.status import format_status, registry_status
 
     try:
         status = registry_status(_model_registry(), last=args.last)
-    except RegistryError as error:
+    except (RegistryError, ModelChoiceError) as error:
         print(f"training-pipeline status: {error}", file=sys.stderr)
         return 1
     print(json.dumps(status, indent=2, sort_keys=True) if args.json else format_status(status))
@@ -155,12 +156,12 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
+    from training_pipeline.components.models import ModelChoiceError
     from training_pipeline.ml.artifacts import RegistryError
 
-    registry = _model_registry()
     try:
-        change = registry.rollback(to=args.to, reason=args.reason)
-    except RegistryError as error:
+        change = _model_registry().rollback(to=args.to, reason=args.reason)
+    except (RegistryError, ModelChoiceError) as error:
         print(f"training-pipeline rollback: {error}", file=sys.stderr)
         return 1
     print(
@@ -175,8 +176,9 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
         "status",
         help="show the production model, its metrics and training batches, and recent versions",
         description=(
-            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models and verifies the "
-            "production artifact; exits 1 when it fails verification. --json prints the "
+            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models/<model> (the "
+            "project's only model) and verifies the production artifact; exits 1 when it "
+            "fails verification. --json prints the "
             "object documented in training_pipeline/ml/status.py (schema_version 1)."
         ),
     )

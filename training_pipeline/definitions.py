@@ -8,19 +8,8 @@ project folder's ``defs/`` (TRAINING_PIPELINE_PROJECT_DIR) adds its declarations
 import dagster as dg
 
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.assets.deployment import churn_scores, production_model
-from training_pipeline.assets.drift import build_feature_drift_check, prediction_drift_check
-from training_pipeline.assets.production_guard import production_artifact_verifies
-from training_pipeline.assets.training import build_training_assets
-from training_pipeline.assets.validation import build_validation_asset
 from training_pipeline.automation.alerts import build_run_failure_sensor
-from training_pipeline.automation.drift import build_drift_retraining_sensor
-from training_pipeline.automation.jobs import (
-    build_downstream_automation,
-    build_nightly_retrain,
-    retrain_model,
-    retrain_on_latest_data,
-)
+from training_pipeline.automation.jobs import build_downstream_automation, retrain_on_latest_data
 from training_pipeline.automation.sensors import build_new_data_sensor
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
@@ -37,7 +26,11 @@ def defs() -> dg.Definitions:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """The pipeline's own pieces and the project's declared models and sources."""
+    """The pipeline's own pieces and the project's declared models and sources.
+
+    Each declared model (the project's defs/) brings its training set, candidate, the
+    blocking gate, production, scores, drift checks, retrain job, schedule and sensor.
+    """
     project = load_project(settings, COMPONENT_TYPES)
     return dg.Definitions.merge(pipeline_definitions(settings), project.defs)
 
@@ -49,28 +42,13 @@ def pipeline_definitions(settings: Settings) -> dg.Definitions:
             # 1. Ingestion: the raw layer, one asset per declared source (project.defs).
             # 2. Cleaning and 3. features: dbt staging views, marts, point-in-time snapshots.
             cleaned_tables,
-            # 4. Training: export the labelled snapshots, tune and register a candidate.
-            *build_training_assets(policy, settings.model),
-            # 5. Validation (the blocking gate) and deployment, then batch scoring.
-            build_validation_asset(settings.model),
-            production_model,
-            churn_scores,
         ],
-        asset_checks=[
-            # Drift of the newest features and scores against the production model's data.
-            build_feature_drift_check(policy),
-            prediction_drift_check,
-            # Whether the production artifact still verifies (runs fall back if it does not).
-            production_artifact_verifies,
-        ],
-        jobs=[retrain_on_latest_data, retrain_model],
-        schedules=[build_nightly_retrain(policy)],
+        jobs=[retrain_on_latest_data],
         sensors=[
             # New data in: order files landing, CRM records and ticket changes.
             build_new_data_sensor(policy),
-            # Everything downstream follows by declarative automation; drift retrains.
+            # Everything downstream follows by declarative automation.
             build_downstream_automation(policy),
-            build_drift_retraining_sensor(policy),
             # Every failed run, failed gate and automatic rollback: a JSON line and a webhook.
             build_run_failure_sensor(settings),
         ],

@@ -180,9 +180,14 @@ def model_lineage(settings: Settings, version: str) -> Lineage:
         LineageError: The version is unknown or the alias empty, the training-set manifest
             is gone or names other data, or the warehouse is missing or being written.
     """
-    registry = ModelRegistry(settings.models_dir)
+    from training_pipeline.components.models import ModelChoiceError, model_registry
+
+    try:
+        registry = model_registry(settings)
+    except (ModelChoiceError, RegistryError) as error:
+        raise LineageError(str(error)) from error
     model = _resolve(registry, version)
-    dataset, manifest = _training_set(settings, model)
+    dataset, manifest = _training_set(settings, model, registry.root.name)
     with ExitStack() as stack:
         batches = _batches(_open_read_only(stack, settings), model.trained_on)
     found = {batch.batch_id for batch in batches}
@@ -219,11 +224,13 @@ def _resolve(registry: ModelRegistry, version: str) -> ModelVersion:
         raise LineageError(str(error)) from error
 
 
-def _training_set(settings: Settings, model: ModelVersion) -> tuple[TrainingSet, Path]:
+def _training_set(
+    settings: Settings, model: ModelVersion, model_name: str
+) -> tuple[TrainingSet, Path]:
     """The manifest exported beside the Parquet file, else the copy registered with the model."""
     fingerprint = model.data_fingerprint
     candidates = [
-        settings.datasets_dir / f"{fingerprint[:16]}.json",
+        settings.datasets_dir / model_name / f"{fingerprint[:16]}.json",
         model.directory / REGISTRY_COPY,
     ]
     path = next((p for p in candidates if p.is_file()), None)

@@ -99,13 +99,19 @@ def table_counts(settings: Settings) -> dict[str, int]:
 
 
 def _production_lines(settings: Settings) -> list[str]:
+    from training_pipeline.components.models import declared_models
+
+    return [line for name in declared_models(settings) for line in _model_lines(settings, name)]
+
+
+def _model_lines(settings: Settings, name: str) -> list[str]:
     from training_pipeline.ml.recovery import production_check
     from training_pipeline.ml.registry import ModelRegistry
 
-    registry = ModelRegistry(settings.models_dir)
+    registry = ModelRegistry.for_model(settings.models_dir, name)
     production = registry.production()
     if production is None:
-        return ["production model: none"]
+        return [f"production model {name}: none"]
     auc, pr_auc = (production.metrics.get(k, float("nan")) for k in ("roc_auc", "pr_auc"))
     check = production_check(registry)
     warning = (
@@ -117,10 +123,10 @@ def _production_lines(settings: Settings) -> list[str]:
         ]
     )
     return [
-        f"production model: {production.version} ({production.family}), holdout ROC AUC "
-        f"{auc:.3f}, PR AUC {pr_auc:.3f}",
+        f"production model {name}: {production.version} ({production.family}), holdout ROC "
+        f"AUC {auc:.3f}, PR AUC {pr_auc:.3f}",
         *warning,
-        f"model registry: {settings.models_dir}",
+        f"model registry: {registry.root}",
     ]
 
 

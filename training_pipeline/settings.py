@@ -88,31 +88,6 @@ class LandingLimits:
 
 
 @dataclass(frozen=True)
-class ModelDefaults:
-    """The churn model's tuning budget and gate, the defaults of every run's config.
-
-    Runs started by sensors and schedules take them, so they are settings; they move into
-    each model's YAML declaration when models are declared (issue 9).
-    """
-
-    tuning_trials: int = 20
-    tuning_seconds: float = 45.0
-    tuning_threads: int | None = None  # every core this process may use
-    gate_auc_floor: float = 0.75
-    gate_max_auc_drop: float = 0.01
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ModelDefaults:
-        return cls(
-            tuning_trials=read(PREFIX + "TUNING_TRIALS", env),
-            tuning_seconds=read(PREFIX + "TUNING_SECONDS", env),
-            tuning_threads=read(PREFIX + "TUNING_THREADS", env),
-            gate_auc_floor=read(PREFIX + "GATE_AUC_FLOOR", env),
-            gate_max_auc_drop=read(PREFIX + "GATE_MAX_AUC_DROP", env),
-        )
-
-
-@dataclass(frozen=True)
 class RowContractLimits:
     """How far a delivered timestamp may lie past its ingestion time (clocks drift, zones
     get mislabelled by hours, never by years), and the share of a batch's rows that may
@@ -148,7 +123,6 @@ class Settings:
     landing: LandingLimits = field(default_factory=LandingLimits)
     project_dir: Path = DEFAULT_PROJECT_DIR
     policy: RetrainingPolicy = field(default_factory=RetrainingPolicy)
-    model: ModelDefaults = field(default_factory=ModelDefaults)
     row_contract: RowContractLimits = field(default_factory=RowContractLimits)
     optuna_storage: str | None = None
     webhook_url: str | None = None
@@ -167,7 +141,6 @@ class Settings:
             landing=LandingLimits.from_env(),
             project_dir=(read(PROJECT_DIR_ENV) or DEFAULT_PROJECT_DIR).resolve(),
             policy=RetrainingPolicy.from_env(),
-            model=ModelDefaults.from_env(),
             row_contract=RowContractLimits.from_env(),
             optuna_storage=read(OPTUNA_STORAGE_ENV),
             webhook_url=read(WEBHOOK_URL_ENV),

@@ -1,4 +1,4 @@
-"""A component for the project loader's tests only: the product declares none yet."""
+"""A component for the project loader's tests only, independent of the product's."""
 
 from __future__ import annotations
 

@@ -257,24 +257,24 @@ def test_log_lines_from_concurrent_writers_never_interleave(tmp_path):
 
 def a_failed_run(**changes: Any) -> FailedRun:
     fields = {
-        "job_name": "retrain_model",
+        "job_name": "churn__retrain",
         "run_id": "r1",
         "failed_at": AT,
-        "failure_message": 'Execution of run for "retrain_model" failed.',
+        "failure_message": 'Execution of run for "churn__retrain" failed.',
     }
     return FailedRun(**(fields | changes))
 
 
 GATE_FAILED = CheckEvaluation(
-    asset_key="churn_model_validation",
+    asset_key="churn/validation",
     check_name="passes_gate",
     passed=False,
     blocking=True,
     severity="ERROR",
-    step_key="churn_model_validation",
+    step_key="churn__validation",
     metadata={"challenger_auc": 0.61, "champion_auc": 0.87},
 )
-GATE_STEP = StepFailure("churn_model_validation", CHECK_FAILED_ERROR, "1 blocking check failed")
+GATE_STEP = StepFailure("churn__validation", CHECK_FAILED_ERROR, "1 blocking check failed")
 
 
 def test_a_failed_blocking_check_gives_one_alert_naming_the_check_not_also_a_step_failure():
@@ -282,7 +282,7 @@ def test_a_failed_blocking_check_gives_one_alert_naming_the_check_not_also_a_ste
         a_failed_run(check_evaluations=(GATE_FAILED,), step_failures=(GATE_STEP,))
     )
     assert alert.kind == "blocking_check_failed"
-    assert (alert.asset_key, alert.check_name) == ("churn_model_validation", "passes_gate")
+    assert (alert.asset_key, alert.check_name) == ("churn/validation", "passes_gate")
     assert "challenger_auc: 0.61" in alert.error_summary
 
 
@@ -292,7 +292,7 @@ def test_a_blocking_check_that_failed_while_another_step_failed_gives_an_alert_f
         a_failed_run(check_evaluations=(GATE_FAILED,), step_failures=(GATE_STEP, other))
     )
     assert [(a.kind, a.step_key) for a in alerts] == [
-        ("blocking_check_failed", "churn_model_validation"),
+        ("blocking_check_failed", "churn__validation"),
         ("run_failure", "raw_tickets"),
     ]
 

@@ -40,7 +40,9 @@ def manifest_columns(unique_id: str) -> list[str]:
 
 def test_the_catalog_sees_the_python_assets_and_the_dbt_models():
     assert len(dbt_models()) >= 9
-    assert {dg.AssetKey("training_dataset"), dg.AssetKey("production_model")} <= set(ASSET_KEYS)
+    assert {dg.AssetKey(["churn", "training_set"]), dg.AssetKey(["churn", "production"])} <= set(
+        ASSET_KEYS
+    )
 
 
 @pytest.mark.parametrize("key", ASSET_KEYS, ids=lambda key: key.to_user_string())

@@ -38,7 +38,7 @@ ACTIVE = [
     dg.DagsterRunStatus.STARTED,
 ]
 # The sensors that launch runs; the run-failure alert sensor only reports on them.
-LAUNCHERS = ("new_data_sensor", "downstream_automation", "drift_retraining_sensor")
+LAUNCHERS = ("new_data_sensor", "downstream_automation", "churn__drift_retraining")
 
 
 class Receiver(ThreadingHTTPServer):
@@ -187,9 +187,9 @@ def settle(instance: dg.DagsterInstance, key: dg.AssetKey, since: float, timeout
 @pytest.mark.timeout(2400)
 def test_the_pipeline_refreshes_on_new_data_retrains_on_drift_and_alerts_on_failure(pipeline):
     instance, settings = pipeline["instance"], pipeline["settings"]
-    registry = ModelRegistry(settings.models_dir)
+    registry = ModelRegistry.for_model(settings.models_dir, "churn")
     first_model = registry.production().version
-    scores = dg.AssetKey(["predictions", "churn_scores"])
+    scores = dg.AssetKey(["churn", "scores"])
 
     # The sensor's first look requests what the bootstrap run already ingested; it adds
     # no rows, but let it finish so that what follows is caused by the new days alone.

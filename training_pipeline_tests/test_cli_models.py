@@ -8,7 +8,8 @@ import pytest
 from fitted_models import FAMILIES, fitted, flip_a_byte, register
 
 from training_pipeline.cli import main
-from training_pipeline.ml.registry import Aliases, ModelRegistry
+from training_pipeline.components.models import ModelChoiceError, choose_model
+from training_pipeline.ml.registry import Aliases, LegacyLayoutError, ModelRegistry
 from training_pipeline.settings import Settings
 
 TOP_LEVEL_KEYS = {
@@ -43,8 +44,9 @@ CHANGE_KEYS = {"at", "action", "reason", "actor", "production_before", "producti
 
 @pytest.fixture
 def registry(settings: Settings) -> ModelRegistry:
-    """The registry the CLI finds through TRAINING_PIPELINE_DATA_DIR."""
-    return ModelRegistry(settings.data_dir / "models")
+    """The registry the CLI finds through TRAINING_PIPELINE_DATA_DIR and the one model the
+    project (examples/) declares."""
+    return ModelRegistry.for_model(settings.data_dir / "models", "churn")
 
 
 @pytest.fixture
@@ -174,3 +176,31 @@ def test_rollback_refuses_a_corrupted_previous_version(capsys, registry, three_v
     assert code == 1
     assert "corrupt or truncated" in err and "expected sha256" in err
     assert registry.aliases().production == three_versions[-1]
+
+
+def test_a_registry_in_the_old_one_model_layout_is_refused_with_the_move_to_make(
+    capsys, settings: Settings
+):
+    old = ModelRegistry(settings.models_dir)  # <data>/models/registry.json, as before
+    version = register(old, fitted("random_forest"), family="random_forest").version
+    before = sorted(p.name for p in settings.models_dir.iterdir())
+
+    code, out, err = run_cli(capsys, "status")
+
+    assert code == 1 and out == ""
+    target = settings.models_dir / "churn"
+    assert f"{settings.models_dir / 'registry.json'} is a registry in the old" in err
+    assert "Nothing was moved" in err and f"mkdir -p {target} && mv " in err
+    assert sorted(p.name for p in settings.models_dir.iterdir()) == before
+    with pytest.raises(LegacyLayoutError):
+        ModelRegistry.for_model(settings.models_dir, "churn")
+    assert ModelRegistry(settings.models_dir).get(version).version == version
+
+
+def test_the_model_choice_is_the_only_declared_model_or_an_error_listing_them():
+    assert choose_model(["churn"]) == "churn"
+    assert choose_model(["churn", "weather"], "weather") == "weather"
+    with pytest.raises(ModelChoiceError, match=r"2 models \(churn, weather\); name one"):
+        choose_model(["churn", "weather"])
+    with pytest.raises(ModelChoiceError, match=r"no model named 'flights'; declared: churn"):
+        choose_model(["churn"], "flights")

@@ -49,10 +49,10 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tm
     assert set(counts) == {"marts.customers", "marts.orders", "marts.tickets"}
     assert all(int(n.replace(",", "")) > 0 for n in counts.values())
     assert port_is_free(DEFAULT_API_HOST, DEFAULT_API_PORT), "the demo API was left running"
-    production = ModelRegistry(tmp_path / "data" / "models").production()
+    production = ModelRegistry.for_model(tmp_path / "data" / "models", "churn").production()
     assert production is not None
     assert AUC_BAND[0] <= production.metrics["roc_auc"] <= AUC_BAND[1], production.metrics
-    assert f"production model: {production.version}" in summary
+    assert f"production model churn: {production.version}" in summary
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (recorded,) = instance.get_runs()
         assert recorded.job_name == "retrain_on_latest_data"

@@ -23,7 +23,7 @@ from training_pipeline.demo.api_server import DemoApiServer, Fault
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.reliability import accounting, kills
+from training_pipeline.reliability import DEMO_MODEL, accounting, kills
 from training_pipeline.reliability.bad_files import LandedFile, Ledger, good_file
 from training_pipeline.settings import Settings
 
@@ -97,6 +97,9 @@ def run_env(settings: Settings, home: Path, api_url: str) -> dict[str, str]:
     )
 
 
+CANDIDATE = dg.AssetKey([DEMO_MODEL, "candidate"])
+
+
 def candidate_version(instance: dg.DagsterInstance, run_id: str) -> str:
     records = instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
@@ -104,7 +107,8 @@ def candidate_version(instance: dg.DagsterInstance, run_id: str) -> str:
     (version,) = [
         r.event_log_entry.asset_materialization.metadata["version"].value
         for r in records
-        if r.event_log_entry.asset_materialization.asset_key == dg.AssetKey("churn_model_candidate")
+        if r.event_log_entry.asset_materialization.asset_key
+        == dg.AssetKey([DEMO_MODEL, "candidate"])
     ]
     return version
 
@@ -151,7 +155,12 @@ def test_kill_9_at_every_stage_then_a_rerun_loses_nothing_doubles_nothing_and_ke
             log = logs / f"killed-at-{stage}.log"
             process = kills.start_run(cli, env, log)
             outcome = kills.kill_at(
-                process, kills.STAGES[stage], home, log, settings.models_dir, timeout_s=600
+                process,
+                kills.STAGES[stage],
+                home,
+                log,
+                settings.models_dir / DEMO_MODEL,
+                timeout_s=600,
             )
             assert outcome.killed and outcome.interrupted, (outcome, log.read_text())
             outcomes.append(outcome)
@@ -183,7 +192,7 @@ def test_kill_9_at_every_stage_then_a_rerun_loses_nothing_doubles_nothing_and_ke
     assert orders.holds and crm.holds and tickets.holds, (orders, crm, tickets)
     model = accounting.check_production_model(settings)
     assert model.holds, model
-    registry = ModelRegistry(settings.models_dir)
+    registry = ModelRegistry.for_model(settings.models_dir, DEMO_MODEL)
     assert model.version == newest_candidate  # promoted by the final run, nothing after
     assert registry.history()[-1].actor == f"dagster run {final_run.run_id}"
     published = accounting.check_published_files(settings)
@@ -230,7 +239,7 @@ def test_the_chaos_script_kills_a_run_and_accounts_for_every_landed_row(tmp_path
         assert table_row(output, source)[-2:] == [0, 0]
     assert re.search(r"killed run \S+ during tickets \(raw__tickets, inside the step\)", output)
     assert re.search(r"the next run reported: run \S+ of job retrain_on_latest_data", output)
-    model = ModelRegistry(data / "models").production()
+    model = ModelRegistry.for_model(data / "models", DEMO_MODEL).production()
     assert (
         f"production model: {model.version}; last promoted: the same; sha256 verified; "
         "loads: yes; predicts:" in output

@@ -12,7 +12,7 @@ import dagster as dg
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.definitions import build_definitions, defs
 from training_pipeline.resources import WAREHOUSE_POOL
-from training_pipeline.settings import ModelDefaults, Settings
+from training_pipeline.settings import Settings
 
 REPO = Path(__file__).parents[1]
 
@@ -71,33 +71,39 @@ def test_the_committed_dagster_home_limits_every_pool_to_one_slot(tmp_path):
 
 
 def config_defaults(graph, asset: str) -> dict:
-    fields = graph.get(dg.AssetKey(asset)).assets_def.op.config_schema.config_type.fields
+    key = dg.AssetKey.from_user_string(asset)
+    fields = graph.get(key).assets_def.op.config_schema.config_type.fields
     return {name: field.default_value for name, field in fields.items()}
 
 
-def test_the_settings_passed_in_shape_the_run_config_defaults_the_clock_and_the_triggers(
-    settings: Settings,
+def test_the_variables_the_churn_yaml_reads_shape_run_config_defaults_clock_and_triggers(
+    settings: Settings, monkeypatch
 ):
-    configured = replace(
-        settings,
-        model=ModelDefaults(tuning_trials=7, tuning_seconds=9.0, gate_auc_floor=0.7),
-        policy=RetrainingPolicy(mode="cron", cron="0 3 * * *", nightly=False, sensor_interval_s=99),
-    )
+    for variable, value in {
+        "TUNING_TRIALS": "7",
+        "TUNING_SECONDS": "9",
+        "GATE_AUC_FLOOR": "0.7",
+        "RETRAIN_POLICY": "cron",
+        "RETRAIN_CRON": "0 3 * * *",
+        "NIGHTLY_RETRAIN": "off",
+    }.items():
+        monkeypatch.setenv(f"TRAINING_PIPELINE_{variable}", value)
+    configured = replace(settings, policy=RetrainingPolicy(sensor_interval_s=99))
 
     loaded = build_definitions(configured)
 
     graph = loaded.resolve_asset_graph()
-    candidate = config_defaults(graph, "churn_model_candidate")
+    candidate = config_defaults(graph, "churn/candidate")
     assert (candidate["n_trials"], candidate["timeout_s"]) == (7, 9.0)
-    assert config_defaults(graph, "churn_model_validation")["auc_floor"] == 0.7
+    assert config_defaults(graph, "churn/validation")["auc_floor"] == 0.7
     assert loaded.get_sensor_def("new_data_sensor").minimum_interval_seconds == 99
-    nightly = loaded.get_schedule_def("nightly_retrain")
+    nightly = loaded.get_schedule_def("churn__nightly_retrain")
     assert (nightly.cron_schedule, nightly.default_status) == (
         "0 3 * * *",
         dg.DefaultScheduleStatus.STOPPED,
     )
-    assert (
-        "on_cron(0 3 * * *" in graph.get(dg.AssetKey("training_dataset")).automation_condition.label
-    )
-    drift = loaded.get_sensor_def("drift_retraining_sensor")
+    training_set = graph.get(dg.AssetKey(["churn", "training_set"]))
+    assert "on_cron(0 3 * * *" in training_set.automation_condition.label
+    drift = loaded.get_sensor_def("churn__drift_retraining")
     assert drift.default_status == dg.DefaultSensorStatus.STOPPED
+    assert drift.minimum_interval_seconds == 99

@@ -28,7 +28,7 @@ from fitted_models import fitted, register
 from synthetic_churn import churn_snapshots
 
 from training_pipeline.alerts import Alert, write_alert_log
-from training_pipeline.assets.drift import _result
+from training_pipeline.assets.model_drift import check_result
 from training_pipeline.ml import artifacts
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.drift import DriftResult
@@ -224,7 +224,7 @@ def test_a_full_disk_while_writing_a_drift_report_leaves_no_report(tmp_path, mon
         columns={}, drift_share_error=0.5, reference_rows=1, current_rows=1, html="<html/>"
     )
     reports = tmp_path / "reports"
-    _result(drift, reports, "feature_drift", {})  # an earlier evaluation's report
+    check_result(drift, reports, "feature_drift", {})  # an earlier evaluation's report
     before = files_under(reports)
 
     def full(fd: int) -> None:
@@ -232,7 +232,7 @@ def test_a_full_disk_while_writing_a_drift_report_leaves_no_report(tmp_path, mon
 
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(OSError, match=r"could not write \S+/prediction_drift-\S+\.html: No space"):
-        _result(drift, reports, "prediction_drift", {})
+        check_result(drift, reports, "prediction_drift", {})
     monkeypatch.undo()
 
     assert files_under(reports) == before

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import churn_model
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -20,8 +21,6 @@ from scipy import stats
 
 from training_pipeline import cli
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.assets.training import build_training_assets
-from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.demo import ticket_store, writers
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate, load_state, state_path
@@ -35,10 +34,10 @@ from training_pipeline.ml.drift import (
     reference_snapshots,
 )
 from training_pipeline.ml.feature_spec import CHURN
-from training_pipeline.settings import ModelDefaults, Settings
+from training_pipeline.settings import Settings
 
 MONITORED = monitored_columns(CHURN)
-training_dataset, _ = build_training_assets(RetrainingPolicy(), ModelDefaults())
+training_set = churn_model.asset("training_set")
 
 
 def stratified(rng: np.random.Generator, quantile: Callable, n: int) -> np.ndarray:
@@ -279,8 +278,8 @@ def test_a_normal_day_is_not_a_drift_error_and_a_drifted_day_is(settings, monkey
     with DemoApiServer(settings, host="127.0.0.1", port=0) as server:
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", server.url)
         live = Settings.from_env()
-        first = _materialize(live, [*data_assets(live), training_dataset])
-        training = load_training_set(first.output_for_node("training_dataset"))
+        first = _materialize(live, [*data_assets(live), training_set])
+        training = load_training_set(first.output_for_node(churn_model.step("training_set")))
         reference = reference_snapshots(training, CHURN)
 
         generate(live, days=1)

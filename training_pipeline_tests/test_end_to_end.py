@@ -6,35 +6,27 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
+import churn_model
 import dagster as dg
 import pytest
 from declared_sources import declared_raw_assets, resources_with_sources
 
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.assets.deployment import churn_scores, production_model
-from training_pipeline.assets.training import build_training_assets
-from training_pipeline.assets.validation import build_validation_asset
-from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.settings import ModelDefaults, Settings
+from training_pipeline.settings import Settings
 
 pytestmark = pytest.mark.e2e
-ML_ASSETS = [
-    *build_training_assets(RetrainingPolicy(), ModelDefaults()),
-    build_validation_asset(ModelDefaults()),
-    production_model,
-    churn_scores,
-]
+ML_ASSETS = churn_model.assets(*churn_model.ML_PARTS)
 # A small budget and floor: this test is about the path, test_model_quality about the score.
 SMALL_RUN = {
     "ops": {
-        "churn_model_candidate": {"config": {"n_trials": 4, "timeout_s": 60.0}},
-        "churn_model_validation": {"config": {"auc_floor": 0.6}},
+        churn_model.step("candidate"): {"config": {"n_trials": 4, "timeout_s": 60.0}},
+        churn_model.step("validation"): {"config": {"auc_floor": 0.6}},
     }
 }
 
@@ -153,7 +145,7 @@ def test_the_graph_goes_from_raw_sources_to_a_scoring_production_model_then_take
     distinct_orders = scalar(live, "select count(distinct order_id) from raw.orders")
     assert scalar(live, "select count(*) from marts.orders") == distinct_orders
     assert scalar(live, "select count(*) from marts.customers where age is null") < customers
-    registry = ModelRegistry(live.models_dir)
+    registry = ModelRegistry.for_model(live.models_dir, churn_model.NAME)
     production = registry.production()
     assert production is not None and production.gate["passed"]
     with wh.connect(live.warehouse_path, read_only=True, limits=live.duckdb) as con:

@@ -9,21 +9,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from churn_model import NAME, assets, key, step
 from synthetic_churn import churn_snapshots
 
-from training_pipeline.assets.deployment import production_model
-from training_pipeline.assets.training import build_training_assets
-from training_pipeline.assets.validation import build_validation_asset
-from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.ml.datasets import TrainingSet, export_training_set
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import build_resources
-from training_pipeline.settings import ModelDefaults, Settings
+from training_pipeline.settings import Settings
 
-_, churn_model_candidate = build_training_assets(RetrainingPolicy(), ModelDefaults())
-churn_model_validation = build_validation_asset(ModelDefaults())
-FAST = {"ops": {"churn_model_candidate": {"config": {"n_trials": 3, "timeout_s": 60.0}}}}
+FAST = {"ops": {step("candidate"): {"config": {"n_trials": 3, "timeout_s": 60.0}}}}
 
 
 def exported(frame: pd.DataFrame, settings: Settings) -> TrainingSet:
@@ -36,15 +31,15 @@ def exported(frame: pd.DataFrame, settings: Settings) -> TrainingSet:
     con.execute(
         "create table raw.ingestion_batches as select 'b1' as batch_id, now() as started_at"
     ).fetchall()
-    return export_training_set(con, CHURN, settings.datasets_dir)
+    return export_training_set(con, CHURN, settings.datasets_dir / NAME)
 
 
 def graph_on(dataset: TrainingSet):
-    @dg.asset(name="training_dataset")
+    @dg.asset(key=key("training_set"))
     def given_dataset() -> TrainingSet:
         return dataset
 
-    return [given_dataset, churn_model_candidate, churn_model_validation, production_model]
+    return [given_dataset, *assets("candidate", "validation", "production")]
 
 
 def run(dataset: TrainingSet, settings: Settings) -> dg.ExecuteInProcessResult:
@@ -66,7 +61,7 @@ def test_a_challenger_trained_on_shuffled_labels_is_blocked_and_production_is_un
 ):
     first = run(exported(good_frame, settings), settings)
     assert first.success
-    registry = ModelRegistry(settings.models_dir)
+    registry = ModelRegistry.for_model(settings.models_dir, NAME)
     champion = registry.production()
     assert champion is not None
 
@@ -77,7 +72,7 @@ def test_a_challenger_trained_on_shuffled_labels_is_blocked_and_production_is_un
     (check,) = second.get_asset_check_evaluations()
     assert check.check_name == "passes_gate" and not check.passed
     materialized = {e.asset_key for e in second.get_asset_materialization_events()}
-    assert dg.AssetKey("production_model") not in materialized
+    assert key("production") not in materialized
     assert registry.production().version == champion.version
     blocked = registry.versions()[0]
     assert blocked.version != champion.version and blocked.gate["passed"] is False

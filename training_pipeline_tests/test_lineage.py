@@ -20,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from churn_model import NAME
 from declared_sources import declared_raw_assets, resources_with_sources
 from fitted_models import fitted, register
 from synthetic_churn import churn_snapshots
@@ -122,12 +123,12 @@ def export(settings: Settings, frame: pd.DataFrame) -> TrainingSet:
         con.register("frame", frame)
         con.execute("create or replace table features.customer_snapshots as from frame").fetchall()
     with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
-        return export_training_set(con, CHURN, settings.datasets_dir)
+        return export_training_set(con, CHURN, settings.datasets_dir / NAME)
 
 
 def register_on(settings: Settings, dataset: TrainingSet, family: str) -> str:
-    """Register and promote a model exactly as churn_model_candidate records its data."""
-    registry = ModelRegistry(settings.models_dir)
+    """Register and promote a model exactly as churn/candidate records its data."""
+    registry = ModelRegistry.for_model(settings.models_dir, NAME)
     version = register(
         registry,
         fitted(family),

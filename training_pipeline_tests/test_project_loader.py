@@ -1,8 +1,9 @@
 """A project folder of YAML declarations loads as definitions, and every mistake in it
 names the file, the declaration, the field and what is allowed.
 
-The product offers no component types yet, so these tests declare ``Widget``, a
-component defined in the test package (loader_components.py).
+These tests declare ``Widget``, a component defined in the test package
+(loader_components.py), so that the loader's rules are pinned apart from any product
+component's (test_model_yaml.py covers ``TrainedModel``).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def test_a_yaml_only_folder_loads_every_declaration_with_the_settings_of_the_loa
     assert not list(project.project_dir.rglob("*.py"))
 
 
-def test_an_empty_defs_folder_loads_nothing_and_the_shipped_default_its_declarations(
+def test_an_empty_defs_folder_loads_nothing_and_the_shipped_default_loads_the_churn_model(
     project, settings
 ):
     assert load_project(project, TYPES).components == ()
@@ -86,6 +87,9 @@ def test_an_empty_defs_folder_loads_nothing_and_the_shipped_default_its_declarat
     # Resolved with the pipeline's own definitions, which bring the warehouse resources.
     declared = {k.to_user_string() for a in shipped.defs.assets or () for k in a.keys}
     assert {"raw/orders", "raw/crm_customers", "raw/tickets"} <= declared
+    assert [c.declared_names() for c in shipped.components if c.namespace == "model"] == [
+        ("churn",)
+    ]
 
 
 def test_a_project_without_a_defs_folder_is_refused_naming_the_setting(tmp_path, settings):
@@ -160,8 +164,11 @@ def test_an_unknown_component_type_is_refused_listing_the_types_allowed(project)
         f"{path} (document 1): field type: unknown component type "
         f"'loader_components.Widgte'; allowed: {TYPE}"
     )
-    assert "allowed: training_pipeline.components.Sources" in str(
-        pytest.raises(DeclarationError, load_project, project, components.COMPONENT_TYPES).value
+    assert (
+        "allowed: training_pipeline.components.Sources, training_pipeline.components.TrainedModel"
+        in str(
+            pytest.raises(DeclarationError, load_project, project, components.COMPONENT_TYPES).value
+        )
     )
 
 
@@ -193,7 +200,7 @@ def test_the_definitions_include_the_project_beside_the_pipeline(project, monkey
     monkeypatch.setitem(components.COMPONENT_TYPES, TYPE, Widget)
     declare(project.project_dir, "w", widget("a"))
 
-    assert {"widgets/a", "training_dataset"} <= set(keys(build_definitions(project)))
+    assert {"widgets/a", "raw/orders"} <= set(keys(build_definitions(project)))
 
 
 def test_the_component_tree_api_the_loader_relies_on_is_where_it_was():

@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 from declared_sources import resources_with_sources
 
+from training_pipeline.automation.model_automation import retrain_on_drift
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.automation.sensors import (
     SensorCursor,
@@ -148,12 +149,20 @@ def test_a_bad_retraining_policy_is_refused_naming_the_variable(
     assert variable in str(raised.value)
 
 
+# The churn model's feature drift check, as examples/defs/churn/model/defs.yaml declares it.
+DRIFT_CHECK = dg.AssetCheckKey(
+    dg.AssetKey(["features", "customer_snapshots"]), "churn_feature_drift"
+)
+
+
 def drift_evaluation(instance: dg.DagsterInstance, passed: bool, severity) -> None:
     """Record one evaluation of the real check key, as the drift check would."""
 
     @dg.asset(
         key=["features", "customer_snapshots"],
-        check_specs=[dg.AssetCheckSpec("feature_drift", asset=["features", "customer_snapshots"])],
+        check_specs=[
+            dg.AssetCheckSpec("churn_feature_drift", asset=["features", "customer_snapshots"])
+        ],
     )
     def snapshots():
         return dg.MaterializeResult(
@@ -168,15 +177,12 @@ def drift_evaluation(instance: dg.DagsterInstance, passed: bool, severity) -> No
 
 
 def test_drift_at_error_requests_one_retraining_and_warnings_request_none():
-    from training_pipeline.automation.drift import build_drift_retraining_sensor
-
-    drift_retraining_sensor = build_drift_retraining_sensor(RetrainingPolicy())
 
     with dg.instance_for_test() as instance:
 
         def tick(cursor):
             with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
-                return drift_retraining_sensor(context)
+                return retrain_on_drift(DRIFT_CHECK, context)
 
         assert not tick(None).run_requests
         drift_evaluation(instance, False, dg.AssetCheckSeverity.WARN)
@@ -190,13 +196,12 @@ def test_drift_at_error_requests_one_retraining_and_warnings_request_none():
 
 def test_a_drift_check_that_never_finished_is_waited_for_not_misread():
     # Regression: a planned check's record has no `passed`, which crashed the sensor.
-    from training_pipeline.automation.drift import build_drift_retraining_sensor
-
-    drift_retraining_sensor = build_drift_retraining_sensor(RetrainingPolicy())
 
     @dg.asset(
         key=["features", "customer_snapshots"],
-        check_specs=[dg.AssetCheckSpec("feature_drift", asset=["features", "customer_snapshots"])],
+        check_specs=[
+            dg.AssetCheckSpec("churn_feature_drift", asset=["features", "customer_snapshots"])
+        ],
     )
     def snapshots():
         raise RuntimeError("the features step died before the check ran")
@@ -204,6 +209,6 @@ def test_a_drift_check_that_never_finished_is_waited_for_not_misread():
     with dg.instance_for_test() as instance:
         assert not dg.materialize([snapshots], instance=instance, raise_on_error=False).success
         with dg.build_sensor_context(instance=instance) as context:
-            result = drift_retraining_sensor(context)
+            result = retrain_on_drift(DRIFT_CHECK, context)
     assert not result.run_requests
     assert "not finished" in result.skip_reason.skip_message

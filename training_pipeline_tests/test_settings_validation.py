@@ -26,7 +26,6 @@ from training_pipeline.environment import (
 from training_pipeline.settings import (
     DuckDBLimits,
     LandingLimits,
-    ModelDefaults,
     RowContractLimits,
     Settings,
 )
@@ -60,7 +59,6 @@ def test_the_declared_defaults_are_the_defaults_of_the_settings_objects(monkeypa
     assert LandingLimits.from_env({}) == LandingLimits()
     assert DuckDBLimits.from_env({}) == DuckDBLimits()
     assert RetrainingPolicy.from_env({}) == RetrainingPolicy()
-    assert ModelDefaults.from_env({}) == ModelDefaults()
     assert RowContractLimits.from_env({}) == RowContractLimits()
 
 

@@ -7,6 +7,7 @@ import json
 
 import dagster as dg
 import pytest
+from churn_model import NAME, key, step
 from fitted_models import FAMILIES, fitted, flip_a_byte, register, truncate
 from synthetic_churn import churn_snapshots
 from test_gate_in_the_graph import FAST, exported, graph_on
@@ -27,7 +28,7 @@ from training_pipeline.settings import Settings
 
 @pytest.fixture
 def registry(settings: Settings) -> ModelRegistry:
-    return ModelRegistry(settings.models_dir)
+    return ModelRegistry.for_model(settings.models_dir, NAME)
 
 
 @pytest.fixture
@@ -168,13 +169,20 @@ def test_the_run_summary_says_loudly_that_production_failed_verification(
 
     lines = runner._production_lines(settings)
 
-    assert lines[0].startswith(f"production model: {three_promoted[-1]}")
+    assert lines[0].startswith(f"production model {NAME}: {three_promoted[-1]}")
     assert lines[1].startswith(f"!! production model {three_promoted[-1]} FAILED verification")
 
 
 # --- inside a run ----------------------------------------------------------------------------
 
-LENIENT = {"ops": FAST["ops"] | {"churn_model_validation": {"config": {"max_auc_drop": 1.0}}}}
+# Each run trains, though the training set repeats: validation is what these tests watch.
+FORCED = {"config": FAST["ops"][step("candidate")]["config"] | {"force": True}}
+LENIENT = {
+    "ops": {
+        step("candidate"): FORCED,
+        step("validation"): {"config": {"max_auc_drop": 1.0}},
+    }
+}
 
 
 def run_graph(settings: Settings, dataset) -> dg.ExecuteInProcessResult:
@@ -210,7 +218,7 @@ def test_a_run_rolls_back_from_a_tampered_production_alerts_and_goes_on(
     (validation,) = [
         e.materialization
         for e in result.get_asset_materialization_events()
-        if e.asset_key == dg.AssetKey("churn_model_validation")
+        if e.asset_key == key("validation")
     ]
     assert validation.metadata["champion"].value == trusted
     assert f"{tampered} failed verification" in validation.metadata["production_rolled_back"].value
@@ -232,7 +240,7 @@ def test_a_run_with_nothing_verified_to_fall_back_to_fails_saying_what_to_do(
 
     assert not result.success
     (failure,) = result.get_step_failure_events()
-    assert failure.step_key == "churn_model_validation"
+    assert failure.step_key == step("validation")
     message = failure.event_specific_data.error.message
     assert "no earlier production version verifies" in message
     assert "training-pipeline rollback --to VERSION" in message

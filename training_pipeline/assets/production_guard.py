@@ -5,26 +5,20 @@ artifact that fails verification (``ml/recovery.py``) is rolled back from automa
 the run goes on with the model restored, an alert of its own kind is delivered and the
 step's metadata says what happened.  If nothing can be restored the step fails with
 what to do, and the run-failure alert carries that message.  The check
-``production_artifact_verifies`` shows the same verdict in the UI on demand.
+``production_artifact_verifies`` of each model (assets/model_drift.py) shows the same
+verdict in the UI on demand.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 
 from training_pipeline.alerts import Alert, clip
-from training_pipeline.ml.recovery import (
-    NoVerifiedModelError,
-    ensure_verified_production,
-    production_check,
-)
+from training_pipeline.ml.recovery import NoVerifiedModelError, ensure_verified_production
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.resources import AlertsResource, ModelStoreResource
-
-PRODUCTION = dg.AssetKey("production_model")
+from training_pipeline.resources import AlertsResource
 
 
 def verified_production(
@@ -56,23 +50,3 @@ def verified_production(
     if outcome.error:
         context.log.warning(outcome.error)
     return {"production_rolled_back": fallback.message}
-
-
-@dg.asset_check(
-    asset=PRODUCTION,
-    name="production_artifact_verifies",
-    description="The production model's artifact still hashes to what was registered and "
-    "was written by the installed scikit-learn; when it does not, the next run rolls back "
-    "to the last earlier production model that verifies.",
-)
-def production_artifact_verifies(model_store: ModelStoreResource) -> dg.AssetCheckResult:
-    check = production_check(ModelRegistry(Path(model_store.models_dir)))
-    return dg.AssetCheckResult(
-        passed=check.verified is not False,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "production": check.version or "(none)",
-            "verified": "no production model" if check.verified is None else check.verified,
-            "reason": check.reason or "",
-        },
-    )

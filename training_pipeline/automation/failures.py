@@ -23,7 +23,7 @@ from training_pipeline.settings import Settings
 
 # Dagster fails the step that emitted a failed blocking check with this error class.
 CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"
-# `production_model` raises a Failure whose metadata carries this key.
+# A model's `<name>/production` raises a Failure whose metadata carries this key.
 ROLLBACK_MARKER = "rolled_back"
 MAX_ATTEMPTS = 4
 # The kinds `classify_failed_run` gives: a run with a line of one of these was alerted.

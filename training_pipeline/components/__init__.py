@@ -6,9 +6,11 @@ else is refused at load with this list.
 
 from training_pipeline.components.base import ProjectComponent
 from training_pipeline.components.sources import Sources
+from training_pipeline.components.trained_model import TrainedModel
 
 COMPONENT_TYPES: dict[str, type[ProjectComponent]] = {
     "training_pipeline.components.Sources": Sources,
+    "training_pipeline.components.TrainedModel": TrainedModel,
 }
 
-__all__ = ["COMPONENT_TYPES", "ProjectComponent", "Sources"]
+__all__ = ["COMPONENT_TYPES", "ProjectComponent", "Sources", "TrainedModel"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,10 @@ class UnknownVersionError(RegistryError):
     """A version id that the index does not list."""
 
 
+class LegacyLayoutError(RegistryError):
+    """The models folder still holds the one-model registry of earlier releases."""
+
+
 class AliasError(RegistryError):
     """An alias move that makes no sense now: nothing to roll back, already production..."""
 
@@ -58,6 +63,31 @@ class ModelRegistry:
     def __init__(self, root: Path, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.root = Path(root)
         self._clock = clock
+
+    @classmethod
+    def for_model(cls, models_dir: Path, name: str, **kwargs: Any) -> ModelRegistry:
+        """The registry of the model ``name``: ``<models_dir>/<name>/``.
+
+        Raises:
+            LegacyLayoutError: ``models_dir`` itself holds a registry (the layout before
+                models were declared by name); it is not moved silently, the message
+                says how to move it.
+        """
+        models_dir = Path(models_dir)
+        legacy = models_dir / store.INDEX_FILE
+        if legacy.exists():
+            target = shlex.quote(str(models_dir / name))
+            moved = " ".join(
+                shlex.quote(str(models_dir / part))
+                for part in (store.INDEX_FILE, store.VERSIONS_DIR, store.LOCK_FILE)
+                if (models_dir / part).exists()
+            )
+            raise LegacyLayoutError(
+                f"{legacy} is a registry in the old one-model layout; each model now has "
+                f"its own folder {models_dir}/<model>/. Nothing was moved: stop the "
+                f"pipeline and move it with `mkdir -p {target} && mv {moved} {target}/`"
+            )
+        return cls(models_dir / name, **kwargs)
 
     # Reading: no lock; the index is replaced atomically, so any read is consistent.
 

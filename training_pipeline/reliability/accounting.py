@@ -23,6 +23,7 @@ from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline.reliability import DEMO_MODEL
 from training_pipeline.reliability.bad_files import LandedFile
 from training_pipeline.settings import Settings
 
@@ -187,7 +188,7 @@ class ModelCheck:
 def check_production_model(settings: Settings) -> ModelCheck:
     """The production model is the last one promoted, its bytes are the ones registered,
     it loads through the registry's verification, and it scores the current snapshot."""
-    registry = ModelRegistry(settings.models_dir)
+    registry = ModelRegistry.for_model(settings.models_dir, DEMO_MODEL)
     production = registry.production()
     history = registry.history()
     last = history[-1].after.production if history else None
@@ -226,17 +227,17 @@ def _version_problems(directory: Path) -> list[str]:
 def check_published_files(settings: Settings) -> PublishedFiles:
     """Registry versions and training-set exports under their final names are complete."""
     problems: list[str] = []
-    versions = settings.models_dir / "versions"
+    versions = settings.models_dir / DEMO_MODEL / "versions"
     for directory in sorted(versions.iterdir()) if versions.is_dir() else []:
         if not directory.name.startswith("."):
             problems += _version_problems(directory)
-    index = settings.models_dir / "registry.json"
+    index = settings.models_dir / DEMO_MODEL / "registry.json"
     if index.exists():
         try:
             json.loads(index.read_bytes())
         except json.JSONDecodeError as error:
             problems.append(f"{index}: not valid JSON ({error})")
-    datasets = settings.datasets_dir
+    datasets = settings.datasets_dir / DEMO_MODEL
     for parquet in sorted(datasets.glob("[!.]*.parquet")) if datasets.is_dir() else []:
         if not (_sha256(parquet) or "").startswith(parquet.stem):
             problems.append(f"{parquet}: content does not match its name")

@@ -9,8 +9,8 @@ so the kill lands inside the step, not just before or after it:
 - ``tickets``: at the start of ``raw__tickets``; the caller makes the ticket API slow to
   answer first (``Fault(delay_s=...)``), so the step is waiting inside its transaction;
 - ``dbt``: once dbt has materialized its first model of ``cleaned_tables``;
-- ``training``: once Optuna has finished its first trial in ``churn_model_candidate``;
-- ``deployment``: at the start of ``production_model``, while this process holds the
+- ``training``: once Optuna has finished its first trial in ``churn__candidate``;
+- ``deployment``: at the start of ``churn__production``, while this process holds the
   registry's writer lock (taken when validation finishes), so the promotion is waiting
   for it and cannot finish before the kill.
 """
@@ -57,8 +57,8 @@ STAGES: dict[str, Stage] = {
         Stage("orders", "raw__orders"),
         Stage("tickets", "raw__tickets"),
         Stage("dbt", "cleaned_tables", after_materialization=True),
-        Stage("training", "churn_model_candidate", output_marker=r"Trial \d+ finished"),
-        Stage("deployment", "production_model", lock_registry_after="churn_model_validation"),
+        Stage("training", "churn__candidate", output_marker=r"Trial \d+ finished"),
+        Stage("deployment", "churn__production", lock_registry_after="churn__validation"),
     )
 }
 

@@ -1,44 +1,48 @@
-"""The gate: challenger against champion on the same holdout, with a report per version."""
-
-from pathlib import Path
+"""A declared model's gate: challenger against champion on the same holdout, with a
+report and a model card per version."""
 
 import dagster as dg
 
+from training_pipeline.assets.model_names import OWNERS, DeclaredModel
+from training_pipeline.assets.model_training import Candidate
 from training_pipeline.assets.production_guard import verified_production
-from training_pipeline.assets.training import Candidate
 from training_pipeline.ml.evaluation import GatePolicy
-from training_pipeline.ml.feature_spec import CHURN
-from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.reports import comparison_markdown, model_card, validation_report_html
 from training_pipeline.ml.workflow import compare, holdout_metrics, holdout_of
 from training_pipeline.resources import AlertsResource, ModelStoreResource
-from training_pipeline.settings import ModelDefaults
 
-VALIDATION = dg.AssetKey("churn_model_validation")
+GATE_CHECK = "passes_gate"
 
 
 class GateConfig(dg.Config):
-    """A challenger is promoted only with AUC ≥ auc_floor and ≥ champion AUC − max_auc_drop.
+    """A challenger is promoted only with AUC >= auc_floor and >= champion AUC - max_auc_drop;
+    the defaults are the declaration's ``gate.floor`` and ``gate.tolerance``."""
 
-    Runs started by sensors and schedules take these defaults, so `build_validation_asset`
-    sets them to the deployment's (TRAINING_PIPELINE_GATE_AUC_FLOOR and
-    TRAINING_PIPELINE_GATE_MAX_AUC_DROP, read once with the other settings).
-    """
-
-    auc_floor: float = ModelDefaults.gate_auc_floor
-    max_auc_drop: float = ModelDefaults.gate_max_auc_drop
+    auc_floor: float
+    max_auc_drop: float
 
 
-def validate_candidate(
+def gate_config_class(model: DeclaredModel) -> type[GateConfig]:
+    policy = model.ml.gate
+    namespace = {
+        "__annotations__": dict(GateConfig.__annotations__),
+        "auc_floor": policy.auc_floor,
+        "max_auc_drop": policy.max_auc_drop,
+    }
+    return type(f"{model.name}_gate_config", (GateConfig,), namespace)
+
+
+def validate(
     context: dg.AssetExecutionContext,
+    model: DeclaredModel,
     config: GateConfig,
-    model_store: ModelStoreResource,
+    store: ModelStoreResource,
     alerts: AlertsResource,
-    churn_model_candidate: Candidate,
+    candidate: Candidate,
 ) -> dg.MaterializeResult:
-    candidate = churn_model_candidate
-    registry = ModelRegistry(Path(model_store.models_dir))
-    holdout = holdout_of(candidate.dataset, CHURN, candidate.holdout_snapshots)
+    features = model.ml.features
+    registry = model.registry(store)
+    holdout = holdout_of(candidate.dataset, features, candidate.holdout_snapshots)
     guarded = verified_production(context, registry, alerts)
     champion_version = registry.production()
     champion = champion_threshold = None
@@ -51,7 +55,7 @@ def validate_candidate(
         champion,
         champion_threshold,
         holdout,
-        CHURN,
+        features,
         GatePolicy(config.auc_floor, config.max_auc_drop),
     )
     champion_name = None if champion_version is None else champion_version.version
@@ -59,31 +63,27 @@ def validate_candidate(
         result.challenger, result.champion, result.decision, candidate.version, champion_name
     )
     registry.record_gate(candidate.version, result.decision.to_dict())
-    version = registry.get(candidate.version)
     card = model_card(
         version=candidate.version,
-        family=version.family,
+        family=registry.get(candidate.version).family,
         params=registry.metadata(candidate.version)["params"],
-        spec=CHURN,
+        spec=features,
         metrics=result.challenger,
         decision=result.decision,
         data={
             "train_rows": candidate.train_rows,
             "train_snapshots": f"{candidate.dataset.first_snapshot} onwards",
             "holdout_rows": len(holdout),
-            "holdout_snapshots": sorted({str(d)[:10] for d in holdout[CHURN.time_column]}),
+            "holdout_snapshots": sorted({str(d)[:10] for d in holdout[features.time_column]}),
             "fingerprint": candidate.dataset.fingerprint,
             "batch_count": len(candidate.dataset.batches),
         },
     )
+    report = validation_report_html(
+        holdout, features, result.challenger_scores, result.champion_scores, summary
+    )
     paths = registry.attach(
-        candidate.version,
-        {
-            "report.html": validation_report_html(
-                holdout, CHURN, result.challenger_scores, result.champion_scores, summary
-            ).encode(),
-            "model_card.md": card.encode(),
-        },
+        candidate.version, {"report.html": report.encode(), "model_card.md": card.encode()}
     )
     challenger, champion_metrics = result.challenger, result.champion
     return dg.MaterializeResult(
@@ -93,16 +93,12 @@ def validate_candidate(
             "summary": dg.MetadataValue.md(summary),
             "report": dg.MetadataValue.path(str(paths["report.html"])),
             "model_card": dg.MetadataValue.path(str(paths["model_card.md"])),
-            "roc_auc": round(challenger.roc_auc, 4),
-            "pr_auc": round(challenger.pr_auc, 4),
-            "log_loss": round(challenger.log_loss, 4),
-            "brier": round(challenger.brier, 4),
-            "f1": round(challenger.f1, 4),
+            **{m: round(getattr(challenger, m), 4) for m in model.spec.report_metrics},
             **guarded,
         },
         check_results=[
             dg.AssetCheckResult(
-                check_name="passes_gate",
+                check_name=GATE_CHECK,
                 passed=result.decision.passed,
                 metadata={
                     "reasons": dg.MetadataValue.md(
@@ -118,38 +114,37 @@ def validate_candidate(
     )
 
 
-def build_validation_asset(defaults: ModelDefaults) -> dg.AssetsDefinition:
-    """The gate, with the deployment's floor and tolerance as every run's defaults."""
-
-    class DeploymentGateConfig(GateConfig):
-        auc_floor: float = defaults.gate_auc_floor
-        max_auc_drop: float = defaults.gate_max_auc_drop
+def gate_asset(model: DeclaredModel) -> dg.AssetsDefinition:
+    """The validation asset and its blocking check ``passes_gate``."""
+    Config = gate_config_class(model)
+    gate = model.spec.gate
 
     @dg.asset(
-        key=VALIDATION,
-        group_name="validation",
-        owners=["team:ml"],
+        key=model.validation,
+        group_name=model.name,
+        owners=OWNERS,
         kinds={"scikitlearn", "evidently"},
+        ins={"candidate": dg.AssetIn(model.candidate)},
         automation_condition=dg.AutomationCondition.eager(),
         description="The candidate and the production model scored on the same holdout; the "
-        "blocking check `passes_gate` decides whether deployment may run.",
+        f"blocking check `{GATE_CHECK}` decides whether deployment may run.",
         check_specs=[
             dg.AssetCheckSpec(
-                "passes_gate",
-                asset=VALIDATION,
+                GATE_CHECK,
+                asset=model.validation,
                 blocking=True,
-                description="Challenger AUC meets the floor and is not worse than the champion's "
-                "by more than the tolerance.",
+                description=f"Challenger {model.spec.gate_metric} meets the floor {gate.floor} "
+                f"and is not worse than the champion's by more than {gate.tolerance}.",
             )
         ],
     )
-    def churn_model_validation(
+    def validation(
         context: dg.AssetExecutionContext,
-        config: DeploymentGateConfig,
+        config: Config,  # type: ignore[valid-type]
         model_store: ModelStoreResource,
         alerts: AlertsResource,
-        churn_model_candidate: Candidate,
+        candidate: Candidate,
     ) -> dg.MaterializeResult:
-        return validate_candidate(context, config, model_store, alerts, churn_model_candidate)
+        return validate(context, model, config, model_store, alerts, candidate)
 
-    return churn_model_validation
+    return validation

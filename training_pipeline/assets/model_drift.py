@@ -1,0 +1,174 @@
+"""A declared model's checks: feature and prediction drift against its production model's
+training data, and whether its production artifact still verifies.
+
+The drift checks pass quietly while there is no production model (there is nothing to
+compare against yet) and say so.  A feature drift check at ERROR is what the ``on_drift``
+retraining policy reacts to (automation/model_automation.py).
+"""
+
+from pathlib import Path
+
+import dagster as dg
+
+from training_pipeline.assets.model_deployment import SCORE
+from training_pipeline.assets.model_names import DeclaredModel
+from training_pipeline.assets.model_training import readable
+from training_pipeline.ingestion.warehouse import utc_now
+from training_pipeline.ml.artifacts import atomic_write_bytes
+from training_pipeline.ml.datasets import TrainingSet, latest_snapshot, load_training_set
+from training_pipeline.ml.drift import (
+    DriftResult,
+    feature_drift,
+    prediction_drift,
+    reference_snapshots,
+)
+from training_pipeline.ml.recovery import production_check
+from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline.ml.workflow import scores_of
+from training_pipeline.resources import WAREHOUSE_POOL, ModelStoreResource, WarehouseResource
+
+
+def production_reference(model: DeclaredModel, registry: ModelRegistry):
+    """The production version and the latest periods of the data it was fit on."""
+    production = registry.production()
+    if production is None:
+        return None, None
+    # The registry keeps its own copy of the manifest: the export it names is immutable.
+    dataset = TrainingSet.from_manifest(production.directory / "training_set.json")
+    training = load_training_set(dataset)
+    return production, reference_snapshots(
+        training, model.ml.features, model.ml.reference_snapshots
+    )
+
+
+def check_result(
+    drift: DriftResult, report_dir: Path, name: str, extra: dict
+) -> dg.AssetCheckResult:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report = report_dir / f"{name}-{utc_now():%Y%m%dT%H%M%S}.html"
+    atomic_write_bytes(report, drift.html.encode())
+    severity = drift.severity
+    return dg.AssetCheckResult(
+        passed=severity == "none",
+        severity=dg.AssetCheckSeverity.ERROR if severity == "error" else dg.AssetCheckSeverity.WARN,
+        metadata=drift.to_metadata() | extra | {"report": dg.MetadataValue.path(str(report))},
+    )
+
+
+def no_reference() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=True, metadata={"skipped": "no production model yet: nothing to compare against"}
+    )
+
+
+def check_feature_drift(
+    model: DeclaredModel, warehouse: WarehouseResource, store: ModelStoreResource
+) -> dg.AssetCheckResult:
+    readable(model)
+    production, reference = production_reference(model, model.registry(store))
+    if production is None:
+        return no_reference()
+    features = model.ml.features
+    with warehouse.connect(read_only=True) as con:
+        current = latest_snapshot(con, features)
+    drift = feature_drift(
+        reference,
+        current,
+        features,
+        columns=model.ml.monitored,
+        drift_share_error=model.ml.drift_share_error,
+    )
+    return check_result(
+        drift,
+        model.reports_dir(store) / "drift",
+        "features",
+        {
+            "production_model": production.version,
+            "current_snapshot": str(current[features.time_column].max()),
+        },
+    )
+
+
+def check_prediction_drift(
+    model: DeclaredModel, warehouse: WarehouseResource, store: ModelStoreResource
+) -> dg.AssetCheckResult:
+    registry = model.registry(store)
+    production, reference = production_reference(model, registry)
+    if production is None:
+        return no_reference()
+    fitted = registry.load(production.version)
+    table, time = model.spec.scores_table, model.ml.features.time_column
+    with warehouse.connect(read_only=True) as con:
+        current = con.execute(
+            f"select {SCORE} from {table} where model_version = ? "
+            f"and {time} = (select max({time}) from {table})",
+            [production.version],
+        ).df()
+    if current.empty:
+        return dg.AssetCheckResult(
+            passed=True, metadata={"skipped": f"no scores by {production.version} yet"}
+        )
+    drift = prediction_drift(
+        scores_of(fitted, reference, model.ml.features),
+        current[SCORE],
+        column=SCORE,
+        drift_share_error=model.ml.drift_share_error,
+    )
+    return check_result(
+        drift,
+        model.reports_dir(store) / "drift",
+        "predictions",
+        {"production_model": production.version},
+    )
+
+
+def model_checks(model: DeclaredModel) -> list[dg.AssetChecksDefinition]:
+    spec = model.spec
+
+    @dg.asset_check(
+        asset=model.features_key,
+        name=model.feature_drift_check.name,
+        pool=WAREHOUSE_POOL,
+        automation_condition=dg.AutomationCondition.eager(),
+        description=f"Evidently data drift of the latest features against model {spec.name}'s "
+        "production training data: WARN when some columns drift, ERROR when the drifted "
+        f"share reaches drift.error_share ({spec.drift.error_share}).",
+    )
+    def feature_drift_check(
+        warehouse: WarehouseResource, model_store: ModelStoreResource
+    ) -> dg.AssetCheckResult:
+        return check_feature_drift(model, warehouse, model_store)
+
+    @dg.asset_check(
+        asset=model.scores,
+        name="prediction_drift",
+        pool=WAREHOUSE_POOL,
+        automation_condition=dg.AutomationCondition.eager(),
+        description="Drift of the scored batch's scores against the production model's "
+        "scores on its own training reference.",
+    )
+    def prediction_drift_check(
+        warehouse: WarehouseResource, model_store: ModelStoreResource
+    ) -> dg.AssetCheckResult:
+        return check_prediction_drift(model, warehouse, model_store)
+
+    @dg.asset_check(
+        asset=model.production,
+        name="production_artifact_verifies",
+        description="The production model's artifact still hashes to what was registered and "
+        "was written by the installed scikit-learn; when it does not, the next run rolls "
+        "back to the last earlier production model that verifies.",
+    )
+    def production_artifact_verifies(model_store: ModelStoreResource) -> dg.AssetCheckResult:
+        check = production_check(model.registry(model_store))
+        return dg.AssetCheckResult(
+            passed=check.verified is not False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "production": check.version or "(none)",
+                "verified": "no production model" if check.verified is None else check.verified,
+                "reason": check.reason or "",
+            },
+        )
+
+    return [feature_drift_check, prediction_drift_check, production_artifact_verifies]

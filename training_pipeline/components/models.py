@@ -1,0 +1,39 @@
+"""The models a project declares, by name: what the CLI and the run summary work on."""
+
+from __future__ import annotations
+
+from training_pipeline.components import COMPONENT_TYPES
+from training_pipeline.components.loader import load_project
+from training_pipeline.components.trained_model import TrainedModel
+from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline.settings import Settings
+from training_pipeline.spec.model_spec import ModelSpec
+
+
+class ModelChoiceError(ValueError):
+    """No model, or several and none chosen, or an unknown name; the message lists them."""
+
+
+def declared_models(settings: Settings) -> dict[str, ModelSpec]:
+    """Every model declared in the project's defs/, by name."""
+    project = load_project(settings, COMPONENT_TYPES)
+    specs = [c.spec for c in project.components if isinstance(c, TrainedModel)]
+    return {spec.name: spec for spec in sorted(specs, key=lambda s: s.name)}
+
+
+def choose_model(declared: list[str], requested: str | None = None) -> str:
+    """``requested`` if declared; without one, the only declared model."""
+    listed = ", ".join(declared) or "none"
+    if requested is not None:
+        if requested not in declared:
+            raise ModelChoiceError(f"no model named {requested!r}; declared: {listed}")
+        return requested
+    if len(declared) != 1:
+        raise ModelChoiceError(f"the project declares {len(declared)} models ({listed}); name one")
+    return declared[0]
+
+
+def model_registry(settings: Settings, requested: str | None = None) -> ModelRegistry:
+    """The registry of the chosen model (see ``choose_model``)."""
+    name = choose_model(list(declared_models(settings)), requested)
+    return ModelRegistry.for_model(settings.models_dir, name)

@@ -1,0 +1,307 @@
+"""A trained model's declaration, validated: every field, its default and its rule.
+
+``ModelSpec`` is what a ``TrainedModel`` YAML means once its templates are resolved.
+Every field has a default that fits most problems; a value that breaks a rule raises
+``FieldError`` naming the field and what is allowed.  Rules that need the outside world
+(the features relation and its columns in the dbt manifest) are checked by the component.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from training_pipeline.spec.errors import FieldError
+
+Task = Literal["binary", "multiclass", "regression"]
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+RELATION_PATTERN = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
+HORIZON_PATTERN = r"^(\d+)([dw])$"
+SCORES_SCHEMA = "predictions"
+
+METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "pr_auc", "log_loss", "brier", "f1"),
+    "multiclass": ("roc_auc_ovr", "log_loss", "f1_macro", "accuracy"),
+    "regression": ("rmse", "mae", "r2"),
+}
+PRIMARY_METRIC = {"binary": "roc_auc", "multiclass": "roc_auc_ovr", "regression": "rmse"}
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "rmse", "mae"})
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "binary": ("hist_gradient_boosting", "logistic_regression", "random_forest"),
+    "multiclass": ("hist_gradient_boosting", "logistic_regression", "random_forest"),
+    "regression": ("hist_gradient_boosting", "ridge", "random_forest"),
+}
+
+
+def _listed(values) -> str:
+    return ", ".join(values)
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Columns(_Part):
+    numeric: tuple[str, ...] | None = None  # None: inferred from the warehouse types
+    categorical: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+
+
+class MetricChoice(_Part):
+    primary: str | None = None  # None: the task's usual metric
+    report: tuple[str, ...] | None = None  # None: every metric of the task
+
+
+class Tuning(_Part):
+    trials: int = 50
+    seconds: float = 120.0
+    threads: int | None = None  # None: every core this process may use
+    seed: int = 0
+    folds: int = 3
+    valid_periods: int = 2
+    min_rung_rows: int = 2000
+    halving_factor: int = 3
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Tuning:
+        for field, value, least in (
+            ("trials", self.trials, 1),
+            ("folds", self.folds, 2),
+            ("valid_periods", self.valid_periods, 1),
+            ("min_rung_rows", self.min_rung_rows, 1),
+            ("halving_factor", self.halving_factor, 2),
+        ):
+            if value < least:
+                raise FieldError(field, f"{value} is too small", f"an integer >= {least}")
+        if not self.seconds > 0:
+            raise FieldError("seconds", f"{self.seconds} is not positive", "a number > 0")
+        if self.threads is not None and self.threads < 1:
+            raise FieldError("threads", f"{self.threads} is too small", "null or >= 1")
+        return self
+
+
+class Holdout(_Part):
+    last_periods: int | None = None  # None: 2 when there is a time column
+    fraction: float | None = None  # required when there is no time column
+    stratify: bool = True
+
+
+class Gate(_Part):
+    metric: str | None = None  # None: metrics.primary
+    floor: float | None = None  # for a metric where higher is better
+    ceiling: float | None = None  # for a metric where lower is better
+    tolerance: float = 0.01
+
+    @model_validator(mode="after")
+    def _tolerance(self) -> Gate:
+        if self.tolerance < 0:
+            raise FieldError("tolerance", f"{self.tolerance} is negative", "a number >= 0")
+        return self
+
+
+class Retraining(_Part):
+    policy: Literal["on_drift", "on_new_data", "cron"] = "on_drift"
+    cron: str = "0 2 * * *"  # checked by the component, with Dagster's cron parser
+    nightly: bool = True
+
+
+class Drift(_Part):
+    reference_periods: int = 4
+    exclude: tuple[str, ...] = ()
+    numeric_method: str = "wasserstein"
+    categorical_method: str = "jensenshannon"
+    column_threshold: float = 0.1
+    warn_share: float = 0.0
+    error_share: float = 0.5
+
+    @model_validator(mode="after")
+    def _shares(self) -> Drift:
+        if self.reference_periods < 1:
+            raise FieldError("reference_periods", f"{self.reference_periods}", "an integer >= 1")
+        if not 0 <= self.warn_share < self.error_share <= 1:
+            raise FieldError(
+                "error_share",
+                f"warn_share {self.warn_share} and error_share {self.error_share} are out of order",
+                "0 <= warn_share < error_share <= 1",
+            )
+        return self
+
+
+class Scores(_Part):
+    table: str | None = None  # None: predictions.<name>
+
+
+class Deployment(_Part):
+    canary_rows: int = 200
+
+    @model_validator(mode="after")
+    def _rows(self) -> Deployment:
+        if self.canary_rows < 1:
+            raise FieldError("canary_rows", f"{self.canary_rows} is too small", "an integer >= 1")
+        return self
+
+
+class ModelSpec(_Part):
+    """One model: what it learns from, how it is tuned, gated, monitored and retrained."""
+
+    name: str
+    description: str = ""
+    features: str  # <schema>.<dbt model>
+    id_column: str
+    time_column: str | None = None
+    label: str
+    task: Task = "binary"
+    label_horizon: str = "0d"
+    columns: Columns = Columns()
+    metrics: MetricChoice = MetricChoice()
+    families: tuple[str, ...] | None = None
+    search_spaces: dict[str, dict[str, list[float | str | bool]]] = {}
+    tuning: Tuning = Tuning()
+    holdout: Holdout = Holdout()
+    gate: Gate = Gate()
+    retraining: Retraining = Retraining()
+    drift: Drift = Drift()
+    scores: Scores = Scores()
+    deployment: Deployment = Deployment()
+    pool: str = "training"
+
+    @model_validator(mode="after")
+    def _rules(self) -> ModelSpec:
+        _check_names(self)
+        _check_task_choices(self)
+        _check_holdout(self)
+        _check_gate(self)
+        return self
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metrics.primary or PRIMARY_METRIC[self.task]
+
+    @property
+    def report_metrics(self) -> tuple[str, ...]:
+        return self.metrics.report or METRICS[self.task]
+
+    @property
+    def model_families(self) -> tuple[str, ...]:
+        return self.families or FAMILIES[self.task]
+
+    @property
+    def gate_metric(self) -> str:
+        return self.gate.metric or self.primary_metric
+
+    @property
+    def holdout_periods(self) -> int | None:
+        """How many of the latest time values are held out; None with a fraction holdout."""
+        if self.time_column is None:
+            return None
+        return self.holdout.last_periods or 2
+
+    @property
+    def label_horizon_days(self) -> int:
+        count, unit = re.fullmatch(HORIZON_PATTERN, self.label_horizon).groups()
+        return int(count) * (7 if unit == "w" else 1)
+
+    @property
+    def scores_table(self) -> str:
+        return self.scores.table or f"{SCORES_SCHEMA}.{self.name}"
+
+    @property
+    def features_schema(self) -> str:
+        return self.features.split(".", 1)[0]
+
+    @property
+    def features_model(self) -> str:
+        return self.features.split(".", 1)[1]
+
+    @property
+    def spec_hash(self) -> str:
+        """sha256 of the canonical JSON of every field: equal specs, equal hashes."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check_names(spec: ModelSpec) -> None:
+    if not re.fullmatch(NAME_PATTERN, spec.name):
+        raise FieldError("name", f"{spec.name!r} does not match", f"text matching {NAME_PATTERN}")
+    if not re.fullmatch(RELATION_PATTERN, spec.features):
+        raise FieldError(
+            "features", f"{spec.features!r} is not <schema>.<dbt model>", "e.g. features.my_rows"
+        )
+    if not re.fullmatch(HORIZON_PATTERN, spec.label_horizon):
+        raise FieldError(
+            "label_horizon", f"{spec.label_horizon!r} is not a duration", "e.g. 0d, 30d, 2w"
+        )
+    special = [c for c in (spec.id_column, spec.time_column, spec.label) if c]
+    if len(set(special)) < len(special):
+        raise FieldError("label", "id_column, time_column and label must differ", "three columns")
+    schema, _, table = spec.scores_table.partition(".")
+    if schema != SCORES_SCHEMA or not re.fullmatch(r"[a-z_][a-z0-9_]*", table):
+        raise FieldError(
+            "scores.table", f"{spec.scores_table!r} is not allowed", f"{SCORES_SCHEMA}.<table>"
+        )
+
+
+def _check_task_choices(spec: ModelSpec) -> None:
+    allowed = METRICS[spec.task]
+    if spec.primary_metric not in allowed:
+        raise FieldError(
+            "metrics.primary",
+            f"{spec.primary_metric!r} is not a {spec.task} metric",
+            _listed(allowed),
+        )
+    if unknown := [m for m in spec.report_metrics if m not in allowed]:
+        raise FieldError(
+            "metrics.report", f"{_listed(unknown)} not {spec.task} metrics", _listed(allowed)
+        )
+    families = FAMILIES[spec.task]
+    if unknown := [f for f in spec.model_families if f not in families]:
+        raise FieldError(
+            "families", f"{_listed(unknown)} not {spec.task} families", _listed(families)
+        )
+    if unknown := [f for f in spec.search_spaces if f not in spec.model_families]:
+        raise FieldError(
+            "search_spaces",
+            f"{_listed(unknown)} not among the families",
+            _listed(spec.model_families),
+        )
+
+
+def _check_holdout(spec: ModelSpec) -> None:
+    holdout = spec.holdout
+    if spec.time_column is None:
+        if holdout.last_periods is not None:
+            raise FieldError(
+                "holdout.last_periods", "needs time_column", "holdout.fraction without time_column"
+            )
+        if holdout.fraction is None:
+            raise FieldError(
+                "holdout.fraction", "is required when time_column is not set", "0 < fraction < 0.5"
+            )
+    elif holdout.fraction is not None:
+        raise FieldError(
+            "holdout.fraction", "is for data without time_column", "holdout.last_periods"
+        )
+    if holdout.fraction is not None and not 0 < holdout.fraction < 0.5:
+        raise FieldError("holdout.fraction", f"{holdout.fraction}", "0 < fraction < 0.5")
+    if holdout.last_periods is not None and holdout.last_periods < 1:
+        raise FieldError("holdout.last_periods", f"{holdout.last_periods}", "an integer >= 1")
+
+
+def _check_gate(spec: ModelSpec) -> None:
+    metric, gate = spec.gate_metric, spec.gate
+    allowed = METRICS[spec.task]
+    if metric not in allowed:
+        raise FieldError("gate.metric", f"{metric!r} is not a {spec.task} metric", _listed(allowed))
+    lower = metric in LOWER_IS_BETTER
+    bound, other = ("ceiling", "floor") if lower else ("floor", "ceiling")
+    direction = "lower" if lower else "higher"
+    if getattr(gate, other) is not None or getattr(gate, bound) is None:
+        raise FieldError(
+            f"gate.{bound}",
+            f"{metric} is better {direction}, so the gate needs a {bound} (and no {other})",
+            f"gate.{bound}: <number>",
+        )
