@@ -5,6 +5,8 @@ the pieces that depend on them, so importing this module reads no setting.  The
 project folder's ``defs/`` (TRAINING_PIPELINE_PROJECT_DIR) adds its declarations.
 """
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from training_pipeline.assets.dbt import cleaned_tables
@@ -24,9 +26,11 @@ from training_pipeline.automation.jobs import (
 from training_pipeline.automation.sensors import build_new_data_sensor
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
+from training_pipeline.components.sources import declared_sources
 from training_pipeline.environment import check_environment
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
+from training_pipeline.spec.sources import Source
 
 
 @dg.definitions
@@ -39,10 +43,12 @@ def defs() -> dg.Definitions:
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The pipeline's own pieces and the project's declared models and sources."""
     project = load_project(settings, COMPONENT_TYPES)
-    return dg.Definitions.merge(pipeline_definitions(settings), project.defs)
+    return dg.Definitions.merge(
+        pipeline_definitions(settings, declared_sources(project)), project.defs
+    )
 
 
-def pipeline_definitions(settings: Settings) -> dg.Definitions:
+def pipeline_definitions(settings: Settings, sources: Sequence[Source]) -> dg.Definitions:
     policy = settings.policy
     return dg.Definitions(
         assets=[
@@ -66,8 +72,8 @@ def pipeline_definitions(settings: Settings) -> dg.Definitions:
         jobs=[retrain_on_latest_data, retrain_model],
         schedules=[build_nightly_retrain(policy)],
         sensors=[
-            # New data in: order files landing, CRM records and ticket changes.
-            build_new_data_sensor(policy),
+            # New data in: one probe per declared source, one run for whatever moved.
+            build_new_data_sensor(policy, sources),
             # Everything downstream follows by declarative automation; drift retrains.
             build_downstream_automation(policy),
             build_drift_retraining_sensor(policy),
