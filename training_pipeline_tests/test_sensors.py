@@ -12,16 +12,15 @@ import dagster as dg
 import pytest
 from declared_sources import resources_with_sources
 
-from training_pipeline.components import COMPONENT_TYPES
-from training_pipeline.components.loader import load_project
-from training_pipeline.components.sources import declared_sources
-
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.automation.sensors import (
     SensorCursor,
     build_new_data_sensor,
     plan_ingestion,
 )
+from training_pipeline.components import COMPONENT_TYPES
+from training_pipeline.components.loader import load_project
+from training_pipeline.components.sources import declared_sources
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion.landing_scan import scan_landing

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from training_pipeline.assets.sources import source_resource_key as resource_key_of
+from training_pipeline.assets.source_common import source_resource_key as resource_key_of
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.automation.probes import PROBES, SourceUnavailable, plausible_until
 from training_pipeline.spec.sources import Source
