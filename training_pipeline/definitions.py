@@ -26,8 +26,10 @@ from training_pipeline.automation.jobs import (
 from training_pipeline.automation.sensors import build_new_data_sensor
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
-from training_pipeline.components.sources import declared_sources
+from training_pipeline.components.sources import declared_sources, declared_systems
+from training_pipeline.dbt_sources import check_dbt_sources
 from training_pipeline.environment import check_environment
+from training_pipeline.project import dbt_project
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 from training_pipeline.spec.sources import Source
@@ -43,6 +45,8 @@ def defs() -> dg.Definitions:
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The pipeline's own pieces and the project's declared models and sources."""
     project = load_project(settings, COMPONENT_TYPES)
+    # The dbt sources are generated from the declarations; a stale file fails here.
+    check_dbt_sources(dbt_project.manifest_path, declared_systems(project))
     return dg.Definitions.merge(
         pipeline_definitions(settings, declared_sources(project)), project.defs
     )

@@ -160,17 +160,17 @@ R = TypeVar("R", bound=BatchReport)
 def one_batch(
     context: dg.AssetExecutionContext,
     source: Source,
-    read: Callable[[duckdb.DuckDBPyConnection, Batch], tuple[R, Sequence[str]]],
+    load: Callable[[duckdb.DuckDBPyConnection, Batch], tuple[R, Sequence[str]]],
     prepare: Callable[[duckdb.DuckDBPyConnection], None] = lambda con: None,
 ) -> tuple[R, Batch, Closed]:
-    """Run ``read`` (rows, rejected rows, cursor) and the ledger row in one transaction,
-    then judge the batch.  ``read`` returns its report and the refs it read."""
+    """Run ``load`` (rows, rejected rows, cursor) and the ledger row in one transaction,
+    then judge the batch.  ``load`` returns its report and the refs it read."""
     batch = new_batch(source)
     with context.resources.warehouse.connect() as con:
         wh.ensure_raw_layer(con)
         prepare(con)
         with wh.transaction(con):
-            report, refs = read(con, batch)
+            report, refs = load(con, batch)
             close_batch(context, con, source, batch, report, refs)
         closed = judge_batch(context, con, source, batch, report.rows_read)
     return report, batch, closed

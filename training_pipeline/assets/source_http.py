@@ -74,7 +74,7 @@ def build_http_source_asset(system: SourceSystem, source: HttpApiSource) -> dg.A
         limits = context.resources.row_contract.limits()
         with api.client() as client:
 
-            def read(con, batch):
+            def load(con, batch):
                 report = ingest_http(
                     con,
                     client,
@@ -87,7 +87,7 @@ def build_http_source_asset(system: SourceSystem, source: HttpApiSource) -> dg.A
             def prepare(con):
                 ensure_source_table(con, source)
 
-            report, batch, closed = one_batch(context, source, read, prepare)
+            report, batch, closed = one_batch(context, source, load, prepare)
             api_url = f"{client.origin}{source.endpoint}"
         return dg.MaterializeResult(
             metadata={

@@ -51,7 +51,7 @@ def sql_table_defs(
         url = getattr(context.resources, resource_key).url
         limits = context.resources.row_contract.limits()
 
-        def read(con, batch):
+        def load(con, batch):
             report = extract_table(
                 con,
                 source,
@@ -62,7 +62,7 @@ def sql_table_defs(
             )
             return report, [report.query]
 
-        report, batch, closed = one_batch(context, source, read)
+        report, batch, closed = one_batch(context, source, load)
         if report.unchanged:
             context.log.info(f"{source.name}: content unchanged since the last load")
         return dg.MaterializeResult(

@@ -16,6 +16,7 @@ from pydantic import PrivateAttr
 from training_pipeline.assets.sources import build_source_defs
 from training_pipeline.components.base import ProjectComponent, current_settings
 from training_pipeline.components.errors import DeclarationError, problems_of
+from training_pipeline.dbt_sources import DeclaredSystem
 from training_pipeline.spec.sources import FilesSource, Source, SourceSystem
 
 if TYPE_CHECKING:
@@ -90,11 +91,15 @@ class Sources(ProjectComponent):
         )
 
 
-def declared_sources(project: LoadedProject) -> tuple[Source, ...]:
-    """Every source the project declares, in every system (the new-data sensor's list)."""
+def declared_systems(project: LoadedProject) -> tuple[DeclaredSystem, ...]:
+    """Every system the project declares, with the file it is declared in."""
     return tuple(
-        source
+        DeclaredSystem(component.spec, component.location.file)
         for component in project.components
         if isinstance(component, Sources)
-        for source in component.spec.sources
     )
+
+
+def declared_sources(project: LoadedProject) -> tuple[Source, ...]:
+    """Every source the project declares, in every system (the new-data sensor's list)."""
+    return tuple(source for system in declared_systems(project) for source in system.spec.sources)
