@@ -33,7 +33,7 @@ from training_pipeline.lineage import Lineage, LineageError, _batches, model_lin
 from training_pipeline.ml.datasets import TrainingSet, export_training_set
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.settings import LandingLimits, Settings
+from training_pipeline.settings import DuckDBLimits, LandingLimits, Settings
 from training_pipeline.spec.sources import SourceSystem
 from training_pipeline_tests.http_source_helpers import tickets_resources
 
@@ -426,3 +426,31 @@ def test_a_new_declared_source_of_any_kind_is_walked_by_its_declaration():
     assert found["b2"].kind == "sql_table"
     assert [q.query for q in found["b2"].db_queries] == ["select * from a"]
     assert [f.path for f in found["b3"].files] == ["gone.csv"]
+
+
+def test_an_old_ledger_gains_a_kind_column_and_its_batches_keep_a_null_kind(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema raw")
+        con.execute(
+            "create table raw.ingestion_batches (batch_id varchar primary key, source varchar "
+            "not null, started_at timestamp not null, finished_at timestamp not null, "
+            "rows_loaded bigint not null, refs varchar[] not null, run_id varchar)"
+        )
+        con.execute(
+            "insert into raw.ingestion_batches values ('b1', 'crm', now(), now(), 1, [], null)"
+        )
+    with wh.connect(path, limits=DuckDBLimits()) as con:
+        wh.ensure_raw_layer(con)
+        wh.record_batch(
+            con,
+            batch_id="b2",
+            source="crm",
+            started_at=wh.utc_now(),
+            rows_loaded=0,
+            refs=[],
+            run_id=None,
+            kind="sql_table",
+        )
+        kinds = con.execute("select batch_id, kind from raw.ingestion_batches order by 1")
+        assert kinds.fetchall() == [("b1", None), ("b2", "sql_table")]
