@@ -241,13 +241,20 @@ def _add_lineage_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _dbt_sources(args: argparse.Namespace) -> int:
-    from training_pipeline.components import COMPONENT_TYPES
-    from training_pipeline.components.loader import load_project
-    from training_pipeline.components.sources import declared_systems
-    from training_pipeline.dbt_sources import SOURCES_FILE, render_sources, write_sources
+    from training_pipeline.dbt_sources import (
+        SOURCES_FILE,
+        render_sources,
+        systems_in,
+        write_sources,
+    )
     from training_pipeline.settings import DBT_PROJECT_DIR
 
-    systems = [s.spec for s in declared_systems(load_project(Settings.from_env(), COMPONENT_TYPES))]
+    # The project folder's defs/ (components/loader.py); read before dbt can parse.
+    try:
+        systems = systems_in(Settings.from_env().project_dir / "defs")
+    except ValueError as error:
+        print(f"training-pipeline dbt-sources: {error}", file=sys.stderr)
+        return 1
     path = DBT_PROJECT_DIR / SOURCES_FILE
     if args.check:
         if path.is_file() and path.read_text() == render_sources(systems):
