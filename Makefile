@@ -16,6 +16,8 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \
 	\( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 MANIFEST := dbt_project/target/manifest.json
+# The project's declarations: the dbt raw sources are generated from them.
+DECLARATIONS := $(shell find $(or $(TRAINING_PIPELINE_PROJECT_DIR),examples)/defs -name defs.yaml)
 
 .PHONY: install run ui test test-fast lint bench clean-data
 
@@ -32,7 +34,9 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 # Dagster reads the dbt manifest when it loads the definitions. Partial parsing: after
 # an edit dbt re-parses only the files that changed.
-$(MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
+# The raw sources are generated from the source declarations first (dbt_sources.py).
+$(MANIFEST): $(VENV)/.synced $(DBT_SOURCES) $(DECLARATIONS)
+	$(BIN)/training-pipeline dbt-sources
 	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
 	touch $@
 

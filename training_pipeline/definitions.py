@@ -5,6 +5,8 @@ the pieces that depend on them, so importing this module reads no setting.  The
 project folder's ``defs/`` (TRAINING_PIPELINE_PROJECT_DIR) adds its declarations.
 """
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from training_pipeline.assets.dbt import cleaned_tables
@@ -13,9 +15,13 @@ from training_pipeline.automation.jobs import build_downstream_automation, retra
 from training_pipeline.automation.sensors import build_new_data_sensor
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
+from training_pipeline.components.sources import declared_sources, declared_systems
+from training_pipeline.dbt_sources import check_dbt_sources
 from training_pipeline.environment import check_environment
+from training_pipeline.project import dbt_project
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
+from training_pipeline.spec.sources import Source
 
 
 @dg.definitions
@@ -32,10 +38,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     blocking gate, production, scores, drift checks, retrain job, schedule and sensor.
     """
     project = load_project(settings, COMPONENT_TYPES)
-    return dg.Definitions.merge(pipeline_definitions(settings), project.defs)
+    # The dbt sources are generated from the declarations; a stale file fails here.
+    check_dbt_sources(dbt_project.manifest_path, declared_systems(project))
+    return dg.Definitions.merge(
+        pipeline_definitions(settings, declared_sources(project)), project.defs
+    )
 
 
-def pipeline_definitions(settings: Settings) -> dg.Definitions:
+def pipeline_definitions(settings: Settings, sources: Sequence[Source]) -> dg.Definitions:
     policy = settings.policy
     return dg.Definitions(
         assets=[
@@ -45,8 +55,8 @@ def pipeline_definitions(settings: Settings) -> dg.Definitions:
         ],
         jobs=[retrain_on_latest_data],
         sensors=[
-            # New data in: order files landing, CRM records and ticket changes.
-            build_new_data_sensor(policy),
+            # New data in: one probe per declared source, one run for whatever moved.
+            build_new_data_sensor(policy, sources),
             # Everything downstream follows by declarative automation.
             build_downstream_automation(policy),
             # Every failed run, failed gate and automatic rollback: a JSON line and a webhook.

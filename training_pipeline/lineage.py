@@ -37,24 +37,25 @@ bumps the version)::
       "batches": [                          # trained_on batches found, oldest first
         {
           "batch_id": "order_files-20250301T120000-1a2b3c4d",
-          "source": "order_files" | "crm" | "tickets_api" | ...,
+          "source": "<the source's ledger id>",   # e.g. order_files, crm, tickets_api
+          "kind": "files" | "sql_table" | "http_api" | null,  # null: no declaration
           "started_at": "<ISO 8601 UTC>", "finished_at": "<ISO 8601 UTC>",
           "rows_loaded": 3000,
           "run_id": "<Dagster run id>" | null,
-          "files": [                        # order files: every file the batch processed
+          "files": [                        # files source: every file the batch processed
             {"path": "orders_2025-01-06.csv",   # relative to the landing folder
              "sha256": "<hex>" | null, "format": "csv" | ... | null,
              "status": "loaded" | "quarantined" | null,   # null: not in file_manifest
              "rows_landed": 120 | null, "rows_loaded": 120 | null, "reason": null | "..."}
           ],
-          "api_pages": [                    # ticket API: one per page requested
+          "api_pages": [                    # http_api source: one per page requested
             {"page": 1, "request": "/tickets?limit=500&updated_since=...", "rows_loaded": 500}
           ],
-          "db_queries": [                   # CRM: the query that was run
+          "db_queries": [                   # sql_table source: the query that was run
             {"query": "select ... from customers where updated_at >= '...'",
              "rows_loaded": 1500}
           ],
-          "other_refs": ["..."]             # refs of a source not known here
+          "other_refs": ["..."]             # refs of a source the project no longer declares
           # rows_loaded of a page or query: its rows in the raw table (new ones only)
         }
       ],
@@ -79,14 +80,10 @@ from training_pipeline.ml.artifacts import RegistryError
 from training_pipeline.ml.datasets import TrainingSet
 from training_pipeline.ml.registry import ModelRegistry, ModelVersion, UnknownVersionError
 from training_pipeline.settings import Settings
+from training_pipeline.spec.sources import Source
 
-# The churn CRM's ledger id (examples/defs/churn/crm); lineage by declared kind replaces it.
-CRM_SOURCE = "crm"
 SCHEMA_VERSION = 1
 ALIASES = ("production", "previous_production")
-# The churn ticket API's ledger id (examples/defs/churn/support/defs.yaml): until lineage
-# walks any declared source (issue 10), its pages are told apart by this id.
-TICKETS_SOURCE = "tickets_api"
 REGISTRY_COPY = "training_set.json"  # the manifest as registered beside the model
 
 
@@ -122,6 +119,7 @@ class DbQuery:
 class Batch:
     batch_id: str
     source: str
+    kind: str | None
     started_at: str
     finished_at: str
     rows_loaded: int
@@ -173,8 +171,14 @@ class Lineage:
         }
 
 
-def model_lineage(settings: Settings, version: str) -> Lineage:
+def model_lineage(
+    settings: Settings, version: str, declared: Sequence[Source] | None = None
+) -> Lineage:
     """Follow ``version`` (or the alias ``production`` / ``previous_production``) to its sources.
+
+    ``declared`` are the project's sources (default: those its folder declares); a
+    batch's source is found among them by its ledger id, and its kind says which refs
+    it has: files, API pages or queries.
 
     Raises:
         LineageError: The version is unknown or the alias empty, the training-set manifest
@@ -182,6 +186,9 @@ def model_lineage(settings: Settings, version: str) -> Lineage:
     """
     from training_pipeline.components.models import ModelChoiceError, model_registry
 
+    if declared is None:
+        declared = _declared_sources(settings)
+    by_ledger = {source.ledger: source for source in declared}
     try:
         registry = model_registry(settings)
     except (ModelChoiceError, RegistryError) as error:
@@ -189,7 +196,7 @@ def model_lineage(settings: Settings, version: str) -> Lineage:
     model = _resolve(registry, version)
     dataset, manifest = _training_set(settings, model, registry.root.name)
     with ExitStack() as stack:
-        batches = _batches(_open_read_only(stack, settings), model.trained_on)
+        batches = _batches(_open_read_only(stack, settings), model.trained_on, by_ledger)
     found = {batch.batch_id for batch in batches}
     aliases = registry.aliases()
     return Lineage(
@@ -273,45 +280,57 @@ def _open_read_only(stack: ExitStack, settings: Settings) -> duckdb.DuckDBPyConn
 _REF_KINDS = ("files", "api_pages", "db_queries", "other_refs")
 
 
-def _batches(con: duckdb.DuckDBPyConnection, batch_ids: Sequence[str]) -> list[Batch]:
+def _declared_sources(settings: Settings) -> tuple[Source, ...]:
+    # Imported here: the loader builds Dagster definitions, which the rest of lineage
+    # does not need.
+    from training_pipeline.components import COMPONENT_TYPES
+    from training_pipeline.components.loader import load_project
+    from training_pipeline.components.sources import declared_sources
+
+    return declared_sources(load_project(settings, COMPONENT_TYPES))
+
+
+def _batches(
+    con: duckdb.DuckDBPyConnection, batch_ids: Sequence[str], declared: Mapping[str, Source]
+) -> list[Batch]:
     if wh.table_row_count(con, wh.RAW_SCHEMA, "ingestion_batches") is None:
         raise LineageError("the warehouse has no raw.ingestion_batches: nothing was ingested")
     ids = list(batch_ids)
     rows = con.execute(
-        "select batch_id, source, started_at, finished_at, rows_loaded, refs, run_id "
+        "select batch_id, source, kind, started_at, finished_at, rows_loaded, refs, run_id "
         "from raw.ingestion_batches where list_contains(?::varchar[], batch_id) "
         "order by started_at, batch_id",
         [ids],
     ).fetchall()
     files = _files(con, ids)
-    # Every files source keeps its deliveries in the manifest under its ledger id.
-    files_sources = {
-        s for (s,) in con.execute("select distinct source from raw.file_manifest").fetchall()
-    }
     rows_by_ref = {
-        CRM_SOURCE: _rows_by_ref(con, "crm_customers", ids),
-        TICKETS_SOURCE: _rows_by_ref(con, "tickets", ids),
+        ledger: _rows_by_ref(con, source.name, ids)
+        for ledger, source in declared.items()
+        if source.kind != "files"
     }
     batches = []
-    for batch_id, source, started, finished, rows_loaded, refs, run_id in rows:
-        counted = rows_by_ref.get(source, {})
-        kinds: dict[str, tuple[Any, ...]] = dict.fromkeys(_REF_KINDS, ())
-        if source in files_sources:
-            kinds["files"] = _with_unrecorded(files.get(batch_id, []), refs)
-        elif source == TICKETS_SOURCE:
-            # ingest_tickets tags each page's rows "page <n>: <request>".
-            kinds["api_pages"] = tuple(
+    for batch_id, ledger, kind, started, finished, rows_loaded, refs, run_id in rows:
+        source = declared.get(ledger)
+        # A batch recorded before the ledger named kinds takes its declaration's.
+        kind = kind or (source.kind if source else None)
+        counted = rows_by_ref.get(ledger, {})
+        by_kind: dict[str, tuple[Any, ...]] = dict.fromkeys(_REF_KINDS, ())
+        if kind == "files":
+            by_kind["files"] = _with_unrecorded(files.get(batch_id, []), refs)
+        elif kind == "http_api" and source is not None:
+            # Each page's rows are tagged "page <n>: <request>" (ingestion/http_api.py).
+            by_kind["api_pages"] = tuple(
                 ApiPage(n, ref, counted.get((batch_id, f"page {n}: {ref}"), 0))
                 for n, ref in enumerate(refs, start=1)
             )
-        elif source == CRM_SOURCE:
-            kinds["db_queries"] = tuple(
+        elif kind == "sql_table" and source is not None:
+            by_kind["db_queries"] = tuple(
                 DbQuery(ref, counted.get((batch_id, ref), 0)) for ref in refs
             )
         else:
-            kinds["other_refs"] = tuple(refs)
+            by_kind["other_refs"] = tuple(refs)
         times = _utc(started), _utc(finished)
-        batches.append(Batch(batch_id, source, *times, rows_loaded, run_id, **kinds))
+        batches.append(Batch(batch_id, ledger, kind, *times, rows_loaded, run_id, **by_kind))
     return batches
 
 

@@ -23,7 +23,7 @@ from training_pipeline.alerts import (
     alert_log_path,
     deliver,
 )
-from training_pipeline.environment import CRM_URL_ENV, OPTUNA_STORAGE_ENV, WEBHOOK_URL_ENV, is_set
+from training_pipeline.environment import OPTUNA_STORAGE_ENV, WEBHOOK_URL_ENV, is_set
 from training_pipeline.ingestion import warehouse
 from training_pipeline.project import dbt_project
 from training_pipeline.settings import DuckDBLimits, LandingLimits, RowContractLimits, Settings
@@ -168,9 +168,6 @@ def build_resources(settings: Settings) -> dict[str, object]:
             memory_limit=settings.duckdb.memory_limit,
             threads=settings.duckdb.threads,
         ),
-        # The churn CRM as the new-data sensor probes it; the raw asset reads it through
-        # its declaration's own resource (source__crm_customers, assets/source_sql.py).
-        "crm": SqlSourceResource(url=_secret(CRM_URL_ENV, settings.crm_url)),
         # The model registry, training-set exports and Optuna studies.
         "model_store": ModelStoreResource(
             models_dir=str(settings.models_dir),

@@ -7,11 +7,11 @@ from typing import Any
 import duckdb
 import yaml
 
+from training_pipeline.assets.source_common import source_resource_key
 from training_pipeline.assets.source_http import (
     HttpSourceResource,
     base_url_of,
     build_http_source_asset,
-    resource_key_of,
 )
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.http_api import HttpApiClient, ensure_source_table
@@ -41,7 +41,9 @@ def tickets_resources(base_url: str | None = None, **changes: Any) -> dict[str, 
     """The resource raw/tickets needs: at ``base_url``, else where the declaration says
     (its variable when set, else its default)."""
     source = churn_tickets(**changes)
-    return {resource_key_of(source): HttpSourceResource.of(source, base_url or base_url_of(source))}
+    return {
+        source_resource_key(source): HttpSourceResource.of(source, base_url or base_url_of(source))
+    }
 
 
 def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pandas as pd
 import pytest
 from churn_model import NAME
@@ -29,11 +30,12 @@ from training_pipeline.cli import main
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.lineage import Lineage, LineageError, model_lineage
+from training_pipeline.lineage import Lineage, LineageError, _batches, model_lineage
 from training_pipeline.ml.datasets import TrainingSet, export_training_set
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.settings import LandingLimits, Settings
+from training_pipeline.settings import DuckDBLimits, LandingLimits, Settings
+from training_pipeline.spec.sources import SourceSystem
 from training_pipeline_tests.http_source_helpers import tickets_resources
 
 GARBAGE = "orders_garbage.csv"
@@ -68,6 +70,7 @@ TRAINING_SET_KEYS = {
 BATCH_KEYS = {
     "batch_id",
     "source",
+    "kind",
     "started_at",
     "finished_at",
     "rows_loaded",
@@ -242,6 +245,7 @@ def test_each_batch_names_the_dagster_run_that_ingested_it(world):
     runs = [b.run_id for b in lineage.batches]
     assert runs == [world.first.run_id] * 3 + [world.second.run_id] * 3
     assert {b.source for b in lineage.batches} == {"order_files", "crm", "tickets_api"}
+    assert {b.kind for b in lineage.batches} == {"files", "sql_table", "http_api"}
 
 
 def test_an_older_version_traces_only_to_the_batches_it_was_trained_on(world):
@@ -369,3 +373,85 @@ def test_batches_the_warehouse_no_longer_holds_are_listed_as_missing(copied):
 
     assert lineage.missing_batches == (gone,)
     assert gone not in {b.batch_id for b in lineage.batches}
+
+
+def test_a_new_declared_source_of_any_kind_is_walked_by_its_declaration():
+    # Lineage knows no source by name: a batch's ledger id finds its declaration, and
+    # the declaration's kind says whether its refs are files, API pages or queries.
+    spec = {"contract": {"columns": ["id"], "primary_key": ["id"]}}
+    system = SourceSystem.model_validate(
+        {
+            "system": "air",
+            "sources": [
+                {
+                    **spec,
+                    "name": "delays",
+                    "kind": "http_api",
+                    "ledger_id": "delays_api",
+                    "base_url_env": "Y",
+                    "endpoint": "/d",
+                },
+                {**spec, "name": "airports", "kind": "sql_table", "url_env": "X", "table": "a"},
+            ],
+        }
+    )
+    delays, airports = system.sources
+    with duckdb.connect() as con:
+        wh.ensure_raw_layer(con)
+        con.execute("create table raw.delays (id varchar, _batch_id varchar, _source_ref varchar)")
+        con.execute(
+            "insert into raw.delays values ('1', 'b1', 'page 1: /d'), ('2', 'b1', 'page 2: /d?c=2')"
+        )
+        for batch_id, source, refs in (
+            ("b1", delays, ["/d", "/d?c=2"]),
+            ("b2", airports, ["select * from a"]),
+            ("b3", None, ["gone.csv"]),
+        ):
+            wh.record_batch(
+                con,
+                batch_id=batch_id,
+                source=source.ledger if source else "retired",
+                started_at=wh.utc_now(),
+                rows_loaded=2,
+                refs=refs,
+                run_id=None,
+                kind=source.kind if source else "files",
+            )
+        # A batch recorded before the ledger named kinds: its declaration says.
+        con.execute("update raw.ingestion_batches set kind = null where batch_id = 'b2'")
+        found = {
+            b.batch_id: b
+            for b in _batches(con, ["b1", "b2", "b3"], {s.ledger: s for s in system.sources})
+        }
+    assert [(p.page, p.rows_loaded) for p in found["b1"].api_pages] == [(1, 1), (2, 1)]
+    assert found["b2"].kind == "sql_table"
+    assert [q.query for q in found["b2"].db_queries] == ["select * from a"]
+    assert [f.path for f in found["b3"].files] == ["gone.csv"]
+
+
+def test_an_old_ledger_gains_a_kind_column_and_its_batches_keep_a_null_kind(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema raw")
+        con.execute(
+            "create table raw.ingestion_batches (batch_id varchar primary key, source varchar "
+            "not null, started_at timestamp not null, finished_at timestamp not null, "
+            "rows_loaded bigint not null, refs varchar[] not null, run_id varchar)"
+        )
+        con.execute(
+            "insert into raw.ingestion_batches values ('b1', 'crm', now(), now(), 1, [], null)"
+        )
+    with wh.connect(path, limits=DuckDBLimits()) as con:
+        wh.ensure_raw_layer(con)
+        wh.record_batch(
+            con,
+            batch_id="b2",
+            source="crm",
+            started_at=wh.utc_now(),
+            rows_loaded=0,
+            refs=[],
+            run_id=None,
+            kind="sql_table",
+        )
+        kinds = con.execute("select batch_id, kind from raw.ingestion_batches order by 1")
+        assert kinds.fetchall() == [("b1", None), ("b2", "sql_table")]

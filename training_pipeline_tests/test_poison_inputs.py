@@ -297,9 +297,9 @@ def test_a_far_future_stamp_does_not_blind_the_sensor_to_later_changes(tmp_path)
     # A CRM record or ticket dated 2099 is rejected by ingestion; taken as the newest
     # stamp, it would hide every real change after it from the sensor for good.
     import sqlalchemy as sa
-    from test_crm_database import add_records, customers_table
+    from test_crm_database import add_records, churn_crm, customers_table
 
-    from training_pipeline.automation.sensors import crm_high_water_mark, newest_plausible
+    from training_pipeline.automation.probes import newest_plausible, sql_high_water_mark
 
     url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
     engine = sa.create_engine(url)
@@ -308,9 +308,9 @@ def test_a_far_future_stamp_does_not_blind_the_sensor_to_later_changes(tmp_path)
     now = datetime(2026, 3, 1, 12, 0)
     add_records(engine, table, [(1, "C1", "25", datetime(2099, 12, 31, 10, 0))])
     add_records(engine, table, [(2, "C2", "25", datetime(2026, 3, 1, 9, 0))])
-    assert crm_high_water_mark(url, until=now) == "2026-03-01 09:00:00"
+    assert sql_high_water_mark(churn_crm(), url, until=now) == "2026-03-01 09:00:00"
     add_records(engine, table, [(3, "C3", "25", datetime(2026, 3, 1, 11, 0))])
-    assert crm_high_water_mark(url, until=now) == "2026-03-01 11:00:00"
+    assert sql_high_water_mark(churn_crm(), url, until=now) == "2026-03-01 11:00:00"
     engine.dispose()
     stamps = ["2026-03-01T09:00:00Z", "2026-03-01T10:00:00+00:00", "2099-12-31T10:00:00Z"]
     assert newest_plausible(stamps, now) == "2026-03-01T10:00:00+00:00"

@@ -9,6 +9,7 @@ component's (test_model_yaml.py covers ``TrainedModel``).
 from __future__ import annotations
 
 import inspect
+import shutil
 import textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -199,6 +200,10 @@ def test_the_definitions_include_the_project_beside_the_pipeline(project, monkey
 
     monkeypatch.setitem(components.COMPONENT_TYPES, TYPE, Widget)
     declare(project.project_dir, "w", widget("a"))
+    # The pipeline's dbt project reads the churn sources: the project declares them.
+    for system in ("shop", "crm", "support"):
+        churn = Path("defs") / "churn" / system
+        shutil.copytree(DEFAULT_PROJECT_DIR / churn, project.project_dir / churn)
 
     assert {"widgets/a", "raw/orders"} <= set(keys(build_definitions(project)))
 

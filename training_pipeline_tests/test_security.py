@@ -143,7 +143,6 @@ def test_an_explicit_optuna_storage_may_live_elsewhere_and_is_recorded_by_name_o
     assert configured.optuna_storage_url == url
     resources = build_resources(configured)
     assert isinstance(resources["model_store"].optuna_storage_url, dg.EnvVar)
-    assert isinstance(resources["crm"].url, dg.EnvVar)
     declared = resources_with_sources(configured)["source__crm_customers"]
     assert declared.url == dg.EnvVar("TRAINING_PIPELINE_CRM_URL")
 

@@ -19,13 +19,16 @@ from training_pipeline.automation.sensors import (
     build_new_data_sensor,
     plan_ingestion,
 )
+from training_pipeline.components import COMPONENT_TYPES
+from training_pipeline.components.loader import load_project
+from training_pipeline.components.sources import declared_sources
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion.landing_scan import scan_landing
 from training_pipeline.settings import Settings
+from training_pipeline.spec.sources import Source, SourceSystem
 from training_pipeline_tests.http_source_helpers import tickets_resources
 
-NEW_DATA_SENSOR = build_new_data_sensor(RetrainingPolicy())
 HEADER = "order_id,customer_id,ordered_at,amount,status\n"
 
 
@@ -59,8 +62,10 @@ def test_a_corrected_file_and_a_late_file_with_an_old_mtime_are_both_seen(tmp_pa
 
 
 def sensor_tick(resources: dict, cursor: str | None) -> dg.SensorResult:
-    with dg.build_sensor_context(resources=resources, cursor=cursor) as context:
-        return NEW_DATA_SENSOR(context)
+    sensor = build_new_data_sensor(RetrainingPolicy(), resources["declared"])
+    wanted = {k: v for k, v in resources.items() if k != "declared"}
+    with dg.build_sensor_context(resources=wanted, cursor=cursor) as context:
+        return sensor(context)
 
 
 def requested(result: dg.SensorResult) -> set[str]:
@@ -73,9 +78,13 @@ def live_sources(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterato
     generate(settings, days=20, customers=300, seed=2)
     with DemoApiServer(settings, port=0) as server:
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", server.url)
-        resources = resources_with_sources(Settings.from_env())
-        wanted = {k: resources[k] for k in ("source__orders", "crm", "row_contract")}
-        yield wanted | tickets_resources()
+        configured = Settings.from_env()
+        resources = resources_with_sources(configured)
+        wanted = {
+            k: resources[k] for k in ("source__orders", "source__crm_customers", "row_contract")
+        }
+        declared = declared_sources(load_project(configured, COMPONENT_TYPES))
+        yield wanted | tickets_resources() | {"declared": declared}
 
 
 def test_everything_new_is_requested_in_one_run_and_nothing_twice(settings, live_sources):
@@ -83,7 +92,7 @@ def test_everything_new_is_requested_in_one_run_and_nothing_twice(settings, live
     assert requested(first) == {"orders", "crm_customers", "tickets"}
     quiet = sensor_tick(live_sources, first.cursor)
     assert not quiet.run_requests
-    assert "no new order files, CRM records or ticket changes" in quiet.skip_reason.skip_message
+    assert "nothing new in the declared sources" in quiet.skip_reason.skip_message
 
     assert generate(settings, days=2).crm_records > 0
     later = sensor_tick(live_sources, quiet.cursor)
@@ -120,15 +129,46 @@ def test_an_unreadable_source_holds_back_only_itself(settings, live_sources):
     assert requested(sensor_tick(live_sources, result.cursor)) == {"tickets"}
 
 
+def declared(kind: str, name: str, **fields) -> Source:
+    spec = {
+        "name": name,
+        "kind": kind,
+        "contract": {"columns": ["id", "at"], "primary_key": ["id"]},
+        **fields,
+    }
+    return SourceSystem.model_validate({"system": "s", "sources": [spec]}).sources[0]
+
+
+FILES = declared("files", "flights")
+SQL = declared("sql_table", "airports", url_env="AIRPORTS_URL", table="airports")
+HTTP = declared("http_api", "delays", base_url_env="DELAYS_URL", endpoint="/delays")
+
+
 def test_the_run_key_names_what_changed_and_nothing_else():
-    seen = SensorCursor(files=None, crm="2026-01-01T00:00:00", tickets="2026-01-02T00:00:00")
-    plan = plan_ingestion(("orders_1.csv@abc",), seen, seen.crm, seen.tickets)
-    assert plan.assets == (dg.AssetKey(["raw", "orders"]),)
-    same = plan_ingestion(("orders_1.csv@abc",), seen, seen.crm, seen.tickets)
-    assert same.run_key == plan.run_key
-    other = plan_ingestion(("orders_1.csv@abd",), seen, seen.crm, seen.tickets)
-    assert other.run_key != plan.run_key
-    assert plan_ingestion((), seen, seen.crm, seen.tickets).assets == ()
+    plan = plan_ingestion([(FILES, ("flights:a.csv@abc",)), (SQL, ())])
+    assert plan.assets == (dg.AssetKey(["raw", "flights"]),)
+    assert plan_ingestion([(FILES, ("flights:a.csv@abc",))]).run_key == plan.run_key
+    assert plan_ingestion([(FILES, ("flights:a.csv@abd",))]).run_key != plan.run_key
+    assert plan_ingestion([(FILES, ()), (SQL, ())]).assets == ()
+
+
+def test_a_version_1_cursor_is_converted_when_each_old_entry_has_one_source_of_its_kind():
+    old = '{"files": "scan", "crm": "2026-01-01 00:00:00", "tickets": "2026-01-02T00:00:00Z"}'
+    cursor = SensorCursor.parse(old, [FILES, SQL, HTTP])
+    assert cursor.sources == {
+        "flights": "scan",
+        "airports": "2026-01-01 00:00:00",
+        "delays": "2026-01-02T00:00:00Z",
+    }
+    assert SensorCursor.parse(cursor.dump(), [FILES, SQL, HTTP]).sources == cursor.sources
+
+
+def test_a_version_1_cursor_starts_empty_and_says_why_when_the_sources_differ():
+    other = declared("files", "weather")
+    cursor = SensorCursor.parse('{"files": "scan", "crm": null, "tickets": null}', [FILES, other])
+    assert cursor.sources == {}
+    assert "'files' entry needs exactly one files source" in cursor.converted_from
+    assert "['flights', 'weather']" in cursor.converted_from
 
 
 @pytest.mark.parametrize(

@@ -10,22 +10,22 @@ every source has, a files source carries two more: ``no_quarantined_files`` (WAR
 
 import dagster as dg
 
-from training_pipeline.assets.rejections import rows_rejected_check, rows_rejected_spec
+from training_pipeline.assets.source_common import (
+    close_batch,
+    column_schema,
+    judge_batch,
+    new_batch,
+    raw_asset_key,
+    raw_asset_spec,
+    source_resource_key,
+)
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 from training_pipeline.ingestion.manifest import LandingReport
 from training_pipeline.ingestion.reconciliation import Reconciliation, reconcile_files
-from training_pipeline.resources import WAREHOUSE_POOL, FilesSourceResource
+from training_pipeline.resources import FilesSourceResource
 from training_pipeline.settings import Settings
 from training_pipeline.spec.sources import FilesSource, SourceSystem
-
-GROUP = "ingestion"
-PROVENANCE = (
-    ("_source", "varchar", "ledger id of the source"),
-    ("_source_ref", "varchar", "the delivered file"),
-    ("_batch_id", "varchar", "ingestion batch"),
-    ("_ingested_at", "timestamp", "batch time, UTC"),
-)
 
 
 def files_source_resource(source: FilesSource, settings: Settings) -> FilesSourceResource:
@@ -39,16 +39,6 @@ def files_source_resource(source: FilesSource, settings: Settings) -> FilesSourc
         max_line_bytes=declared.max_line_bytes or project.max_line_bytes,
         settle_s=project.settle_s if declared.settle_s is None else declared.settle_s,
     )
-
-
-def column_schema(source: FilesSource) -> dg.TableSchema:
-    """The declared columns, kept as delivered text, then the provenance columns."""
-    columns = [
-        dg.TableColumn(name, "varchar", description=column.description)
-        for name, column in source.contract.columns.items()
-    ]
-    columns += [dg.TableColumn(n, t, description=d) for n, t, d in PROVENANCE]
-    return dg.TableSchema(columns=columns)
 
 
 def batch_counts(report: LandingReport) -> dict[str, int]:
@@ -82,7 +72,6 @@ def _check_specs(key: dg.AssetKey, source: FilesSource) -> list[dg.AssetCheckSpe
             description=f"Rows landed = rows in {source.raw_table} + rows rejected + rows "
             "quarantined, per file.",
         ),
-        rows_rejected_spec(key),
     ]
 
 
@@ -128,69 +117,41 @@ def build_files_source(
     """The source's ``raw/<name>`` asset with its three checks, and its resource."""
     return dg.Definitions(
         assets=[files_source_asset(system, source)],
-        resources={resource_key(source): files_source_resource(source, settings)},
+        resources={source_resource_key(source): files_source_resource(source, settings)},
     )
-
-
-def resource_key(source: FilesSource) -> str:
-    # Imported here: assets/sources.py imports this module to register the factory.
-    from training_pipeline.assets.sources import source_resource_key
-
-    return source_resource_key(source)
 
 
 def files_source_asset(system: SourceSystem, source: FilesSource) -> dg.AssetsDefinition:
     """The ``raw/<name>`` asset; it reads its folders from resource ``source__<name>``."""
-    files_key = resource_key(source)
-    key = dg.AssetKey(list(source.asset_key_path))
+    files_key = source_resource_key(source)
+    key = raw_asset_key(source)
+    description = source.description or f"Files of {system.system} landing in {source.name}."
 
-    @dg.asset(
-        key=key,
-        group_name=GROUP,
-        owners=[system.owner] if system.owner else None,
-        kinds={"duckdb", "file"},
-        pool=WAREHOUSE_POOL,
-        description=source.description or f"Files of {system.system} landing in {source.name}.",
-        metadata={"dagster/column_schema": column_schema(source), "source_system": system.system},
-        check_specs=_check_specs(key, source),
-        required_resource_keys={"warehouse", files_key, "row_contract", "alerts"},
-    )
+    @dg.asset(**raw_asset_spec(system, source, description, _check_specs(key, source)))
     def _raw_files(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         resources = context.resources
         files: FilesSourceResource = getattr(resources, files_key)
         landing_dir, quarantine_dir = files.folders()
-        contract_limits = resources.row_contract.limits()
-        batch_id = wh.new_batch_id(source.ledger)
-        started_at = wh.utc_now()
+        batch = new_batch(source)
         with resources.warehouse.connect() as con:
             wh.ensure_raw_layer(con)
+            # Each file commits on its own (its rows, rejections and manifest entry).
             report = ingest_landing_folder(
                 con,
                 source,
                 landing_dir,
                 quarantine_dir,
-                batch_id,
-                started_at,
+                batch.batch_id,
+                batch.started_at,
                 files.limits(),
-                contract_limits=contract_limits,
+                contract_limits=resources.row_contract.limits(),
             )
             loaded = report.with_status("loaded")
-            wh.record_batch(
-                con,
-                batch_id=batch_id,
-                source=source.ledger,
-                started_at=started_at,
-                rows_loaded=report.rows_loaded,
-                refs=[o.path for o in loaded],
-                run_id=context.run.run_id,
-                rows_rejected=report.rows_rejected,
-            )
+            close_batch(context, con, source, batch, report, [o.path for o in loaded])
             ledger = reconcile_files(con, source)
-            rows_in_batch = sum(o.rows_landed or 0 for o in loaded)
-            rejected_check = rows_rejected_check(
-                context, con, key, batch_id, rows_in_batch, contract_limits, resources.alerts
+            closed = judge_batch(
+                context, con, source, batch, sum(o.rows_landed or 0 for o in loaded)
             )
-            total = wh.table_row_count(con, wh.RAW_SCHEMA, source.name) or 0
         quarantined = report.with_status("quarantined") + report.recovered
         for outcome in quarantined:
             context.log.warning(f"quarantined {outcome.path}: {outcome.reason}")
@@ -209,12 +170,12 @@ def files_source_asset(system: SourceSystem, source: FilesSource) -> dg.AssetsDe
         )
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": total,
+                "dagster/row_count": closed.total_rows,
                 "dagster/column_schema": column_schema(source),
-                "batch_id": batch_id,
+                "batch_id": batch.batch_id,
                 **_report_metadata(report),
             },
-            check_results=[quarantine_result, _reconcile_result(report, ledger), rejected_check],
+            check_results=[quarantine_result, _reconcile_result(report, ledger), closed.check],
         )
 
     return _raw_files

@@ -10,22 +10,16 @@ declaration's credential-free default.
 
 import dagster as dg
 
-from training_pipeline.assets.rejections import rows_rejected_check, rows_rejected_spec
-from training_pipeline.environment import is_set
-from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ingestion.http_api import HttpApiClient, ensure_source_table, ingest_http
-from training_pipeline.resources import WAREHOUSE_POOL
-from training_pipeline.settings import Settings
-from training_pipeline.spec.contracts import Contract
-from training_pipeline.spec.sources import HttpApiSource, SourceSystem
-
-GROUP = "ingestion"
-PROVENANCE = (
-    dg.TableColumn("_source", "varchar", description="source (its ledger id)"),
-    dg.TableColumn("_source_ref", "varchar", description="file, API page or query"),
-    dg.TableColumn("_batch_id", "varchar", description="ingestion batch"),
-    dg.TableColumn("_ingested_at", "timestamp", description="batch time, UTC"),
+from training_pipeline.assets.source_common import (
+    column_schema,
+    one_batch,
+    raw_asset_spec,
+    source_resource_key,
 )
+from training_pipeline.environment import is_set
+from training_pipeline.ingestion.http_api import HttpApiClient, ensure_source_table, ingest_http
+from training_pipeline.settings import Settings
+from training_pipeline.spec.sources import HttpApiSource, SourceSystem
 
 
 class HttpSourceResource(dg.ConfigurableResource):
@@ -55,18 +49,6 @@ def base_url_of(source: HttpApiSource) -> str | dg.EnvVar:
     return source.base_url_default
 
 
-def column_schema(contract: Contract) -> dg.TableSchema:
-    business = [
-        dg.TableColumn(name, "varchar", description=column.description)
-        for name, column in contract.columns.items()
-    ]
-    return dg.TableSchema(columns=[*business, *PROVENANCE])
-
-
-def resource_key_of(source: HttpApiSource) -> str:
-    return f"source__{source.name}"  # as assets/sources.py: source_resource_key
-
-
 def build_http_source_defs(
     system: SourceSystem, source: HttpApiSource, settings: Settings
 ) -> dg.Definitions:
@@ -77,60 +59,41 @@ def build_http_source_defs(
     del settings
     return dg.Definitions(
         assets=[build_http_source_asset(system, source)],
-        resources={resource_key_of(source): HttpSourceResource.of(source, base_url_of(source))},
+        resources={source_resource_key(source): HttpSourceResource.of(source, base_url_of(source))},
     )
 
 
 def build_http_source_asset(system: SourceSystem, source: HttpApiSource) -> dg.AssetsDefinition:
     """``raw/<name>``: one batch per run, needing the resource ``source__<name>``."""
-    key = dg.AssetKey(list(source.asset_key_path))
-    resource_key = resource_key_of(source)
-    schema = column_schema(source.contract)
+    resource_key = source_resource_key(source)
+    description = source.description or f"{source.name} from {source.endpoint} ({system.system})"
 
-    @dg.asset(
-        key=key,
-        group_name=GROUP,
-        owners=[system.owner] if system.owner else None,
-        kinds={"duckdb", "api"},
-        pool=WAREHOUSE_POOL,
-        description=source.description or f"{source.name} from {source.endpoint} ({system.system})",
-        metadata={"dagster/column_schema": schema},
-        check_specs=[rows_rejected_spec(key)],
-        required_resource_keys={"warehouse", "row_contract", "alerts", resource_key},
-    )
+    @dg.asset(**raw_asset_spec(system, source, description))
     def raw_http_source(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        resources = context.resources
-        api: HttpSourceResource = getattr(resources, resource_key)
-        limits = resources.row_contract.limits()
-        batch_id = wh.new_batch_id(source.ledger)
-        started_at = wh.utc_now()
-        with api.client() as client, resources.warehouse.connect() as con:
-            wh.ensure_raw_layer(con)
-            ensure_source_table(con, source)
-            with wh.transaction(con):
+        api: HttpSourceResource = getattr(context.resources, resource_key)
+        limits = context.resources.row_contract.limits()
+        with api.client() as client:
+
+            def load(con, batch):
                 report = ingest_http(
-                    con, client, batch_id=batch_id, ingested_at=started_at, limits=limits
-                )
-                wh.record_batch(
                     con,
-                    batch_id=batch_id,
-                    source=source.ledger,
-                    started_at=started_at,
-                    rows_loaded=report.rows_loaded,
-                    refs=list(report.refs),
-                    run_id=context.run.run_id,
-                    rows_rejected=report.rows_rejected,
+                    client,
+                    batch_id=batch.batch_id,
+                    ingested_at=batch.started_at,
+                    limits=limits,
                 )
-            check = rows_rejected_check(
-                context, con, key, batch_id, report.rows_read, limits, resources.alerts
-            )
-            total = wh.table_row_count(con, wh.RAW_SCHEMA, source.name) or 0
+                return report, list(report.refs)
+
+            def prepare(con):
+                ensure_source_table(con, source)
+
+            report, batch, closed = one_batch(context, source, load, prepare)
             api_url = f"{client.origin}{source.endpoint}"
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": total,
-                "dagster/column_schema": schema,
-                "batch_id": batch_id,
+                "dagster/row_count": closed.total_rows,
+                "dagster/column_schema": column_schema(source),
+                "batch_id": batch.batch_id,
                 "rows_read": report.rows_read,
                 "rows_loaded_this_run": report.rows_loaded,
                 "rows_rejected_this_run": report.rows_rejected,
@@ -140,7 +103,7 @@ def build_http_source_asset(system: SourceSystem, source: HttpApiSource) -> dg.A
                 "pages": report.pages,
                 "retries": report.retries,
             },
-            check_results=[check],
+            check_results=[closed.check],
         )
 
     return raw_http_source

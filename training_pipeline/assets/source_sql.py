@@ -6,30 +6,18 @@ ledger row in ``raw.ingestion_batches`` commit in one DuckDB transaction.
 
 import dagster as dg
 
-from training_pipeline.assets.rejections import rows_rejected_check, rows_rejected_spec
+from training_pipeline.assets.source_common import (
+    column_schema,
+    one_batch,
+    raw_asset_spec,
+    source_resource_key,
+)
 from training_pipeline.environment import is_set
-from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.sql_table import extract_table
 from training_pipeline.masking import password_masked
-from training_pipeline.resources import WAREHOUSE_POOL, SqlSourceResource
+from training_pipeline.resources import SqlSourceResource
 from training_pipeline.settings import Settings
 from training_pipeline.spec.sources import SourceSystem, SqlTableSource
-
-GROUP = "ingestion"
-PROVENANCE = (
-    dg.TableColumn("_source", "varchar", description="source (its ledger id)"),
-    dg.TableColumn("_source_ref", "varchar", description="the query that was read"),
-    dg.TableColumn("_batch_id", "varchar", description="ingestion batch"),
-    dg.TableColumn("_ingested_at", "timestamp", description="batch time, UTC"),
-)
-
-
-def column_schema(source: SqlTableSource) -> dg.TableSchema:
-    business = [
-        dg.TableColumn(name, "varchar", description=column.description)
-        for name, column in source.contract.columns.items()
-    ]
-    return dg.TableSchema(columns=[*business, *PROVENANCE])
 
 
 def describe(system: SourceSystem, source: SqlTableSource) -> str:
@@ -56,57 +44,32 @@ def sql_source_resource(source: SqlTableSource, settings: Settings) -> SqlSource
 def sql_table_defs(
     system: SourceSystem, source: SqlTableSource, settings: Settings
 ) -> dg.Definitions:
-    # Imported here: assets/sources.py imports this module to list it among the factories.
-    from training_pipeline.assets.sources import source_resource_key
-
-    key = dg.AssetKey(list(source.asset_key_path))
     resource_key = source_resource_key(source)
-    schema = column_schema(source)
 
-    @dg.asset(
-        key=key,
-        group_name=GROUP,
-        owners=[system.owner] if system.owner else None,
-        kinds={"duckdb", "sql"},
-        pool=WAREHOUSE_POOL,
-        description=describe(system, source),
-        metadata={"dagster/column_schema": schema},
-        check_specs=[rows_rejected_spec(key)],
-        required_resource_keys={"warehouse", "row_contract", "alerts", resource_key},
-    )
+    @dg.asset(**raw_asset_spec(system, source, describe(system, source)))
     def raw_sql_table(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        resources = context.resources
-        url = getattr(resources, resource_key).url
-        limits = resources.row_contract.limits()
-        batch_id = wh.new_batch_id(source.ledger)
-        started_at = wh.utc_now()
-        with resources.warehouse.connect() as con:
-            wh.ensure_raw_layer(con)
-            with wh.transaction(con):
-                report = extract_table(
-                    con, source, url, batch_id=batch_id, ingested_at=started_at, limits=limits
-                )
-                wh.record_batch(
-                    con,
-                    batch_id=batch_id,
-                    source=source.ledger,
-                    started_at=started_at,
-                    rows_loaded=report.rows_loaded,
-                    refs=[report.query],
-                    run_id=context.run.run_id,
-                    rows_rejected=report.rows_rejected,
-                )
-            check = rows_rejected_check(
-                context, con, key, batch_id, report.rows_read, limits, resources.alerts
+        url = getattr(context.resources, resource_key).url
+        limits = context.resources.row_contract.limits()
+
+        def load(con, batch):
+            report = extract_table(
+                con,
+                source,
+                url,
+                batch_id=batch.batch_id,
+                ingested_at=batch.started_at,
+                limits=limits,
             )
-            total = wh.table_row_count(con, wh.RAW_SCHEMA, source.name) or 0
+            return report, [report.query]
+
+        report, batch, closed = one_batch(context, source, load)
         if report.unchanged:
             context.log.info(f"{source.name}: content unchanged since the last load")
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": total,
-                "dagster/column_schema": schema,
-                "batch_id": batch_id,
+                "dagster/row_count": closed.total_rows,
+                "dagster/column_schema": column_schema(source),
+                "batch_id": batch.batch_id,
                 "source": password_masked(url),
                 "query": report.query,
                 "rows_read": report.rows_read,
@@ -116,7 +79,7 @@ def sql_table_defs(
                 "cursor_after": report.cursor_after or "(none)",
                 "unchanged": report.unchanged,
             },
-            check_results=[check],
+            check_results=[closed.check],
         )
 
     return dg.Definitions(

@@ -1,7 +1,8 @@
 """Each declared source's Dagster definitions, built by its kind's factory.
 
 A factory takes the system, the source and the settings, and returns the source's raw
-asset (``raw/<name>``), its checks and its resource (``source__<name>``).
+asset (``raw/<name>``), its checks and its resource (``source__<name>``); what the
+kinds share is in ``assets/source_common.py``.
 """
 
 from __future__ import annotations
@@ -24,10 +25,6 @@ FACTORIES: dict[str, SourceDefsFactory] = {
     "http_api": build_http_source_defs,  # type: ignore[dict-item]
     "files": build_files_source,
 }
-
-
-def source_resource_key(source: Source) -> str:
-    return f"source__{source.name}"
 
 
 def build_source_defs(system: SourceSystem, position: int, settings: Settings) -> dg.Definitions:

@@ -1,59 +1,64 @@
 """The sensor that notices new data and requests the ingestion that takes it in.
 
-It never opens the DuckDB warehouse: it looks at the landing folder and at the sources
-themselves and keeps its own cursor, so it never competes with a run for the
-warehouse's single writer slot.  Everything that changed since the last look is
-requested in one run, so a day that brings files, CRM records and ticket changes
-together is ingested, cleaned and featurized once, not once per source.
+It is built from the project's declared sources: one cursor entry per source, one probe
+per kind (``automation/probes.py``).  It never opens the DuckDB warehouse, so it never
+competes with a run for the warehouse's single writer slot.  Everything that changed
+since the last look is requested in one run, so a day that brings news from several
+sources is ingested, cleaned and featurized once, not once per source.
 """
+
+from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import dagster as dg
-import sqlalchemy as sa
 
-from training_pipeline.assets.source_http import HttpSourceResource
+from training_pipeline.assets.source_common import source_resource_key as resource_key_of
 from training_pipeline.automation.policy import RetrainingPolicy
-from training_pipeline.ingestion.feed_order import updated_at_instant
-from training_pipeline.ingestion.http_client import HttpApiError
-from training_pipeline.ingestion.landing_scan import scan_landing
-from training_pipeline.ingestion.records import as_text
-from training_pipeline.ingestion.warehouse import utc_now
-from training_pipeline.masking import password_masked
-from training_pipeline.resources import (
-    FilesSourceResource,
-    RowContractResource,
-    SqlSourceResource,
-)
-from training_pipeline.settings import RowContractLimits
+from training_pipeline.automation.probes import PROBES, SourceUnavailable, plausible_until
+from training_pipeline.spec.sources import Source
 
-RAW_ORDERS = dg.AssetKey(["raw", "orders"])
-RAW_CRM = dg.AssetKey(["raw", "crm_customers"])
-RAW_TICKETS = dg.AssetKey(["raw", "tickets"])
-
-
-class SourceUnavailable(Exception):
-    """A source the sensor could not read this time; the message names it, masked."""
+CURSOR_VERSION = 2
+# A version-1 cursor (three fixed sources) kept one entry per kind under these names.
+_V1_KINDS = {"files": "files", "crm": "sql_table", "tickets": "http_api"}
 
 
 @dataclass(frozen=True)
 class SensorCursor:
-    """What the sensor saw last: the landing scan's cursor and each source's newest stamp."""
+    """What the sensor saw last: one entry per declared source, by source name."""
 
-    files: str | None = None
-    crm: str | None = None
-    tickets: str | None = None
+    sources: dict[str, str | None] = field(default_factory=dict)
+    converted_from: str | None = None  # why an older cursor was converted or dropped
 
     @classmethod
-    def parse(cls, text: str | None) -> "SensorCursor":
-        return cls(**json.loads(text)) if text else cls()
+    def parse(cls, text: str | None, declared: Sequence[Source]) -> SensorCursor:
+        if not text:
+            return cls()
+        stored = json.loads(text)
+        if stored.get("version") == CURSOR_VERSION:
+            return cls(dict(stored["sources"]))
+        return cls.from_version_1(stored, declared)
+
+    @classmethod
+    def from_version_1(cls, stored: dict, declared: Sequence[Source]) -> SensorCursor:
+        """Kept when each of its three entries has exactly one declared source of its
+        kind (the churn project), so an upgrade does not re-request everything."""
+        entries: dict[str, str | None] = {}
+        for old, kind in _V1_KINDS.items():
+            of_kind = [s.name for s in declared if s.kind == kind]
+            if len(of_kind) != 1:
+                return cls(
+                    converted_from=f"a version-1 cursor was dropped: its {old!r} entry needs "
+                    f"exactly one {kind} source, the project declares {of_kind or 'none'}"
+                )
+            entries[of_kind[0]] = stored.get(old)
+        return cls(entries, converted_from="a version-1 cursor was converted")
 
     def dump(self) -> str:
-        return json.dumps(asdict(self))
+        return json.dumps({"version": CURSOR_VERSION, "sources": self.sources}, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -69,134 +74,77 @@ class IngestionPlan:
         return f"new-data-{digest[:24]}"
 
 
-def plan_ingestion(
-    new_files: tuple[str, ...],
-    seen: SensorCursor,
-    crm_now: str | None,
-    tickets_now: str | None,
-) -> IngestionPlan:
-    """New file contents (``path@sha256``) and sources whose newest stamp moved."""
-    assets, changes = [], []
-    if new_files:
-        assets.append(RAW_ORDERS)
-        changes.extend(f"file:{entry}" for entry in new_files)
-    if crm_now is not None and crm_now != seen.crm:
-        assets.append(RAW_CRM)
-        changes.append(f"crm:{crm_now}")
-    if tickets_now is not None and tickets_now != seen.tickets:
-        assets.append(RAW_TICKETS)
-        changes.append(f"tickets:{tickets_now}")
-    return IngestionPlan(tuple(assets), tuple(changes))
-
-
-def plausible_until(limits: RowContractLimits) -> datetime:
-    """The newest stamp a source can really have (naive UTC).  A record dated later is
-    rejected by ingestion's row contract; counting it as the newest would hide every
-    real change after it from this sensor for good."""
-    return utc_now() + timedelta(hours=limits.future_tolerance_hours)
-
-
-def newest_plausible(stamps: list[str], until: datetime) -> str | None:
-    """The last stamp of an ordered feed page that is not beyond ``until``."""
-    for stamp in reversed(stamps):
-        try:
-            moment = updated_at_instant(stamp).astimezone(UTC).replace(tzinfo=None)
-        except ValueError:
-            continue  # ingestion refuses the page; this sensor only must not crash
-        if moment <= until:
-            return stamp
-    return None
-
-
-def crm_high_water_mark(url: str, until: datetime) -> str | None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            table = sa.Table("customers", sa.MetaData(), autoload_with=conn)
-            newest = sa.select(sa.func.max(table.c.updated_at)).where(table.c.updated_at <= until)
-            value = conn.execute(newest).scalar()
-    except sa.exc.SQLAlchemyError as error:
-        raise SourceUnavailable(
-            f"cannot read the CRM at {password_masked(url)}: {error}"
-        ) from error
-    finally:
-        engine.dispose()
-    return as_text(value)
-
-
-def tickets_high_water_mark(
-    api: HttpSourceResource, since: str | None, until: datetime
-) -> str | None:
-    """The newest ``updated_at`` of the change feed from ``since`` on (reads to the end).
-
-    The feed is ordered by ``updated_at`` and the client refuses a page that goes back,
-    so the last record seen is the newest.
-    """
-    newest = since
-    try:
-        with api.client() as client:
-            for page in client.iter_pages(since):
-                stamps = [str(r["updated_at"]) for r in page.records]
-                newest = newest_plausible(stamps, until) or newest
-    except HttpApiError as error:
-        raise SourceUnavailable(f"ticket API unavailable: {error}") from error
-    return newest
-
-
-def look_for_new_data(
-    context: dg.SensorEvaluationContext,
-    # The churn shop's declared `orders` files source (examples/defs/churn/shop); the
-    # sensor gets one probe per declared source when it is built from the declarations.
-    source__orders: FilesSourceResource,
-    crm: SqlSourceResource,
-    source__tickets: HttpSourceResource,
-    row_contract: RowContractResource,
-) -> dg.SensorResult:
-    seen = SensorCursor.parse(context.cursor)
-    landing_dir = Path(source__orders.landing_dir)
-    scan = scan_landing(landing_dir, seen.files, source__orders.limits())
-    until = plausible_until(row_contract.limits())
-    notes = [f"still settling: {', '.join(scan.deferred)}"] if scan.deferred else []
-    try:
-        crm_now = crm_high_water_mark(crm.url, until)
-    except SourceUnavailable as error:
-        # Looked at again next tick; the other sources' news is not held back meanwhile.
-        context.log.warning(str(error))
-        notes.append(str(error))
-        crm_now = seen.crm
-    try:
-        tickets_now = tickets_high_water_mark(source__tickets, seen.tickets, until)
-    except SourceUnavailable as error:
-        context.log.warning(str(error))
-        notes.append(str(error))
-        tickets_now = seen.tickets
-    plan = plan_ingestion(scan.new_content, seen, crm_now, tickets_now)
-    cursor = SensorCursor(files=scan.cursor, crm=crm_now, tickets=tickets_now).dump()
-    if not plan.assets:
-        reason = "; ".join(["no new order files, CRM records or ticket changes", *notes])
-        return dg.SensorResult(skip_reason=reason, cursor=cursor)
-    context.log.info(f"requesting {[k.to_user_string() for k in plan.assets]}: {plan.changes}")
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=plan.run_key,
-                asset_selection=list(plan.assets),
-                tags={"training_pipeline/trigger": "new data"},
-            )
-        ],
-        cursor=cursor,
+def plan_ingestion(changed: Sequence[tuple[Source, tuple[str, ...]]]) -> IngestionPlan:
+    """The sources that moved, and every change each saw."""
+    moved = [(source, changes) for source, changes in changed if changes]
+    return IngestionPlan(
+        tuple(dg.AssetKey(list(source.asset_key_path)) for source, _ in moved),
+        tuple(change for _, changes in moved for change in changes),
     )
 
 
-def build_new_data_sensor(policy: RetrainingPolicy) -> dg.SensorDefinition:
-    """The new-data sensor, looking every ``policy.sensor_interval_s`` seconds."""
+def look(
+    context: dg.SensorEvaluationContext, declared: Sequence[Source]
+) -> tuple[IngestionPlan, SensorCursor, list[str]]:
+    """Probe every declared source; one that cannot be read holds back only itself."""
+    seen = SensorCursor.parse(context.cursor, declared)
+    notes = [seen.converted_from] if seen.converted_from else []
+    if seen.converted_from:
+        context.log.info(seen.converted_from)
+    until = plausible_until(context.resources.row_contract.limits())
+    changed: list[tuple[Source, tuple[str, ...]]] = []
+    entries: dict[str, str | None] = {}
+    for source in declared:
+        before = seen.sources.get(source.name)
+        resource = getattr(context.resources, resource_key_of(source))
+        try:
+            probe = PROBES[source.kind](source, resource, before, until)
+        except SourceUnavailable as error:
+            context.log.warning(str(error))
+            notes.append(str(error))
+            entries[source.name] = before
+            continue
+        changed.append((source, probe.changes))
+        entries[source.name] = probe.entry
+    return plan_ingestion(changed), SensorCursor(entries), notes
+
+
+def build_new_data_sensor(
+    policy: RetrainingPolicy, declared: Sequence[Source]
+) -> dg.SensorDefinition:
+    """The new-data sensor over ``declared``, looking every ``policy.sensor_interval_s``."""
+    declared = tuple(declared)
+    names = ", ".join(s.name for s in declared) or "none"
+
+    # Invoked directly (tests), Dagster also passes the required resources by name; the
+    # probes read them from ``context.resources`` either way.
+    def look_for_new_data(context: dg.SensorEvaluationContext, **_: object) -> dg.SensorResult:
+        plan, cursor, notes = look(context, declared)
+        if not plan.assets:
+            reason = "; ".join([f"nothing new in the declared sources ({names})", *notes])
+            return dg.SensorResult(skip_reason=reason, cursor=cursor.dump())
+        context.log.info(f"requesting {[k.to_user_string() for k in plan.assets]}: {plan.changes}")
+        for note in notes:
+            context.log.info(note)
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=plan.run_key,
+                    asset_selection=list(plan.assets),
+                    tags={"training_pipeline/trigger": "new data"},
+                )
+            ],
+            cursor=cursor.dump(),
+        )
+
     return dg.sensor(
         name="new_data_sensor",
-        asset_selection=[RAW_ORDERS, RAW_CRM, RAW_TICKETS],
+        asset_selection=[dg.AssetKey(list(s.asset_key_path)) for s in declared],
         minimum_interval_seconds=policy.sensor_interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Requests one ingestion run for whatever is new: order files new or changed "
-        "in the landing folder (by content hash), CRM records and ticket changes newer than the "
-        "last ones seen. The run key names the file hashes and source stamps, so an identical "
-        "re-delivery launches nothing.",
+        required_resource_keys={"row_contract", *(resource_key_of(s) for s in declared)},
+        description="Requests one ingestion run for whatever is new in the declared sources "
+        f"({names}): files new or changed in a landing folder (by content hash), a table's "
+        "newest cursor value or content fingerprint, an API feed's newest change. The run key "
+        "names what changed, so an identical re-delivery launches nothing.",
     )(look_for_new_data)

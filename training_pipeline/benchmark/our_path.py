@@ -176,6 +176,7 @@ def ingest(settings: Settings, recorder: Recorder) -> int:
                 rows_loaded=report.rows_loaded,
                 refs=[o.path for o in report.with_status("loaded")],
                 run_id="benchmark",
+                kind=source.kind,
             )
     finally:
         landing_ingest.inspect_file = original

@@ -7,7 +7,7 @@ source's kind builds its asset, checks and resource (``assets/sources.py``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import dagster as dg
 import pydantic
@@ -16,7 +16,11 @@ from pydantic import PrivateAttr
 from training_pipeline.assets.sources import build_source_defs
 from training_pipeline.components.base import ProjectComponent, current_settings
 from training_pipeline.components.errors import DeclarationError, problems_of
-from training_pipeline.spec.sources import FilesSource, SourceSystem
+from training_pipeline.dbt_sources import DeclaredSystem
+from training_pipeline.spec.sources import FilesSource, Source, SourceSystem
+
+if TYPE_CHECKING:
+    from training_pipeline.components.loader import LoadedProject
 
 # Kept as plain data here (templates still resolve), so that every message about a
 # source comes from the spec, with the source's position and field.
@@ -85,3 +89,17 @@ class Sources(ProjectComponent):
                 for position in range(len(self.spec.sources))
             )
         )
+
+
+def declared_systems(project: LoadedProject) -> tuple[DeclaredSystem, ...]:
+    """Every system the project declares, with the file it is declared in."""
+    return tuple(
+        DeclaredSystem(component.spec, component.location.file)
+        for component in project.components
+        if isinstance(component, Sources)
+    )
+
+
+def declared_sources(project: LoadedProject) -> tuple[Source, ...]:
+    """Every source the project declares, in every system (the new-data sensor's list)."""
+    return tuple(source for system in declared_systems(project) for source in system.spec.sources)

@@ -69,7 +69,7 @@ def _where(source: SqlTableSource) -> str:
     return f"table {source.table!r}" if source.table is not None else "the declared query"
 
 
-def _relation(conn: sa.Connection, source: SqlTableSource, url: str) -> sa.FromClause:
+def source_relation(conn: sa.Connection, source: SqlTableSource, url: str) -> sa.FromClause:
     if source.table is not None:
         schema, _, name = source.table.rpartition(".")
         try:
@@ -196,7 +196,7 @@ def extract_table(
                 f"{password_masked(str(error.orig))}"
             ) from error
         with conn:
-            relation = _relation(conn, source, url)
+            relation = source_relation(conn, source, url)
             _check_columns(source, relation, url)
             selected = [
                 relation.c[c] if c in relation.c else sa.null().label(c)

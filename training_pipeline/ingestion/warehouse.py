@@ -42,7 +42,8 @@ _BOOKKEEPING_DDL = (
         rows_loaded bigint not null,
         refs varchar[] not null,
         run_id varchar,
-        rows_rejected bigint default 0
+        rows_rejected bigint default 0,
+        kind varchar
     )""",
     f"""
     create table if not exists {RAW_SCHEMA}.file_manifest (
@@ -171,6 +172,11 @@ def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
             f"alter table {RAW_SCHEMA}.{table} "
             "add column if not exists rows_rejected bigint default 0"
         ).fetchall()
+    # Batches recorded before the ledger named the source's kind keep a null one; lineage
+    # finds a batch's kind from its source's declaration.
+    con.execute(
+        f"alter table {RAW_SCHEMA}.ingestion_batches add column if not exists kind varchar"
+    ).fetchall()
 
 
 def record_batch(
@@ -182,12 +188,24 @@ def record_batch(
     rows_loaded: int,
     refs: Sequence[str],
     run_id: str | None,
+    kind: str,
     rows_rejected: int = 0,
 ) -> None:
     con.execute(
         f"insert into {RAW_SCHEMA}.ingestion_batches (batch_id, source, started_at, "
-        "finished_at, rows_loaded, refs, run_id, rows_rejected) values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [batch_id, source, started_at, utc_now(), rows_loaded, list(refs), run_id, rows_rejected],
+        "finished_at, rows_loaded, refs, run_id, rows_rejected, kind) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            batch_id,
+            source,
+            started_at,
+            utc_now(),
+            rows_loaded,
+            list(refs),
+            run_id,
+            rows_rejected,
+            kind,
+        ],
     ).fetchall()
 
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'crm_customers') }}
+    select * from {{ source('crm', 'crm_customers') }}
 
 ),
 

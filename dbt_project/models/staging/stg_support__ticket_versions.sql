@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'tickets') }}
+    select * from {{ source('support', 'tickets') }}
 
 ),
 
