@@ -64,5 +64,5 @@ def pipeline_definitions(settings: Settings, sources: Sequence[Source]) -> dg.De
         ],
         # Steps of a run share one process: start-up dominates on small machines.
         executor=dg.in_process_executor,
-        resources=build_resources(settings),
+        resources=build_resources(settings, {s.name: s.contract.names for s in sources}),
     )

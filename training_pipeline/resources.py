@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -160,13 +160,35 @@ def _secret(variable: str, value: str) -> str | dg.EnvVar:
     return dg.EnvVar(variable) if is_set(variable) else value
 
 
-def build_resources(settings: Settings) -> dict[str, object]:
+class RawTablesResource(dg.ConfigurableResource):
+    """Every declared source's raw table and its columns.
+
+    dbt reads each one through its sources, so each must exist before the first build,
+    even for a source that has delivered nothing yet (its raw asset creates it too).
+    """
+
+    tables: dict[str, list[str]]
+
+    def ensure(self, con: duckdb.DuckDBPyConnection) -> None:
+        warehouse.ensure_raw_layer(con)
+        for table, columns in self.tables.items():
+            warehouse.ensure_raw_table(con, table, columns)
+
+
+def build_resources(
+    settings: Settings, raw_tables: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, object]:
+    """The pipeline's resources; ``raw_tables``: each declared source's table and columns."""
     return {
         # The DuckDB file every stage reads and writes.
         "warehouse": WarehouseResource(
             path=str(settings.warehouse_path),
             memory_limit=settings.duckdb.memory_limit,
             threads=settings.duckdb.threads,
+        ),
+        # The declared sources' raw tables, created before dbt reads them.
+        "raw_tables": RawTablesResource(
+            tables={table: list(columns) for table, columns in (raw_tables or {}).items()}
         ),
         # The model registry, training-set exports and Optuna studies.
         "model_store": ModelStoreResource(

@@ -7,6 +7,7 @@ import dagster as dg
 
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
+from training_pipeline.components.sources import declared_sources
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 
@@ -19,8 +20,9 @@ def declared_raw_asset(settings: Settings, name: str) -> dg.AssetsDefinition:
 
 def resources_with_sources(settings: Settings) -> dict[str, object]:
     """The pipeline's resources and every declared source's."""
-    declared = load_project(settings, COMPONENT_TYPES).defs.resources or {}
-    return {**build_resources(settings), **declared}
+    project = load_project(settings, COMPONENT_TYPES)
+    raw_tables = {s.name: s.contract.names for s in declared_sources(project)}
+    return {**build_resources(settings, raw_tables), **(project.defs.resources or {})}
 
 
 CHURN_SOURCES = ("orders", "crm_customers", "tickets")

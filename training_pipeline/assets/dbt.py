@@ -9,7 +9,12 @@ from dagster_dbt import dbt_assets
 from training_pipeline.assets.dbt_translator import TrainingPipelineDbtTranslator
 from training_pipeline.cleaning.nulled_values import NulledCount, nulled_values_by_relation
 from training_pipeline.project import dbt_project
-from training_pipeline.resources import WAREHOUSE_POOL, WarehouseDbtResource, WarehouseResource
+from training_pipeline.resources import (
+    WAREHOUSE_POOL,
+    RawTablesResource,
+    WarehouseDbtResource,
+    WarehouseResource,
+)
 
 # dbt unit tests check the SQL's logic on fixed fixtures, not the data: they run in the
 # test suite (training_pipeline_tests/test_dbt_project.py), not in every production build.
@@ -23,8 +28,13 @@ BUILD_ARGS = ("build", "--exclude", "resource_type:unit_test")
     pool=WAREHOUSE_POOL,
 )
 def cleaned_tables(
-    context: dg.AssetExecutionContext, dbt: WarehouseDbtResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    dbt: WarehouseDbtResource,
+    warehouse: WarehouseResource,
+    raw_tables: RawTablesResource,
 ):
+    with warehouse.connect() as con:  # closed before dbt opens the file
+        raw_tables.ensure(con)
     # dbt opens the DuckDB file itself: column types and lineage come from dbt's own
     # post-hook (macros/log_column_metadata.sql), not from a second connection here.
     built: dict[tuple[str, str], dg.AssetKey] = {}
