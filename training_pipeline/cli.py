@@ -3,11 +3,15 @@
     training-pipeline demo [--days N] [--customers N] [--seed S] [--if-missing] [--drift]
     training-pipeline demo api [--host 127.0.0.1] [--port 8765]
     training-pipeline run
-    training-pipeline retrain
+    training-pipeline retrain [--model NAME]
     training-pipeline ui [--host 127.0.0.1] [--port 3000]
-    training-pipeline status [--json] [--last N]
-    training-pipeline rollback [--to VERSION] [--reason TEXT]
-    training-pipeline lineage VERSION|production [--json]
+    training-pipeline status [--model NAME] [--json] [--last N]
+    training-pipeline rollback [--model NAME] [--to VERSION] [--reason TEXT]
+    training-pipeline lineage VERSION|production [--model NAME] [--json]
+    training-pipeline new-model NAME --features REL --label COL --id-column COL [--task T]
+        [--time-column COL] [--gate-bound NUMBER]
+
+``--model`` names one of the models the project declares; without it, the only one.
 
 Each subcommand registers its own parser and handler; the heavy imports happen inside
 the handlers so that ``--help`` stays instant.
@@ -93,6 +97,19 @@ def _run(args: argparse.Namespace) -> int:
     return run_everything(Settings.from_env())
 
 
+def _retrain(args: argparse.Namespace) -> int:
+    from training_pipeline.components.models import ModelChoiceError, chosen_model
+    from training_pipeline.runner import run_everything
+
+    settings = Settings.from_env()
+    try:
+        model = chosen_model(settings, args.model)
+    except ModelChoiceError as error:
+        print(f"training-pipeline retrain: {error}", file=sys.stderr)
+        return 1
+    return run_everything(settings, model=model)
+
+
 def _ui(args: argparse.Namespace) -> int:
     from training_pipeline.runner import run_ui
 
@@ -113,11 +130,13 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=_run)
     retrain = commands.add_parser(
         "retrain",
-        help="run the retrain_on_latest_data job now (what the UI's button launches)",
-        description="Ingests what is new, rebuilds features, trains a candidate and deploys "
+        help="run one model's part of the retrain_on_latest_data job now",
+        description="For one model: ingests what is new in the sources it reads, rebuilds "
+        "its features, trains a candidate (unless the training set is unchanged) and deploys "
         "it only if it passes the gate; prints the same summary as `run`.",
     )
-    retrain.set_defaults(handler=_run)
+    _add_model_option(retrain)
+    retrain.set_defaults(handler=_retrain)
     ui = commands.add_parser(
         "ui", help="start the Dagster UI (dagster dev) with the demo ticket API beside it"
     )
@@ -126,10 +145,18 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     ui.set_defaults(handler=_ui)
 
 
-def _model_registry() -> ModelRegistry:
+def _add_model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        metavar="NAME",
+        help="a model the project declares (default: the only one)",
+    )
+
+
+def _model_registry(args: argparse.Namespace) -> ModelRegistry:
     from training_pipeline.components.models import model_registry
 
-    return model_registry(Settings.from_env())
+    return model_registry(Settings.from_env(), args.model)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -140,7 +167,7 @@ def _status(args: argparse.Namespace) -> int:
     from training_pipeline.ml.status import format_status, registry_status
 
     try:
-        status = registry_status(_model_registry(), last=args.last)
+        status = registry_status(_model_registry(args), last=args.last)
     except (RegistryError, ModelChoiceError) as error:
         print(f"training-pipeline status: {error}", file=sys.stderr)
         return 1
@@ -160,7 +187,7 @@ def _rollback(args: argparse.Namespace) -> int:
     from training_pipeline.ml.artifacts import RegistryError
 
     try:
-        change = _model_registry().rollback(to=args.to, reason=args.reason)
+        change = _model_registry(args).rollback(to=args.to, reason=args.reason)
     except (RegistryError, ModelChoiceError) as error:
         print(f"training-pipeline rollback: {error}", file=sys.stderr)
         return 1
@@ -176,12 +203,13 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
         "status",
         help="show the production model, its metrics and training batches, and recent versions",
         description=(
-            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models/<model> (the "
-            "project's only model) and verifies the production artifact; exits 1 when it "
+            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models/<model> (--model, "
+            "or the project's only model) and verifies the production artifact; exits 1 when it "
             "fails verification. --json prints the "
             "object documented in training_pipeline/ml/status.py (schema_version 1)."
         ),
     )
+    _add_model_option(status)
     status.add_argument("--json", action="store_true", help="print a stable JSON object")
     status.add_argument(
         "--last", type=_non_negative, default=5, help="versions and changes to list (default 5)"
@@ -195,6 +223,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
             "version, trusted types) before production moves; nothing changes otherwise."
         ),
     )
+    _add_model_option(rollback)
     rollback.add_argument("--to", metavar="VERSION", help="restore this version instead")
     rollback.add_argument("--reason", default="rollback", help="recorded in the alias history")
     rollback.set_defaults(handler=_rollback)
@@ -213,7 +242,7 @@ def _lineage(args: argparse.Namespace) -> int:
     from training_pipeline.lineage import LineageError, format_lineage, model_lineage
 
     try:
-        lineage = model_lineage(Settings.from_env(), args.version)
+        lineage = model_lineage(Settings.from_env(), args.version, args.model)
     except LineageError as error:
         print(f"training-pipeline lineage: {error}", file=sys.stderr)
         return 1
@@ -237,6 +266,7 @@ def _add_lineage_commands(commands: argparse._SubParsersAction) -> None:
         ),
     )
     lineage.add_argument("version", metavar="VERSION", help="a version id, or `production`")
+    _add_model_option(lineage)
     lineage.add_argument("--json", action="store_true", help="print a stable JSON object")
     lineage.set_defaults(handler=_lineage)
 

@@ -173,8 +173,9 @@ class Lineage:
         }
 
 
-def model_lineage(settings: Settings, version: str) -> Lineage:
-    """Follow ``version`` (or the alias ``production`` / ``previous_production``) to its sources.
+def model_lineage(settings: Settings, version: str, model: str | None = None) -> Lineage:
+    """Follow ``version`` (or the alias ``production`` / ``previous_production``) of the
+    declared model ``model`` (default: the only one) to its sources.
 
     Raises:
         LineageError: The version is unknown or the alias empty, the training-set manifest
@@ -183,7 +184,7 @@ def model_lineage(settings: Settings, version: str) -> Lineage:
     from training_pipeline.components.models import ModelChoiceError, model_registry
 
     try:
-        registry = model_registry(settings)
+        registry = model_registry(settings, model)
     except (ModelChoiceError, RegistryError) as error:
         raise LineageError(str(error)) from error
     model = _resolve(registry, version)
