@@ -22,14 +22,34 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from training_pipeline.cli_scaffold import add_scaffold_commands
 from training_pipeline.environment import SettingsError, check_environment
 from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, Settings
 
 if TYPE_CHECKING:
     from training_pipeline.ml.registry import ModelRegistry
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _loads_project(handler: Handler) -> Handler:
+    """Report a wrong declaration (its file, instance and field) instead of a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        # Imported here: the components package pulls in dagster, which --help must not.
+        from training_pipeline.components.errors import DeclarationError, ProjectError
+
+        try:
+            return handler(args)
+        except (ProjectError, DeclarationError) as error:
+            print(f"training-pipeline {args.command}: {error}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -127,7 +147,7 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
             "configured API is the demo default."
         ),
     )
-    run.set_defaults(handler=_run)
+    run.set_defaults(handler=_loads_project(_run))
     retrain = commands.add_parser(
         "retrain",
         help="run one model's part of the retrain_on_latest_data job now",
@@ -136,7 +156,7 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
         "it only if it passes the gate; prints the same summary as `run`.",
     )
     _add_model_option(retrain)
-    retrain.set_defaults(handler=_retrain)
+    retrain.set_defaults(handler=_loads_project(_retrain))
     ui = commands.add_parser(
         "ui", help="start the Dagster UI (dagster dev) with the demo ticket API beside it"
     )
@@ -214,7 +234,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     status.add_argument(
         "--last", type=_non_negative, default=5, help="versions and changes to list (default 5)"
     )
-    status.set_defaults(handler=_status)
+    status.set_defaults(handler=_loads_project(_status))
     rollback = commands.add_parser(
         "rollback",
         help="put the previous production model (or --to VERSION) back into production",
@@ -226,7 +246,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     _add_model_option(rollback)
     rollback.add_argument("--to", metavar="VERSION", help="restore this version instead")
     rollback.add_argument("--reason", default="rollback", help="recorded in the alias history")
-    rollback.set_defaults(handler=_rollback)
+    rollback.set_defaults(handler=_loads_project(_rollback))
 
 
 def _non_negative(text: str) -> int:
@@ -268,7 +288,7 @@ def _add_lineage_commands(commands: argparse._SubParsersAction) -> None:
     lineage.add_argument("version", metavar="VERSION", help="a version id, or `production`")
     _add_model_option(lineage)
     lineage.add_argument("--json", action="store_true", help="print a stable JSON object")
-    lineage.set_defaults(handler=_lineage)
+    lineage.set_defaults(handler=_loads_project(_lineage))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -278,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_commands(commands)
     _add_model_commands(commands)
     _add_lineage_commands(commands)
+    add_scaffold_commands(commands)
     return parser
 
 

@@ -43,13 +43,10 @@ def run_outcome(
     return NOT_REACHED
 
 
-def result_outcomes(
-    result: dg.ExecuteInProcessResult, names: Sequence[str]
-) -> dict[str, str]:
+def result_outcomes(result: dg.ExecuteInProcessResult, names: Sequence[str]) -> dict[str, str]:
     """``run_outcome`` of every model ``names`` lists, from an in-process run's events."""
     observations = [
-        e.asset_observation_data.asset_observation
-        for e in result.get_asset_observation_events()
+        e.asset_observation_data.asset_observation for e in result.get_asset_observation_events()
     ]
     materialized = [e.asset_key for e in result.get_asset_materialization_events()]
     evaluations = list(result.get_asset_check_evaluations())
