@@ -15,7 +15,6 @@ MODEL_FILE = ("model", "defs.yaml")
 
 
 def _new_model(args: argparse.Namespace) -> int:
-    from training_pipeline.spec.errors import FieldError
     from training_pipeline.spec.model_skeleton import SkeletonError, model_skeleton, skeleton_values
 
     path = Settings.from_env().project_dir.joinpath("defs", args.name, *MODEL_FILE)
@@ -35,7 +34,7 @@ def _new_model(args: argparse.Namespace) -> int:
             categorical=args.categorical,
         )
         text = model_skeleton(values)
-    except (SkeletonError, FieldError) as error:
+    except SkeletonError as error:
         print(f"training-pipeline new-model {args.name}: {error}", file=sys.stderr)
         return 2
     path.parent.mkdir(parents=True, exist_ok=True)

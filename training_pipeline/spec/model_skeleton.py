@@ -13,8 +13,9 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from training_pipeline.spec.errors import FieldError
 from training_pipeline.spec.model_spec import (
     FAMILIES,
     LOWER_IS_BETTER,
@@ -161,6 +162,13 @@ def attributes(values: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _problem(error: Mapping[str, Any]) -> str:
+    original = error.get("ctx", {}).get("error")
+    if isinstance(original, FieldError):
+        return str(original)
+    return f"field {'.'.join(map(str, error['loc']))}: {error['msg']}"
+
+
 def _scalar(value: Any) -> str:
     # JSON's lists, strings, numbers, true/false and null are all valid YAML.
     return json.dumps(list(value) if isinstance(value, tuple) else value)
@@ -170,10 +178,13 @@ def model_skeleton(values: Mapping[str, Any]) -> str:
     """The ``defs.yaml`` text: a TrainedModel with every field, its value and its note.
 
     Raises:
-        FieldError: the values break a rule of ``ModelSpec`` (validated before writing).
+        SkeletonError: the values break a rule of ``ModelSpec`` (each field named).
         KeyError: a field of ``ModelSpec`` has no note in ``NOTES``.
     """
-    spec = ModelSpec.model_validate(attributes(values))
+    try:
+        spec = ModelSpec.model_validate(attributes(values))
+    except ValidationError as error:
+        raise SkeletonError("; ".join(_problem(e) for e in error.errors())) from error
     fill = {
         "task": spec.task,
         "metrics": ", ".join(METRICS[spec.task]),
