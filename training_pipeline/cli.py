@@ -9,7 +9,7 @@
     training-pipeline rollback [--model NAME] [--to VERSION] [--reason TEXT]
     training-pipeline lineage VERSION|production [--model NAME] [--json]
     training-pipeline new-model NAME --features REL --label COL --id-column COL [--task T]
-        [--time-column COL] [--gate-bound NUMBER]
+        [--time-column COL] [--gate-bound NUMBER] [--numeric COL,..] [--categorical COL,..]
 
 ``--model`` names one of the models the project declares; without it, the only one.
 
