@@ -3,12 +3,16 @@
     training-pipeline demo [--days N] [--customers N] [--seed S] [--if-missing] [--drift]
     training-pipeline demo api [--host 127.0.0.1] [--port 8765]
     training-pipeline run
-    training-pipeline retrain
+    training-pipeline retrain [--model NAME]
     training-pipeline ui [--host 127.0.0.1] [--port 3000]
-    training-pipeline status [--json] [--last N]
-    training-pipeline rollback [--to VERSION] [--reason TEXT]
-    training-pipeline lineage VERSION|production [--json]
+    training-pipeline status [--model NAME] [--json] [--last N]
+    training-pipeline rollback [--model NAME] [--to VERSION] [--reason TEXT]
+    training-pipeline lineage VERSION|production [--model NAME] [--json]
+    training-pipeline new-model NAME --features REL --label COL --id-column COL [--task T]
+        [--time-column COL] [--gate-bound NUMBER] [--numeric COL,..] [--categorical COL,..]
     training-pipeline dbt-sources [--check]
+
+``--model`` names one of the models the project declares; without it, the only one.
 
 Each subcommand registers its own parser and handler; the heavy imports happen inside
 the handlers so that ``--help`` stays instant.
@@ -19,14 +23,34 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from training_pipeline.cli_scaffold import add_scaffold_commands
 from training_pipeline.environment import SettingsError, check_environment
 from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, Settings
 
 if TYPE_CHECKING:
     from training_pipeline.ml.registry import ModelRegistry
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _loads_project(handler: Handler) -> Handler:
+    """Report a wrong declaration (its file, instance and field) instead of a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        # Imported here: the components package pulls in dagster, which --help must not.
+        from training_pipeline.components.errors import DeclarationError, ProjectError
+
+        try:
+            return handler(args)
+        except (ProjectError, DeclarationError) as error:
+            print(f"training-pipeline {args.command}: {error}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -94,6 +118,19 @@ def _run(args: argparse.Namespace) -> int:
     return run_everything(Settings.from_env())
 
 
+def _retrain(args: argparse.Namespace) -> int:
+    from training_pipeline.components.models import ModelChoiceError, chosen_model
+    from training_pipeline.runner import run_everything
+
+    settings = Settings.from_env()
+    try:
+        model = chosen_model(settings, args.model)
+    except ModelChoiceError as error:
+        print(f"training-pipeline retrain: {error}", file=sys.stderr)
+        return 1
+    return run_everything(settings, model=model)
+
+
 def _ui(args: argparse.Namespace) -> int:
     from training_pipeline.runner import run_ui
 
@@ -111,14 +148,16 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
             "configured API is the demo default."
         ),
     )
-    run.set_defaults(handler=_run)
+    run.set_defaults(handler=_loads_project(_run))
     retrain = commands.add_parser(
         "retrain",
-        help="run the retrain_on_latest_data job now (what the UI's button launches)",
-        description="Ingests what is new, rebuilds features, trains a candidate and deploys "
+        help="run one model's part of the retrain_on_latest_data job now",
+        description="For one model: ingests what is new in the sources it reads, rebuilds "
+        "its features, trains a candidate (unless the training set is unchanged) and deploys "
         "it only if it passes the gate; prints the same summary as `run`.",
     )
-    retrain.set_defaults(handler=_run)
+    _add_model_option(retrain)
+    retrain.set_defaults(handler=_loads_project(_retrain))
     ui = commands.add_parser(
         "ui", help="start the Dagster UI (dagster dev) with the demo ticket API beside it"
     )
@@ -127,10 +166,18 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     ui.set_defaults(handler=_ui)
 
 
-def _model_registry() -> ModelRegistry:
+def _add_model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        metavar="NAME",
+        help="a model the project declares (default: the only one)",
+    )
+
+
+def _model_registry(args: argparse.Namespace) -> ModelRegistry:
     from training_pipeline.components.models import model_registry
 
-    return model_registry(Settings.from_env())
+    return model_registry(Settings.from_env(), args.model)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -141,7 +188,7 @@ def _status(args: argparse.Namespace) -> int:
     from training_pipeline.ml.status import format_status, registry_status
 
     try:
-        status = registry_status(_model_registry(), last=args.last)
+        status = registry_status(_model_registry(args), last=args.last)
     except (RegistryError, ModelChoiceError) as error:
         print(f"training-pipeline status: {error}", file=sys.stderr)
         return 1
@@ -161,7 +208,7 @@ def _rollback(args: argparse.Namespace) -> int:
     from training_pipeline.ml.artifacts import RegistryError
 
     try:
-        change = _model_registry().rollback(to=args.to, reason=args.reason)
+        change = _model_registry(args).rollback(to=args.to, reason=args.reason)
     except (RegistryError, ModelChoiceError) as error:
         print(f"training-pipeline rollback: {error}", file=sys.stderr)
         return 1
@@ -177,17 +224,18 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
         "status",
         help="show the production model, its metrics and training batches, and recent versions",
         description=(
-            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models/<model> (the "
-            "project's only model) and verifies the production artifact; exits 1 when it "
+            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models/<model> (--model, "
+            "or the project's only model) and verifies the production artifact; exits 1 when it "
             "fails verification. --json prints the "
             "object documented in training_pipeline/ml/status.py (schema_version 1)."
         ),
     )
+    _add_model_option(status)
     status.add_argument("--json", action="store_true", help="print a stable JSON object")
     status.add_argument(
         "--last", type=_non_negative, default=5, help="versions and changes to list (default 5)"
     )
-    status.set_defaults(handler=_status)
+    status.set_defaults(handler=_loads_project(_status))
     rollback = commands.add_parser(
         "rollback",
         help="put the previous production model (or --to VERSION) back into production",
@@ -196,9 +244,10 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
             "version, trusted types) before production moves; nothing changes otherwise."
         ),
     )
+    _add_model_option(rollback)
     rollback.add_argument("--to", metavar="VERSION", help="restore this version instead")
     rollback.add_argument("--reason", default="rollback", help="recorded in the alias history")
-    rollback.set_defaults(handler=_rollback)
+    rollback.set_defaults(handler=_loads_project(_rollback))
 
 
 def _non_negative(text: str) -> int:
@@ -214,7 +263,7 @@ def _lineage(args: argparse.Namespace) -> int:
     from training_pipeline.lineage import LineageError, format_lineage, model_lineage
 
     try:
-        lineage = model_lineage(Settings.from_env(), args.version)
+        lineage = model_lineage(Settings.from_env(), args.version, args.model)
     except LineageError as error:
         print(f"training-pipeline lineage: {error}", file=sys.stderr)
         return 1
@@ -238,8 +287,9 @@ def _add_lineage_commands(commands: argparse._SubParsersAction) -> None:
         ),
     )
     lineage.add_argument("version", metavar="VERSION", help="a version id, or `production`")
+    _add_model_option(lineage)
     lineage.add_argument("--json", action="store_true", help="print a stable JSON object")
-    lineage.set_defaults(handler=_lineage)
+    lineage.set_defaults(handler=_loads_project(_lineage))
 
 
 def _dbt_sources(args: argparse.Namespace) -> int:
@@ -292,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_commands(commands)
     _add_lineage_commands(commands)
     _add_dbt_sources_command(commands)
+    add_scaffold_commands(commands)
     return parser
 
 

@@ -172,9 +172,13 @@ class Lineage:
 
 
 def model_lineage(
-    settings: Settings, version: str, declared: Sequence[Source] | None = None
+    settings: Settings,
+    version: str,
+    model: str | None = None,
+    declared: Sequence[Source] | None = None,
 ) -> Lineage:
-    """Follow ``version`` (or the alias ``production`` / ``previous_production``) to its sources.
+    """Follow ``version`` (or the alias ``production`` / ``previous_production``) of the
+    declared model ``model`` (default: the only one) to its sources.
 
     ``declared`` are the project's sources (default: those its folder declares); a
     batch's source is found among them by its ledger id, and its kind says which refs
@@ -190,7 +194,7 @@ def model_lineage(
         declared = _declared_sources(settings)
     by_ledger = {source.ledger: source for source in declared}
     try:
-        registry = model_registry(settings)
+        registry = model_registry(settings, model)
     except (ModelChoiceError, RegistryError) as error:
         raise LineageError(str(error)) from error
     model = _resolve(registry, version)

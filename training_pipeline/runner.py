@@ -98,39 +98,11 @@ def table_counts(settings: Settings) -> dict[str, int]:
         }
 
 
-def _production_lines(settings: Settings) -> list[str]:
-    from training_pipeline.components.models import declared_models
-
-    return [line for name in declared_models(settings) for line in _model_lines(settings, name)]
-
-
-def _model_lines(settings: Settings, name: str) -> list[str]:
-    from training_pipeline.ml.recovery import production_check
-    from training_pipeline.ml.registry import ModelRegistry
-
-    registry = ModelRegistry.for_model(settings.models_dir, name)
-    production = registry.production()
-    if production is None:
-        return [f"production model {name}: none"]
-    auc, pr_auc = (production.metrics.get(k, float("nan")) for k in ("roc_auc", "pr_auc"))
-    check = production_check(registry)
-    warning = (
-        []
-        if check.verified
-        else [
-            f"!! production model {production.version} FAILED verification: {check.reason}; "
-            "the next run rolls back to the last earlier production model that verifies"
-        ]
-    )
-    return [
-        f"production model {name}: {production.version} ({production.family}), holdout ROC "
-        f"AUC {auc:.3f}, PR AUC {pr_auc:.3f}",
-        *warning,
-        f"model registry: {registry.root}",
-    ]
-
-
 def summarize(result: dg.ExecuteInProcessResult, settings: Settings) -> str:
+    from training_pipeline.components.models import declared_models
+    from training_pipeline.model_summary import model_lines, result_outcomes
+
+    specs = declared_models(settings)
     materialized = sorted(
         e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
     )
@@ -147,19 +119,29 @@ def summarize(result: dg.ExecuteInProcessResult, settings: Settings) -> str:
         + (f" — {', '.join(failed_checks)}" if failed_checks else ""),
         "rows:",
         *(f"  {name:<32} {count:>10,}" for name, count in table_counts(settings).items()),
-        *_production_lines(settings),
+        *model_lines(settings, specs, result_outcomes(result, list(specs))),
         f"warehouse: {settings.warehouse_path}",
         f"quarantine: {settings.quarantine_dir}",
     ]
     return "\n".join(lines)
 
 
-def run_everything(settings: Settings) -> int:
+def model_selection(defs: dg.Definitions, model: str) -> list[dg.AssetKey]:
+    """One model's slice of the graph: what its training set reads, and all it feeds."""
+    training_set = dg.AssetSelection.assets(dg.AssetKey([model, "training_set"]))
+    selection = training_set.upstream() | training_set.downstream()
+    return sorted(selection.resolve(defs.resolve_asset_graph()))
+
+
+def run_everything(settings: Settings, model: str | None = None) -> int:
+    """Run the whole graph, or (``model``) only what that declared model needs and feeds."""
     prepare_dagster_home()
     from training_pipeline.definitions import build_definitions
 
     # Loaded first: a bad declaration stops the command before anything starts.
-    job = build_definitions(settings).resolve_job_def(JOB_NAME)
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(JOB_NAME)
+    selection = None if model is None else model_selection(defs, model)
     # A file that just landed may still be being written; an explicit run waits for it
     # (at most the settle time) instead of leaving the newest day for the next run.
     wait_s = seconds_until_settled(settings.landing_dir, settings.landing.settle_s)
@@ -177,6 +159,7 @@ def run_everything(settings: Settings) -> int:
     ):
         result = job.execute_in_process(
             instance=instance,
+            asset_selection=selection,
             raise_on_error=False,
             # Every event is in the run's log in the UI; the terminal gets the summary.
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},

@@ -85,6 +85,7 @@ DECIDES_SETTINGS = {
     "settings.py",
     "definitions.py",
     "cli.py",
+    "cli_scaffold.py",  # `training-pipeline new-model`
     "benchmark/our_path.py",  # `python -m training_pipeline.benchmark.our_path`
     "benchmark/overhead_run.py",  # `make bench`'s overhead command
 }

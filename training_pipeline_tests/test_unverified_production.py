@@ -12,9 +12,9 @@ from fitted_models import FAMILIES, fitted, flip_a_byte, register, truncate
 from synthetic_churn import churn_snapshots
 from test_gate_in_the_graph import FAST, exported, graph_on
 
-from training_pipeline import runner
 from training_pipeline.alerts import alert_log_path
 from training_pipeline.cli import main
+from training_pipeline.components.models import declared_models
 from training_pipeline.ml.recovery import (
     VERIFICATION_ROLLBACK,
     NoVerifiedModelError,
@@ -22,6 +22,7 @@ from training_pipeline.ml.recovery import (
     production_check,
 )
 from training_pipeline.ml.registry import AliasError, Aliases, ModelRegistry
+from training_pipeline.model_summary import NOT_REACHED, model_lines
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 
@@ -167,10 +168,10 @@ def test_the_run_summary_says_loudly_that_production_failed_verification(
 ):
     flip_a_byte(registry.get(three_promoted[-1]).artifact_path)
 
-    lines = runner._production_lines(settings)
+    lines = model_lines(settings, declared_models(settings), {NAME: NOT_REACHED})
 
     assert lines[0].startswith(f"production model {NAME}: {three_promoted[-1]}")
-    assert lines[1].startswith(f"!! production model {three_promoted[-1]} FAILED verification")
+    assert lines[1].startswith(f"  !! production model {three_promoted[-1]} FAILED verification")
 
 
 # --- inside a run ----------------------------------------------------------------------------

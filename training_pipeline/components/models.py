@@ -28,12 +28,18 @@ def choose_model(declared: list[str], requested: str | None = None) -> str:
         if requested not in declared:
             raise ModelChoiceError(f"no model named {requested!r}; declared: {listed}")
         return requested
-    if len(declared) != 1:
-        raise ModelChoiceError(f"the project declares {len(declared)} models ({listed}); name one")
+    if not declared:
+        raise ModelChoiceError("the project declares no model (no TrainedModel in its defs/)")
+    if len(declared) > 1:
+        raise ModelChoiceError(f"several models: {listed}; pass --model")
     return declared[0]
+
+
+def chosen_model(settings: Settings, requested: str | None = None) -> str:
+    """The name of the declared model ``requested``, or of the only one (``choose_model``)."""
+    return choose_model(list(declared_models(settings)), requested)
 
 
 def model_registry(settings: Settings, requested: str | None = None) -> ModelRegistry:
     """The registry of the chosen model (see ``choose_model``)."""
-    name = choose_model(list(declared_models(settings)), requested)
-    return ModelRegistry.for_model(settings.models_dir, name)
+    return ModelRegistry.for_model(settings.models_dir, chosen_model(settings, requested))
