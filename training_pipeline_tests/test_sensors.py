@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from churn_demo.api_server import DemoApiServer
+from churn_demo.generator import generate
 from declared_sources import resources_with_sources
 
 from training_pipeline.automation.model_automation import retrain_on_drift
@@ -19,8 +21,6 @@ from training_pipeline.automation.sensors import (
     build_new_data_sensor,
     plan_ingestion,
 )
-from training_pipeline.demo.api_server import DemoApiServer
-from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion.landing_scan import scan_landing
 from training_pipeline.settings import Settings
 from training_pipeline_tests.http_source_helpers import tickets_resources

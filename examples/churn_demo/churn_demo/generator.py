@@ -36,8 +36,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
-from training_pipeline.demo import ticket_store, writers
-from training_pipeline.demo.world import START_DATE, DayParams, World, WorldConfig
+from churn_demo import ticket_store, writers
+from churn_demo.world import START_DATE, DayParams, World, WorldConfig
 from training_pipeline.settings import Settings
 
 log = logging.getLogger(__name__)

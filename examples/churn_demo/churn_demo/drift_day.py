@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from training_pipeline.demo.population import CHURNED, COUNTRIES, SEGMENTS, Population
-from training_pipeline.demo.support import DAY_S
+from churn_demo.population import CHURNED, COUNTRIES, SEGMENTS, Population
+from churn_demo.support import DAY_S
 
 DRIFT = 3  # random stream, beside world.py's BOOTSTRAP, SIM and RENDER
 PRICE_FACTOR = 100.0
