@@ -1,6 +1,6 @@
 """A drifted day: a bad release that shifts most of the current snapshot's features.
 
-``training-pipeline demo --days 1 --drift`` (``generate(settings, days=1, drift=True)``)
+``churn-demo world --days 1 --drift`` (``generate(settings, days=1, drift=True)``)
 simulates the day as usual and then lets one incident hit it, a release of the shop's
 systems gone wrong:
 

@@ -18,7 +18,7 @@ is recorded in ``drift_days`` before any source sees it, so an interrupted drift
 finished as a drifted day by the next call, with or without ``drift``. A world that never
 drifted writes no ``drift_days`` at all, so its state file is what it always was.
 
-``generate_if_missing(settings)`` (CLI ``training-pipeline demo --if-missing``) does
+``generate_if_missing(settings)`` (CLI ``churn-demo world --if-missing``) does
 nothing when the state file exists; ``make run`` uses it to create data only once.
 
 Each day is written source by source and then recorded in the state file, and every
