@@ -28,7 +28,7 @@ install: $(VENV)/.synced $(MANIFEST)
 	.tools/bin/pip install --quiet uv
 
 # The lock is the source of truth: --locked fails if pyproject.toml and uv.lock disagree.
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+$(VENV)/.synced: pyproject.toml examples/churn_demo/pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --python $(PYTHON)
 	touch $@
 
@@ -42,12 +42,12 @@ $(MANIFEST): $(VENV)/.synced $(DBT_SOURCES) $(DECLARATIONS)
 
 ## Generate the demo sources if missing, materialize the whole graph headless, summarize.
 run: install
-	$(BIN)/training-pipeline demo --if-missing
+	$(BIN)/churn-demo world --if-missing
 	$(BIN)/training-pipeline run
 
 ## The Dagster UI on http://127.0.0.1:3000 with a persistent DAGSTER_HOME in the repo.
 ui: install
-	$(BIN)/training-pipeline demo --if-missing
+	$(BIN)/churn-demo world --if-missing
 	$(BIN)/training-pipeline ui
 
 # xdist workers; one test module is one unit of work and the heaviest units start first

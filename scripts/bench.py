@@ -5,7 +5,7 @@
     .venv/bin/python scripts/bench.py --overhead
 
 Default mode: N messy order rows (the demo's renderers and writers, one file a day in
-rotating formats, 3 % re-deliveries) go through our path (``training_pipeline.benchmark.
+rotating formats, 3 % re-deliveries) go through our path (``churn_demo.benchmark.
 our_path``: ingestion + dbt staging and marts with their tests + the nulled-value count)
 and through ``scripts/bench_reference/duckdb_script.py`` and ``pandas_script.py`` (the
 same parsing, de-duplication and per-customer totals), each in its own process,
@@ -28,7 +28,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from training_pipeline.benchmark.measure import (
+from churn_demo.benchmark.measure import (
     HEADER,
     Cost,
     Measured,
@@ -38,7 +38,8 @@ from training_pipeline.benchmark.measure import (
     run_measured,
     with_stages,
 )
-from training_pipeline.benchmark.messy_orders import OrderWorld, write_days
+from churn_demo.benchmark.messy_orders import OrderWorld, write_days
+
 from training_pipeline.settings import DATA_DIR_ENV, REPO_ROOT
 
 PYTHON = sys.executable
@@ -111,14 +112,14 @@ def land(data_dir: Path, files: list[Path]) -> None:
 def warm_dbt_parse(data_dir: Path) -> None:
     """Parse once untimed, as every run after a warehouse's first finds it parsed."""
     run_measured(
-        [PYTHON, "-m", "training_pipeline.benchmark.our_path", "--parse-only"],
+        [PYTHON, "-m", "churn_demo.benchmark.our_path", "--parse-only"],
         child_env(data_dir),
     )
 
 
 def run_ours(data_dir: Path, exclude: str = "") -> Measured:
     result = data_dir.parent / f"{data_dir.name}-stages.json"
-    command = [PYTHON, "-m", "training_pipeline.benchmark.our_path", "--result", str(result)]
+    command = [PYTHON, "-m", "churn_demo.benchmark.our_path", "--result", str(result)]
     if exclude:
         command += ["--exclude", exclude]
     measured = run_measured(command, child_env(data_dir))
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.work_dir = args.work_dir.resolve()
     if args.overhead:
-        from training_pipeline.benchmark.overhead_run import overhead_mode
+        from churn_demo.benchmark.overhead_run import overhead_mode
 
         overhead_mode(args.work_dir / "overhead")
     elif args.incremental:

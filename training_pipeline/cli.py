@@ -1,7 +1,5 @@
 """The ``training-pipeline`` command: a small dispatcher over subcommands.
 
-    training-pipeline demo [--days N] [--customers N] [--seed S] [--if-missing] [--drift]
-    training-pipeline demo api [--host 127.0.0.1] [--port 8765]
     training-pipeline run
     training-pipeline retrain [--model NAME]
     training-pipeline ui [--host 127.0.0.1] [--port 3000]
@@ -28,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from training_pipeline.cli_scaffold import add_scaffold_commands
 from training_pipeline.environment import SettingsError, check_environment
-from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, Settings
+from training_pipeline.settings import Settings
 
 if TYPE_CHECKING:
     from training_pipeline.ml.registry import ModelRegistry
@@ -51,65 +49,6 @@ def _loads_project(handler: Handler) -> Handler:
             return 2
 
     return run
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from training_pipeline.demo import generator
-
-    settings = Settings.from_env()
-    run = generator.generate_if_missing if args.if_missing else generator.generate
-    try:
-        summary = run(
-            settings, args.days, customers=args.customers, seed=args.seed, drift=args.drift
-        )
-    except ValueError as error:
-        print(f"training-pipeline demo: {error}", file=sys.stderr)
-        return 2
-    if summary is None:
-        print(f"demo data already present in {settings.data_dir}; nothing to do")
-    else:
-        drifted = f", {summary.drifted} of them new drifted days" if summary.drifted else ""
-        print(f"demo data in {settings.data_dir} ({summary.state.days_generated} days{drifted})")
-    return 0
-
-
-def _demo_api(args: argparse.Namespace) -> int:
-    from training_pipeline.demo.api_server import DemoApiServer
-
-    DemoApiServer(Settings.from_env(), args.host, args.port).run_until_signalled()
-    return 0
-
-
-def _add_demo_commands(commands: argparse._SubParsersAction) -> None:
-    demo = commands.add_parser(
-        "demo",
-        help="generate or extend the demo source systems (CRM, order files, tickets)",
-        description=(
-            "Without data: create a demo world (default 1500 customers, 270 days). "
-            "With data: append --days further days (default 1) to the same world. "
-            "Paths come from TRAINING_PIPELINE_DATA_DIR / TRAINING_PIPELINE_CRM_URL."
-        ),
-    )
-    demo.add_argument("--days", type=int, help="days to generate (new: 270, append: 1)")
-    demo.add_argument("--customers", type=int, help="customers at the start (new world only)")
-    demo.add_argument("--seed", type=int, help="random seed (new world only; default 42)")
-    demo.add_argument(
-        "--if-missing", action="store_true", help="do nothing if demo data already exists"
-    )
-    demo.add_argument(
-        "--drift",
-        action="store_true",
-        help="make the new days drifted: amounts in cents, a wave of badly rated complaints and a "
-        "CRM sync rewriting segment and country (training_pipeline/demo/drift_day.py)",
-    )
-    demo.set_defaults(handler=_demo)
-    demo_commands = demo.add_subparsers(dest="demo_command", metavar="{api}")
-    api = demo_commands.add_parser(
-        "api", help="serve the demo ticket API in the foreground until interrupted"
-    )
-    api.add_argument("--host", default=DEFAULT_API_HOST)
-    api.add_argument("--port", type=int, default=DEFAULT_API_PORT)
-    api.set_defaults(handler=_demo_api)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -144,8 +83,8 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
         description=(
             "Runs the materialize_everything job in this process against the Dagster "
             "home in DAGSTER_HOME (default: dagster_home/ in the repo), so the run shows "
-            "up in the UI's history. Starts the demo ticket API for the run when the "
-            "configured API is the demo default."
+            "up in the UI's history. Starts the companions the project needs for the run "
+            "(e.g. an example's ticket API when a declaration points at its address)."
         ),
     )
     run.set_defaults(handler=_loads_project(_run))
@@ -159,7 +98,7 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     _add_model_option(retrain)
     retrain.set_defaults(handler=_loads_project(_retrain))
     ui = commands.add_parser(
-        "ui", help="start the Dagster UI (dagster dev) with the demo ticket API beside it"
+        "ui", help="start the Dagster UI (dagster dev) with the project's companions beside it"
     )
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
@@ -337,7 +276,6 @@ def _add_dbt_sources_command(commands: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="training-pipeline")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_demo_commands(commands)
     _add_pipeline_commands(commands)
     _add_model_commands(commands)
     _add_lineage_commands(commands)

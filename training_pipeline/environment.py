@@ -182,6 +182,12 @@ def publish_default(name: str, value: str) -> None:
     os.environ.setdefault(name, value)
 
 
+def value_of(name: str) -> str | None:
+    """The value the user gave ``name``, or None: for a source's base URL variable, read
+    only to compare it with a companion's address (``companions.py``)."""
+    return os.environ.get(name)
+
+
 def is_set(name: str) -> bool:
     """Whether the user set ``name``: a secret that is set is handed on by name, never
     by value (see ``resources.py``)."""

@@ -1,7 +1,7 @@
 """`training-pipeline run` and `ui`: the whole graph headless, or the Dagster UI.
 
-Both start the demo ticket API themselves when the configured API is the demo default
-(and nothing answers there yet), and stop it when they end.
+Both start the companions the configured project needs (an example's ticket API, say;
+see ``companions.py``) and stop them when they end.
 """
 
 from __future__ import annotations
@@ -11,47 +11,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import dagster as dg
-import httpx
 
 from training_pipeline.alerts import alert_log_path
+from training_pipeline.companions import companions_for
 from training_pipeline.environment import child_environment, publish_default
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_folder import seconds_until_settled
 from training_pipeline.resources import TRAINING_POOL, WAREHOUSE_POOL
-from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, REPO_ROOT, Settings
+from training_pipeline.settings import REPO_ROOT, Settings
 from training_pipeline.stale_runs import release_dead_runs, run_tags, watch_for_dead_runs
 
 JOB_NAME = "retrain_on_latest_data"
-
-
-def _api_answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url.rstrip('/')}/health", timeout=1.0).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-@contextmanager
-def demo_api_if_needed(settings: Settings) -> Iterator[str | None]:
-    """Serve the demo ticket API for the duration of the block when it is ours to serve."""
-    if not settings.api_is_demo_default or _api_answers(settings.api_url):
-        yield None
-        return
-    from training_pipeline.demo.api_server import DemoApiServer
-
-    try:
-        server = DemoApiServer(settings, host=DEFAULT_API_HOST, port=DEFAULT_API_PORT)
-    except OSError as error:
-        raise RuntimeError(
-            f"cannot serve the demo ticket API on {settings.api_url} ({error}); stop what "
-            "holds the port or point TRAINING_PIPELINE_API_URL at your ticket API"
-        ) from error
-    with server:
-        yield server.url
 
 
 def prepare_dagster_home() -> None:
@@ -152,7 +124,7 @@ def run_everything(settings: Settings, model: str | None = None) -> int:
         )
         time.sleep(wait_s)
     with (
-        demo_api_if_needed(settings),
+        companions_for(settings),
         dg.DagsterInstance.get() as instance,
         # The run this one queues behind may die while this one waits for its slot.
         watch_for_dead_runs(),
@@ -201,7 +173,7 @@ def run_ui(settings: Settings, host: str, port: int) -> int:
     # dagster-dbt's dev-mode manifest refresh runs plain `dbt`, so it must be on PATH
     # even when the virtual environment is not activated.
     env = child_environment(path_first=bin_dir)
-    with demo_api_if_needed(settings):
+    with companions_for(settings):
         # Its own process group, so stopping it reaches the webserver, daemon and code
         # server it starts, wherever this command was started from.
         process = subprocess.Popen(

@@ -242,7 +242,3 @@ class Settings:
     def demo_dir(self) -> Path:
         """Where the demo source systems keep their own state (not the pipeline's)."""
         return self.data_dir / "demo"
-
-    @property
-    def api_is_demo_default(self) -> bool:
-        return self.api_url.rstrip("/") == DEFAULT_API_URL

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from churn_demo.api_server import DemoApiServer
+from churn_demo.generator import generate
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
-from training_pipeline.demo.api_server import DemoApiServer
-from training_pipeline.demo.generator import generate
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import Settings
 

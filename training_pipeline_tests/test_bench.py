@@ -15,9 +15,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from churn_demo.benchmark.measure import run_measured
+from churn_demo.benchmark.messy_orders import OrderWorld, write_days
 
-from training_pipeline.benchmark.measure import run_measured
-from training_pipeline.benchmark.messy_orders import OrderWorld, write_days
 from training_pipeline.settings import REPO_ROOT
 
 pytestmark = pytest.mark.e2e

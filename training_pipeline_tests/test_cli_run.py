@@ -37,7 +37,9 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tm
     env |= {"TRAINING_PIPELINE_DATA_DIR": str(tmp_path / "data"), "DAGSTER_HOME": str(home)}
     cli = str(Path(sys.executable).parent / "training-pipeline")
 
-    subprocess.run([cli, "demo", "--if-missing"], env=env, check=True)
+    subprocess.run(
+        [str(Path(cli).parent / "churn-demo"), "world", "--if-missing"], env=env, check=True
+    )
     run = subprocess.run([cli, "run"], env=env, capture_output=True, text=True, timeout=900)
 
     assert run.returncode == 0, run.stdout + run.stderr

@@ -1,6 +1,6 @@
 """Kill -9 at every stage, then rerun: nothing lost, nothing twice, the model intact.
 
-Also the accounting that proves it, and scripts/chaos.py, once.  The pool slots killed
+Also the accounting that proves it, and `churn-demo chaos`, once.  The pool slots killed
 runs leave behind are test_stale_runs.py's subject.
 """
 
@@ -16,15 +16,15 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from churn_demo.api_server import DemoApiServer, Fault
+from churn_demo.generator import generate
+from churn_demo.reliability import DEMO_MODEL, accounting, kills
+from churn_demo.reliability.bad_files import LandedFile, Ledger, good_file
 from order_file_helpers import ORDERS
 from test_stale_runs import new_dagster_home
 
-from training_pipeline.demo.api_server import DemoApiServer, Fault
-from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.reliability import DEMO_MODEL, accounting, kills
-from training_pipeline.reliability.bad_files import LandedFile, Ledger, good_file
 from training_pipeline.settings import Settings
 
 REPO = Path(__file__).parents[1]
@@ -217,7 +217,7 @@ def test_the_chaos_script_kills_a_run_and_accounts_for_every_landed_row(tmp_path
     arguments += ["--customers", "150", "--days", "250", "--timeout", "600"]
 
     chaos = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "chaos.py"), *arguments],
+        [str(Path(sys.executable).parent / "churn-demo"), "chaos", *arguments],
         env=env,
         capture_output=True,
         text=True,

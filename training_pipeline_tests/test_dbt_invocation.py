@@ -16,11 +16,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from churn_demo.api_server import DemoApiServer
+from churn_demo.generator import generate
 from declared_sources import declared_raw_assets, resources_with_sources
 
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.demo.api_server import DemoApiServer
-from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import DATA_DIR_ENV, DBT_PROJECT_DIR, Settings

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from training_pipeline.demo import messy, ticket_store
-from training_pipeline.demo.api_server import (
+from churn_demo import messy, ticket_store
+from churn_demo.api_server import (
     BadParameter,
     DemoApiServer,
     Fault,
@@ -22,8 +21,9 @@ from training_pipeline.demo.api_server import (
     encode_cursor,
     parse_ticket_query,
 )
-from training_pipeline.demo.generator import generate
-from training_pipeline.demo.world import World, WorldConfig
+from churn_demo.generator import generate
+from churn_demo.world import World, WorldConfig
+
 from training_pipeline.settings import Settings
 
 
@@ -225,7 +225,7 @@ def test_days_generated_while_running_are_served_without_restart(tmp_path):
 def test_without_a_ticket_store_the_api_answers_503(tmp_path):
     with DemoApiServer(settings_for(tmp_path), port=0) as server:
         response = get(server)
-    assert response.status_code == 503 and "training-pipeline demo" in response.json()["error"]
+    assert response.status_code == 503 and "churn-demo world" in response.json()["error"]
 
 
 def test_a_cursor_round_trips_and_a_forged_one_is_rejected():

@@ -19,12 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from churn_demo import cli, messy, ticket_store, writers
+from churn_demo.generator import generate, generate_if_missing, load_state
+from churn_demo.population import ACTIVE, SEGMENTS
+from churn_demo.world import World, WorldConfig
 
-from training_pipeline import cli
-from training_pipeline.demo import messy, ticket_store, writers
-from training_pipeline.demo.generator import generate, generate_if_missing, load_state
-from training_pipeline.demo.population import ACTIVE, SEGMENTS
-from training_pipeline.demo.world import World, WorldConfig
 from training_pipeline.settings import Settings
 
 POSTGRES_URL = os.environ.get(
@@ -152,13 +151,13 @@ def test_generate_if_missing_does_nothing_once_state_exists(tmp_path):
 def test_the_cli_creates_then_appends_and_if_missing_skips(tmp_path, monkeypatch):
     monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("TRAINING_PIPELINE_CRM_URL", raising=False)
-    assert cli.main(["demo", "--customers", "20", "--days", "2", "--seed", "9"]) == 0
-    assert cli.main(["demo", "--days", "3"]) == 0
-    assert cli.main(["demo", "--if-missing", "--days", "50"]) == 0
+    assert cli.main(["world", "--customers", "20", "--days", "2", "--seed", "9"]) == 0
+    assert cli.main(["world", "--days", "3"]) == 0
+    assert cli.main(["world", "--if-missing", "--days", "50"]) == 0
     state = json.loads((tmp_path / "demo" / "state.json").read_text())
     assert (state["seed"], state["customers"], state["days_generated"]) == (9, 20, 5)
     assert state["start_date"] == "2026-01-01" and state["last_date"] == "2026-01-05"
-    assert cli.main(["demo", "--seed", "10"]) == 2
+    assert cli.main(["world", "--seed", "10"]) == 2
 
 
 def test_order_files_rotate_formats_and_each_is_valid_in_its_format(medium_world):

@@ -16,15 +16,14 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from churn_demo import cli, ticket_store, writers
+from churn_demo.api_server import DemoApiServer
+from churn_demo.generator import generate, load_state, state_path
+from churn_demo.world import DayParams, World, WorldConfig
 from declared_sources import declared_raw_assets, resources_with_sources
 from scipy import stats
 
-from training_pipeline import cli
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.demo import ticket_store, writers
-from training_pipeline.demo.api_server import DemoApiServer
-from training_pipeline.demo.generator import generate, load_state, state_path
-from training_pipeline.demo.world import DayParams, World, WorldConfig
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot, load_training_set
 from training_pipeline.ml.drift import (
@@ -246,9 +245,9 @@ def test_an_interrupted_drifted_day_is_finished_as_drifted(tmp_path):
 def test_the_cli_appends_a_drifted_day(tmp_path, monkeypatch):
     monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("TRAINING_PIPELINE_CRM_URL", raising=False)
-    assert cli.main(["demo", "--customers", "20", "--days", "2", "--seed", "9"]) == 0
-    assert cli.main(["demo", "--days", "1", "--drift"]) == 0
-    assert cli.main(["demo", "--days", "1"]) == 0
+    assert cli.main(["world", "--customers", "20", "--days", "2", "--seed", "9"]) == 0
+    assert cli.main(["world", "--days", "1", "--drift"]) == 0
+    assert cli.main(["world", "--days", "1"]) == 0
     state = json.loads((tmp_path / "demo" / "state.json").read_text())
     assert (state["days_generated"], state["drift_days"]) == (4, [2])
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import churn_model
 import dagster as dg
 import pytest
+from churn_demo.api_server import DemoApiServer
+from churn_demo.generator import generate
 from declared_sources import declared_raw_assets, resources_with_sources
 
 from training_pipeline.assets.dbt import cleaned_tables
-from training_pipeline.demo.api_server import DemoApiServer
-from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.feature_spec import CHURN

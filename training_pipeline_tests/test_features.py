@@ -20,11 +20,11 @@ from typing import Any
 
 import duckdb
 import pytest
+from churn_demo.api_server import DemoApiServer
+from churn_demo.generator import generate
 from order_file_helpers import ORDERS
 from test_crm_database import CRM
 
-from training_pipeline.demo.api_server import DemoApiServer
-from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.http_api import ensure_source_table, ingest_http
 from training_pipeline.ingestion.landing_ingest import ingest_landing_folder

@@ -21,14 +21,14 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+from churn_demo.api_server import DemoApiServer
+from churn_demo.generator import generate
 from churn_model import NAME
 from declared_sources import declared_raw_assets, resources_with_sources
 from fitted_models import fitted, register
 from synthetic_churn import churn_snapshots
 
 from training_pipeline.cli import main
-from training_pipeline.demo.api_server import DemoApiServer
-from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.lineage import Lineage, LineageError, _batches, model_lineage
 from training_pipeline.ml.datasets import TrainingSet, export_training_set

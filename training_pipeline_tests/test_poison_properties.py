@@ -11,6 +11,13 @@ from datetime import datetime
 from pathlib import Path
 from unittest import mock
 
+from churn_demo.reliability.accounting import account_order_files
+from churn_demo.reliability.bad_files import (
+    BAD_KINDS,
+    LandedFile,
+    good_orders_file,
+    land,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from order_file_helpers import ORDERS, reconcile_orders
@@ -18,13 +25,6 @@ from order_file_helpers import ORDERS, reconcile_orders
 from training_pipeline.ingestion import landing_ingest, manifest, quarantine
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
-from training_pipeline.reliability.accounting import account_order_files
-from training_pipeline.reliability.bad_files import (
-    BAD_KINDS,
-    LandedFile,
-    good_orders_file,
-    land,
-)
 from training_pipeline.settings import DuckDBLimits
 
 AT = datetime(2026, 3, 1, 12, 0, 0)

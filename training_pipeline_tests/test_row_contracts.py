@@ -13,12 +13,12 @@ import httpx
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
+from churn_demo import messy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from order_file_helpers import ORDERS
 from test_crm_database import CRM, add_records, customers_table
 
-from training_pipeline.demo import messy
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.dbt_grammar import UnknownParser, parse_sql
 from training_pipeline.ingestion.http_api import ingest_http

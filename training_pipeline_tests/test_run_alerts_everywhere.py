@@ -15,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from churn_demo.generator import generate
 
 from training_pipeline.alerts import Alert, AlertDestination, alert_log_path, deliver
 from training_pipeline.automation.alerts import build_run_failure_sensor
@@ -24,7 +25,6 @@ from training_pipeline.automation.failures import (
     StepFailure,
     deliver_failed_run,
 )
-from training_pipeline.demo.generator import generate
 from training_pipeline.settings import REPO_ROOT, Settings
 
 

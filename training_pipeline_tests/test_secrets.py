@@ -12,13 +12,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from churn_demo.api_server import DemoApiServer
+from churn_demo.generator import generate
 from declared_sources import declared_raw_assets, resources_with_sources
 
 from training_pipeline.alerts import WEBHOOK_URL_ENV, AlertDeliveryError
 from training_pipeline.automation import alerts as sensor_module
 from training_pipeline.automation.alerts import RecentFailure, build_run_failure_sensor
-from training_pipeline.demo.api_server import DemoApiServer
-from training_pipeline.demo.generator import generate
 from training_pipeline.settings import Settings
 
 PASSWORD = "S3cretPw0rd-h4"

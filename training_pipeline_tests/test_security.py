@@ -13,10 +13,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from churn_demo import cli as demo_cli
+from churn_demo.api_server import DemoApiServer
 from declared_sources import resources_with_sources
 
 from training_pipeline import cli, runner
-from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import DBT_PROJECT_DIR, REPO_ROOT, Settings, SettingsError
@@ -166,7 +167,7 @@ def ui_command(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> list[str]:
     """The `dagster dev` command line `training-pipeline ui` would start."""
     fake = FakeDagsterDev()
     monkeypatch.setattr(runner, "prepare_dagster_home", lambda: None)
-    monkeypatch.setattr(runner, "demo_api_if_needed", lambda settings: nullcontext())
+    monkeypatch.setattr(runner, "companions_for", lambda settings: nullcontext())
     monkeypatch.setattr(runner.subprocess, "Popen", fake)
     monkeypatch.setattr(runner.signal, "signal", lambda *args: None)
     args = cli.build_parser().parse_args(argv)
@@ -185,8 +186,8 @@ def test_the_ui_binds_to_loopback_unless_another_host_is_asked_for(settings, mon
 
 
 def test_the_demo_api_binds_to_loopback_unless_another_host_is_asked_for(settings):
-    assert cli.build_parser().parse_args(["demo", "api"]).host == "127.0.0.1"
-    assert cli.build_parser().parse_args(["demo", "api", "--host", "::"]).host == "::"
+    assert demo_cli.build_parser().parse_args(["api"]).host == "127.0.0.1"
+    assert demo_cli.build_parser().parse_args(["api", "--host", "::"]).host == "::"
     assert inspect.signature(DemoApiServer).parameters["host"].default == "127.0.0.1"
     with DemoApiServer(settings, port=0) as server:
         assert server.url.startswith("http://127.0.0.1:")

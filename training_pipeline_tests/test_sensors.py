@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from churn_demo.api_server import DemoApiServer
+from churn_demo.generator import generate
 from declared_sources import resources_with_sources
 
 from training_pipeline.automation.model_automation import retrain_on_drift
@@ -22,8 +24,6 @@ from training_pipeline.automation.sensors import (
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
 from training_pipeline.components.sources import declared_sources
-from training_pipeline.demo.api_server import DemoApiServer
-from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion.landing_scan import scan_landing
 from training_pipeline.settings import Settings
 from training_pipeline.spec.sources import Source, SourceSystem

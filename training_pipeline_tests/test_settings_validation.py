@@ -86,7 +86,7 @@ DECIDES_SETTINGS = {
     "definitions.py",
     "cli.py",
     "cli_scaffold.py",  # `training-pipeline new-model`
-    "benchmark/our_path.py",  # `python -m training_pipeline.benchmark.our_path`
+    "benchmark/our_path.py",  # `python -m churn_demo.benchmark.our_path`
     "benchmark/overhead_run.py",  # `make bench`'s overhead command
 }
 
@@ -239,7 +239,7 @@ def test_a_bad_setting_stops_the_run_command_before_any_run_starts(
     assert VARIABLES[variable].allowed in err
 
 
-@pytest.mark.parametrize("command", [["status"], ["retrain"], ["demo"], ["lineage", "production"]])
+@pytest.mark.parametrize("command", [["status"], ["retrain"], ["lineage", "production"]])
 def test_every_command_checks_the_settings_first(settings, monkeypatch, capsys, command):
     monkeypatch.setenv("TRAINING_PIPELINE_CRM_URL", "garbage")
     assert cli.main(command) == 2

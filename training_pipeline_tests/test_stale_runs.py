@@ -14,9 +14,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from churn_demo.reliability import kills
 
 from training_pipeline import stale_runs
-from training_pipeline.reliability import kills
 from training_pipeline.runner import limit_pools
 
 REPO = Path(__file__).parents[1]

@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from churn_demo.api_server import DemoApiServer, Fault, encode_cursor
+from churn_demo.generator import generate
 
 from training_pipeline.assets.source_http import HttpSourceResource
-from training_pipeline.demo.api_server import DemoApiServer, Fault, encode_cursor
-from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.http_api import HttpApiClient, HttpApiError, ingest_http
 from training_pipeline.settings import DuckDBLimits, RowContractLimits, Settings

@@ -21,6 +21,7 @@ from tiers import slow_command
         ["dagster", "job", "launch", "-j", "retrain_on_latest_data"],
         ["dagster", "asset", "materialize", "--select", "raw/orders"],
         ["/usr/bin/python3", "scripts/chaos.py", "--rounds", "1"],
+        ["/x/.venv/bin/churn-demo", "chaos", "--rounds", "1"],
         "dbt build --quiet",
     ],
 )

@@ -19,11 +19,11 @@ from typing import Any
 
 import duckdb
 import pytest
+from churn_demo import messy
 from dbt.cli.main import dbtRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from training_pipeline.demo import messy
 from training_pipeline.settings import DBT_PROJECT_DIR
 
 # Each parser column of the compiled query, and the macro call that produces it.

@@ -23,7 +23,11 @@ def slow_command(args: str | Sequence[str]) -> str | None:
         return None
     if names[0] == "dbt" and set(names[1:2]) & _DBT_BUILDS:
         return f"it runs `dbt {names[1]}`"
-    if names[0] == "dagster-daemon" or "chaos.py" in names[:2]:
+    if (
+        names[0] == "dagster-daemon"
+        or "chaos.py" in names[:2]
+        or names[:2] == ["churn-demo", "chaos"]
+    ):
         return f"it starts {' '.join(names[:2])}"
     if names[0] == "training-pipeline" and names[1:2] and names[1] in _PIPELINE_RUNS:
         return f"it starts `training-pipeline {names[1]}`"

@@ -26,7 +26,7 @@ automatic choice, which switches to p-value tests when the reference has at most
 rows: those flag differences too small to matter once thousands of rows are compared,
 and would make the verdict depend on how many rows the reference has.  Measured on the
 default demo world (1500 customers, 270 days): a normal new day drifts 0 of 13 columns,
-a ``--drift`` day 9 of 13 (0.69, see ``training_pipeline/demo/drift_day.py``).
+a ``--drift`` day 9 of 13 (0.69, see ``examples/churn_demo/churn_demo/drift_day.py``).
 
 **Severity.** ``none`` when no column drifted, ``warn`` when some did but fewer than
 ``drift_share_error`` of them, ``error`` from that share on.

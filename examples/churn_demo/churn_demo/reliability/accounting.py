@@ -18,13 +18,13 @@ from pathlib import Path
 import duckdb
 import sqlalchemy as sa
 
-from training_pipeline.demo import ticket_store
+from churn_demo import ticket_store
+from churn_demo.reliability import DEMO_MODEL
+from churn_demo.reliability.bad_files import LandedFile
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.reliability import DEMO_MODEL
-from training_pipeline.reliability.bad_files import LandedFile
 from training_pipeline.settings import Settings
 
 

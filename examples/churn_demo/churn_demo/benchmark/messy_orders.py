@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from training_pipeline.demo import messy
-from training_pipeline.demo.rows import OrderRow
-from training_pipeline.demo.writers import order_file_format, write_order_file
+from churn_demo import messy
+from churn_demo.rows import OrderRow
+from churn_demo.writers import order_file_format, write_order_file
 
 START = date(2026, 1, 1)
 DAY_S = 86_400

@@ -1,4 +1,4 @@
-"""Fault injection and after-the-fact accounting: what scripts/chaos.py and the crash
+"""Fault injection and after-the-fact accounting: what `churn-demo chaos` and the crash
 tests use to break the pipeline on purpose and prove that nothing was lost."""
 
 DEMO_MODEL = "churn"

@@ -1,6 +1,6 @@
 """Our path over a data directory, stage by stage, in one process: what the assets run.
 
-    TRAINING_PIPELINE_DATA_DIR=D python -m training_pipeline.benchmark.our_path --result R
+    TRAINING_PIPELINE_DATA_DIR=D python -m churn_demo.benchmark.our_path --result R
 
 Stages: the order files' Python pre-check (UTF-8/line scan and csv/JSON parsing, timed
 inside ingestion), the rest of ingestion (DuckDB reads the files into ``raw.orders``,

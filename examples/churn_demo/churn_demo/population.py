@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from training_pipeline.demo.messy import EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES
+from churn_demo.messy import EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES
 
 SEGMENTS = ("consumer", "smb", "enterprise")
 SEGMENT_SHARE = (0.62, 0.28, 0.10)

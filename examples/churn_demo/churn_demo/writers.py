@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from training_pipeline.demo.rows import CrmRecord, OrderRow
+from churn_demo.rows import CrmRecord, OrderRow
 
 ORDER_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status")
 ORDER_FILE_FORMATS = ("csv", "jsonl", "parquet")

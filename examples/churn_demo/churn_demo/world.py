@@ -37,8 +37,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
-from training_pipeline.demo import drift_day, messy
-from training_pipeline.demo.population import (
+from churn_demo import drift_day, messy
+from churn_demo.population import (
     ACTIVE,
     CHURNED,
     COUNTRIES,
@@ -48,8 +48,8 @@ from training_pipeline.demo.population import (
     daily_hazard,
     draw_customers,
 )
-from training_pipeline.demo.rows import CrmRecord, DayEvents, OrderRow, TicketRow
-from training_pipeline.demo.support import DAY_S, SupportDesk
+from churn_demo.rows import CrmRecord, DayEvents, OrderRow, TicketRow
+from churn_demo.support import DAY_S, SupportDesk
 
 START_DATE = date(2026, 1, 1)
 BOOTSTRAP, SIM, RENDER = 0, 1, 2  # random streams

@@ -23,7 +23,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from training_pipeline.demo.rows import TicketRow
+from churn_demo.rows import TicketRow
 from training_pipeline.settings import Settings
 
 # The primary key is the API's keyset: a second version of a ticket at the same second

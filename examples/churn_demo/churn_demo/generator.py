@@ -18,7 +18,7 @@ is recorded in ``drift_days`` before any source sees it, so an interrupted drift
 finished as a drifted day by the next call, with or without ``drift``. A world that never
 drifted writes no ``drift_days`` at all, so its state file is what it always was.
 
-``generate_if_missing(settings)`` (CLI ``training-pipeline demo --if-missing``) does
+``generate_if_missing(settings)`` (CLI ``churn-demo world --if-missing``) does
 nothing when the state file exists; ``make run`` uses it to create data only once.
 
 Each day is written source by source and then recorded in the state file, and every
@@ -36,8 +36,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
-from training_pipeline.demo import ticket_store, writers
-from training_pipeline.demo.world import START_DATE, DayParams, World, WorldConfig
+from churn_demo import ticket_store, writers
+from churn_demo.world import START_DATE, DayParams, World, WorldConfig
 from training_pipeline.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from training_pipeline.demo import ticket_store
+from churn_demo import ticket_store
 from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, Settings
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             conn = ticket_store.connect_read_only(self.server.store_path)
         except FileNotFoundError:
-            detail = "no ticket store yet: run `training-pipeline demo` first"
+            detail = "no ticket store yet: run `churn-demo world` first"
             self._send_json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": detail})
             return
         with closing(conn):

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training_pipeline.demo import messy
-from training_pipeline.demo.population import Population
-from training_pipeline.demo.rows import TicketRow
+from churn_demo import messy
+from churn_demo.population import Population
+from churn_demo.rows import TicketRow
 
 DAY_S = 86_400
 STALE_AFTER_DAYS = 5

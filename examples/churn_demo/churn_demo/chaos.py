@@ -1,6 +1,6 @@
 """Fault injection against a data directory: bad files, runs killed mid-stage, then a count.
 
-    .venv/bin/python scripts/chaos.py --data-dir /tmp/chaos --rounds 3 --seed 1
+    .venv/bin/churn-demo chaos --data-dir /tmp/chaos --rounds 3 --seed 1
 
 Each round lands one or two good demo days and three bad order files (empty, header
 only, truncated, garbage, wrong schema, BOM, a broken JSON line, columns differing only
@@ -31,19 +31,19 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from training_pipeline.demo.api_server import DemoApiServer, Fault
-from training_pipeline.demo.generator import generate, load_state
+from churn_demo.api_server import DemoApiServer, Fault
+from churn_demo.generator import generate, load_state
+from churn_demo.reliability import DEMO_MODEL, accounting, kills
+from churn_demo.reliability.bad_files import BAD_KINDS, Ledger, good_file, land_bad_file
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.reliability import DEMO_MODEL, accounting, kills
-from training_pipeline.reliability.bad_files import BAD_KINDS, Ledger, good_file, land_bad_file
-from training_pipeline.settings import REPO_ROOT, Settings
+from training_pipeline.settings import DEFAULT_API_URL, REPO_ROOT, Settings
 
 CLI = str(Path(sys.executable).parent / "training-pipeline")
 TICKET_DELAY_S = 8.0  # long enough for the kill to find the ticket step waiting
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="churn-demo chaos", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--dagster-home", type=Path, help="default: <data-dir>/chaos/dagster_home")
     parser.add_argument("--seed", type=int, default=0)
@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             "TRAINING_PIPELINE_LANDING_SETTLE_S": "0",  # every file here lands by rename
         }
         api = None
-        if settings.api_is_demo_default:  # serve it here, so the ticket stage can be slowed
+        # The demo API is served here, on a free port, so the ticket stage can be slowed.
+        if settings.api_url.rstrip("/") == DEFAULT_API_URL:
             api = stack.enter_context(DemoApiServer(settings, host="127.0.0.1", port=0))
             env["TRAINING_PIPELINE_API_URL"] = api.url
         elif "tickets" in stages:

@@ -1,6 +1,6 @@
 """A drifted day: a bad release that shifts most of the current snapshot's features.
 
-``training-pipeline demo --days 1 --drift`` (``generate(settings, days=1, drift=True)``)
+``churn-demo world --days 1 --drift`` (``generate(settings, days=1, drift=True)``)
 simulates the day as usual and then lets one incident hit it, a release of the shop's
 systems gone wrong:
 
@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from training_pipeline.demo.population import CHURNED, COUNTRIES, SEGMENTS, Population
-from training_pipeline.demo.support import DAY_S
+from churn_demo.population import CHURNED, COUNTRIES, SEGMENTS, Population
+from churn_demo.support import DAY_S
 
 DRIFT = 3  # random stream, beside world.py's BOOTSTRAP, SIM and RENDER
 PRICE_FACTOR = 100.0

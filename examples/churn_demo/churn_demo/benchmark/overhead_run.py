@@ -8,8 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from training_pipeline.benchmark.measure import HEADER, cost_row, run_measured
-from training_pipeline.benchmark.overhead import dbt_invocations, run_anatomy
+from churn_demo.benchmark.measure import HEADER, cost_row, run_measured
+from churn_demo.benchmark.overhead import dbt_invocations, run_anatomy
 from training_pipeline.environment import child_environment, publish
 from training_pipeline.settings import DATA_DIR_ENV, REPO_ROOT, Settings
 
@@ -17,8 +17,8 @@ DBT_STEP = "cleaned_tables"
 
 
 def overhead_mode(work: Path) -> None:
-    from training_pipeline.demo.api_server import DemoApiServer
-    from training_pipeline.demo.generator import generate
+    from churn_demo.api_server import DemoApiServer
+    from churn_demo.generator import generate
 
     shutil.rmtree(work, ignore_errors=True)
     home = work / "dagster_home"
