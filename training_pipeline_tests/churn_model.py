@@ -36,7 +36,9 @@ def churn_definitions() -> dg.Definitions:
 
 def churn_spec():
     """The churn model's ``ModelSpec``, as its YAML declares it."""
-    (component,) = load_project(LOAD_SETTINGS, COMPONENT_TYPES).components
+    (component,) = [
+        c for c in load_project(LOAD_SETTINGS, COMPONENT_TYPES).components if c.namespace == "model"
+    ]
     return component.spec
 
 

@@ -108,7 +108,9 @@ def test_the_churn_model_is_grouped_tagged_pooled_and_its_gate_blocks(settings):
 def test_the_churn_yaml_takes_todays_values_and_the_declared_variable_defaults(monkeypatch):
     for variable in ("TUNING_TRIALS", "TUNING_SECONDS", "TUNING_THREADS", "GATE_AUC_FLOOR"):
         monkeypatch.delenv(f"TRAINING_PIPELINE_{variable}", raising=False)
-    (component,) = load_project(LOAD_SETTINGS, COMPONENT_TYPES).components
+    (component,) = [
+        c for c in load_project(LOAD_SETTINGS, COMPONENT_TYPES).components if c.namespace == "model"
+    ]
     spec = component.spec
 
     assert spec.tuning.trials == read("TRAINING_PIPELINE_TUNING_TRIALS", {}) == 20
