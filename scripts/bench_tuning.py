@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification
-
 from training_pipeline.ml.feature_spec import FeatureSpec
+
 from training_pipeline.ml.pipelines import FAMILIES
 from training_pipeline.ml.tuning import TuningConfig
 from training_pipeline.ml.workflow import train_candidate

@@ -18,6 +18,7 @@ import pytest
 from scipy import stats
 
 from training_pipeline import cli
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
 from training_pipeline.assets.training import build_training_assets
@@ -34,7 +35,6 @@ from training_pipeline.ml.drift import (
     prediction_drift,
     reference_snapshots,
 )
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import ModelDefaults, Settings
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.deployment import churn_scores, production_model
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
@@ -19,7 +20,6 @@ from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import ModelDefaults, Settings

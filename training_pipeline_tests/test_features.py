@@ -21,13 +21,13 @@ from typing import Any
 import duckdb
 import pytest
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.crm_database import extract_customers
 from training_pipeline.ingestion.order_files import ingest_landing_folder
 from training_pipeline.ingestion.tickets_api import TicketsApiClient, ingest_tickets
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.settings import DBT_PROJECT_DIR, Settings
 
 pytestmark = pytest.mark.slow

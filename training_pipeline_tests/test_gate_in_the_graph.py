@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from synthetic_churn import churn_snapshots
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.assets.deployment import production_model
 from training_pipeline.assets.training import build_training_assets
 from training_pipeline.assets.validation import build_validation_asset
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.ml.datasets import TrainingSet, export_training_set
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import ModelDefaults, Settings

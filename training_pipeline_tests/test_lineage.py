@@ -23,6 +23,7 @@ import pytest
 from fitted_models import fitted, register
 from synthetic_churn import churn_snapshots
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.assets.ingestion import raw_crm_customers, raw_orders, raw_tickets
 from training_pipeline.cli import main
 from training_pipeline.demo.api_server import DemoApiServer
@@ -30,7 +31,6 @@ from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.lineage import Lineage, LineageError, model_lineage
 from training_pipeline.ml.datasets import TrainingSet, export_training_set
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import TicketsApiResource, build_resources
 from training_pipeline.settings import LandingLimits, Settings

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from synthetic_churn import churn_snapshots
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.ml.evaluation import (
     GatePolicy,
     Metrics,
@@ -16,7 +17,6 @@ from training_pipeline.ml.evaluation import (
     evaluate,
     gate,
 )
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.splits import holdout_split
 from training_pipeline.ml.tuning import fit_final
 

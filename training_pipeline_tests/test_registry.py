@@ -26,6 +26,7 @@ from fitted_models import (
     with_untrusted_step,
 )
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.ml import artifacts, provenance, registry_store
 from training_pipeline.ml import registry as registry_module
 from training_pipeline.ml.artifacts import (
@@ -34,7 +35,6 @@ from training_pipeline.ml.artifacts import (
     RegistryError,
     UntrustedArtifactError,
 )
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import AliasError, Aliases, ModelRegistry, UnknownVersionError
 
 

@@ -16,8 +16,8 @@ import pytest
 from synthetic_churn import churn_snapshots
 from threadpoolctl import threadpool_info
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.ml import halving, tuning
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.halving import rung_fractions, sample_order, subsample
 from training_pipeline.ml.splits import holdout_split, snapshot_dates, time_folds
 from training_pipeline.ml.studies import chosen

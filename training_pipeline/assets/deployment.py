@@ -4,15 +4,15 @@ from pathlib import Path
 
 import dagster as dg
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.assets.production_guard import verified_production
 from training_pipeline.assets.training import CUSTOMER_SNAPSHOTS, Candidate
 from training_pipeline.assets.validation import VALIDATION
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.deployment import deploy
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.ml.workflow import holdout_metrics, holdout_of, scores_of
+from training_pipeline.ml.workflow import holdout_of, scores_of, stored_threshold
 from training_pipeline.resources import (
     WAREHOUSE_POOL,
     AlertsResource,
@@ -99,7 +99,7 @@ def churn_scores(
     if production is None:
         raise dg.Failure(description="no production model to score with: train one first")
     model = registry.load(production.version)
-    threshold = holdout_metrics(production.metrics).threshold
+    threshold = stored_threshold(production.metrics)
     with warehouse.connect() as con:
         current = latest_snapshot(con, CHURN)
         scored = current[[CHURN.id_column, CHURN.time_column]].copy()

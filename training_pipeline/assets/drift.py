@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.assets.training import CUSTOMER_SNAPSHOTS
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.ingestion.warehouse import utc_now
@@ -21,7 +22,6 @@ from training_pipeline.ml.drift import (
     prediction_drift,
     reference_snapshots,
 )
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.workflow import scores_of
 from training_pipeline.resources import WAREHOUSE_POOL, ModelStoreResource, WarehouseResource
@@ -129,7 +129,9 @@ def prediction_drift_check(
         return dg.AssetCheckResult(
             passed=True, metadata={"skipped": f"no scores by {production.version} yet"}
         )
-    drift = prediction_drift(scores_of(model, reference, CHURN), current["churn_probability"])
+    drift = prediction_drift(
+        scores_of(model, reference, CHURN), current["churn_probability"], CHURN
+    )
     return _result(
         drift,
         Path(model_store.reports_dir) / "drift",

@@ -6,13 +6,12 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.masking import password_masked
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.halving import default_threads
-from training_pipeline.ml.pipelines import FAMILIES
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.tuning import TuningConfig, optimization_history_html
 from training_pipeline.ml.workflow import train_candidate
@@ -59,7 +58,7 @@ class TrainingConfig(dg.Config):
     n_folds: int = 3
     valid_snapshots: int = 2
     holdout_snapshots: int = 2
-    families: list[str] = list(FAMILIES)
+    families: list[str] = list(CHURN.families or ())
     reduction_factor: int = 3
     min_rung_rows: int = 2_000
 
@@ -89,7 +88,7 @@ def export_training_dataset(
             "snapshots": dataset.snapshots,
             "first_snapshot": dataset.first_snapshot,
             "last_snapshot": dataset.last_snapshot,
-            "churn_rate": round(dataset.positive_rate, 4),
+            "churn_rate": round(dataset.label_mean, 4),
             "ingestion_batches": len(dataset.batches),
         },
     )
@@ -122,7 +121,7 @@ def train_candidate_model(
         family=tuning.family,
         params=tuning.params,
         metrics=trained.metrics.to_dict() | {"cv_" + tuning.metric: tuning.cv_score},
-        feature_spec=CHURN,
+        problem=CHURN,
         data_fingerprint=training_dataset.fingerprint,
         trained_on=list(training_dataset.batches),
         extra_files={

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import dagster as dg
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.assets.production_guard import verified_production
 from training_pipeline.assets.training import Candidate
 from training_pipeline.ml.evaluation import GatePolicy
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.reports import comparison_markdown, model_card, validation_report_html
-from training_pipeline.ml.workflow import compare, holdout_metrics, holdout_of
+from training_pipeline.ml.workflow import compare, holdout_of, stored_threshold
 from training_pipeline.resources import AlertsResource, ModelStoreResource
 from training_pipeline.settings import ModelDefaults
 
@@ -44,7 +44,7 @@ def validate_candidate(
     champion = champion_threshold = None
     if champion_version is not None:
         champion = registry.load(champion_version.version)
-        champion_threshold = holdout_metrics(champion_version.metrics).threshold
+        champion_threshold = stored_threshold(champion_version.metrics)
     result = compare(
         registry.load(candidate.version),
         candidate.threshold,
@@ -52,7 +52,7 @@ def validate_candidate(
         champion_threshold,
         holdout,
         CHURN,
-        GatePolicy(config.auc_floor, config.max_auc_drop),
+        GatePolicy(CHURN.gate.metric, floor=config.auc_floor, tolerance=config.max_auc_drop),
     )
     champion_name = None if champion_version is None else champion_version.version
     summary = comparison_markdown(
@@ -93,11 +93,7 @@ def validate_candidate(
             "summary": dg.MetadataValue.md(summary),
             "report": dg.MetadataValue.path(str(paths["report.html"])),
             "model_card": dg.MetadataValue.path(str(paths["model_card.md"])),
-            "roc_auc": round(challenger.roc_auc, 4),
-            "pr_auc": round(challenger.pr_auc, 4),
-            "log_loss": round(challenger.log_loss, 4),
-            "brier": round(challenger.brier, 4),
-            "f1": round(challenger.f1, 4),
+            **{name: round(value, 4) for name, value in challenger.values.items()},
             **guarded,
         },
         check_results=[
@@ -108,10 +104,10 @@ def validate_candidate(
                     "reasons": dg.MetadataValue.md(
                         "\n".join(f"- {r}" for r in result.decision.reasons)
                     ),
-                    "challenger_auc": round(challenger.roc_auc, 4),
+                    "challenger_auc": round(result.decision.challenger_value, 4),
                     "champion_auc": None
                     if champion_metrics is None
-                    else round(champion_metrics.roc_auc, 4),
+                    else round(champion_metrics[CHURN.gate.metric], 4),
                 },
             )
         ],
