@@ -195,6 +195,12 @@ class ProblemSpec:
             )
 
     @property
+    def horizon_text(self) -> str:
+        """The label horizon for people: "30 days", or "6:00:00" when not whole days."""
+        horizon = pd.Timedelta(self.label_horizon)
+        return f"{horizon.days} days" if horizon == horizon.floor("D") else str(horizon)
+
+    @property
     def task_adapter(self) -> Task:
         return task_of(self.task)
 

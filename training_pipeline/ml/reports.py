@@ -170,7 +170,7 @@ def model_card(
 {spec.description}
 
 Task: {spec.task}. Label `{spec.label}`: {spec.label_description}
-Label horizon: {pd.Timedelta(spec.label_horizon)} after `{spec.time_column or "(no time column)"}`.
+Label horizon: {spec.horizon_text} after `{spec.time_column or "(no time column)"}`.
 
 ## Model
 - family: `{family}` (scikit-learn pipeline: imputation and encoding travel with it)

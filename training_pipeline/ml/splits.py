@@ -61,7 +61,7 @@ def _usable_before(dates: pd.Series, start: pd.Timestamp, spec: ProblemSpec) -> 
 
 
 def _horizon(spec: ProblemSpec) -> str:
-    return f"{pd.Timedelta(spec.label_horizon)} label horizon"
+    return f"{spec.horizon_text} label horizon"
 
 
 def holdout_split(
