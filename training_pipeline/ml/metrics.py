@@ -41,17 +41,13 @@ class Metric:
     needs_threshold: bool
     tasks: frozenset[str]
     compute: Callable[[np.ndarray, np.ndarray, float | None], float]
+    needs_two_labels: bool = False  # undefined when every label is the same (AUC, R²)
 
     def defined_for(self, y_true: np.ndarray) -> bool:
         """Whether the metric has a value on these labels (a slice may hold one class)."""
         if len(y_true) == 0:
             return False
-        if self.name in ("roc_auc", "pr_auc", "r2"):
-            return len(np.unique(y_true)) >= 2
-        return True
-
-    def better(self, value: float, than: float) -> bool:
-        return value > than if self.greater_is_better else value < than
+        return not self.needs_two_labels or len(np.unique(y_true)) >= 2
 
 
 def _f1(y: np.ndarray, p: np.ndarray, threshold: float | None) -> float:
@@ -68,24 +64,23 @@ def _log_loss(y: np.ndarray, p: np.ndarray, _: float | None) -> float:
     return float(log_loss(y, p, labels=[0, 1]))
 
 
-def _ignoring_threshold(fn: Callable[[np.ndarray, np.ndarray], float]) -> Callable[..., float]:
+def _ignoring(fn: Callable[[np.ndarray, np.ndarray], float]) -> Callable[..., float]:
     return lambda y, p, _: float(fn(y, p))
 
 
 _BIN = frozenset({BINARY})
 _REG = frozenset({REGRESSION})
-# name, label, greater_is_better, needs_probabilities, needs_threshold, tasks, compute
+# name, label, greater_is_better, needs_probabilities, needs_threshold, tasks, compute,
+# needs_two_labels
 _ALL = (
-    Metric("roc_auc", "ROC AUC", True, True, False, _BIN, _ignoring_threshold(roc_auc_score)),
-    Metric(
-        "pr_auc", "PR AUC", True, True, False, _BIN, _ignoring_threshold(average_precision_score)
-    ),
+    Metric("roc_auc", "ROC AUC", True, True, False, _BIN, _ignoring(roc_auc_score), True),
+    Metric("pr_auc", "PR AUC", True, True, False, _BIN, _ignoring(average_precision_score), True),
     Metric("log_loss", "log loss", False, True, False, _BIN, _log_loss),
-    Metric("brier", "Brier score", False, True, False, _BIN, _ignoring_threshold(brier_score_loss)),
+    Metric("brier", "Brier score", False, True, False, _BIN, _ignoring(brier_score_loss)),
     Metric("f1", "F1 at threshold", True, False, True, _BIN, _f1),
     Metric("rmse", "RMSE", False, False, False, _REG, _rmse),
-    Metric("mae", "MAE", False, False, False, _REG, _ignoring_threshold(mean_absolute_error)),
-    Metric("r2", "R²", True, False, False, _REG, _ignoring_threshold(r2_score)),
+    Metric("mae", "MAE", False, False, False, _REG, _ignoring(mean_absolute_error)),
+    Metric("r2", "R²", True, False, False, _REG, _ignoring(r2_score), True),
 )
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 
