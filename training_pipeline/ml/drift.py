@@ -56,10 +56,10 @@ class ColumnDrift:
 class DriftResult:
     columns: Mapping[str, ColumnDrift]
     drift_share_error: float
-    drift_share_warn: float
     reference_rows: int
     current_rows: int
     html: str = field(repr=False)  # Evidently's report, self-contained (no CDN)
+    drift_share_warn: float = 0.0  # as DriftSettings: any drifted column warns
 
     @property
     def n_columns(self) -> int:
