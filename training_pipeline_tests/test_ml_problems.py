@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 from synthetic_regression import SALES, store_weeks
 
+from training_pipeline.ml.datasets import TrainingSet
 from training_pipeline.ml.deployment import smoke_test
 from training_pipeline.ml.drift import feature_drift, prediction_drift, reference_snapshots
 from training_pipeline.ml.evaluation import GatePolicy, Metrics, gate
@@ -230,3 +232,21 @@ def test_nothing_in_the_ml_package_names_the_churn_problem():
         if "churn" in line.lower()
     ]
     assert hits == []
+
+
+def test_a_training_set_manifest_from_a_binary_only_release_still_reads(tmp_path):
+    """Regression: registry copies of older manifests name the label mean positive_rate."""
+    manifest = tmp_path / "abc.json"
+    fields = {
+        "path": str(tmp_path / "abc.parquet"),
+        "fingerprint": "abc",
+        "rows": 10,
+        "snapshots": 2,
+        "first_snapshot": "2025-01-06",
+        "last_snapshot": "2025-01-13",
+        "positive_rate": 0.25,
+        "batches": ["b1"],
+    }
+    manifest.write_text(json.dumps(fields), encoding="utf-8")
+    dataset = TrainingSet.from_manifest(manifest)
+    assert dataset.label_mean == 0.25 and dataset.batches == ("b1",)

@@ -41,6 +41,9 @@ class TrainingSet:
     def from_manifest(cls, path: Path) -> TrainingSet:
         """Read a manifest written by :func:`export_training_set` (or its registry copy)."""
         data = json.loads(path.read_text(encoding="utf-8"))
+        if "positive_rate" in data:
+            # Manifests of binary-only releases: the mean of a 0/1 label is its positive rate.
+            data["label_mean"] = data.pop("positive_rate")
         return cls(**(data | {"batches": tuple(data["batches"])}))
 
 
