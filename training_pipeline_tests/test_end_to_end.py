@@ -11,12 +11,12 @@ import dagster as dg
 import pytest
 from declared_sources import declared_raw_assets, resources_with_sources
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import Settings
 

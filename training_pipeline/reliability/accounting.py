@@ -18,10 +18,10 @@ from pathlib import Path
 import duckdb
 import sqlalchemy as sa
 
+from training_pipeline.assets.churn_spec import CHURN
 from training_pipeline.demo import ticket_store
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.reliability import DEMO_MODEL
 from training_pipeline.reliability.bad_files import LandedFile
