@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from synthetic_churn import churn_snapshots
 
-from training_pipeline.assets.churn_spec import CHURN
+from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.ml.registry import ModelRegistry, ModelVersion
 
 FAMILIES = ("logistic_regression", "hist_gradient_boosting", "random_forest")

@@ -12,7 +12,7 @@ import json
 import dagster as dg
 import pytest
 
-from training_pipeline.assets.churn_spec import CHURN
+from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.assets.dbt_translator import describe_dbt_test
 from training_pipeline.definitions import defs
 from training_pipeline.project import dbt_project

@@ -33,7 +33,7 @@ from training_pipeline.ml.drift import (
     prediction_drift,
     reference_snapshots,
 )
-from training_pipeline.ml.feature_spec import CHURN
+from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.settings import Settings
 
 MONITORED = monitored_columns(CHURN)

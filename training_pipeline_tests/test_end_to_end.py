@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 from declared_sources import declared_raw_assets, resources_with_sources
 
-from training_pipeline.assets.churn_spec import CHURN
+from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate

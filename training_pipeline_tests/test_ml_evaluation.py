@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from synthetic_churn import churn_snapshots
 
-from training_pipeline.assets.churn_spec import CHURN
+from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.ml.evaluation import (
     GatePolicy,
     Metrics,

@@ -13,7 +13,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from synthetic_churn import churn_snapshots
 
-from training_pipeline.assets.churn_spec import CHURN
+from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.ml.splits import holdout_split, time_folds
 from training_pipeline.ml.tuning import (
     TuningConfig,

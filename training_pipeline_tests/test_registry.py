@@ -27,7 +27,7 @@ from fitted_models import (
 )
 from synthetic_regression import SALES, store_weeks
 
-from training_pipeline.assets.churn_spec import CHURN
+from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.ml import artifacts, provenance, registry_store
 from training_pipeline.ml import registry as registry_module
 from training_pipeline.ml.artifacts import (

@@ -16,7 +16,7 @@ import pytest
 from synthetic_churn import churn_snapshots
 from threadpoolctl import threadpool_info
 
-from training_pipeline.assets.churn_spec import CHURN
+from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.ml import halving, tuning
 from training_pipeline.ml.halving import rung_fractions, sample_order, subsample
 from training_pipeline.ml.splits import holdout_split, snapshot_dates, time_folds

@@ -4,6 +4,10 @@
 Every field has a default that fits most problems; a value that breaks a rule raises
 ``FieldError`` naming the field and what is allowed.  Rules that need the outside world
 (the features relation and its columns in the dbt manifest) are checked by the component.
+
+The tasks, their metrics and families are the ml package's (``ml/tasks.py``,
+``ml/metrics.py``), and a spec is valid only once its ``ProblemSpec`` builds: the checks
+here exist to name the YAML field, the ml package has the last word.
 """
 
 from __future__ import annotations
@@ -11,30 +15,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from training_pipeline.ml import problem as ml
+from training_pipeline.ml.metrics import METRICS, metrics_for, rankable_metrics_for
+from training_pipeline.ml.tasks import TASKS
 from training_pipeline.spec.errors import FieldError
 
-Task = Literal["binary", "multiclass", "regression"]
+Task = Literal["binary", "regression"]  # the keys of ml.tasks.TASKS (a test keeps them equal)
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 RELATION_PATTERN = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
 HORIZON_PATTERN = r"^(\d+)([dw])$"
 SCORES_SCHEMA = "predictions"
-
-METRICS: dict[str, tuple[str, ...]] = {
-    "binary": ("roc_auc", "pr_auc", "log_loss", "brier", "f1"),
-    "multiclass": ("roc_auc_ovr", "log_loss", "f1_macro", "accuracy"),
-    "regression": ("rmse", "mae", "r2"),
-}
-PRIMARY_METRIC = {"binary": "roc_auc", "multiclass": "roc_auc_ovr", "regression": "rmse"}
-LOWER_IS_BETTER = frozenset({"log_loss", "brier", "rmse", "mae"})
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "binary": ("hist_gradient_boosting", "logistic_regression", "random_forest"),
-    "multiclass": ("hist_gradient_boosting", "logistic_regression", "random_forest"),
-    "regression": ("hist_gradient_boosting", "ridge", "random_forest"),
-}
 
 
 def _listed(values) -> str:
@@ -133,6 +128,8 @@ class Drift(_Part):
 
 class Scores(_Part):
     table: str | None = None  # None: predictions.<name>
+    score_column: str = "score"  # the probability (binary) or predicted value
+    prediction_column: str = "prediction"  # binary only: score >= the chosen threshold
 
 
 class Deployment(_Part):
@@ -149,7 +146,8 @@ class ModelSpec(_Part):
     """One model: what it learns from, how it is tuned, gated, monitored and retrained."""
 
     name: str
-    description: str = ""
+    description: str = ""  # what a score means, for the model card
+    label_description: str = ""  # what the label records, for the model card
     features: str  # <schema>.<dbt model>
     id_column: str
     time_column: str | None = None
@@ -175,19 +173,22 @@ class ModelSpec(_Part):
         _check_task_choices(self)
         _check_holdout(self)
         _check_gate(self)
+        _check_search_spaces(self)
+        _check_scores(self)
+        self.problem  # noqa: B018 - the ml package's own rules, named by YAML field
         return self
 
     @property
     def primary_metric(self) -> str:
-        return self.metrics.primary or PRIMARY_METRIC[self.task]
+        return self.metrics.primary or TASKS[self.task].primary_metric
 
     @property
     def report_metrics(self) -> tuple[str, ...]:
-        return self.metrics.report or METRICS[self.task]
+        return self.metrics.report or TASKS[self.task].report_metrics
 
     @property
     def model_families(self) -> tuple[str, ...]:
-        return self.families or FAMILIES[self.task]
+        return self.families or TASKS[self.task].families
 
     @property
     def gate_metric(self) -> str:
@@ -218,10 +219,60 @@ class ModelSpec(_Part):
         return self.features.split(".", 1)[1]
 
     @property
+    def problem(self) -> ml.ProblemSpec:
+        """The ml package's view of this declaration: the one place the two meet.
+
+        Raises:
+            FieldError: the ml package refuses a value, named by its YAML field.
+        """
+        columns, drift = self.columns, self.drift
+        try:
+            return ml.ProblemSpec(
+                name=self.name,
+                description=self.description,
+                label_description=self.label_description,
+                relation=self.features,
+                id_column=self.id_column,
+                label=self.label,
+                time_column=self.time_column,
+                task=self.task,
+                label_horizon=timedelta(days=self.label_horizon_days),
+                numeric=_without(columns.numeric, columns.exclude),
+                categorical=_without(columns.categorical, columns.exclude),
+                exclude=columns.exclude,
+                primary_metric=self.primary_metric,
+                report_metrics=self.report_metrics,
+                families=self.model_families,
+                holdout=ml.Holdout(
+                    last_periods=self.holdout_periods,
+                    fraction=self.holdout.fraction,
+                    stratify=self.holdout.stratify,
+                ),
+                gate=ml.GatePolicy(
+                    self.gate_metric, self.gate.floor, self.gate.ceiling, self.gate.tolerance
+                ),
+                drift=ml.DriftSettings(**drift.model_dump()),
+                scores=ml.ScoreColumns(self.scores.score_column, self.scores.prediction_column),
+            )
+        except FieldError:
+            raise
+        except ValueError as error:
+            field, _, problem = str(error).partition(": ")
+            raise FieldError(ML_FIELDS.get(field, field), problem or str(error)) from None
+
+    @property
     def spec_hash(self) -> str:
         """sha256 of the canonical JSON of every field: equal specs, equal hashes."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# ProblemSpec's field names where the YAML spells them differently.
+ML_FIELDS = {"primary_metric": "metrics.primary", "report_metrics": "metrics.report"}
+
+
+def _without(names: tuple[str, ...] | None, excluded: tuple[str, ...]) -> tuple[str, ...] | None:
+    return None if names is None else tuple(c for c in names if c not in excluded)
 
 
 def _check_names(spec: ModelSpec) -> None:
@@ -246,27 +297,22 @@ def _check_names(spec: ModelSpec) -> None:
 
 
 def _check_task_choices(spec: ModelSpec) -> None:
-    allowed = METRICS[spec.task]
+    allowed = rankable_metrics_for(spec.task)
     if spec.primary_metric not in allowed:
         raise FieldError(
             "metrics.primary",
             f"{spec.primary_metric!r} is not a {spec.task} metric",
             _listed(allowed),
         )
-    if unknown := [m for m in spec.report_metrics if m not in allowed]:
+    reportable = metrics_for(spec.task)
+    if unknown := [m for m in spec.report_metrics if m not in reportable]:
         raise FieldError(
-            "metrics.report", f"{_listed(unknown)} not {spec.task} metrics", _listed(allowed)
+            "metrics.report", f"{_listed(unknown)} not {spec.task} metrics", _listed(reportable)
         )
-    families = FAMILIES[spec.task]
+    families = TASKS[spec.task].families
     if unknown := [f for f in spec.model_families if f not in families]:
         raise FieldError(
             "families", f"{_listed(unknown)} not {spec.task} families", _listed(families)
-        )
-    if unknown := [f for f in spec.search_spaces if f not in spec.model_families]:
-        raise FieldError(
-            "search_spaces",
-            f"{_listed(unknown)} not among the families",
-            _listed(spec.model_families),
         )
 
 
@@ -293,10 +339,10 @@ def _check_holdout(spec: ModelSpec) -> None:
 
 def _check_gate(spec: ModelSpec) -> None:
     metric, gate = spec.gate_metric, spec.gate
-    allowed = METRICS[spec.task]
+    allowed = metrics_for(spec.task)
     if metric not in allowed:
         raise FieldError("gate.metric", f"{metric!r} is not a {spec.task} metric", _listed(allowed))
-    lower = metric in LOWER_IS_BETTER
+    lower = not METRICS[metric].greater_is_better
     bound, other = ("ceiling", "floor") if lower else ("floor", "ceiling")
     direction = "lower" if lower else "higher"
     if getattr(gate, other) is not None or getattr(gate, bound) is None:
@@ -305,3 +351,23 @@ def _check_gate(spec: ModelSpec) -> None:
             f"{metric} is better {direction}, so the gate needs a {bound} (and no {other})",
             f"gate.{bound}: <number>",
         )
+
+
+def _check_search_spaces(spec: ModelSpec) -> None:
+    # The ml package searches its own space per family (ml/pipelines.py suggest_params).
+    if spec.search_spaces:
+        raise FieldError("search_spaces", "cannot be overridden by the training code", "{}")
+
+
+def _check_scores(spec: ModelSpec) -> None:
+    named = (spec.scores.score_column, spec.scores.prediction_column)
+    taken = {spec.id_column, spec.time_column, "model_version", "scored_at"}
+    for field, column in zip(("score_column", "prediction_column"), named, strict=True):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", column) or column in taken:
+            raise FieldError(
+                f"scores.{field}",
+                f"{column!r} is not a free column name of the scores table",
+                "a lowercase name other than the id, time, model_version and scored_at columns",
+            )
+    if named[0] == named[1]:
+        raise FieldError("scores.prediction_column", "equals scores.score_column", "another name")
