@@ -13,7 +13,7 @@ import yaml
 
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
-from training_pipeline.components.trained_model import TrainedModel
+from training_pipeline.components.trained_model import TrainedModel, model_definitions
 from training_pipeline.ml.problem import ProblemSpec
 from training_pipeline.settings import DEFAULT_PROJECT_DIR, Settings
 from training_pipeline.spec.model_spec import ModelSpec
@@ -37,15 +37,17 @@ def step(part: str) -> str:
 
 @cache
 def churn_definitions() -> dg.Definitions:
-    return load_project(LOAD_SETTINGS, COMPONENT_TYPES).defs
+    """What the churn model owns (not the sources or other models beside it)."""
+    return model_definitions(churn_spec(), LOAD_SETTINGS.policy.sensor_interval_s)
 
 
+@cache
 def churn_spec() -> ModelSpec:
     """The churn model's ``ModelSpec``, as its YAML declares it."""
     (component,) = [
         c
         for c in load_project(LOAD_SETTINGS, COMPONENT_TYPES).components
-        if isinstance(c, TrainedModel)
+        if isinstance(c, TrainedModel) and c.spec.name == NAME
     ]
     return component.spec
 

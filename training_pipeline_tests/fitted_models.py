@@ -23,8 +23,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from synthetic_churn import churn_snapshots
 
-from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.ml.registry import ModelRegistry, ModelVersion
+from training_pipeline_tests.churn_model import CHURN
 
 FAMILIES = ("logistic_regression", "hist_gradient_boosting", "random_forest")
 ESTIMATORS = {

@@ -12,10 +12,10 @@ import json
 import dagster as dg
 import pytest
 
-from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.assets.dbt_translator import describe_dbt_test
 from training_pipeline.definitions import defs
 from training_pipeline.project import dbt_project
+from training_pipeline_tests.churn_model import CHURN
 
 GRAPH = defs().resolve_asset_graph()
 ASSET_KEYS = sorted(GRAPH.get_all_asset_keys(), key=lambda key: key.to_user_string())

@@ -32,8 +32,8 @@ from training_pipeline.assets.model_drift import check_result
 from training_pipeline.ml import artifacts
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.drift import DriftResult
-from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline_tests.churn_model import CHURN
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent

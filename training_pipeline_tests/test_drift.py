@@ -33,8 +33,8 @@ from training_pipeline.ml.drift import (
     prediction_drift,
     reference_snapshots,
 )
-from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.settings import Settings
+from training_pipeline_tests.churn_model import CHURN
 
 MONITORED = monitored_columns(CHURN)
 training_set = churn_model.asset("training_set")

@@ -11,7 +11,6 @@ import dagster as dg
 import pytest
 from declared_sources import declared_raw_assets, resources_with_sources
 
-from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.demo.api_server import DemoApiServer
 from training_pipeline.demo.generator import generate
@@ -19,6 +18,7 @@ from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import Settings
+from training_pipeline_tests.churn_model import CHURN
 
 pytestmark = pytest.mark.e2e
 ML_ASSETS = churn_model.assets(*churn_model.ML_PARTS)

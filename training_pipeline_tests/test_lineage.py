@@ -31,9 +31,9 @@ from training_pipeline.demo.generator import generate
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.lineage import Lineage, LineageError, model_lineage
 from training_pipeline.ml.datasets import TrainingSet, export_training_set
-from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import LandingLimits, Settings
+from training_pipeline_tests.churn_model import CHURN
 from training_pipeline_tests.http_source_helpers import tickets_resources
 
 GARBAGE = "orders_garbage.csv"

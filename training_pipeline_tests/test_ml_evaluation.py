@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from synthetic_churn import churn_snapshots
 
-from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.ml.evaluation import (
     GatePolicy,
     Metrics,
@@ -19,6 +18,7 @@ from training_pipeline.ml.evaluation import (
 )
 from training_pipeline.ml.splits import holdout_split
 from training_pipeline.ml.tuning import fit_final
+from training_pipeline_tests.churn_model import CHURN
 
 POLICY = GatePolicy("roc_auc", floor=0.65, tolerance=0.02)
 

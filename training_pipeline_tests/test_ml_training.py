@@ -13,7 +13,6 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from synthetic_churn import churn_snapshots
 
-from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.ml.splits import holdout_split, time_folds
 from training_pipeline.ml.tuning import (
     TuningConfig,
@@ -23,6 +22,7 @@ from training_pipeline.ml.tuning import (
     out_of_fold_scores,
     tune,
 )
+from training_pipeline_tests.churn_model import CHURN
 
 WINDOW = pd.Timedelta(CHURN.label_horizon)
 FAMILIES = CHURN.families

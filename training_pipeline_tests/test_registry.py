@@ -27,7 +27,6 @@ from fitted_models import (
 )
 from synthetic_regression import SALES, store_weeks
 
-from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.ml import artifacts, provenance, registry_store
 from training_pipeline.ml import registry as registry_module
 from training_pipeline.ml.artifacts import (
@@ -38,6 +37,7 @@ from training_pipeline.ml.artifacts import (
 )
 from training_pipeline.ml.problem import resolve_roles
 from training_pipeline.ml.registry import AliasError, Aliases, ModelRegistry, UnknownVersionError
+from training_pipeline_tests.churn_model import CHURN
 
 
 @pytest.fixture

@@ -16,13 +16,13 @@ import pytest
 from synthetic_churn import churn_snapshots
 from threadpoolctl import threadpool_info
 
-from training_pipeline_tests.churn_model import CHURN
 from training_pipeline.ml import halving, tuning
 from training_pipeline.ml.halving import rung_fractions, sample_order, subsample
 from training_pipeline.ml.splits import holdout_split, snapshot_dates, time_folds
 from training_pipeline.ml.studies import chosen
 from training_pipeline.ml.tuning import TuningConfig, fit_final, out_of_fold_scores, tune
 from training_pipeline.ml.workflow import train_candidate
+from training_pipeline_tests.churn_model import CHURN
 
 ROOT = Path(__file__).resolve().parents[1]
 # ~9k training rows in the first of two folds: rungs of 1/9, 1/3 and every row.

@@ -257,8 +257,7 @@ class ModelSpec(_Part):
         except FieldError:
             raise
         except ValueError as error:
-            field, _, problem = str(error).partition(": ")
-            raise FieldError(ML_FIELDS.get(field, field), problem or str(error)) from None
+            raise _field_error(str(error)) from None
 
     @property
     def spec_hash(self) -> str:
@@ -268,7 +267,21 @@ class ModelSpec(_Part):
 
 
 # ProblemSpec's field names where the YAML spells them differently.
-ML_FIELDS = {"primary_metric": "metrics.primary", "report_metrics": "metrics.report"}
+ML_FIELDS = {
+    "primary_metric": "metrics.primary",
+    "report_metrics": "metrics.report",
+    "numeric": "columns.numeric",
+    "categorical": "columns.categorical",
+}
+
+
+def _field_error(message: str) -> FieldError:
+    """ProblemSpec's ``"<field>: <problem>"`` as the YAML field's error; a rule about
+    several fields is reported against the whole declaration."""
+    field, separator, problem = message.partition(": ")
+    if separator and re.fullmatch(r"[a-z_.]+", field):
+        return FieldError(ML_FIELDS.get(field, field), problem)
+    return FieldError("attributes", message)
 
 
 def _without(names: tuple[str, ...] | None, excluded: tuple[str, ...]) -> tuple[str, ...] | None:
