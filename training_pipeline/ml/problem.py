@@ -153,9 +153,10 @@ class ProblemSpec:
                 )
         if self.label_horizon < timedelta(0):
             raise ValueError(f"label_horizon: must not be negative, got {self.label_horizon}")
+        # The id may be the time column itself (one row per day); the label is neither.
         special = {self.id_column, self.label, self.time_column} - {None}
-        if len(special) < 2 + (self.time_column is not None):
-            raise ValueError("id_column, time_column and label must be three different columns")
+        if self.label in (self.id_column, self.time_column):
+            raise ValueError("label: must differ from id_column and time_column")
         for role in ("numeric", "categorical"):
             clash = sorted(special & set(getattr(self, role) or ()))
             if clash:
@@ -220,7 +221,9 @@ class ProblemSpec:
     @property
     def keys(self) -> tuple[str, ...]:
         """The id and (if any) time column: what identifies a row."""
-        return (self.id_column,) if self.time_column is None else (self.id_column, self.time_column)
+        if self.time_column in (None, self.id_column):
+            return (self.id_column,)
+        return (self.id_column, self.time_column)
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -299,9 +299,10 @@ def _check_names(spec: ModelSpec) -> None:
         raise FieldError(
             "label_horizon", f"{spec.label_horizon!r} is not a duration", "e.g. 0d, 30d, 2w"
         )
-    special = [c for c in (spec.id_column, spec.time_column, spec.label) if c]
-    if len(set(special)) < len(special):
-        raise FieldError("label", "id_column, time_column and label must differ", "three columns")
+    if spec.label in (spec.id_column, spec.time_column):
+        raise FieldError(
+            "label", "is the id_column or time_column", "a column other than those two"
+        )
     schema, _, table = spec.scores_table.partition(".")
     if schema != SCORES_SCHEMA or not re.fullmatch(r"[a-z_][a-z0-9_]*", table):
         raise FieldError(
