@@ -95,7 +95,7 @@ def test_the_variables_the_churn_yaml_reads_shape_run_config_defaults_clock_and_
     graph = loaded.resolve_asset_graph()
     candidate = config_defaults(graph, "churn/candidate")
     assert (candidate["n_trials"], candidate["timeout_s"]) == (7, 9.0)
-    assert config_defaults(graph, "churn/validation")["auc_floor"] == 0.7
+    assert config_defaults(graph, "churn/validation")["floor"] == 0.7
     assert loaded.get_sensor_def("new_data_sensor").minimum_interval_seconds == 99
     nightly = loaded.get_schedule_def("churn__nightly_retrain")
     assert (nightly.cron_schedule, nightly.default_status) == (

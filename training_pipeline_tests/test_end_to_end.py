@@ -26,7 +26,7 @@ ML_ASSETS = churn_model.assets(*churn_model.ML_PARTS)
 SMALL_RUN = {
     "ops": {
         churn_model.step("candidate"): {"config": {"n_trials": 4, "timeout_s": 60.0}},
-        churn_model.step("validation"): {"config": {"auc_floor": 0.6}},
+        churn_model.step("validation"): {"config": {"floor": 0.6}},
     }
 }
 

@@ -180,7 +180,7 @@ FORCED = {"config": FAST["ops"][step("candidate")]["config"] | {"force": True}}
 LENIENT = {
     "ops": {
         step("candidate"): FORCED,
-        step("validation"): {"config": {"max_auc_drop": 1.0}},
+        step("validation"): {"config": {"tolerance": 1.0}},
     }
 }
 
