@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+import typing
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,8 +24,10 @@ from training_pipeline.components.errors import DeclarationError
 from training_pipeline.components.loader import load_project
 from training_pipeline.components.trained_model import TrainedModel
 from training_pipeline.environment import read
+from training_pipeline.ml.tasks import TASKS
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import DBT_PROJECT_DIR, DEFAULT_PROJECT_DIR, Settings
+from training_pipeline.spec import model_spec
 from training_pipeline.spec.model_spec import ModelSpec
 
 CHURN_YAML = DEFAULT_PROJECT_DIR / "defs" / "churn" / "model" / "defs.yaml"
@@ -453,3 +456,7 @@ def test_a_second_model_from_sql_and_yaml_only_loads_beside_churn_owning_its_own
     assert graph.get(dg.AssetKey(["open_tickets", "training_set"])).parent_keys == {
         dg.AssetKey(["features", "customer_order_values"])
     }
+
+
+def test_the_tasks_a_declaration_may_name_are_exactly_the_ml_packages_tasks():
+    assert set(typing.get_args(model_spec.Task)) == set(TASKS)

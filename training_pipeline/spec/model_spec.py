@@ -15,15 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from training_pipeline.ml import problem as ml
 from training_pipeline.ml.metrics import METRICS, metrics_for, rankable_metrics_for
+from training_pipeline.ml.problem import ProblemSpec
 from training_pipeline.ml.tasks import TASKS
 from training_pipeline.spec.errors import FieldError
+from training_pipeline.spec.model_problem import problem_of
 
 Task = Literal["binary", "regression"]  # the keys of ml.tasks.TASKS (a test keeps them equal)
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
@@ -219,73 +219,19 @@ class ModelSpec(_Part):
         return self.features.split(".", 1)[1]
 
     @property
-    def problem(self) -> ml.ProblemSpec:
-        """The ml package's view of this declaration: the one place the two meet.
+    def problem(self) -> ProblemSpec:
+        """The ml package's view of this declaration (spec/model_problem.py).
 
         Raises:
             FieldError: the ml package refuses a value, named by its YAML field.
         """
-        columns, drift = self.columns, self.drift
-        try:
-            return ml.ProblemSpec(
-                name=self.name,
-                description=self.description,
-                label_description=self.label_description,
-                relation=self.features,
-                id_column=self.id_column,
-                label=self.label,
-                time_column=self.time_column,
-                task=self.task,
-                label_horizon=timedelta(days=self.label_horizon_days),
-                numeric=_without(columns.numeric, columns.exclude),
-                categorical=_without(columns.categorical, columns.exclude),
-                exclude=columns.exclude,
-                primary_metric=self.primary_metric,
-                report_metrics=self.report_metrics,
-                families=self.model_families,
-                holdout=ml.Holdout(
-                    last_periods=self.holdout_periods,
-                    fraction=self.holdout.fraction,
-                    stratify=self.holdout.stratify,
-                ),
-                gate=ml.GatePolicy(
-                    self.gate_metric, self.gate.floor, self.gate.ceiling, self.gate.tolerance
-                ),
-                drift=ml.DriftSettings(**drift.model_dump()),
-                scores=ml.ScoreColumns(self.scores.score_column, self.scores.prediction_column),
-            )
-        except FieldError:
-            raise
-        except ValueError as error:
-            raise _field_error(str(error)) from None
+        return problem_of(self)
 
     @property
     def spec_hash(self) -> str:
         """sha256 of the canonical JSON of every field: equal specs, equal hashes."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-# ProblemSpec's field names where the YAML spells them differently.
-ML_FIELDS = {
-    "primary_metric": "metrics.primary",
-    "report_metrics": "metrics.report",
-    "numeric": "columns.numeric",
-    "categorical": "columns.categorical",
-}
-
-
-def _field_error(message: str) -> FieldError:
-    """ProblemSpec's ``"<field>: <problem>"`` as the YAML field's error; a rule about
-    several fields is reported against the whole declaration."""
-    field, separator, problem = message.partition(": ")
-    if separator and re.fullmatch(r"[a-z_.]+", field):
-        return FieldError(ML_FIELDS.get(field, field), problem)
-    return FieldError("attributes", message)
-
-
-def _without(names: tuple[str, ...] | None, excluded: tuple[str, ...]) -> tuple[str, ...] | None:
-    return None if names is None else tuple(c for c in names if c not in excluded)
 
 
 def _check_names(spec: ModelSpec) -> None:
