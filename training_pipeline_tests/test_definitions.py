@@ -31,7 +31,9 @@ def test_dagster_validates_the_definitions_module():
 
 def test_dbt_sources_are_the_ingestion_assets_so_lineage_is_connected():
     graph = defs().resolve_asset_graph()
-    raw = {dg.AssetKey(["raw", t]) for t in ("orders", "crm_customers", "tickets")}
+    raw = {
+        dg.AssetKey(["raw", t]) for t in ("orders", "crm_customers", "tickets", "seattle_weather")
+    }
     assert raw <= set(graph.get_all_asset_keys())
     staging_parents = {
         key: graph.get(key).parent_keys

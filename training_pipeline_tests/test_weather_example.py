@@ -50,7 +50,11 @@ def test_the_weather_file_becomes_a_promoted_regression_model_scores_and_a_drift
     assets += [
         a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.key.path[0] == NAME
     ]
-    checks = [c for c in defs.asset_checks if any(NAME in k.name for k in c.check_keys)]
+    checks = [
+        c
+        for c in defs.asset_checks
+        if any(k.asset_key.path[0] == NAME or k.name.startswith(NAME) for k in c.check_keys)
+    ]
 
     result = dg.materialize(
         [*assets, *checks],
