@@ -282,7 +282,8 @@ def test_a_features_relation_missing_from_the_manifest_is_refused_listing_the_ca
 
     assert str(refused.value) == (
         f"{declared} (document 1, model 'churn'): field features: 'features.customer_snapshot' "
-        "is not a dbt model in the manifest; allowed: features.customer_snapshots"
+        "is not a dbt model in the manifest; allowed: features.customer_snapshots, "
+        "features.daily_weather"
     )
 
 
