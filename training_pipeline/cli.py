@@ -126,10 +126,13 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     ui.set_defaults(handler=_ui)
 
 
-def _model_registry() -> ModelRegistry:
+MODEL_HELP = "the declared model (default: the only one)"
+
+
+def _model_registry(requested: str | None) -> ModelRegistry:
     from training_pipeline.components.models import model_registry
 
-    return model_registry(Settings.from_env())
+    return model_registry(Settings.from_env(), requested)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -140,7 +143,7 @@ def _status(args: argparse.Namespace) -> int:
     from training_pipeline.ml.status import format_status, registry_status
 
     try:
-        status = registry_status(_model_registry(), last=args.last)
+        status = registry_status(_model_registry(args.model), last=args.last)
     except (RegistryError, ModelChoiceError) as error:
         print(f"training-pipeline status: {error}", file=sys.stderr)
         return 1
@@ -160,7 +163,7 @@ def _rollback(args: argparse.Namespace) -> int:
     from training_pipeline.ml.artifacts import RegistryError
 
     try:
-        change = _model_registry().rollback(to=args.to, reason=args.reason)
+        change = _model_registry(args.model).rollback(to=args.to, reason=args.reason)
     except (RegistryError, ModelChoiceError) as error:
         print(f"training-pipeline rollback: {error}", file=sys.stderr)
         return 1
@@ -183,6 +186,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
         ),
     )
     status.add_argument("--json", action="store_true", help="print a stable JSON object")
+    status.add_argument("--model", help=MODEL_HELP)
     status.add_argument(
         "--last", type=_non_negative, default=5, help="versions and changes to list (default 5)"
     )
@@ -196,6 +200,7 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
         ),
     )
     rollback.add_argument("--to", metavar="VERSION", help="restore this version instead")
+    rollback.add_argument("--model", help=MODEL_HELP)
     rollback.add_argument("--reason", default="rollback", help="recorded in the alias history")
     rollback.set_defaults(handler=_rollback)
 

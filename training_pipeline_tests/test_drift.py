@@ -129,8 +129,10 @@ def test_metadata_is_plain_json_with_every_column(rng):
 
 def test_prediction_drift_detects_a_shifted_score_distribution(rng):
     reference = stratified(rng, stats.beta(2, 6).ppf, 3000)
-    steady = prediction_drift(reference, stratified(rng, stats.beta(2, 6).ppf, 1000))
-    shifted = prediction_drift(reference, pd.Series(stratified(rng, stats.beta(4, 4).ppf, 1000)))
+    steady = prediction_drift(reference, stratified(rng, stats.beta(2, 6).ppf, 1000), CHURN)
+    shifted = prediction_drift(
+        reference, pd.Series(stratified(rng, stats.beta(4, 4).ppf, 1000)), CHURN
+    )
     assert (steady.severity, steady.n_columns) == ("none", 1)
     assert shifted.severity == "error" and shifted.drifted_columns == ("churn_probability",)
     assert (
