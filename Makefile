@@ -19,7 +19,13 @@ MANIFEST := dbt_project/target/manifest.json
 # The project's declarations: the dbt raw sources are generated from them.
 DECLARATIONS := $(shell find $(or $(TRAINING_PIPELINE_PROJECT_DIR),examples)/defs -name defs.yaml)
 
-.PHONY: install run ui test test-fast lint bench clean-data
+.PHONY: install run ui test test-fast lint bench clean-data weather-data
+
+DATA_DIR := $(or $(TRAINING_PIPELINE_DATA_DIR),$(CURDIR)/data)
+WEATHER_LANDING := $(DATA_DIR)/landing/seattle_weather
+WEATHER_CSV = $(BIN)/python -c 'import pathlib, vega_datasets; \
+	print(pathlib.Path(vega_datasets.__file__).parent / "_data" / "seattle-weather.csv")'
+
 
 install: $(VENV)/.synced $(MANIFEST)
 
@@ -41,14 +47,22 @@ $(MANIFEST): $(VENV)/.synced $(DBT_SOURCES) $(DECLARATIONS)
 	touch $@
 
 ## Generate the demo sources if missing, materialize the whole graph headless, summarize.
-run: install
+run: install weather-data
 	$(BIN)/churn-demo world --if-missing
 	$(BIN)/training-pipeline run
 
 ## The Dagster UI on http://127.0.0.1:3000 with a persistent DAGSTER_HOME in the repo.
-ui: install
+ui: install weather-data
 	$(BIN)/churn-demo world --if-missing
 	$(BIN)/training-pipeline ui
+
+## The weather example's file, copied from the installed vega_datasets package into its
+## landing folder the way a user's file arrives; only while that folder is empty.
+weather-data: install
+	@mkdir -p "$(WEATHER_LANDING)"
+	@if [ -z "$$(ls -A "$(WEATHER_LANDING)")" ]; then \
+		cp "$$($(WEATHER_CSV))" "$(WEATHER_LANDING)/" && \
+		echo "landed seattle-weather.csv in $(WEATHER_LANDING)"; fi
 
 # xdist workers; one test module is one unit of work and the heaviest units start first
 # (training_pipeline_tests/scheduling.py).  Three on 2 cores: the daemon and kill -9

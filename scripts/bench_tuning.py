@@ -18,6 +18,7 @@ import json
 import os
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,8 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification
 
-from training_pipeline.ml.feature_spec import FeatureSpec
-from training_pipeline.ml.pipelines import FAMILIES
+from training_pipeline.ml.problem import GatePolicy, ProblemSpec
+from training_pipeline.ml.tasks import TASKS
 from training_pipeline.ml.tuning import TuningConfig
 from training_pipeline.ml.workflow import train_candidate
 
@@ -35,7 +36,7 @@ HOLDOUT_SNAPSHOTS = 2
 
 def synthetic_problem(
     rows: int, features: int, weeks: int, seed: int
-) -> tuple[pd.DataFrame, FeatureSpec]:
+) -> tuple[pd.DataFrame, ProblemSpec]:
     """A binary problem with numeric and categorical features and weekly snapshot dates."""
     x, y = make_classification(
         n_samples=rows,
@@ -60,18 +61,23 @@ def synthetic_problem(
     )
     frame["row_id"] = np.arange(rows)
     frame["label"] = y
-    spec = FeatureSpec(
+    spec = ProblemSpec(
+        name="benchmark",
+        description="A synthetic binary problem for timing the tuner.",
+        label_description="make_classification's class.",
+        relation="(benchmark frame)",
+        gate=GatePolicy("roc_auc", floor=0.5),
         id_column="row_id",
         time_column="week",
         label="label",
         numeric=tuple(c for c in frame.columns if c.startswith("x")),
         categorical=tuple(c for c in frame.columns if c.startswith("c")),
-        label_window_days=7,
+        label_horizon=timedelta(days=7),
     )
     return frame, spec
 
 
-def run(frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> dict[str, Any]:
+def run(frame: pd.DataFrame, spec: ProblemSpec, config: TuningConfig) -> dict[str, Any]:
     started = time.perf_counter()
     candidate = train_candidate(frame, spec, config, HOLDOUT_SNAPSHOTS)
     tuning = candidate.tuning
@@ -90,7 +96,7 @@ def run(frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> dict[st
         "family": tuning.family,
         "cv_roc_auc": round(tuning.cv_score, 4),
         "cv_sample_fraction": tuning.sample_fraction,
-        "holdout_roc_auc": round(candidate.metrics.roc_auc, 4),
+        "holdout_roc_auc": round(candidate.metrics["roc_auc"], 4),
         "train_rows": candidate.train_rows,
     }
 
@@ -105,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--min-rung-rows", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES))
+    parser.add_argument("--families", nargs="+", default=list(TASKS["binary"].families))
     parser.add_argument("--skip-unbudgeted", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)

@@ -163,7 +163,7 @@ class Lineage:
                 "snapshots": dataset.snapshots,
                 "first_snapshot": dataset.first_snapshot,
                 "last_snapshot": dataset.last_snapshot,
-                "positive_rate": dataset.positive_rate,
+                "positive_rate": dataset.label_mean,
             },
             "warehouse": str(self.warehouse),
             "batches": [asdict(batch) for batch in self.batches],

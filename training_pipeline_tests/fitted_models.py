@@ -23,8 +23,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from synthetic_churn import churn_snapshots
 
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry, ModelVersion
+from training_pipeline_tests.churn_model import CHURN
 
 FAMILIES = ("logistic_regression", "hist_gradient_boosting", "random_forest")
 ESTIMATORS = {
@@ -105,7 +105,7 @@ def register(
         "family": family,
         "params": {"C": 1.0},
         "metrics": {"roc_auc": 0.8123, "pr_auc": 0.4567},
-        "feature_spec": CHURN,
+        "problem": CHURN,
         "data_fingerprint": "sha256:feedface",
         "trained_on": ["orders_2025-01-06.csv", "orders_2025-01-07.csv"],
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training_pipeline.ml.feature_spec import CHURN
+from training_pipeline_tests.churn_model import CHURN
 
 COUNTRIES = ("US", "DE", "GB", "FR")
 SEGMENTS = ("consumer", "smb", "enterprise")

@@ -14,8 +14,8 @@ import pytest
 
 from training_pipeline.assets.dbt_translator import describe_dbt_test
 from training_pipeline.definitions import defs
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.project import dbt_project
+from training_pipeline_tests.churn_model import CHURN
 
 GRAPH = defs().resolve_asset_graph()
 ASSET_KEYS = sorted(GRAPH.get_all_asset_keys(), key=lambda key: key.to_user_string())
@@ -38,11 +38,20 @@ def manifest_columns(unique_id: str) -> list[str]:
     return list(manifest["nodes"][unique_id]["columns"])
 
 
-def test_the_catalog_sees_the_python_assets_and_the_dbt_models():
-    assert len(dbt_models()) >= 9
-    assert {dg.AssetKey(["churn", "training_set"]), dg.AssetKey(["churn", "production"])} <= set(
-        ASSET_KEYS
-    )
+MODEL_PARTS = ("training_set", "candidate", "validation", "production", "scores")
+
+
+def test_the_catalog_sees_both_example_models_their_sources_and_the_dbt_models():
+    assert len(dbt_models()) >= 11
+    expected = {
+        dg.AssetKey([model, part]) for model in ("churn", "seattle_weather") for part in MODEL_PARTS
+    }
+    expected |= {
+        dg.AssetKey(["raw", "seattle_weather"]),
+        dg.AssetKey(["staging", "stg_weather__seattle_days"]),
+        dg.AssetKey(["features", "daily_weather"]),
+    }
+    assert expected <= set(ASSET_KEYS)
 
 
 @pytest.mark.parametrize("key", ASSET_KEYS, ids=lambda key: key.to_user_string())
@@ -83,6 +92,7 @@ def test_the_marts_and_the_features_model_are_all_checked_for_a_column_schema():
     documented = {k.to_user_string() for k in dbt_models() if k.path[0] in DOCUMENTED_TABLES}
 
     expected = {"marts/customers", "marts/orders", "marts/tickets", "features/customer_snapshots"}
+    expected |= {"features/daily_weather"}
     assert documented >= expected
 
 

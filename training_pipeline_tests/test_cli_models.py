@@ -60,7 +60,9 @@ def three_versions(registry: ModelRegistry) -> list[str]:
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+    """``training-pipeline <command> --model churn <rest>``: the examples declare two models."""
+    command, *rest = argv
+    code = main([command, "--model", "churn", *rest])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

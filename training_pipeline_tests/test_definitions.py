@@ -31,7 +31,9 @@ def test_dagster_validates_the_definitions_module():
 
 def test_dbt_sources_are_the_ingestion_assets_so_lineage_is_connected():
     graph = defs().resolve_asset_graph()
-    raw = {dg.AssetKey(["raw", t]) for t in ("orders", "crm_customers", "tickets")}
+    raw = {
+        dg.AssetKey(["raw", t]) for t in ("orders", "crm_customers", "tickets", "seattle_weather")
+    }
     assert raw <= set(graph.get_all_asset_keys())
     staging_parents = {
         key: graph.get(key).parent_keys
@@ -95,7 +97,7 @@ def test_the_variables_the_churn_yaml_reads_shape_run_config_defaults_clock_and_
     graph = loaded.resolve_asset_graph()
     candidate = config_defaults(graph, "churn/candidate")
     assert (candidate["n_trials"], candidate["timeout_s"]) == (7, 9.0)
-    assert config_defaults(graph, "churn/validation")["auc_floor"] == 0.7
+    assert config_defaults(graph, "churn/validation")["floor"] == 0.7
     assert loaded.get_sensor_def("new_data_sensor").minimum_interval_seconds == 99
     nightly = loaded.get_schedule_def("churn__nightly_retrain")
     assert (nightly.cron_schedule, nightly.default_status) == (

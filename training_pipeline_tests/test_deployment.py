@@ -10,8 +10,8 @@ from sklearn.base import clone
 
 from training_pipeline.ml.artifacts import ModelIntegrityError
 from training_pipeline.ml.deployment import SmokeResult, deploy, smoke_test
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import AUTOMATIC_ROLLBACK, Aliases, ModelRegistry
+from training_pipeline_tests.churn_model import CHURN
 
 
 @pytest.fixture

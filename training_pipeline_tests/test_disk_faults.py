@@ -32,8 +32,8 @@ from training_pipeline.assets.model_drift import check_result
 from training_pipeline.ml import artifacts
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.drift import DriftResult
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline_tests.churn_model import CHURN
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
@@ -174,7 +174,7 @@ def test_a_full_disk_during_the_training_set_export_publishes_nothing(tmp_path):
         import duckdb
         from pathlib import Path
         from training_pipeline.ml.datasets import export_training_set
-        from training_pipeline.ml.feature_spec import CHURN
+        from training_pipeline_tests.churn_model import CHURN
         con = duckdb.connect({str(tmp_path / "warehouse.duckdb")!r}, read_only=True)
         export_training_set(con, CHURN, Path({str(out_dir)!r}))
         """,

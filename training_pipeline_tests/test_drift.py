@@ -32,8 +32,8 @@ from training_pipeline.ml.drift import (
     prediction_drift,
     reference_snapshots,
 )
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.settings import Settings
+from training_pipeline_tests.churn_model import CHURN
 
 MONITORED = monitored_columns(CHURN)
 training_set = churn_model.asset("training_set")
@@ -128,8 +128,10 @@ def test_metadata_is_plain_json_with_every_column(rng):
 
 def test_prediction_drift_detects_a_shifted_score_distribution(rng):
     reference = stratified(rng, stats.beta(2, 6).ppf, 3000)
-    steady = prediction_drift(reference, stratified(rng, stats.beta(2, 6).ppf, 1000))
-    shifted = prediction_drift(reference, pd.Series(stratified(rng, stats.beta(4, 4).ppf, 1000)))
+    steady = prediction_drift(reference, stratified(rng, stats.beta(2, 6).ppf, 1000), CHURN)
+    shifted = prediction_drift(
+        reference, pd.Series(stratified(rng, stats.beta(4, 4).ppf, 1000)), CHURN
+    )
     assert (steady.severity, steady.n_columns) == ("none", 1)
     assert shifted.severity == "error" and shifted.drifted_columns == ("churn_probability",)
     assert (

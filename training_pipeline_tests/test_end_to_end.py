@@ -16,9 +16,9 @@ from declared_sources import declared_raw_assets, resources_with_sources
 from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import Settings
+from training_pipeline_tests.churn_model import CHURN
 
 pytestmark = pytest.mark.e2e
 ML_ASSETS = churn_model.assets(*churn_model.ML_PARTS)
@@ -26,7 +26,7 @@ ML_ASSETS = churn_model.assets(*churn_model.ML_PARTS)
 SMALL_RUN = {
     "ops": {
         churn_model.step("candidate"): {"config": {"n_trials": 4, "timeout_s": 60.0}},
-        churn_model.step("validation"): {"config": {"auc_floor": 0.6}},
+        churn_model.step("validation"): {"config": {"floor": 0.6}},
     }
 }
 

@@ -29,8 +29,8 @@ from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.http_api import ensure_source_table, ingest_http
 from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 from training_pipeline.ingestion.sql_table import extract_table
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.settings import DBT_PROJECT_DIR, Settings
+from training_pipeline_tests.churn_model import CHURN
 from training_pipeline_tests.http_source_helpers import churn_tickets, tickets_client
 
 pytestmark = pytest.mark.slow

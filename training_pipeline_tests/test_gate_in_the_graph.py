@@ -13,10 +13,10 @@ from churn_model import NAME, assets, key, step
 from synthetic_churn import churn_snapshots
 
 from training_pipeline.ml.datasets import TrainingSet, export_training_set
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
+from training_pipeline_tests.churn_model import CHURN
 
 FAST = {"ops": {step("candidate"): {"config": {"n_trials": 3, "timeout_s": 60.0}}}}
 

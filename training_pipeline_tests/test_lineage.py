@@ -32,10 +32,10 @@ from training_pipeline.cli import main
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.lineage import Lineage, LineageError, _batches, model_lineage
 from training_pipeline.ml.datasets import TrainingSet, export_training_set
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import DuckDBLimits, LandingLimits, Settings
 from training_pipeline.spec.sources import SourceSystem
+from training_pipeline_tests.churn_model import CHURN
 from training_pipeline_tests.http_source_helpers import tickets_resources
 
 GARBAGE = "orders_garbage.csv"

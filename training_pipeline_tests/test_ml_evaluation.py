@@ -16,11 +16,11 @@ from training_pipeline.ml.evaluation import (
     evaluate,
     gate,
 )
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.splits import holdout_split
 from training_pipeline.ml.tuning import fit_final
+from training_pipeline_tests.churn_model import CHURN
 
-POLICY = GatePolicy(auc_floor=0.65, max_auc_drop=0.02)
+POLICY = GatePolicy("roc_auc", floor=0.65, tolerance=0.02)
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +44,17 @@ def test_a_model_trained_on_shuffled_labels_scores_near_chance_and_the_gate_bloc
     shuffled = train.assign(churned=np.random.default_rng(0).permutation(train["churned"]))
     model = fit_final(shuffled, CHURN, "hist_gradient_boosting", {"max_iter": 50})
     metrics = evaluate(model, holdout, CHURN, threshold=0.5)
-    assert metrics.roc_auc == pytest.approx(0.5, abs=0.08)
+    assert metrics["roc_auc"] == pytest.approx(0.5, abs=0.08)
     decision = gate(metrics, good, POLICY)
     assert not decision.passed
-    assert decision.champion_auc == good.roc_auc > 0.75
+    assert decision.champion_value == good["roc_auc"] > 0.75
     assert "below the floor" in decision.reasons[0] and "below" in decision.reasons[1]
 
 
 def test_the_gate_passes_a_good_challenger_when_there_is_no_champion(good):
     decision = gate(good, None, POLICY)
     assert decision.passed
-    assert decision.champion_auc is None
+    assert decision.champion_value is None
     assert decision.reasons[1] == "no champion to compare against"
 
 
@@ -74,20 +74,26 @@ def test_the_gate_blocks_a_challenger_worse_than_the_champion_by_more_than_the_t
 def test_the_gate_passes_a_challenger_within_the_tolerance_of_the_champion(good):
     decision = gate(with_auc(good, 0.79), with_auc(good, 0.80), POLICY)
     assert decision.passed
-    assert (decision.challenger_auc, decision.champion_auc) == (0.79, 0.80)
+    assert (decision.challenger_value, decision.champion_value) == (0.79, 0.80)
 
 
 def test_the_gate_passes_a_challenger_exactly_at_the_floor_and_at_the_allowed_drop(good):
     # Exactly representable values, so the boundary is tested without rounding noise.
-    policy = GatePolicy(auc_floor=0.625, max_auc_drop=0.125)
+    policy = GatePolicy("roc_auc", floor=0.625, tolerance=0.125)
     assert gate(with_auc(good, 0.625), with_auc(good, 0.75), policy).passed
 
 
-def test_a_gate_policy_with_a_negative_tolerance_or_a_floor_above_one_is_refused():
-    with pytest.raises(ValueError, match="max_auc_drop must not be negative"):
-        GatePolicy(max_auc_drop=-0.01)
-    with pytest.raises(ValueError, match="auc_floor must be within"):
-        GatePolicy(auc_floor=1.5)
+def test_a_gate_policy_with_a_negative_tolerance_or_a_bound_against_the_direction_is_refused():
+    with pytest.raises(ValueError, match="gate.tolerance: must not be negative"):
+        GatePolicy("roc_auc", floor=0.7, tolerance=-0.01)
+    with pytest.raises(ValueError, match="gate.ceiling: roc_auc is higher-is-better"):
+        GatePolicy("roc_auc", ceiling=0.7)
+    with pytest.raises(ValueError, match="gate.floor: log_loss is lower-is-better"):
+        GatePolicy("log_loss", floor=0.7)
+    with pytest.raises(ValueError, match="exactly one of floor"):
+        GatePolicy("roc_auc", floor=0.7, ceiling=0.9)
+    with pytest.raises(ValueError, match="gate.metric: 'auc' is not a metric; allowed: roc_auc"):
+        GatePolicy("auc", floor=0.7)
 
 
 def test_the_threshold_maximises_f1_on_a_hand_checked_example():
@@ -121,7 +127,7 @@ def test_the_calibration_table_has_ten_equal_bins_that_track_the_observed_rate(s
     assert max(b.n_rows for b in bins) - min(b.n_rows for b in bins) <= 1
     predicted = [b.mean_predicted for b in bins]
     assert predicted == sorted(predicted)
-    gaps = [abs(b.mean_predicted - b.observed_rate) for b in bins]
+    gaps = [abs(b.mean_predicted - b.observed_mean) for b in bins]
     assert np.mean(gaps) < 0.08
 
 
@@ -132,7 +138,7 @@ def test_slices_cover_every_country_and_segment_with_nulls_as_missing(good):
     assert set(by_column) == {"country_code", "segment"}
     assert all(sum(s.n_rows for s in slices) == good.n_rows for slices in by_column.values())
     assert "missing" in {s.value for s in by_column["country_code"]}
-    assert all(s.roc_auc is not None for s in by_column["segment"])
+    assert all(s.metric == "roc_auc" and s.score is not None for s in by_column["segment"])
 
 
 def test_a_slice_holding_a_single_class_gets_no_auc(split):
@@ -142,7 +148,7 @@ def test_a_slice_holding_a_single_class_gets_no_auc(split):
     holdout.loc[holdout["segment"] == "enterprise", "churned"] = 0
     metrics = evaluate(model, holdout, CHURN, threshold=0.3)
     (enterprise,) = [s for s in metrics.slices if s.value == "enterprise"]
-    assert enterprise.roc_auc is None and enterprise.positive_rate == 0.0
+    assert enterprise.score is None and enterprise.label_mean == 0.0
 
 
 def test_evaluate_names_a_missing_feature_column_and_refuses_a_single_class_frame(split):

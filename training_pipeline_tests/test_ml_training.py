@@ -13,8 +13,6 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from synthetic_churn import churn_snapshots
 
-from training_pipeline.ml.feature_spec import CHURN
-from training_pipeline.ml.pipelines import FAMILIES
 from training_pipeline.ml.splits import holdout_split, time_folds
 from training_pipeline.ml.tuning import (
     TuningConfig,
@@ -24,8 +22,10 @@ from training_pipeline.ml.tuning import (
     out_of_fold_scores,
     tune,
 )
+from training_pipeline_tests.churn_model import CHURN
 
-WINDOW = pd.Timedelta(days=CHURN.label_window_days)
+WINDOW = pd.Timedelta(CHURN.label_horizon)
+FAMILIES = CHURN.families
 # Few trials and two folds keep every tune here to a few seconds; small rungs make the
 # ~2k-row folds go through successive halving (a 1/3 sample, then every row).  One thread:
 # on a shared, overloaded machine OpenMP's spinning threads made fits ~15x slower.
@@ -80,7 +80,7 @@ def test_folds_expand_and_their_validation_blocks_are_disjoint_and_ordered(train
 def test_holdout_is_the_latest_snapshots_and_strictly_later_than_every_training_snapshot(
     snapshots,
 ):
-    train, holdout = holdout_split(snapshots, CHURN, holdout_snapshots=2)
+    train, holdout = holdout_split(snapshots, CHURN, holdout_periods=2)
     dates = sorted(pd.to_datetime(snapshots[CHURN.time_column]).unique())
     holdout_dates = pd.to_datetime(holdout[CHURN.time_column])
     train_dates = pd.to_datetime(train[CHURN.time_column])
@@ -100,13 +100,13 @@ def test_snapshot_dates_as_python_dates_split_exactly_like_timestamps(train):
 
 def test_too_few_snapshots_for_the_folds_raise_a_clear_error():
     short = churn_snapshots(n_customers=30, n_snapshots=8)
-    with pytest.raises(ValueError, match="too few snapshots for 3 folds"):
+    with pytest.raises(ValueError, match="too few time values for 3 folds"):
         time_folds(short, CHURN, n_folds=3)
 
 
 def test_a_holdout_of_every_snapshot_is_refused(snapshots):
-    with pytest.raises(ValueError, match="too few snapshots for a holdout"):
-        holdout_split(snapshots, CHURN, holdout_snapshots=20)
+    with pytest.raises(ValueError, match="too few time values for a holdout"):
+        holdout_split(snapshots, CHURN, holdout_periods=20)
 
 
 def test_a_missing_feature_column_is_named_in_the_error(train):

@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+import typing
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,9 +22,12 @@ from dagster_dbt import dbt_assets
 from training_pipeline.components import COMPONENT_TYPES, trained_model
 from training_pipeline.components.errors import DeclarationError
 from training_pipeline.components.loader import load_project
+from training_pipeline.components.trained_model import TrainedModel
 from training_pipeline.environment import read
+from training_pipeline.ml.tasks import TASKS
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import DBT_PROJECT_DIR, DEFAULT_PROJECT_DIR, Settings
+from training_pipeline.spec import model_spec
 from training_pipeline.spec.model_spec import ModelSpec
 
 CHURN_YAML = DEFAULT_PROJECT_DIR / "defs" / "churn" / "model" / "defs.yaml"
@@ -108,10 +112,11 @@ def test_the_churn_model_is_grouped_tagged_pooled_and_its_gate_blocks(settings):
 def test_the_churn_yaml_takes_todays_values_and_the_declared_variable_defaults(monkeypatch):
     for variable in ("TUNING_TRIALS", "TUNING_SECONDS", "TUNING_THREADS", "GATE_AUC_FLOOR"):
         monkeypatch.delenv(f"TRAINING_PIPELINE_{variable}", raising=False)
-    (component,) = [
-        c for c in load_project(LOAD_SETTINGS, COMPONENT_TYPES).components if c.namespace == "model"
+    (spec,) = [
+        c.spec
+        for c in load_project(LOAD_SETTINGS, COMPONENT_TYPES).components
+        if isinstance(c, TrainedModel) and c.spec.name == "churn"
     ]
-    spec = component.spec
 
     assert spec.tuning.trials == read("TRAINING_PIPELINE_TUNING_TRIALS", {}) == 20
     assert spec.tuning.seconds == read("TRAINING_PIPELINE_TUNING_SECONDS", {}) == 45
@@ -119,6 +124,10 @@ def test_the_churn_yaml_takes_todays_values_and_the_declared_variable_defaults(m
     assert (spec.gate.metric, spec.gate.floor, spec.gate.tolerance) == ("roc_auc", 0.75, 0.01)
     assert spec.retraining.policy == read("TRAINING_PIPELINE_RETRAIN_POLICY", {})
     assert spec.scores_table == "predictions.churn_scores"
+    assert (spec.problem.scores.score, spec.problem.scores.prediction) == (
+        "churn_probability",
+        "predicted_churn",
+    )
     assert spec.label_horizon_days == 30 and spec.holdout_periods == 2
 
 
@@ -220,7 +229,7 @@ def with_change(path: str, value) -> dict:
 
 MISTAKES = {
     "name": ("name", "Churn", "text matching ^[a-z][a-z0-9_]{0,39}$"),
-    "task": ("task", "classification", "'binary', 'multiclass' or 'regression'"),
+    "task": ("task", "classification", "'binary' or 'regression'"),
     "label missing": ("label", None, None),
     "nested key misspelt": ("gate.flor", 0.8, "ceiling, floor, metric, tolerance"),
     "nested value": ("tuning.trials", "many", None),
@@ -273,7 +282,8 @@ def test_a_features_relation_missing_from_the_manifest_is_refused_listing_the_ca
 
     assert str(refused.value) == (
         f"{declared} (document 1, model 'churn'): field features: 'features.customer_snapshot' "
-        "is not a dbt model in the manifest; allowed: features.customer_snapshots"
+        "is not a dbt model in the manifest; allowed: features.customer_snapshots, "
+        "features.daily_weather"
     )
 
 
@@ -302,20 +312,40 @@ def test_a_column_missing_from_the_features_model_is_refused_naming_it_and_the_c
     ), message
 
 
-def test_a_task_todays_training_code_cannot_train_is_refused_at_load(project):
+def test_a_regression_declaration_loads_as_a_regression_problem_gated_by_a_ceiling(project):
     attributes = with_change("task", "regression")
     attributes["metrics"] = {"primary": "rmse", "report": ["rmse", "mae"]}
     attributes["families"] = ["ridge"]
     attributes["gate"] = {"metric": "rmse", "ceiling": 3.0, "tolerance": 0.1}
+    attributes["scores"] = {"score_column": "predicted_value"}
+    declare(project.project_dir, "churn", attributes)
+
+    (component,) = load_project(project, COMPONENT_TYPES).components
+
+    problem = component.spec.problem
+    assert (problem.task, problem.primary_metric, problem.families) == (
+        "regression",
+        "rmse",
+        ("ridge",),
+    )
+    assert (problem.gate.metric, problem.gate.ceiling, problem.gate.floor) == ("rmse", 3.0, None)
+    assert problem.scores.score == "predicted_value"
+
+
+def test_the_ml_packages_own_refusal_is_reported_by_the_yaml_field(project):
+    # ProblemSpec refuses a column that is both numeric and categorical; ModelSpec does
+    # not repeat that rule, so the message must still name the field.
+    attributes = churn_attributes()
+    attributes["columns"]["categorical"] = ["country_code", "age"]
     declared = declare(project.project_dir, "churn", attributes)
 
     with pytest.raises(DeclarationError) as refused:
         load_project(project, COMPONENT_TYPES)
 
-    assert str(refused.value) == (
-        f"{declared} (document 1, model 'churn'): field task: 'regression' cannot be trained "
-        "(today's training code); allowed: binary"
-    )
+    assert str(refused.value).startswith(
+        f"{declared} (document 1, model 'churn'): field attributes: numeric and categorical "
+        "both list ['age']"
+    ), str(refused.value)
 
 
 def test_every_numeric_field_of_a_declaration_may_be_a_template(project, monkeypatch):
@@ -427,3 +457,7 @@ def test_a_second_model_from_sql_and_yaml_only_loads_beside_churn_owning_its_own
     assert graph.get(dg.AssetKey(["open_tickets", "training_set"])).parent_keys == {
         dg.AssetKey(["features", "customer_order_values"])
     }
+
+
+def test_the_tasks_a_declaration_may_name_are_exactly_the_ml_packages_tasks():
+    assert set(typing.get_args(model_spec.Task)) == set(TASKS)

@@ -25,6 +25,7 @@ from fitted_models import (
     truncate,
     with_untrusted_step,
 )
+from synthetic_regression import SALES, store_weeks
 
 from training_pipeline.ml import artifacts, provenance, registry_store
 from training_pipeline.ml import registry as registry_module
@@ -34,8 +35,9 @@ from training_pipeline.ml.artifacts import (
     RegistryError,
     UntrustedArtifactError,
 )
-from training_pipeline.ml.feature_spec import CHURN
+from training_pipeline.ml.problem import resolve_roles
 from training_pipeline.ml.registry import AliasError, Aliases, ModelRegistry, UnknownVersionError
+from training_pipeline_tests.churn_model import CHURN
 
 
 @pytest.fixture
@@ -63,26 +65,34 @@ def test_a_registered_model_loads_back_with_identical_predictions(registry, fami
 
 
 @pytest.mark.parametrize(
-    "family", ["hist_gradient_boosting", "logistic_regression", "random_forest"]
+    ("task", "family"),
+    [("binary", f) for f in ("hist_gradient_boosting", "logistic_regression", "random_forest")]
+    + [("regression", f) for f in ("hist_gradient_boosting", "ridge", "random_forest")],
 )
-def test_the_trainers_own_pipelines_fit_the_allowlist(registry, family):
+def test_the_trainers_own_pipelines_fit_the_allowlist(registry, task, family):
     """Regression guard: a new step in ml.pipelines must be allowlisted, or nothing registers."""
-    from training_pipeline.ml.pipelines import FAMILIES as TRAINER_FAMILIES
     from training_pipeline.ml.pipelines import build_pipeline
+    from training_pipeline.ml.tasks import TASKS
 
-    assert family in TRAINER_FAMILIES
+    assert family in TASKS[task].families
     params = {
         "hist_gradient_boosting": {"max_iter": 10},
         "logistic_regression": {"C": 1.0},
+        "ridge": {"alpha": 1.0},
         "random_forest": {"n_estimators": 5},
     }[family]
-    frame = training_rows()
-    model = build_pipeline(family, params, CHURN).fit(frame[list(CHURN.features)], frame["churned"])
+    if task == "binary":
+        spec, frame = CHURN, training_rows()
+    else:
+        frame = store_weeks(n_stores=40, n_weeks=3)
+        spec, _ = resolve_roles(SALES, frame)
+    model = build_pipeline(family, params, spec).fit(frame[list(spec.features)], frame[spec.label])
 
-    loaded = registry.load(register(registry, model, family=family).version)
+    loaded = registry.load(register(registry, model, family=family, problem=spec).version)
 
-    rows = canary_rows()
-    np.testing.assert_array_equal(loaded.predict_proba(rows), model.predict_proba(rows))
+    rows = frame[list(spec.features)].head(20)
+    output = spec.task_adapter.output
+    np.testing.assert_array_equal(output(loaded, rows), output(model, rows))
 
 
 def test_a_version_is_named_by_its_creation_time_and_artifact_hash(registry):
@@ -103,8 +113,9 @@ def test_metadata_records_hash_provenance_spec_and_training_data(registry):
     assert metadata["family"] == "logistic_regression"
     assert metadata["params"] == {"C": 1.0}
     assert metadata["metrics"] == {"roc_auc": 0.75}
-    assert metadata["feature_spec"]["numeric"] == list(CHURN.numeric)
-    assert metadata["feature_spec"]["label"] == "churned"
+    assert metadata["problem"]["numeric"] == list(CHURN.numeric)
+    assert metadata["problem"]["label"] == "churned"
+    assert metadata["problem"]["label_horizon"] == "P30DT0H0M0S"
     assert metadata["data_fingerprint"] == "sha256:feedface"
     assert metadata["trained_on"] == ["orders_2025-01-06.csv", "orders_2025-01-07.csv"]
     assert metadata["code_version"] == provenance.code_version()

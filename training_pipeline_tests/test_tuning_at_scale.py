@@ -17,12 +17,12 @@ from synthetic_churn import churn_snapshots
 from threadpoolctl import threadpool_info
 
 from training_pipeline.ml import halving, tuning
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.halving import rung_fractions, sample_order, subsample
 from training_pipeline.ml.splits import holdout_split, snapshot_dates, time_folds
 from training_pipeline.ml.studies import chosen
 from training_pipeline.ml.tuning import TuningConfig, fit_final, out_of_fold_scores, tune
 from training_pipeline.ml.workflow import train_candidate
+from training_pipeline_tests.churn_model import CHURN
 
 ROOT = Path(__file__).resolve().parents[1]
 # ~9k training rows in the first of two folds: rungs of 1/9, 1/3 and every row.
@@ -125,7 +125,7 @@ def test_the_winners_kept_out_of_fold_scores_are_those_of_its_folds_refitted(tra
 
 def test_the_final_model_is_refit_on_all_training_rows(snapshots):
     config = replace(LARGE, n_trials=4)
-    candidate = train_candidate(snapshots, CHURN, config, holdout_snapshots=2)
+    candidate = train_candidate(snapshots, CHURN, config, holdout_periods=2)
     train, holdout = holdout_split(snapshots, CHURN, 2)
     assert candidate.train_rows == len(train)
     refit = fit_final(train, CHURN, candidate.tuning.family, candidate.tuning.params)
@@ -158,9 +158,9 @@ def test_the_time_budget_stops_a_long_trial_between_rungs_before_it_overruns(tra
     clock = FakeClock()
     real_fit_predict = halving.fit_predict
 
-    def slow_fit_predict(x, y, fit_idx, valid_idx, build):
+    def slow_fit_predict(x, y, fit_idx, valid_idx, build, output):
         clock.now += len(fit_idx) / 1_000
-        return real_fit_predict(x, y, fit_idx, valid_idx, build)
+        return real_fit_predict(x, y, fit_idx, valid_idx, build, output)
 
     monkeypatch.setattr(halving, "_now", clock)
     monkeypatch.setattr(halving, "fit_predict", slow_fit_predict)
@@ -182,10 +182,10 @@ def test_threads_reach_the_estimators_and_their_thread_pools(train, monkeypatch)
     seen: list[tuple[int | None, list[int]]] = []
     real_fit_predict = halving.fit_predict
 
-    def recording_fit_predict(x, y, fit_idx, valid_idx, build):
+    def recording_fit_predict(x, y, fit_idx, valid_idx, build, output):
         openmp = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]
         seen.append((build().named_steps["model"].n_jobs, openmp))
-        return real_fit_predict(x, y, fit_idx, valid_idx, build)
+        return real_fit_predict(x, y, fit_idx, valid_idx, build, output)
 
     monkeypatch.setattr(halving, "fit_predict", recording_fit_predict)
     config = replace(LARGE, n_trials=1, families=("random_forest",), n_threads=3)

@@ -4,20 +4,18 @@ import dagster as dg
 import pandas as pd
 
 from training_pipeline.assets.model_names import OWNERS, DeclaredModel
-from training_pipeline.assets.model_training import Candidate, readable
+from training_pipeline.assets.model_training import Candidate
 from training_pipeline.assets.production_guard import verified_production
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.deployment import deploy
-from training_pipeline.ml.workflow import holdout_metrics, holdout_of, scores_of
+from training_pipeline.ml.workflow import holdout_of, scores_of, stored_threshold
 from training_pipeline.resources import (
     WAREHOUSE_POOL,
     AlertsResource,
     ModelStoreResource,
     WarehouseResource,
 )
-
-SCORE, PREDICTION = "score", "prediction"
 
 
 def promote(
@@ -28,8 +26,8 @@ def promote(
     candidate: Candidate,
 ) -> dg.MaterializeResult:
     registry = model.registry(store)
-    features = model.ml.features
-    holdout = holdout_of(candidate.dataset, features, candidate.holdout_snapshots)
+    problem = model.problem_of(registry, candidate.version)
+    holdout = holdout_of(candidate.dataset, problem, candidate.holdout_snapshots)
     canary = holdout.head(model.spec.deployment.canary_rows)
     gate = registry.get(candidate.version).gate
     if not gate or not gate.get("passed"):
@@ -40,7 +38,7 @@ def promote(
     # The previous production is what a failed deployment restores: it must verify.
     guarded = verified_production(context, registry, alerts)
     outcome = deploy(
-        registry, candidate.version, canary, features, actor=f"dagster run {context.run.run_id}"
+        registry, candidate.version, canary, problem, actor=f"dagster run {context.run.run_id}"
     )
     if not outcome.deployed:
         raise dg.Failure(
@@ -62,9 +60,15 @@ def promote(
     )
 
 
-def write_scores(con, table: str, time_column: str, scored: pd.DataFrame) -> None:
-    """Replace the scored time values' rows of ``table``; earlier ones are kept."""
+def write_scores(con, table: str, time_column: str | None, scored: pd.DataFrame) -> None:
+    """Replace the scored time values' rows of ``table``; earlier ones are kept.  Without
+    a time column every scoring replaces the whole table."""
     schema = table.split(".", 1)[0]
+    scored_rows = (
+        "true"
+        if time_column is None
+        else (f"{time_column} in (select distinct {time_column} from _scored)")
+    )
     con.register("_scored", scored)
     try:
         with wh.transaction(con):
@@ -72,10 +76,7 @@ def write_scores(con, table: str, time_column: str, scored: pd.DataFrame) -> Non
             con.execute(
                 f"create table if not exists {table} as select * from _scored limit 0"
             ).fetchall()
-            con.execute(
-                f"delete from {table} where {time_column} in "
-                f"(select distinct {time_column} from _scored)"
-            ).fetchall()
+            con.execute(f"delete from {table} where {scored_rows}").fetchall()
             con.execute(f"insert into {table} by name select * from _scored").fetchall()
     finally:
         con.unregister("_scored")
@@ -88,37 +89,54 @@ def score(
     store: ModelStoreResource,
     alerts: AlertsResource,
 ) -> dg.MaterializeResult:
-    readable(model)
     registry = model.registry(store)
     guarded = verified_production(context, registry, alerts)
     production = registry.production()
     if production is None:
         raise dg.Failure(description="no production model to score with: train one first")
     fitted = registry.load(production.version)
-    threshold = holdout_metrics(production.metrics).threshold
-    features = model.ml.features
+    threshold = stored_threshold(production.metrics)
+    problem = model.problem_of(registry, production.version)
+    columns = problem.scores
     with warehouse.connect() as con:
-        current = latest_snapshot(con, features)
-        scored = current[[features.id_column, features.time_column]].copy()
-        scored[SCORE] = scores_of(fitted, current, features)
-        scored[PREDICTION] = scored[SCORE] >= threshold
+        current = latest_snapshot(con, problem)
+        scored = current[list(problem.keys)].copy()
+        scored[columns.score] = scores_of(fitted, current, problem)
+        if threshold is not None:
+            scored[columns.prediction] = scored[columns.score] >= threshold
         scored["model_version"] = production.version
         scored["scored_at"] = wh.utc_now()
-        write_scores(con, model.spec.scores_table, features.time_column, scored)
-    empty = scored.empty
+        write_scores(con, model.spec.scores_table, problem.time_column, scored)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(scored),
             "table": model.spec.scores_table,
             "model_version": production.version,
-            features.time_column: "(none)" if empty else str(scored[features.time_column].max()),
-            "positive_prediction_rate": 0.0
-            if empty
-            else round(float(scored[PREDICTION].mean()), 4),
-            "mean_score": 0.0 if empty else round(float(scored[SCORE].mean()), 4),
+            **score_summary(scored, problem, threshold is not None),
             **guarded,
         }
     )
+
+
+def score_summary(scored: pd.DataFrame, problem, decided: bool) -> dict[str, str | float]:
+    """The latest time scored, the mean output and (binary) the share predicted positive."""
+    empty, columns = scored.empty, problem.scores
+    summary: dict[str, str | float] = {}
+    if problem.time_column is not None:
+        time = problem.time_column
+        summary[time] = "(none)" if empty else str(scored[time].max())
+    summary[f"mean_{columns.score}"] = (
+        0.0 if empty else round(float(scored[columns.score].mean()), 4)
+    )
+    if decided:
+        share = 0.0 if empty else round(float(scored[columns.prediction].mean()), 4)
+        summary[f"{columns.prediction}_rate"] = share
+    return summary
+
+
+def scored_rows_text(model: DeclaredModel) -> str:
+    time = model.spec.time_column
+    return "whose label is still unknown" if time is None else f"of the latest {time}"
 
 
 def deployment_assets(model: DeclaredModel) -> list[dg.AssetsDefinition]:
@@ -152,8 +170,8 @@ def deployment_assets(model: DeclaredModel) -> list[dg.AssetsDefinition]:
         pool=WAREHOUSE_POOL,
         deps=[model.production, model.features_key],
         automation_condition=dg.AutomationCondition.eager(),
-        description=f"The production model's score for every row of the latest "
-        f"{model.spec.time_column} in {model.spec.features}, written to "
+        description=f"The production model's {model.spec.scores.score_column} for every row "
+        f"{scored_rows_text(model)} of {model.spec.features}, written to "
         f"{model.spec.scores_table} with the model version on every row.",
     )
     def scores(

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from training_pipeline.assets.model_deployment import SCORE
 from training_pipeline.assets.model_names import DeclaredModel
-from training_pipeline.assets.model_training import readable
 from training_pipeline.ingestion.warehouse import utc_now
 from training_pipeline.ml.artifacts import atomic_write_bytes
 from training_pipeline.ml.datasets import TrainingSet, latest_snapshot, load_training_set
@@ -29,16 +27,16 @@ from training_pipeline.resources import WAREHOUSE_POOL, ModelStoreResource, Ware
 
 
 def production_reference(model: DeclaredModel, registry: ModelRegistry):
-    """The production version and the latest periods of the data it was fit on."""
+    """The production version, its problem (with the roles it was trained on) and the
+    latest periods of the data it was fit on."""
     production = registry.production()
     if production is None:
-        return None, None
+        return None, None, None
+    problem = model.problem_of(registry, production.version)
     # The registry keeps its own copy of the manifest: the export it names is immutable.
     dataset = TrainingSet.from_manifest(production.directory / "training_set.json")
     training = load_training_set(dataset)
-    return production, reference_snapshots(
-        training, model.ml.features, model.ml.reference_snapshots
-    )
+    return production, problem, reference_snapshots(training, problem)
 
 
 def check_result(
@@ -64,56 +62,38 @@ def no_reference() -> dg.AssetCheckResult:
 def check_feature_drift(
     model: DeclaredModel, warehouse: WarehouseResource, store: ModelStoreResource
 ) -> dg.AssetCheckResult:
-    readable(model)
-    production, reference = production_reference(model, model.registry(store))
+    production, problem, reference = production_reference(model, model.registry(store))
     if production is None:
         return no_reference()
-    features = model.ml.features
     with warehouse.connect(read_only=True) as con:
-        current = latest_snapshot(con, features)
-    drift = feature_drift(
-        reference,
-        current,
-        features,
-        columns=model.ml.monitored,
-        drift_share_error=model.ml.drift_share_error,
-    )
-    return check_result(
-        drift,
-        model.reports_dir(store) / "drift",
-        "features",
-        {
-            "production_model": production.version,
-            "current_snapshot": str(current[features.time_column].max()),
-        },
-    )
+        current = latest_snapshot(con, problem)
+    extra = {"production_model": production.version}
+    if problem.time_column is not None:
+        extra["current_snapshot"] = str(current[problem.time_column].max())
+    drift = feature_drift(reference, current, problem)
+    return check_result(drift, model.reports_dir(store) / "drift", "features", extra)
 
 
 def check_prediction_drift(
     model: DeclaredModel, warehouse: WarehouseResource, store: ModelStoreResource
 ) -> dg.AssetCheckResult:
     registry = model.registry(store)
-    production, reference = production_reference(model, registry)
+    production, problem, reference = production_reference(model, registry)
     if production is None:
         return no_reference()
     fitted = registry.load(production.version)
-    table, time = model.spec.scores_table, model.ml.features.time_column
+    table, time, score = model.spec.scores_table, problem.time_column, problem.scores.score
+    latest = "" if time is None else f"and {time} = (select max({time}) from {table})"
     with warehouse.connect(read_only=True) as con:
         current = con.execute(
-            f"select {SCORE} from {table} where model_version = ? "
-            f"and {time} = (select max({time}) from {table})",
+            f"select {score} from {table} where model_version = ? {latest}",
             [production.version],
         ).df()
     if current.empty:
         return dg.AssetCheckResult(
             passed=True, metadata={"skipped": f"no scores by {production.version} yet"}
         )
-    drift = prediction_drift(
-        scores_of(fitted, reference, model.ml.features),
-        current[SCORE],
-        column=SCORE,
-        drift_share_error=model.ml.drift_share_error,
-    )
+    drift = prediction_drift(scores_of(fitted, reference, problem), current[score], problem)
     return check_result(
         drift,
         model.reports_dir(store) / "drift",

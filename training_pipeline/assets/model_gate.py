@@ -8,28 +8,40 @@ from training_pipeline.assets.model_training import Candidate
 from training_pipeline.assets.production_guard import verified_production
 from training_pipeline.ml.evaluation import GatePolicy
 from training_pipeline.ml.reports import comparison_markdown, model_card, validation_report_html
-from training_pipeline.ml.workflow import compare, holdout_metrics, holdout_of
+from training_pipeline.ml.workflow import compare, holdout_of, stored_threshold
 from training_pipeline.resources import AlertsResource, ModelStoreResource
 
 GATE_CHECK = "passes_gate"
 
 
 class GateConfig(dg.Config):
-    """A challenger is promoted only with AUC >= auc_floor and >= champion AUC - max_auc_drop;
-    the defaults are the declaration's ``gate.floor`` and ``gate.tolerance``."""
+    """A challenger is promoted only when its gate metric is at least ``floor`` (higher is
+    better) or at most ``ceiling`` (lower is better), and no worse than the champion's by
+    more than ``tolerance``; the defaults are the declaration's ``gate``."""
 
-    auc_floor: float
-    max_auc_drop: float
+    floor: float | None
+    ceiling: float | None
+    tolerance: float
 
 
 def gate_config_class(model: DeclaredModel) -> type[GateConfig]:
-    policy = model.ml.gate
+    policy = model.problem.gate
     namespace = {
         "__annotations__": dict(GateConfig.__annotations__),
-        "auc_floor": policy.auc_floor,
-        "max_auc_drop": policy.max_auc_drop,
+        "floor": policy.floor,
+        "ceiling": policy.ceiling,
+        "tolerance": policy.tolerance,
     }
     return type(f"{model.name}_gate_config", (GateConfig,), namespace)
+
+
+def policy_of(model: DeclaredModel, config: GateConfig) -> GatePolicy:
+    """The declared gate with this run's bounds; a bound against the metric's direction
+    fails the step naming it."""
+    try:
+        return GatePolicy(model.problem.gate.metric, config.floor, config.ceiling, config.tolerance)
+    except ValueError as error:
+        raise dg.Failure(description=f"model {model.name!r}: gate run config: {error}") from None
 
 
 def validate(
@@ -40,23 +52,24 @@ def validate(
     alerts: AlertsResource,
     candidate: Candidate,
 ) -> dg.MaterializeResult:
-    features = model.ml.features
     registry = model.registry(store)
-    holdout = holdout_of(candidate.dataset, features, candidate.holdout_snapshots)
+    problem = model.problem_of(registry, candidate.version)
+    holdout = holdout_of(candidate.dataset, problem, candidate.holdout_snapshots)
     guarded = verified_production(context, registry, alerts)
     champion_version = registry.production()
     champion = champion_threshold = None
     if champion_version is not None:
         champion = registry.load(champion_version.version)
-        champion_threshold = holdout_metrics(champion_version.metrics).threshold
+        champion_threshold = stored_threshold(champion_version.metrics)
+    policy = policy_of(model, config)
     result = compare(
         registry.load(candidate.version),
         candidate.threshold,
         champion,
         champion_threshold,
         holdout,
-        features,
-        GatePolicy(config.auc_floor, config.max_auc_drop),
+        problem,
+        policy,
     )
     champion_name = None if champion_version is None else champion_version.version
     summary = comparison_markdown(
@@ -67,20 +80,20 @@ def validate(
         version=candidate.version,
         family=registry.get(candidate.version).family,
         params=registry.metadata(candidate.version)["params"],
-        spec=features,
+        spec=problem,
         metrics=result.challenger,
         decision=result.decision,
         data={
             "train_rows": candidate.train_rows,
             "train_snapshots": f"{candidate.dataset.first_snapshot} onwards",
             "holdout_rows": len(holdout),
-            "holdout_snapshots": sorted({str(d)[:10] for d in holdout[features.time_column]}),
+            "holdout_snapshots": holdout_periods(holdout, problem.time_column),
             "fingerprint": candidate.dataset.fingerprint,
             "batch_count": len(candidate.dataset.batches),
         },
     )
     report = validation_report_html(
-        holdout, features, result.challenger_scores, result.champion_scores, summary
+        holdout, problem, result.challenger_scores, result.champion_scores, summary
     )
     paths = registry.attach(
         candidate.version, {"report.html": report.encode(), "model_card.md": card.encode()}
@@ -93,7 +106,7 @@ def validate(
             "summary": dg.MetadataValue.md(summary),
             "report": dg.MetadataValue.path(str(paths["report.html"])),
             "model_card": dg.MetadataValue.path(str(paths["model_card.md"])),
-            **{m: round(getattr(challenger, m), 4) for m in model.spec.report_metrics},
+            **{name: round(value, 4) for name, value in challenger.values.items()},
             **guarded,
         },
         check_results=[
@@ -104,20 +117,32 @@ def validate(
                     "reasons": dg.MetadataValue.md(
                         "\n".join(f"- {r}" for r in result.decision.reasons)
                     ),
-                    "challenger_auc": round(challenger.roc_auc, 4),
-                    "champion_auc": None
+                    f"challenger_{policy.metric}": round(result.decision.challenger_value, 4),
+                    f"champion_{policy.metric}": None
                     if champion_metrics is None
-                    else round(champion_metrics.roc_auc, 4),
+                    else round(champion_metrics[policy.metric], 4),
                 },
             )
         ],
     )
 
 
+def holdout_periods(holdout, time_column: str | None) -> list[str]:
+    """The holdout's time values for the model card; none with a fraction holdout."""
+    if time_column is None:
+        return []
+    return sorted({str(d)[:10] for d in holdout[time_column]})
+
+
 def gate_asset(model: DeclaredModel) -> dg.AssetsDefinition:
     """The validation asset and its blocking check ``passes_gate``."""
     Config = gate_config_class(model)
-    gate = model.spec.gate
+    policy = model.problem.gate
+    bound = (
+        f"at least the floor {policy.floor}"
+        if policy.floor is not None
+        else (f"at most the ceiling {policy.ceiling}")
+    )
 
     @dg.asset(
         key=model.validation,
@@ -133,8 +158,8 @@ def gate_asset(model: DeclaredModel) -> dg.AssetsDefinition:
                 GATE_CHECK,
                 asset=model.validation,
                 blocking=True,
-                description=f"Challenger {model.spec.gate_metric} meets the floor {gate.floor} "
-                f"and is not worse than the champion's by more than {gate.tolerance}.",
+                description=f"Challenger {policy.metric} is {bound} and not worse than the "
+                f"champion's by more than {policy.tolerance}.",
             )
         ],
     )

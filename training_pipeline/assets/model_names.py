@@ -6,12 +6,14 @@ model's folders inside the model store: two declared models never share any of t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
 
-from training_pipeline.assets.model_ml import MlInputs
+from training_pipeline.ml.problem import ProblemSpec
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import ModelStoreResource
 from training_pipeline.spec.model_spec import ModelSpec
@@ -23,12 +25,26 @@ OWNERS = ["team:ml"]
 @dataclass(frozen=True)
 class DeclaredModel:
     spec: ModelSpec
-    ml: MlInputs
     features_key: dg.AssetKey  # the dbt model the spec names, found in the dbt assets
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @cached_property
+    def problem(self) -> ProblemSpec:
+        """The declaration as the ml package reads it; roles may still be to infer."""
+        return self.spec.problem
+
+    def problem_of(self, registry: ModelRegistry, version: str) -> ProblemSpec:
+        """The problem with the feature roles ``version`` was trained on (the registry
+        keeps them), so inferred roles are read once, at training."""
+        stored = registry.metadata(version)["problem"]
+        return dataclasses.replace(
+            self.problem,
+            numeric=tuple(stored["numeric"]),
+            categorical=tuple(stored["categorical"]),
+        )
 
     def key(self, part: str) -> dg.AssetKey:
         return dg.AssetKey([self.name, part])

@@ -12,15 +12,14 @@ from training_pipeline.assets.model_freshness import (
     spec_record,
     unchanged_reason,
 )
-from training_pipeline.assets.model_ml import check_readable
 from training_pipeline.assets.model_names import OWNERS, DeclaredModel
 from training_pipeline.masking import password_masked
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.halving import default_threads
+from training_pipeline.ml.problem import resolve_roles
 from training_pipeline.ml.tuning import TuningConfig, optimization_history_html
 from training_pipeline.ml.workflow import train_candidate
 from training_pipeline.resources import WAREHOUSE_POOL, ModelStoreResource, WarehouseResource
-from training_pipeline.spec.errors import FieldError
 
 
 def training_trigger(model: DeclaredModel) -> dg.AutomationCondition | None:
@@ -49,7 +48,7 @@ class TrainingConfig(dg.Config):
     seed: int
     n_folds: int
     valid_snapshots: int
-    holdout_snapshots: int
+    holdout_snapshots: int | None  # None: the declaration's fraction holdout
     families: list[str]
     reduction_factor: int
     min_rung_rows: int
@@ -67,7 +66,7 @@ def config_class(model: DeclaredModel) -> type[TrainingConfig]:
         "n_folds": tuning.folds,
         "valid_snapshots": tuning.valid_periods,
         "holdout_snapshots": model.spec.holdout_periods,
-        "families": list(model.ml.families),
+        "families": list(model.problem.families or ()),
         "reduction_factor": tuning.halving_factor,
         "min_rung_rows": tuning.min_rung_rows,
     }
@@ -82,25 +81,16 @@ class Candidate:
 
     version: str
     dataset: TrainingSet
-    holdout_snapshots: int
-    threshold: float
+    holdout_snapshots: int | None
+    threshold: float | None  # binary only
     train_rows: int
-
-
-def readable(model: DeclaredModel) -> None:
-    """Fail the step, naming the declaration's field, when its relation cannot be read."""
-    try:
-        check_readable(model.spec)
-    except FieldError as error:
-        raise dg.Failure(description=f"model {model.name!r}: {error}") from None
 
 
 def export(
     model: DeclaredModel, warehouse: WarehouseResource, store: ModelStoreResource
 ) -> dg.Output[TrainingSet]:
-    readable(model)
     with warehouse.connect(read_only=True) as con:
-        dataset = export_training_set(con, model.ml.features, model.datasets_dir(store))
+        dataset = export_training_set(con, model.problem, model.datasets_dir(store))
     return dg.Output(
         dataset,
         data_version=data_version(dataset.fingerprint),
@@ -111,7 +101,7 @@ def export(
             "snapshots": dataset.snapshots,
             "first_snapshot": dataset.first_snapshot,
             "last_snapshot": dataset.last_snapshot,
-            "positive_rate": round(dataset.positive_rate, 4),
+            "label_mean": round(dataset.label_mean, 4),
             "ingestion_batches": len(dataset.batches),
         },
     )
@@ -131,24 +121,24 @@ def train(
         n_folds=config.n_folds,
         valid_snapshots=config.valid_snapshots,
         families=tuple(config.families),
-        metric=model.ml.tuning_metric,
+        metric=model.problem.primary_metric,
         storage_url=store.optuna_storage_url,
         study_name=f"{model.name}-{context.run.run_id}",
         n_threads=config.threads or default_threads(),
         reduction_factor=config.reduction_factor,
         min_rung_rows=config.min_rung_rows,
     )
-    features = model.ml.features
-    trained = train_candidate(
-        load_training_set(dataset), features, tuning_config, config.holdout_snapshots
-    )
+    frame = load_training_set(dataset)
+    problem, inferred = resolve_roles(model.problem, frame)
+    context.log.info(f"feature roles inferred from the training set's types: {inferred}")
+    trained = train_candidate(frame, problem, tuning_config, config.holdout_snapshots)
     tuning = trained.tuning
     version = model.registry(store).register(
         trained.model,
         family=tuning.family,
         params=tuning.params,
         metrics=trained.metrics.to_dict() | {"cv_" + tuning.metric: tuning.cv_score},
-        feature_spec=features,
+        problem=problem,
         data_fingerprint=dataset.fingerprint,
         trained_on=list(dataset.batches),
         extra_files={
@@ -178,7 +168,8 @@ def train(
             "tuning_threads": tuning.n_threads,
             "sample_fractions": [round(f, 4) for f in tuning.rung_fractions],
             "cv_sample_fraction": round(tuning.sample_fraction, 4),
-            "threshold": round(trained.threshold, 4),
+            **({} if trained.threshold is None else {"threshold": round(trained.threshold, 4)}),
+            "inferred_roles": inferred.to_dict(),
             "train_rows": trained.train_rows,
             "holdout_rows": trained.holdout_rows,
             "trial_history": dg.MetadataValue.path(str(version.directory / "trial_history.html")),

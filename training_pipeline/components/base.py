@@ -79,7 +79,7 @@ class ProjectComponent(dg.Component, dg.Resolvable, dg.Model):
 
     @classmethod
     def describe_instance(cls, raw_attributes: object) -> str | None:
-        """``model 'churn'``, from the declaration's text; None when it names none."""
+        """``model 'sales'``, from the declaration's text; None when it names none."""
         name = raw_attributes.get(cls.name_field) if isinstance(raw_attributes, dict) else None
         return f"{cls.namespace} {name!r}" if isinstance(name, str) else None
 

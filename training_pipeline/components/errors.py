@@ -30,7 +30,7 @@ class Location:
 
     file: Path
     document: int  # 1-based, as a person counts the documents of a file
-    instance: str | None  # e.g. "model 'churn'"; None while the name is unknown
+    instance: str | None  # e.g. "model 'sales'"; None while the name is unknown
 
     def __str__(self) -> str:
         named = f", {self.instance}" if self.instance else ""

@@ -24,7 +24,6 @@ from training_pipeline.assets.dbt import cleaned_tables
 from training_pipeline.assets.model_deployment import deployment_assets
 from training_pipeline.assets.model_drift import model_checks
 from training_pipeline.assets.model_gate import gate_asset
-from training_pipeline.assets.model_ml import ml_inputs
 from training_pipeline.assets.model_names import DeclaredModel
 from training_pipeline.assets.model_training import training_assets
 from training_pipeline.automation.model_automation import automation_defs
@@ -99,6 +98,7 @@ class TrainedModel(ProjectComponent):
 
     name: str | None = None
     description: str = ""
+    label_description: str = ""
     features: str
     id_column: str
     time_column: str | None = None
@@ -160,13 +160,9 @@ def manifest_of(dbt_assets: list[dg.AssetsDefinition]) -> Mapping[str, Any]:
 
 
 def model_definitions(spec: ModelSpec, sensor_interval_s: int) -> dg.Definitions:
-    """Everything model ``spec.name`` owns, keys and names derived from the name.
-
-    Raises:
-        FieldError: the spec asks for what today's training code cannot do.
-    """
+    """Everything model ``spec.name`` owns, keys and names derived from the name."""
     features_key = get_asset_key_for_model(dbt_assets_of_project(), spec.features_model)
-    model = DeclaredModel(spec, ml_inputs(spec), features_key)
+    model = DeclaredModel(spec, features_key)
     assets = [*training_assets(model), gate_asset(model), *deployment_assets(model)]
     return dg.Definitions.merge(
         dg.Definitions(assets=assets, asset_checks=model_checks(model)),

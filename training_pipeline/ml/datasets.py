@@ -19,9 +19,7 @@ import pandas as pd
 
 from training_pipeline.ingestion.file_formats import sha256_of
 from training_pipeline.ml import artifacts
-from training_pipeline.ml.feature_spec import FeatureSpec
-
-FEATURES_TABLE = "features.customer_snapshots"
+from training_pipeline.ml.problem import ProblemSpec
 
 
 @dataclass(frozen=True)
@@ -29,10 +27,10 @@ class TrainingSet:
     path: str
     fingerprint: str  # sha256 of the Parquet bytes
     rows: int
-    snapshots: int
-    first_snapshot: str
+    snapshots: int  # distinct time values; 0 without a time column
+    first_snapshot: str  # "" without a time column
     last_snapshot: str
-    positive_rate: float
+    label_mean: float  # the positive rate for a binary label
     batches: tuple[str, ...]  # ingestion batch ids the warehouse held at export time
 
     @property
@@ -43,29 +41,40 @@ class TrainingSet:
     def from_manifest(cls, path: Path) -> TrainingSet:
         """Read a manifest written by :func:`export_training_set` (or its registry copy)."""
         data = json.loads(path.read_text(encoding="utf-8"))
+        if "positive_rate" in data:
+            # Manifests of binary-only releases: the mean of a 0/1 label is its positive rate.
+            data["label_mean"] = data.pop("positive_rate")
         return cls(**(data | {"batches": tuple(data["batches"])}))
 
 
+def _selected(spec: ProblemSpec) -> str:
+    """The spec's columns, or every column while feature roles are still to be inferred."""
+    return ", ".join(spec.columns) if spec.roles_known else "*"
+
+
 def export_training_set(
-    con: duckdb.DuckDBPyConnection, spec: FeatureSpec, out_dir: Path
+    con: duckdb.DuckDBPyConnection, spec: ProblemSpec, out_dir: Path
 ) -> TrainingSet:
-    """Write the labelled snapshots to ``<out_dir>/<sha256[:16]>.parquet`` plus a manifest.
+    """Write the labelled rows of ``spec.relation`` to ``<out_dir>/<sha256[:16]>.parquet``
+    plus a manifest.
 
     Rows are ordered by (time, id) so the same warehouse content gives the same bytes.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    columns = ", ".join(spec.columns)
+    time = spec.time_column
     temporary = out_dir / f".export-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
     target = str(temporary).replace("'", "''")  # COPY takes no parameters
     try:
         con.execute(
-            f"copy (select {columns} from {FEATURES_TABLE} where {spec.label} is not null "
-            f"order by {spec.time_column}, {spec.id_column}) to '{target}' (format parquet)"
+            f"copy (select {_selected(spec)} from {spec.relation} where {spec.label} is not null "
+            f"order by {', '.join(spec.keys)}) to '{target}' (format parquet)"
         ).fetchall()
         _fsync(temporary)
-        ((rows, snapshots, first, last, positive_rate),) = con.execute(
-            f"select count(*), count(distinct {spec.time_column}), min({spec.time_column}), "
-            f"max({spec.time_column}), avg({spec.label}::int) from read_parquet(?)",
+        periods = (
+            "0, '', ''" if time is None else f"count(distinct {time}), min({time}), max({time})"
+        )
+        ((rows, snapshots, first, last, label_mean),) = con.execute(
+            f"select count(*), {periods}, avg({spec.label}::double) from read_parquet(?)",
             [str(temporary)],
         ).fetchall()
         batches = con.execute(
@@ -90,7 +99,7 @@ def export_training_set(
         int(snapshots),
         str(first),
         str(last),
-        float(positive_rate or 0.0),
+        float(label_mean or 0.0),
         tuple(b for (b,) in batches),
     )
     # After the Parquet file: a manifest never names a file that is not there.
@@ -119,10 +128,15 @@ def load_training_set(dataset: TrainingSet) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def latest_snapshot(con: duckdb.DuckDBPyConnection, spec: FeatureSpec) -> pd.DataFrame:
-    """The current snapshot's rows (label not yet observable): what scoring scores."""
+def latest_snapshot(con: duckdb.DuckDBPyConnection, spec: ProblemSpec) -> pd.DataFrame:
+    """The rows scoring scores: the latest time value's (its label is not yet
+    observable), or without a time column the rows whose label is null."""
     columns = ", ".join(c for c in spec.columns if c != spec.label)
+    table = spec.relation
+    if spec.time_column is None:
+        where = f"{spec.label} is null"
+    else:
+        where = f"{spec.time_column} = (select max({spec.time_column}) from {table})"
     return con.execute(
-        f"select {columns} from {FEATURES_TABLE} where {spec.time_column} = "
-        f"(select max({spec.time_column}) from {FEATURES_TABLE}) order by {spec.id_column}"
+        f"select {columns} from {table} where {where} order by {spec.id_column}"
     ).df()

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from training_pipeline.ml.artifacts import RegistryError
-from training_pipeline.ml.feature_spec import FeatureSpec
+from training_pipeline.ml.problem import ProblemSpec
 from training_pipeline.ml.registry import AUTOMATIC_ROLLBACK, AliasChange, ModelRegistry
 
 
@@ -42,20 +42,20 @@ class DeployOutcome:
     smoke: SmokeResult | None = None
 
 
-SmokeTest = Callable[[Any, pd.DataFrame, FeatureSpec], SmokeResult]
+SmokeTest = Callable[[Any, pd.DataFrame, ProblemSpec], SmokeResult]
 
 
-def smoke_test(model: Any, canary: pd.DataFrame, spec: FeatureSpec) -> SmokeResult:
-    """Score ``canary`` and check the churn probabilities are usable.
+def smoke_test(model: Any, canary: pd.DataFrame, spec: ProblemSpec) -> SmokeResult:
+    """Score ``canary`` and check the model's output is usable for the spec's task.
 
-    Passes when ``predict_proba`` runs, returns one finite probability in [0, 1] per
-    row for the positive class, and the probabilities are not all identical (a model
-    that says the same thing for everyone has learned nothing, or lost its weights).
+    Passes when the model scores every row with one finite value, probabilities lie in
+    [0, 1] (classification), and the outputs are not all identical (a model that says
+    the same thing for everyone has learned nothing, or lost its weights).
 
     Args:
         model: A loaded, fitted pipeline.
         canary: At least two rows with the spec's feature columns.
-        spec: The feature spec the model was trained with.
+        spec: The problem the model was trained for.
 
     Returns:
         The verdict with every reason it failed.
@@ -66,26 +66,30 @@ def smoke_test(model: Any, canary: pd.DataFrame, spec: FeatureSpec) -> SmokeResu
         return SmokeResult(False, rows, (f"canary rows lack feature columns {missing}",))
     if rows < 2:
         return SmokeResult(False, rows, (f"need at least 2 canary rows, got {rows}",))
-    if not hasattr(model, "predict_proba"):
-        return SmokeResult(False, rows, (f"{type(model).__name__} has no predict_proba",))
+    classify = spec.task_adapter.is_classification
+    method = "predict_proba" if classify else "predict"
+    if not hasattr(model, method):
+        return SmokeResult(False, rows, (f"{type(model).__name__} has no {method}",))
     try:
-        probabilities = np.asarray(model.predict_proba(canary[list(spec.features)]), dtype=float)
+        raw = np.asarray(getattr(model, method)(canary[list(spec.features)]), dtype=float)
     # Whatever the model raises is the finding, reported as the reason it failed; nothing
     # is hidden, and the caller rolls back.
     except Exception as error:
-        reason = f"predict_proba raised {type(error).__name__}: {error}"
+        reason = f"{method} raised {type(error).__name__}: {error}"
         return SmokeResult(False, rows, (reason,))
-    if probabilities.shape != (rows, 2):
-        reason = f"expected {rows} rows of 2 class probabilities, got shape {probabilities.shape}"
+    expected = (rows, 2) if classify else (rows,)
+    if raw.shape != expected:
+        reason = f"expected {method} output of shape {expected}, got {raw.shape}"
         return SmokeResult(False, rows, (reason,))
-    churn = probabilities[:, 1]
+    output = raw[:, 1] if classify else raw
+    kind = "probabilities" if classify else "predictions"
     reasons = []
-    if not np.isfinite(churn).all():
-        reasons.append(f"{int((~np.isfinite(churn)).sum())} of {rows} probabilities are not finite")
-    elif ((churn < 0) | (churn > 1)).any():
-        reasons.append(f"probabilities outside [0, 1]: min {churn.min()}, max {churn.max()}")
-    elif np.ptp(churn) == 0:
-        reasons.append(f"all {rows} probabilities are identical ({churn[0]})")
+    if not np.isfinite(output).all():
+        reasons.append(f"{int((~np.isfinite(output)).sum())} of {rows} {kind} are not finite")
+    elif classify and ((output < 0) | (output > 1)).any():
+        reasons.append(f"probabilities outside [0, 1]: min {output.min()}, max {output.max()}")
+    elif np.ptp(output) == 0:
+        reasons.append(f"all {rows} {kind} are identical ({output[0]})")
     return SmokeResult(not reasons, rows, tuple(reasons))
 
 
@@ -93,7 +97,7 @@ def deploy(
     registry: ModelRegistry,
     version: str,
     canary: pd.DataFrame,
-    spec: FeatureSpec,
+    spec: ProblemSpec,
     smoke: SmokeTest = smoke_test,
     actor: str | None = None,
 ) -> DeployOutcome:

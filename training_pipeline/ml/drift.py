@@ -1,35 +1,26 @@
 """Data drift of the features and of the scores, measured with Evidently's DataDriftPreset.
 
 **What is compared.** The reference is what the production model was fit on: the most
-recent ``REFERENCE_SNAPSHOTS`` weekly snapshots of its training set
-(``reference_snapshots``); the current data is ``latest_snapshot`` after the new batch,
-the rows scoring scores.  Recent snapshots are the fairest reference because the world
-moves slowly on its own: against the whole training set (21 snapshots on the default
-demo world) ``tenure_days`` already drifts on a normal day (0.134), against the last four
-it does not (0.053) and no other column comes near its threshold (at most 0.043).  Four
-rather than one: as close in time (the last one alone gives the same scores, ±0.01),
-but four times the rows (~6,400), so the reference's own sampling noise stays small.
+recent ``spec.drift.reference_periods`` time values of its training set
+(``reference_snapshots``; every row when there is no time column); the current data is
+the rows being scored.  Recent periods are the fairest reference because the world moves
+on its own; a few periods rather than one keep the reference's sampling noise small.
 
-**Which columns.** Every feature of the spec except ``TRENDING`` = ``tenure_days``.
-Tenure grows by one day per day for every customer who stays, so its distance to any
-fixed reference grows with calendar time alone: on the default world it rises by about
-0.0013 a day and crosses the threshold after ~40 normal days without a new training set,
-while every other feature stays under 0.075 over 60 normal days.  That drift says how
-old the model is, not that the customers changed; retraining cadence answers it, not an
-alert.  The remaining thirteen features (all numeric activity, spend and support
-features, age, country and segment) are monitored.
+**Which columns.** Every feature of the spec except ``spec.drift.exclude``: a column
+that grows with calendar time by construction (an age, a tenure) drifts against any
+fixed reference, which says how old the model is, not that the data changed.
 
-**How.** Numeric columns by the Wasserstein distance normed by the reference's standard
-deviation, categorical ones by the Jensen-Shannon distance, each drifted at ≥ 0.1
-(Evidently's defaults for large data).  They are fixed rather than left to Evidently's
+**How.** Numeric columns by ``spec.drift.numeric_method`` (default: Wasserstein distance
+normed by the reference's standard deviation), categorical ones by
+``categorical_method`` (default: Jensen-Shannon distance), each drifted at
+``column_threshold`` or more.  The methods are fixed rather than left to Evidently's
 automatic choice, which switches to p-value tests when the reference has at most 1000
 rows: those flag differences too small to matter once thousands of rows are compared,
-and would make the verdict depend on how many rows the reference has.  Measured on the
-default demo world (1500 customers, 270 days): a normal new day drifts 0 of 13 columns,
-a ``--drift`` day 9 of 13 (0.69, see ``examples/churn_demo/churn_demo/drift_day.py``).
+and would make the verdict depend on how many rows the reference has.  Measurements on
+the shipped examples are in the examples' README.
 
-**Severity.** ``none`` when no column drifted, ``warn`` when some did but fewer than
-``drift_share_error`` of them, ``error`` from that share on.
+**Severity.** ``none`` when the drifted share is at most ``warn_share`` (by default: no
+column drifted), ``error`` from ``error_share`` on, ``warn`` in between.
 """
 
 from __future__ import annotations
@@ -43,19 +34,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from training_pipeline.ml.feature_spec import FeatureSpec
+from training_pipeline.ml.problem import DriftSettings, ProblemSpec
 
 # Evidently is imported inside _drift: it takes seconds to import, and every Dagster run
 # process loads all the definitions, most of which never measure drift.
 
 Severity = Literal["none", "warn", "error"]
-
-REFERENCE_SNAPSHOTS = 4
-TRENDING = ("tenure_days",)
-NUMERIC_METHOD = "wasserstein"
-CATEGORICAL_METHOD = "jensenshannon"
-DRIFT_SHARE_ERROR = 0.5
-SCORE_COLUMN = "churn_probability"
 
 
 @dataclass(frozen=True)
@@ -75,6 +59,7 @@ class DriftResult:
     reference_rows: int
     current_rows: int
     html: str = field(repr=False)  # Evidently's report, self-contained (no CDN)
+    drift_share_warn: float = 0.0  # as DriftSettings: any drifted column warns
 
     @property
     def n_columns(self) -> int:
@@ -94,7 +79,7 @@ class DriftResult:
 
     @property
     def severity(self) -> Severity:
-        if self.n_drifted == 0:
+        if self.n_drifted == 0 or self.drifted_share <= self.drift_share_warn:
             return "none"
         return "error" if self.drifted_share >= self.drift_share_error else "warn"
 
@@ -106,6 +91,7 @@ class DriftResult:
             "n_drifted": self.n_drifted,
             "n_columns": self.n_columns,
             "drift_share_error": self.drift_share_error,
+            "drift_share_warn": self.drift_share_warn,
             "drifted_columns": list(self.drifted_columns),
             "reference_rows": self.reference_rows,
             "current_rows": self.current_rows,
@@ -125,17 +111,21 @@ def _json_float(value: float) -> float | None:
     return round(float(value), 6) if math.isfinite(value) else None
 
 
-def monitored_columns(spec: FeatureSpec) -> tuple[str, ...]:
-    """The features whose drift is measured: all but the ones that trend by construction."""
-    return tuple(c for c in spec.features if c not in TRENDING)
+def monitored_columns(spec: ProblemSpec) -> tuple[str, ...]:
+    """The features whose drift is measured: all but ``spec.drift.exclude``."""
+    return tuple(c for c in spec.features if c not in spec.drift.exclude)
 
 
 def reference_snapshots(
-    training: pd.DataFrame, spec: FeatureSpec, snapshots: int = REFERENCE_SNAPSHOTS
+    training: pd.DataFrame, spec: ProblemSpec, snapshots: int | None = None
 ) -> pd.DataFrame:
-    """The training set's ``snapshots`` most recent snapshots: the drift reference."""
+    """The training set's most recent time values (``spec.drift.reference_periods``
+    unless ``snapshots`` is given): the drift reference; every row without a time column."""
+    snapshots = spec.drift.reference_periods if snapshots is None else snapshots
     if snapshots < 1:
         raise ValueError(f"snapshots must be at least 1, got {snapshots}")
+    if spec.time_column is None:
+        return training.reset_index(drop=True)
     times = pd.to_datetime(training[spec.time_column])
     recent = np.sort(times.unique())[-snapshots:]
     return training[times.isin(recent).to_numpy()].reset_index(drop=True)
@@ -144,18 +134,19 @@ def reference_snapshots(
 def feature_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    spec: FeatureSpec,
+    spec: ProblemSpec,
     columns: Sequence[str] | None = None,
-    drift_share_error: float = DRIFT_SHARE_ERROR,
+    drift_share_error: float | None = None,
 ) -> DriftResult:
     """Drift of each monitored feature between the reference and the current snapshot.
 
     Args:
         reference: Rows the model was fit on, e.g. ``reference_snapshots(training, spec)``.
         current: The snapshot being scored, e.g. ``latest_snapshot(con, spec)``.
-        spec: Says which columns are numeric and which categorical.
+        spec: Says which columns are numeric and which categorical, and how to measure.
         columns: The features to compare; ``monitored_columns(spec)`` by default.
-        drift_share_error: Share of drifted columns from which the severity is "error".
+        drift_share_error: Share of drifted columns from which the severity is "error";
+            ``spec.drift.error_share`` by default.
 
     Returns:
         Per-column scores and verdicts, the drifted share, the severity and the report.
@@ -170,12 +161,15 @@ def feature_drift(
         raise ValueError(f"not features of the spec: {unknown}")
     numeric = [c for c in chosen if c in spec.numeric]
     categorical = [c for c in chosen if c in spec.categorical]
+    settings = spec.drift
+    if drift_share_error is not None:
+        settings = replace(settings, error_share=drift_share_error)
     return _drift(
         _prepared(reference, numeric, categorical, "reference"),
         _prepared(current, numeric, categorical, "current"),
         numeric,
         categorical,
-        drift_share_error,
+        settings,
         "Feature drift",
     )
 
@@ -183,21 +177,23 @@ def feature_drift(
 def prediction_drift(
     reference_scores: Sequence[float] | np.ndarray | pd.Series,
     current_scores: Sequence[float] | np.ndarray | pd.Series,
-    column: str = SCORE_COLUMN,
-    drift_share_error: float = DRIFT_SHARE_ERROR,
+    spec: ProblemSpec,
 ) -> DriftResult:
-    """Drift of the model's score distribution; one column, so a drift is an "error".
+    """Drift of the model's output distribution; one column, so a drift is an "error".
+
+    The column is named ``spec.scores.score`` in the report.
 
     The cleanest reference is the model's scores on rows it was not fit on (its holdout),
     since a flexible model can be more confident on its own training rows.  On the
     default demo world, scores on ``reference_snapshots`` (half of them holdout) gave the
     same distances within 0.005 for all three model families.
     """
+    column = spec.scores.score
     frames = [
         _prepared(pd.DataFrame({column: np.asarray(s, dtype=float)}), [column], [], name)
         for s, name in ((reference_scores, "reference"), (current_scores, "current"))
     ]
-    return _drift(*frames, [column], [], drift_share_error, "Prediction drift")
+    return _drift(*frames, [column], [], spec.drift, "Prediction drift")
 
 
 def _prepared(
@@ -225,20 +221,24 @@ def _drift(
     current: pd.DataFrame,
     numeric: list[str],
     categorical: list[str],
-    drift_share_error: float,
+    settings: DriftSettings,
     title: str,
 ) -> DriftResult:
-    if not 0 < drift_share_error <= 1:
-        raise ValueError(f"drift_share_error must be in (0, 1], got {drift_share_error}")
+    if not 0 <= settings.warn_share < settings.error_share <= 1:
+        raise ValueError(
+            "drift shares need 0 <= warn < error <= 1, got "
+            f"{settings.warn_share} and {settings.error_share}"
+        )
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     preset = DataDriftPreset(
         columns=numeric + categorical,
-        drift_share=drift_share_error,
-        num_method=NUMERIC_METHOD,
-        cat_method=CATEGORICAL_METHOD,
+        drift_share=settings.error_share,
+        num_method=settings.numeric_method,
+        cat_method=settings.categorical_method,
+        threshold=settings.column_threshold,
     )
     snapshot = Report([preset], include_tests=True).run(
         current_data=Dataset.from_pandas(current, data_definition=definition),
@@ -246,7 +246,8 @@ def _drift(
     )
     result = DriftResult(
         columns=_column_verdicts(snapshot.dict()),
-        drift_share_error=drift_share_error,
+        drift_share_error=settings.error_share,
+        drift_share_warn=settings.warn_share,
         reference_rows=len(reference),
         current_rows=len(current),
         html="",

@@ -1,43 +1,47 @@
 """Holdout metrics, the decision threshold, and the gate a challenger must pass.
 
 Metrics are plain floats, ints, strings and lists so they can be stored in the model
-registry and shown as Dagster metadata as they are.  The threshold is chosen on
-out-of-fold predictions, never on the holdout, so the holdout F1 is an honest estimate.
+registry and shown as Dagster metadata as they are.  For a binary task the threshold is
+chosen on out-of-fold predictions, never on the holdout, so the holdout F1 is an honest
+estimate; other tasks have no threshold.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    f1_score,
-    log_loss,
-    precision_recall_curve,
-    roc_auc_score,
-)
+from sklearn.metrics import precision_recall_curve
 
-from training_pipeline.ml.feature_spec import FeatureSpec
-from training_pipeline.ml.splits import check_frame
+from training_pipeline.ml.metrics import METRICS, compute, metric
+from training_pipeline.ml.problem import GatePolicy, ProblemSpec
+from training_pipeline.ml.splits import check_frame, labels_of
+
+__all__ = [
+    "CalibrationBin",
+    "GateDecision",
+    "GatePolicy",
+    "Metrics",
+    "SliceMetrics",
+    "calibration_table",
+    "choose_threshold",
+    "evaluate",
+    "gate",
+    "slice_metrics",
+]
 
 CALIBRATION_BINS = 10
 
 
-class Classifier(Protocol):
-    def predict_proba(self, x: pd.DataFrame) -> np.ndarray: ...
-
-
 @dataclass(frozen=True)
 class CalibrationBin:
-    """One equal-count bin of rows ranked by score: is a 0.3 really a 30% churn rate?"""
+    """One equal-count bin of rows ranked by output: mean output against mean label."""
 
     n_rows: int
     mean_predicted: float
-    observed_rate: float
+    observed_mean: float
 
 
 @dataclass(frozen=True)
@@ -47,34 +51,44 @@ class SliceMetrics:
     column: str
     value: str
     n_rows: int
-    positive_rate: float
-    roc_auc: float | None  # None when the slice holds a single class
+    label_mean: float  # the positive rate for a binary task
+    metric: str
+    score: float | None  # None where the metric is undefined (e.g. a single class)
 
 
 @dataclass(frozen=True)
 class Metrics:
-    roc_auc: float
-    pr_auc: float
-    log_loss: float
-    brier: float
-    f1: float
-    precision: float
-    recall: float
-    threshold: float
+    task: str
+    values: dict[str, float]  # registry metric name -> value
     n_rows: int
-    positive_rate: float
+    label_mean: float
+    threshold: float | None = None
+    precision: float | None = None
+    recall: float | None = None
     calibration: list[CalibrationBin] = field(default_factory=list)
     slices: list[SliceMetrics] = field(default_factory=list)
 
+    def __getitem__(self, name: str) -> float:
+        if name not in self.values:
+            raise KeyError(f"metric {name!r} was not measured; measured: {sorted(self.values)}")
+        return self.values[name]
+
     def to_dict(self) -> dict[str, Any]:
-        """Scalars at the top level, calibration and slices as lists of dicts."""
-        return asdict(self)
+        """Metric values at the top level beside the rest; calibration and slices as lists."""
+        data = asdict(self)
+        return data.pop("values") | data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Metrics:
         """Rebuild metrics stored by ``to_dict``, e.g. the champion's from the registry."""
         return cls(
-            **{k: v for k, v in data.items() if k not in ("calibration", "slices")},
+            task=data["task"],
+            values={k: v for k, v in data.items() if k in METRICS},
+            n_rows=data["n_rows"],
+            label_mean=data["label_mean"],
+            threshold=data.get("threshold"),
+            precision=data.get("precision"),
+            recall=data.get("recall"),
             calibration=[CalibrationBin(**b) for b in data.get("calibration", [])],
             slices=[SliceMetrics(**s) for s in data.get("slices", [])],
         )
@@ -90,17 +104,10 @@ def _check_scores(y_true: np.ndarray, scores: np.ndarray) -> None:
 
 
 def choose_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
-    """The score cut-off (predict churn when ``score >= threshold``) that maximises F1.
+    """The cut-off (predict positive when ``score >= threshold``) that maximises F1.
 
     Use out-of-fold predictions, not the holdout.  Among equally good cut-offs the
-    highest wins: the same F1 with fewer customers flagged.
-
-    Args:
-        y_true: 0/1 labels.
-        scores: Predicted probabilities of churn.
-
-    Returns:
-        The threshold, one of the observed scores.
+    highest wins: the same F1 with fewer rows flagged.
 
     Raises:
         ValueError: Mismatched lengths, a single class, or non-finite scores.
@@ -120,17 +127,9 @@ def choose_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
 def calibration_table(
     y_true: np.ndarray, scores: np.ndarray, n_bins: int = CALIBRATION_BINS
 ) -> list[CalibrationBin]:
-    """Mean predicted vs observed churn rate in equal-count bins of ascending score.
+    """Mean output vs mean observed label in equal-count bins of ascending output.
 
     Ties are split by position (a stable sort), so the bins are the same every run.
-
-    Args:
-        y_true: 0/1 labels.
-        scores: Predicted probabilities.
-        n_bins: Number of bins (fewer when there are fewer rows).
-
-    Returns:
-        One ``CalibrationBin`` per bin, lowest scores first.
     """
     order = np.argsort(scores, kind="stable")
     bins = np.array_split(order, min(n_bins, len(order)))
@@ -140,91 +139,90 @@ def calibration_table(
 
 
 def slice_metrics(
-    frame: pd.DataFrame, spec: FeatureSpec, y_true: np.ndarray, scores: np.ndarray
+    frame: pd.DataFrame,
+    spec: ProblemSpec,
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    threshold: float | None = None,
 ) -> list[SliceMetrics]:
-    """Per-value metrics for every categorical feature, so a weak country shows up.
-
-    Args:
-        frame: The evaluated rows (for their categorical columns).
-        spec: The feature spec.
-        y_true: 0/1 labels aligned with ``frame``.
-        scores: Predicted probabilities aligned with ``frame``.
+    """The primary metric per value of every categorical feature, so a weak country shows.
 
     Returns:
         One ``SliceMetrics`` per (column, value), values sorted.
     """
+    primary = metric(str(spec.primary_metric))
     result = []
-    for column in spec.categorical:
+    for column in spec.categorical or ():
         values = frame[column].astype(object).where(frame[column].notna(), "missing")
         values = values.astype(str).to_numpy()
         for value in sorted(set(values)):
             mask = values == value
             y, s = y_true[mask], scores[mask]
-            auc = float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else None
-            result.append(SliceMetrics(column, value, int(mask.sum()), float(y.mean()), auc))
+            score = float(primary.compute(y, s, threshold)) if primary.defined_for(y) else None
+            result.append(
+                SliceMetrics(column, value, int(mask.sum()), float(y.mean()), primary.name, score)
+            )
     return result
 
 
+def measured_metrics(spec: ProblemSpec) -> tuple[str, ...]:
+    """The reported metrics, plus the primary and gate metrics if not among them."""
+    names = (*(spec.report_metrics or ()), str(spec.primary_metric), spec.gate.metric)
+    return tuple(dict.fromkeys(names))
+
+
 def evaluate(
-    model: Classifier, frame: pd.DataFrame, spec: FeatureSpec, threshold: float
+    model: Any, frame: pd.DataFrame, spec: ProblemSpec, threshold: float | None
 ) -> Metrics:
-    """Score ``frame`` with ``model`` and measure ranking, calibration, F1 and slices.
+    """Score ``frame`` with ``model`` and measure the problem's metrics, calibration, slices.
 
     Args:
-        model: A fitted classifier taking ``frame[list(spec.features)]``.
+        model: A fitted pipeline taking ``frame[list(spec.features)]``.
         frame: Labelled rows, typically the holdout.
-        spec: The feature spec.
-        threshold: Decision threshold, chosen beforehand on out-of-fold predictions.
-
-    Returns:
-        The metrics.
+        spec: The problem.
+        threshold: Binary: the decision threshold chosen on out-of-fold predictions.
+            Other tasks: None.
 
     Raises:
-        ValueError: A missing column or a single-class label.
+        ValueError: A missing column, a label that does not vary, non-finite output, or
+            a threshold given (or missing) against the task.
     """
+    task = spec.task_adapter
+    if task.has_threshold != (threshold is not None):
+        need = "needs a decision threshold" if task.has_threshold else "takes no threshold"
+        raise ValueError(f"a {spec.task} task {need}")
     check_frame(frame, spec)
-    y_true = frame[spec.label].astype(int).to_numpy()
-    scores = np.asarray(model.predict_proba(frame[list(spec.features)])[:, 1], dtype=float)
-    _check_scores(y_true, scores)
-    predicted = (scores >= threshold).astype(int)
-    true_positives = int((predicted & y_true).sum())
+    y_true = labels_of(frame, spec)
+    output = task.output(model, frame[list(spec.features)])
+    if len(output) != len(y_true) or not np.isfinite(output).all():
+        raise ValueError("the model's output has NaN or infinite values, or the wrong length")
+    values = {name: compute(name, y_true, output, threshold) for name in measured_metrics(spec)}
+    precision = recall = None
+    if threshold is not None:
+        predicted = (output >= threshold).astype(int)
+        true_positives = int((predicted & y_true).sum())
+        precision = true_positives / max(int(predicted.sum()), 1)
+        recall = true_positives / max(int(y_true.sum()), 1)
     return Metrics(
-        roc_auc=float(roc_auc_score(y_true, scores)),
-        pr_auc=float(average_precision_score(y_true, scores)),
-        log_loss=float(log_loss(y_true, scores, labels=[0, 1])),
-        brier=float(brier_score_loss(y_true, scores)),
-        f1=float(f1_score(y_true, predicted, zero_division=0.0)),
-        precision=true_positives / max(int(predicted.sum()), 1),
-        recall=true_positives / int(y_true.sum()),
-        threshold=float(threshold),
+        task=spec.task,
+        values=values,
         n_rows=len(y_true),
-        positive_rate=float(y_true.mean()),
-        calibration=calibration_table(y_true, scores),
-        slices=slice_metrics(frame, spec, y_true, scores),
+        label_mean=float(np.mean(y_true)),
+        threshold=None if threshold is None else float(threshold),
+        precision=precision,
+        recall=recall,
+        calibration=calibration_table(y_true, output),
+        slices=slice_metrics(frame, spec, y_true, output, threshold),
     )
-
-
-@dataclass(frozen=True)
-class GatePolicy:
-    """A challenger needs AUC of at least ``auc_floor`` and at most ``max_auc_drop`` below
-    the champion's.  The small tolerance keeps noise from blocking a fresh retrain."""
-
-    auc_floor: float = 0.65
-    max_auc_drop: float = 0.01
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.auc_floor <= 1.0:
-            raise ValueError(f"auc_floor must be within [0, 1], got {self.auc_floor}")
-        if self.max_auc_drop < 0.0:
-            raise ValueError(f"max_auc_drop must not be negative, got {self.max_auc_drop}")
 
 
 @dataclass(frozen=True)
 class GateDecision:
     passed: bool
     reasons: list[str]
-    challenger_auc: float
-    champion_auc: float | None
+    metric: str
+    challenger_value: float
+    champion_value: float | None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -233,36 +231,42 @@ class GateDecision:
 def gate(challenger: Metrics, champion: Metrics | None, policy: GatePolicy) -> GateDecision:
     """Decide whether the challenger may replace the champion.
 
-    Compare metrics measured on the same holdout, or the comparison means little.
-
-    Args:
-        challenger: The new model's metrics.
-        champion: The current production model's metrics, or None if there is none.
-        policy: Floor and tolerance.
+    Compare metrics measured on the same holdout, or the comparison means little.  For
+    a higher-is-better metric the challenger must reach the floor and stay within the
+    tolerance below the champion; for a lower-is-better one, stay under the ceiling and
+    within the tolerance above the champion.
 
     Returns:
         The decision, with one reason per check, pass or fail.
     """
-    auc = challenger.roc_auc
-    floor_ok = auc >= policy.auc_floor
-    reasons = [
-        f"challenger AUC {auc:.4f} {'meets' if floor_ok else 'is below'} the floor "
-        f"{policy.auc_floor:.4f}"
-    ]
+    chosen = metric(policy.metric)
+    name, value, up = chosen.label, challenger[policy.metric], chosen.greater_is_better
+    bound_ok = value >= policy.bound if up else value <= policy.bound
+    kind = "floor" if up else "ceiling"
+    verdict = ("meets" if up else "is within") if bound_ok else ("is below" if up else "is above")
+    reasons = [f"challenger {name} {value:.4f} {verdict} the {kind} {policy.bound:.4f}"]
     champion_ok = True
+    champion_value = None
     if champion is None:
         reasons.append("no champion to compare against")
     else:
-        bar = champion.roc_auc - policy.max_auc_drop
-        champion_ok = auc >= bar
+        champion_value = champion[policy.metric]
+        bar = champion_value - policy.tolerance if up else champion_value + policy.tolerance
+        champion_ok = value >= bar if up else value <= bar
+        relation = (
+            ("at least" if champion_ok else "below")
+            if up
+            else ("at most" if champion_ok else "above")
+        )
+        change = "minus the allowed drop" if up else "plus the allowed rise"
         reasons.append(
-            f"challenger AUC {auc:.4f} is {'at least' if champion_ok else 'below'} {bar:.4f}: "
-            f"the champion's {champion.roc_auc:.4f} minus the allowed drop "
-            f"{policy.max_auc_drop:.4f}"
+            f"challenger {name} {value:.4f} is {relation} {bar:.4f}: the champion's "
+            f"{champion_value:.4f} {change} {policy.tolerance:.4f}"
         )
     return GateDecision(
-        passed=floor_ok and champion_ok,
+        passed=bound_ok and champion_ok,
         reasons=reasons,
-        challenger_auc=auc,
-        champion_auc=None if champion is None else champion.roc_auc,
+        metric=policy.metric,
+        challenger_value=value,
+        champion_value=champion_value,
     )

@@ -9,13 +9,14 @@ is the resource reported with ``trial.report``.
 
 How a fold is subsampled keeps the expanding-window CV honest:
   * validation rows are never subsampled, so every rung scores on the same rows;
-  * rows are drawn per stratum of (time value, label) in the same proportion, so each
-    snapshot keeps its share of the fold and its own class balance: the fold still
-    trains only on the past, just more sparsely, and a rare class is not lost;
+  * rows are drawn per stratum of (time value, class) in the same proportion, so each
+    time value keeps its share of the fold and its own class balance: the fold still
+    trains only on the past, just more sparsely, and a rare class is not lost (without
+    a time column, or for regression, the stratum is just what remains of the two);
   * the draw is a fixed, seeded order per row, so every trial at a rung sees the same
     rows (rungs compare like with like) and each rung's sample contains the smaller ones.
 
-A stratum is a whole snapshot date, which lies either entirely inside or entirely
+A stratum is a whole time value, which lies either entirely inside or entirely
 outside a fold's training window, so ranking once over the whole frame gives exactly
 the per-fold draw.
 
@@ -40,7 +41,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from training_pipeline.ml.feature_spec import FeatureSpec
+from training_pipeline.ml.problem import ProblemSpec
 from training_pipeline.ml.splits import Fold, snapshot_dates
 
 _log = logging.getLogger(__name__)
@@ -86,21 +87,20 @@ def rung_fractions(
     return tuple(1.0 / reduction_factor ** (below - k) for k in range(below + 1))
 
 
-def sample_order(frame: pd.DataFrame, spec: FeatureSpec, seed: int) -> np.ndarray:
-    """Each row's place in a seeded shuffle of its (time value, label) stratum, in [0, 1).
+def sample_order(frame: pd.DataFrame, spec: ProblemSpec, seed: int) -> np.ndarray:
+    """Each row's place in a seeded shuffle of its (time value, class) stratum, in [0, 1).
 
     A row belongs to the sample of fraction ``f`` when its order is below ``f``: each
     stratum then keeps ``ceil(f * size)`` rows, at least one.
     """
     keys = np.random.default_rng(seed).random(len(frame))
-    strata = pd.DataFrame(
-        {
-            "time": snapshot_dates(frame, spec).to_numpy(),
-            "label": frame[spec.label].to_numpy(),
-            "key": keys,
-        }
-    )
-    grouped = strata.groupby(["time", "label"], sort=False)["key"]
+    strata = pd.DataFrame({"key": keys, "all": np.zeros(len(frame))})
+    if spec.time_column is not None:
+        strata["time"] = snapshot_dates(frame, spec).to_numpy()
+    if spec.task_adapter.is_classification:
+        strata["label"] = frame[spec.label].to_numpy()
+    by = [c for c in ("time", "label") if c in strata.columns] or ["all"]
+    grouped = strata.groupby(by, sort=False)["key"]
     rank = grouped.rank(method="first").to_numpy()
     size = grouped.transform("size").to_numpy()
     return (rank - 1) / size
@@ -167,10 +167,11 @@ def fit_predict(
     fit_idx: np.ndarray,
     valid_idx: np.ndarray,
     build: Callable[[], Any],
+    output: Callable[[Any, pd.DataFrame], np.ndarray],
 ) -> np.ndarray:
-    """Fit a fresh model from ``build`` on ``fit_idx``; positive-class scores on ``valid_idx``."""
+    """Fit a fresh model from ``build`` on ``fit_idx``; its ``output`` on ``valid_idx``."""
     model = build().fit(x.iloc[fit_idx], y[fit_idx])
-    return model.predict_proba(x.iloc[valid_idx])[:, 1]
+    return output(model, x.iloc[valid_idx])
 
 
 @dataclass
@@ -180,7 +181,8 @@ class HalvingObjective:
     ``propose`` samples a trial's configuration and returns a builder of fresh models.
     The value reported at rung ``k`` (step ``reduction_factor**k``) is the mean score over
     folds of models trained on that rung's sample; the last rung's is the trial's value.
-    The out-of-fold scores of the best trial on every row are kept for the caller.
+    The out-of-fold outputs of the best trial on every row are kept for the caller.
+    ``output`` is the task's model output; ``greater_is_better`` the metric's direction.
     """
 
     x: pd.DataFrame
@@ -192,10 +194,12 @@ class HalvingObjective:
     score: Callable[[np.ndarray, np.ndarray], float]
     propose: Callable[[optuna.Trial], Callable[[], Any]]
     deadline: Deadline
+    output: Callable[[Any, pd.DataFrame], np.ndarray]
+    greater_is_better: bool = True
     # The first rung of the first trial always runs, so there is a model to choose;
     # the smallest sample keeps that unavoidable overrun short.
     rung_done: bool = False
-    best_value: float = -math.inf
+    best_value: float | None = None
     best_trial: int | None = None
     best_out_of_fold: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -208,7 +212,9 @@ class HalvingObjective:
                 fit_idx = subsample(train_idx, self.order, fraction)
                 self._check_time(trial, cost.estimate(len(fit_idx)), len(fit_idx))
                 fit_started = _now()
-                predictions.append(fit_predict(self.x, self.y, fit_idx, valid_idx, build))
+                predictions.append(
+                    fit_predict(self.x, self.y, fit_idx, valid_idx, build, self.output)
+                )
                 cost.add(len(fit_idx), _now() - fit_started)
                 fold_scores.append(float(self.score(self.y[valid_idx], predictions[-1])))
             value = float(np.mean(fold_scores))
@@ -220,7 +226,9 @@ class HalvingObjective:
             # After the full sample the work is done: score the trial rather than prune it.
             if rung < len(self.fractions) - 1 and trial.should_prune():
                 raise _stop(trial, "halving")
-        if value > self.best_value:
+        if self.best_value is None or (
+            value > self.best_value if self.greater_is_better else value < self.best_value
+        ):
             valid = np.concatenate([valid_idx for _, valid_idx in self.folds])
             self.best_value, self.best_trial = value, trial.number
             self.best_out_of_fold = (self.y[valid], np.concatenate(predictions))

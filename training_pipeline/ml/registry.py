@@ -26,7 +26,7 @@ from typing import Any
 from training_pipeline.ml import artifacts, provenance
 from training_pipeline.ml import registry_store as store
 from training_pipeline.ml.artifacts import ModelIntegrityError, RegistryError
-from training_pipeline.ml.feature_spec import FeatureSpec
+from training_pipeline.ml.problem import ProblemSpec
 from training_pipeline.ml.registry_store import (
     FORMAT,
     METADATA_FILE,
@@ -160,7 +160,7 @@ class ModelRegistry:
         family: str,
         params: Mapping[str, Any],
         metrics: Mapping[str, Any],
-        feature_spec: FeatureSpec,
+        problem: ProblemSpec,
         data_fingerprint: str,
         trained_on: Sequence[str],
         extra_files: Mapping[str, Path | bytes] | None = None,
@@ -171,7 +171,7 @@ class ModelRegistry:
             model: The fitted pipeline; refused (``UntrustedArtifactError``) before
                 anything is written if it contains a type outside the allowlist.
             family, params, metrics: What was trained and how well it scored.
-            feature_spec: The columns the model expects.
+            problem: The problem the model solves, with the feature roles it saw.
             data_fingerprint: Identifies the exact training data.
             trained_on: The raw batches or files behind that data.
             extra_files: File name -> a file to copy or the bytes to write, e.g.
@@ -192,7 +192,7 @@ class ModelRegistry:
             "family": family,
             "params": dict(params),
             "metrics": dict(metrics),
-            "feature_spec": dataclasses.asdict(feature_spec),
+            "problem": problem.to_dict(),
             "data_fingerprint": data_fingerprint,
             "trained_on": list(trained_on),
             "code_version": provenance.code_version(),

@@ -1,9 +1,10 @@
 """What a person reads about a model version: the validation report and the model card.
 
-The HTML report is Evidently's classification report with the challenger as the current
-data and the champion, scored on the very same holdout rows, as the reference, so every
-Evidently plot compares the two; our comparison table and the gate's reasons are put at
-the top.  It is self-contained (no CDN), so it opens offline.
+The HTML report is Evidently's classification or regression report with the challenger
+as the current data and the champion, scored on the very same holdout rows, as the
+reference, so every Evidently plot compares the two; our comparison table and the
+gate's reasons are put at the top.  It is self-contained (no CDN), so it opens offline.
+The card's wording comes from the problem spec: nothing here knows what is predicted.
 """
 
 from __future__ import annotations
@@ -15,33 +16,38 @@ import numpy as np
 import pandas as pd
 
 from training_pipeline.ml.evaluation import GateDecision, Metrics
-from training_pipeline.ml.feature_spec import FeatureSpec
+from training_pipeline.ml.metrics import METRICS
+from training_pipeline.ml.problem import ProblemSpec
 
 # Evidently is imported where it is used: it takes seconds to import, and every Dagster
 # run process loads all the definitions, most of which never draw a report.
 if TYPE_CHECKING:
     from evidently import Dataset
 
-_ROWS = (
-    ("ROC AUC", "roc_auc", True),
-    ("PR AUC", "pr_auc", True),
-    ("log loss", "log_loss", False),
-    ("Brier score", "brier", False),
-    ("F1 at threshold", "f1", True),
-    ("precision", "precision", True),
-    ("recall", "recall", True),
-    ("threshold", "threshold", None),
-)
+
+def _rows(metrics: Metrics) -> list[tuple[str, str]]:
+    """(label, key) per measured value: the task's metrics, then threshold-derived ones."""
+    rows = [(METRICS[name].label, name) for name in metrics.values]
+    if metrics.threshold is not None:
+        rows += [("precision", "precision"), ("recall", "recall"), ("threshold", "threshold")]
+    return rows
+
+
+def _value(metrics: Metrics, key: str) -> float | None:
+    if key in metrics.values:
+        return metrics.values[key]
+    return getattr(metrics, key)
 
 
 def comparison_rows(challenger: Metrics, champion: Metrics | None) -> list[tuple[str, ...]]:
     """(metric, challenger, champion, difference) rows, formatted for people."""
     rows = []
-    for label, key, _ in _ROWS:
-        new = getattr(challenger, key)
-        old = None if champion is None else getattr(champion, key)
-        diff = "" if old is None else f"{new - old:+.4f}"
-        rows.append((label, f"{new:.4f}", "—" if old is None else f"{old:.4f}", diff))
+    for label, key in _rows(challenger):
+        new = _value(challenger, key)
+        old = None if champion is None else _value(champion, key)
+        diff = "" if old is None or new is None else f"{new - old:+.4f}"
+        shown = "—" if new is None else f"{new:.4f}"
+        rows.append((label, shown, "—" if old is None else f"{old:.4f}", diff))
     return rows
 
 
@@ -87,36 +93,40 @@ def _comparison_html(markdown_lines: str) -> str:
     )
 
 
-def _scored(holdout: pd.DataFrame, spec: FeatureSpec, scores: np.ndarray) -> Dataset:
-    from evidently import BinaryClassification, DataDefinition, Dataset
+def _scored(holdout: pd.DataFrame, spec: ProblemSpec, scores: np.ndarray) -> Dataset:
+    from evidently import BinaryClassification, DataDefinition, Dataset, Regression
 
-    frame = pd.DataFrame(
-        {spec.label: holdout[spec.label].astype(int).to_numpy(), "churn_probability": scores}
-    )
-    definition = DataDefinition(
-        classification=[
-            BinaryClassification(
-                target=spec.label, prediction_probas="churn_probability", pos_label=1
-            )
-        ],
-        numerical_columns=["churn_probability"],
-    )
+    output = spec.scores.score
+    labels = spec.task_adapter.labels(holdout[spec.label], spec.label)
+    frame = pd.DataFrame({spec.label: labels, output: scores})
+    if spec.task_adapter.is_classification:
+        definition = DataDefinition(
+            classification=[
+                BinaryClassification(target=spec.label, prediction_probas=output, pos_label=1)
+            ],
+            numerical_columns=[output],
+        )
+    else:
+        definition = DataDefinition(
+            regression=[Regression(target=spec.label, prediction=output)],
+            numerical_columns=[spec.label, output],
+        )
     return Dataset.from_pandas(frame, data_definition=definition)
 
 
 def validation_report_html(
     holdout: pd.DataFrame,
-    spec: FeatureSpec,
+    spec: ProblemSpec,
     challenger_scores: np.ndarray,
     champion_scores: np.ndarray | None,
     comparison: str,
 ) -> str:
-    """Evidently's classification report, challenger vs champion, with our table on top."""
+    """Evidently's task report, challenger vs champion, with our table on top."""
     from evidently import Report
-    from evidently.presets import ClassificationPreset
+    from evidently.presets import ClassificationPreset, RegressionPreset
 
-    report = Report([ClassificationPreset()])
-    snapshot = report.run(
+    preset = ClassificationPreset() if spec.task_adapter.is_classification else RegressionPreset()
+    snapshot = Report([preset]).run(
         current_data=_scored(holdout, spec, challenger_scores),
         reference_data=None if champion_scores is None else _scored(holdout, spec, champion_scores),
     )
@@ -131,63 +141,70 @@ def model_card(
     version: str,
     family: str,
     params: dict,
-    spec: FeatureSpec,
+    spec: ProblemSpec,
     metrics: Metrics,
     decision: GateDecision,
     data: dict,
 ) -> str:
     """A markdown model card: what the model is for, what it saw, how well it does."""
+    primary = METRICS[str(spec.primary_metric)].label
+    label_mean = "positive rate" if spec.task_adapter.is_classification else "mean label"
     slices = "\n".join(
-        f"| {s.column} | {s.value} | {s.n_rows} | {s.positive_rate:.3f} | "
-        f"{'—' if s.roc_auc is None else f'{s.roc_auc:.3f}'} |"
+        f"| {s.column} | {s.value} | {s.n_rows} | {s.label_mean:.3f} | "
+        f"{'—' if s.score is None else f'{s.score:.3f}'} |"
         for s in metrics.slices
     )
     calibration = "\n".join(
-        f"| {b.mean_predicted:.3f} | {b.observed_rate:.3f} | {b.n_rows} |"
+        f"| {b.mean_predicted:.3f} | {b.observed_mean:.3f} | {b.n_rows} |"
         for b in metrics.calibration
     )
-    return f"""# Model card: churn model `{version}`
+    holdout = (
+        f"the {spec.holdout.last_periods} most recent labelled values of `{spec.time_column}`"
+        if spec.time_column is not None
+        else f"a random {spec.holdout.fraction:.0%} of the labelled rows"
+    )
+    values = "\n".join(f"| {label} | {_value(metrics, key):.4f} |" for label, key in _rows(metrics))
+    return f"""# Model card: `{spec.name}` model `{version}`
 
 ## Intended use
-Scores active customers (an order in the 90 days before the snapshot) with the
-probability that they place **no order in the {spec.label_window_days} days after** the
-snapshot (`{spec.label}`), so retention work can be aimed at the likeliest churners.
+{spec.description}
+
+Task: {spec.task}. Label `{spec.label}`: {spec.label_description}
+Label horizon: {spec.horizon_text} after `{spec.time_column or "(no time column)"}`.
 
 ## Model
 - family: `{family}` (scikit-learn pipeline: imputation and encoding travel with it)
 - hyperparameters: `{params}`
-- features: numeric {list(spec.numeric)}; categorical {list(spec.categorical)}
+- features: numeric {list(spec.numeric or ())}; categorical {list(spec.categorical or ())}
 
 ## Data
-- training rows: {data.get("train_rows")}, snapshots {data.get("train_snapshots")}
-- holdout rows: {data.get("holdout_rows")}, snapshots {data.get("holdout_snapshots")}
-  (the most recent labelled snapshots, never seen during tuning)
+- source: `{spec.relation}`, one row per `{"`, `".join(spec.keys)}`
+- training rows: {data.get("train_rows")}, periods {data.get("train_snapshots")}
+- holdout rows: {data.get("holdout_rows")}, periods {data.get("holdout_snapshots")}
+  ({holdout}, never seen during tuning)
 - training data fingerprint: `{data.get("fingerprint")}`
 - raw batches behind it: {data.get("batch_count")}
 
 ## Holdout metrics
 | metric | value |
 | --- | ---: |
-{chr(10).join(f"| {label} | {getattr(metrics, key):.4f} |" for label, key, _ in _ROWS)}
+{values}
 
 Gate: **{"passed" if decision.passed else "failed"}** — {"; ".join(decision.reasons)}
 
 ## Slices
-| column | value | rows | churn rate | ROC AUC |
+| column | value | rows | {label_mean} | {primary} |
 | --- | --- | ---: | ---: | ---: |
 {slices}
 
-## Calibration (holdout, deciles of predicted probability)
-| mean predicted | observed churn | rows |
+## Calibration (holdout, deciles of the model output)
+| mean predicted | mean observed | rows |
 | ---: | ---: | ---: |
 {calibration}
 
 ## Limitations
-- Features are computed as of each weekly snapshot; behaviour that changes faster than a
-  week is seen late.
-- A customer who is merely slow to reorder looks like a churner for 30 days: the label is
-  a proxy, not a cancellation.
-- Slices with few rows or a single class have unreliable metrics (AUC shown as —).
-- No fairness review has been done on age or country; do not use the score for decisions
-  about individuals beyond retention outreach.
+- The label is what `{spec.label}` records, which may be a proxy for what matters.
+- Slices with few rows (or a single class) have unreliable metrics (shown as —).
+- No fairness review is part of this card; review the features before using the
+  output for decisions about individuals.
 """

@@ -53,7 +53,10 @@ from training_pipeline.ml.registry import ModelRegistry, ModelVersion
 
 SCHEMA_VERSION = 1
 # Shown first, in this order, when present; other scalar metrics follow by name.
-KEY_METRICS = ("roc_auc", "pr_auc", "average_precision", "log_loss", "brier", "f1")
+KEY_METRICS = (
+    *("roc_auc", "pr_auc", "average_precision", "log_loss", "brier", "f1"),
+    *("rmse", "mae", "r2"),
+)
 
 
 def registry_status(registry: ModelRegistry, last: int = 5) -> dict[str, Any]:

@@ -16,7 +16,8 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from training_pipeline.masking import password_masked
-from training_pipeline.ml.feature_spec import FeatureSpec
+from training_pipeline.ml.metrics import METRICS
+from training_pipeline.ml.problem import ProblemSpec
 
 if TYPE_CHECKING:
     from training_pipeline.ml.tuning import TuningConfig
@@ -28,7 +29,7 @@ _FINGERPRINTED = (
 )
 
 
-def fingerprint(frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> str:
+def fingerprint(frame: pd.DataFrame, spec: ProblemSpec, config: TuningConfig) -> str:
     """A hash of the data and search settings; a stored study only resumes on a match."""
     digest = hashlib.sha256(
         pd.util.hash_pandas_object(frame[list(spec.columns)], index=False).to_numpy().tobytes()
@@ -42,7 +43,7 @@ def open_study(config: TuningConfig, data_fingerprint: str) -> optuna.Study:
     study = optuna.create_study(
         storage=config.storage_url,
         study_name=config.study_name,
-        direction="maximize",
+        direction="maximize" if METRICS[str(config.metric)].greater_is_better else "minimize",
         sampler=optuna.samplers.TPESampler(seed=config.seed),
         # The resource is a rung's step, eta**k: a trial goes on to the next rung only
         # when it is in the top 1/eta of the values reported at its rung so far.
@@ -102,4 +103,5 @@ def chosen(study: optuna.Study) -> FrozenTrial:
         at_step = [t for t in scored if step in t.intermediate_values]
         if len(at_step) >= 2:
             break
-    return max(at_step, key=lambda t: t.intermediate_values[step])
+    best = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
+    return best(at_step, key=lambda t: t.intermediate_values[step])

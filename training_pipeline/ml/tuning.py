@@ -1,7 +1,7 @@
 """Hyperparameter search with Optuna over model family and parameters, on purged time folds.
 
-The family is itself a categorical hyperparameter, so one study compares gradient
-boosting, logistic regression and random forests on equal terms.  A trial is scored on
+The family is itself a categorical hyperparameter, so one study compares the task's
+families (gradient boosting, a linear model, random forests) on equal terms.  A trial is scored on
 subsamples of every fold's training rows that grow rung by rung (successive halving,
 see ``halving``): only the best trials at a rung reach the next, and the last rung
 trains on every row.  The budget is trials *and* seconds, whichever runs out first, and
@@ -13,6 +13,7 @@ binds, the same data and seed give the same result.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
@@ -22,11 +23,9 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
-from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from training_pipeline.ml.feature_spec import FeatureSpec
 from training_pipeline.ml.halving import (
     Deadline,
     HalvingObjective,
@@ -35,14 +34,11 @@ from training_pipeline.ml.halving import (
     rung_fractions,
     sample_order,
 )
-from training_pipeline.ml.pipelines import FAMILIES, build_pipeline, check_family, suggest_params
-from training_pipeline.ml.splits import Fold, check_frame, time_folds
+from training_pipeline.ml.metrics import METRICS, compute
+from training_pipeline.ml.pipelines import build_pipeline, check_family, suggest_params
+from training_pipeline.ml.problem import ProblemSpec
+from training_pipeline.ml.splits import Fold, check_frame, cv_folds, labels_of
 from training_pipeline.ml.studies import chosen, fingerprint, history, open_study
-
-METRICS: dict[str, Callable[..., float]] = {
-    "roc_auc": roc_auc_score,
-    "pr_auc": average_precision_score,
-}
 
 
 @dataclass(frozen=True)
@@ -55,6 +51,7 @@ class TuningConfig:
     defaults to the cores this process may use.  Trials run one after another, so the
     sampler and the pruner see results in a fixed order.  ``reduction_factor``,
     ``min_rung_rows`` and ``max_rungs`` shape the rungs (``halving.rung_fractions``).
+    ``families`` and ``metric`` left None mean the problem's families and primary metric.
     """
 
     n_trials: int = 20
@@ -62,8 +59,8 @@ class TuningConfig:
     seed: int = 0
     n_folds: int = 3
     valid_snapshots: int = 2
-    families: tuple[str, ...] = FAMILIES
-    metric: str = "roc_auc"
+    families: tuple[str, ...] | None = None
+    metric: str | None = None
     storage_url: str | None = None
     study_name: str = "tuning"
     n_threads: int = field(default_factory=default_threads)
@@ -76,13 +73,13 @@ class TuningConfig:
             raise ValueError(f"n_trials must be at least 1, got {self.n_trials}")
         if self.timeout_s is not None and self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive or None, got {self.timeout_s}")
-        if not self.families:
+        if self.families is not None and not self.families:
             raise ValueError("families must name at least one model family")
-        for family in self.families:
+        for family in self.families or ():
             check_family(family)
         if self.n_threads < 1:
             raise ValueError(f"n_threads must be at least 1, got {self.n_threads}")
-        if self.metric not in METRICS:
+        if self.metric is not None and self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; expected one of {tuple(METRICS)}")
         rung_fractions(1, self.reduction_factor, self.min_rung_rows, self.max_rungs)
 
@@ -123,42 +120,66 @@ class TuningResult:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
 
 
-def _xy(frame: pd.DataFrame, spec: FeatureSpec) -> tuple[pd.DataFrame, np.ndarray]:
-    return frame[list(spec.features)], frame[spec.label].astype(int).to_numpy()
+def for_problem(config: TuningConfig, spec: ProblemSpec) -> TuningConfig:
+    """``config`` with the problem's families and metric filled in, checked against its task.
+
+    Raises:
+        ValueError: A family or metric that is not the task's, or a metric needing a
+            decision threshold (tuning ranks by threshold-free metrics).
+    """
+    families = tuple(config.families or spec.families or ())
+    for family in families:
+        check_family(family, spec.task)
+    name = config.metric or str(spec.primary_metric)
+    chosen_metric = METRICS.get(name)
+    if (
+        chosen_metric is None
+        or spec.task not in chosen_metric.tasks
+        or chosen_metric.needs_threshold
+    ):
+        raise ValueError(f"tuning metric {name!r} cannot rank {spec.task} models")
+    return dataclasses.replace(config, families=families, metric=name)
+
+
+def _xy(frame: pd.DataFrame, spec: ProblemSpec) -> tuple[pd.DataFrame, np.ndarray]:
+    return frame[list(spec.features)], labels_of(frame, spec)
+
+
+def _output(spec: ProblemSpec) -> Callable[[Any, pd.DataFrame], np.ndarray]:
+    return spec.task_adapter.output
 
 
 def _fold_scores(
     frame: pd.DataFrame,
-    spec: FeatureSpec,
+    spec: ProblemSpec,
     folds: list[Fold],
     family: str,
     params: dict[str, Any],
     n_threads: int,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Per fold, in order: the validation indices and the model's positive-class scores."""
+    """Per fold, in order: the validation indices and the model's output on them."""
     x, y = _xy(frame, spec)
     build = lambda: build_pipeline(family, params, spec, n_threads)  # noqa: E731
     for train_idx, valid_idx in folds:
-        yield valid_idx, fit_predict(x, y, train_idx, valid_idx, build)
+        yield valid_idx, fit_predict(x, y, train_idx, valid_idx, build, _output(spec))
 
 
-def _checked_folds(frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> list[Fold]:
-    """Folds whose training and validation sets both hold both classes."""
-    folds = time_folds(frame, spec, config.n_folds, config.valid_snapshots)
-    y = frame[spec.label].to_numpy()
+def _checked_folds(frame: pd.DataFrame, spec: ProblemSpec, config: TuningConfig) -> list[Fold]:
+    """Folds whose training and validation labels both vary (both classes, or values)."""
+    folds = cv_folds(frame, spec, config.n_folds, config.valid_snapshots, config.seed)
+    y = labels_of(frame, spec)
     for number, (train_idx, valid_idx) in enumerate(folds, start=1):
         for part, idx in (("training", train_idx), ("validation", valid_idx)):
-            if len(np.unique(y[idx])) < 2:
-                raise ValueError(f"fold {number} {part} rows have a single class of {spec.label!r}")
+            spec.task_adapter.check_variation(y[idx], spec.label, f"fold {number} {part} rows:")
     return folds
 
 
-def tune(train: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> TuningResult:
+def tune(train: pd.DataFrame, spec: ProblemSpec, config: TuningConfig) -> TuningResult:
     """Search family and hyperparameters by mean score over purged time folds.
 
     Args:
         train: Labelled training rows; the holdout must already be removed.
-        spec: The feature spec.
+        spec: The problem: columns, task, families and primary metric.
         config: Budget, seed, folds, families, metric, threads, rungs and where to
             store the study.
 
@@ -166,10 +187,13 @@ def tune(train: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> Tuning
         The chosen trial's family, parameters and scores, and the trial history.
 
     Raises:
-        ValueError: Bad frame, too few snapshots, a single-class fold, or a stored
-            study of the same name from another run.
+        ValueError: Bad frame, too few time values, a fold whose label does not vary,
+            a family or metric not of the task, or a stored study of the same name
+            from another run.
     """
     started = time.perf_counter()
+    config = for_problem(config, spec)
+    metric = METRICS[str(config.metric)]
     deadline = Deadline.after(config.timeout_s)
     check_frame(train, spec)
     folds = _checked_folds(train, spec, config)
@@ -178,17 +202,29 @@ def tune(train: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> Tuning
         smallest_fold, config.reduction_factor, config.min_rung_rows, config.max_rungs
     )
     order = sample_order(train, spec, config.seed)
-    score = METRICS[config.metric]
     x, y = _xy(train, spec)
 
+    def score(y_true: np.ndarray, output: np.ndarray) -> float:
+        return compute(metric.name, y_true, output)
+
     def propose(trial: optuna.Trial) -> Callable[[], Pipeline]:
-        family = trial.suggest_categorical("family", list(config.families))
+        family = trial.suggest_categorical("family", list(config.families or ()))
         params = suggest_params(trial, family, len(train))
         trial.set_user_attr("params", params)
         return lambda: build_pipeline(family, params, spec, config.n_threads)
 
     objective = HalvingObjective(
-        x, y, folds, fractions, order, config.reduction_factor, score, propose, deadline
+        x,
+        y,
+        folds,
+        fractions,
+        order,
+        config.reduction_factor,
+        score,
+        propose,
+        deadline,
+        _output(spec),
+        metric.greater_is_better,
     )
     study = open_study(config, fingerprint(train, spec, config))
     finished = [t for t in study.trials if t.state.is_finished()]
@@ -205,7 +241,7 @@ def tune(train: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> Tuning
         params=best.user_attrs["params"],
         cv_score=float(best.user_attrs["cv_score"]),
         fold_scores=best.user_attrs["fold_scores"],
-        metric=config.metric,
+        metric=metric.name,
         n_trials_completed=states.count(TrialState.COMPLETE),
         n_pruned=states.count(TrialState.PRUNED),
         duration_s=time.perf_counter() - started,
@@ -222,7 +258,7 @@ def tune(train: pd.DataFrame, spec: FeatureSpec, config: TuningConfig) -> Tuning
 
 def out_of_fold_scores(
     train: pd.DataFrame,
-    spec: FeatureSpec,
+    spec: ProblemSpec,
     config: TuningConfig,
     family: str,
     params: dict[str, Any],
@@ -233,7 +269,7 @@ def out_of_fold_scores(
 
     Args:
         train: The rows ``tune`` was given.
-        spec: The feature spec.
+        spec: The problem.
         config: The tuning config (its folds are reused).
         family: Model family.
         params: Estimator parameters.
@@ -242,7 +278,7 @@ def out_of_fold_scores(
         ``(y_true, scores)`` over every validation row, fold by fold.
     """
     check_frame(train, spec)
-    y = train[spec.label].astype(int).to_numpy()
+    y = labels_of(train, spec)
     folds = _checked_folds(train, spec, config)
     with threadpool_limits(config.n_threads):
         parts = list(_fold_scores(train, spec, folds, family, params, config.n_threads))
@@ -254,7 +290,7 @@ def out_of_fold_scores(
 
 def fit_final(
     train: pd.DataFrame,
-    spec: FeatureSpec,
+    spec: ProblemSpec,
     family: str,
     params: dict[str, Any],
     n_threads: int = 1,
@@ -263,7 +299,7 @@ def fit_final(
 
     Args:
         train: Labelled training rows.
-        spec: The feature spec.
+        spec: The problem.
         family: Model family.
         params: Estimator parameters.
         n_threads: Cap on OpenMP/BLAS threads while fitting, and the forest's ``n_jobs``.

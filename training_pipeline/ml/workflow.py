@@ -6,7 +6,7 @@ can be tested on a DataFrame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from training_pipeline.ml.evaluation import (
     evaluate,
     gate,
 )
-from training_pipeline.ml.feature_spec import FeatureSpec
+from training_pipeline.ml.problem import ProblemSpec
 from training_pipeline.ml.splits import holdout_split
 from training_pipeline.ml.tuning import (
     TuningConfig,
@@ -36,27 +36,33 @@ from training_pipeline.ml.tuning import (
 class TrainedCandidate:
     model: Any
     tuning: TuningResult
-    threshold: float
+    threshold: float | None  # binary only
     metrics: Metrics  # on the holdout
     train_rows: int
     holdout_rows: int
 
 
 def train_candidate(
-    frame: pd.DataFrame, spec: FeatureSpec, config: TuningConfig, holdout_snapshots: int
+    frame: pd.DataFrame,
+    spec: ProblemSpec,
+    config: TuningConfig,
+    holdout_periods: int | None = None,
 ) -> TrainedCandidate:
-    """Tune on everything but the latest snapshots, refit, and score the holdout once.
+    """Tune on everything but the holdout, refit, and score the holdout once.
 
-    The decision threshold comes from out-of-fold predictions of the chosen
-    configuration, so the holdout stays unseen until its single evaluation; tuning
-    usually kept them from the winning trial, else the folds are refitted for them.
+    ``holdout_periods`` overrides ``spec.holdout.last_periods``.  For a binary task the
+    decision threshold comes from out-of-fold predictions of the chosen configuration,
+    so the holdout stays unseen until its single evaluation; tuning usually kept them
+    from the winning trial, else the folds are refitted for them.
     """
-    train, holdout = holdout_split(frame, spec, holdout_snapshots)
+    train, holdout = holdout_split(frame, spec, holdout_periods)
     tuning = tune(train, spec, config)
-    out_of_fold = tuning.out_of_fold or out_of_fold_scores(
-        train, spec, config, tuning.family, tuning.params
-    )
-    threshold = choose_threshold(*out_of_fold)
+    threshold = None
+    if spec.task_adapter.has_threshold:
+        out_of_fold = tuning.out_of_fold or out_of_fold_scores(
+            train, spec, config, tuning.family, tuning.params
+        )
+        threshold = choose_threshold(*out_of_fold)
     model = fit_final(train, spec, tuning.family, tuning.params, n_threads=config.n_threads)
     metrics = evaluate(model, holdout, spec, threshold)
     return TrainedCandidate(model, tuning, threshold, metrics, len(train), len(holdout))
@@ -71,37 +77,47 @@ class Comparison:
     champion_scores: np.ndarray | None
 
 
-def holdout_of(dataset: TrainingSet, spec: FeatureSpec, holdout_snapshots: int) -> pd.DataFrame:
+def holdout_of(
+    dataset: TrainingSet, spec: ProblemSpec, holdout_periods: int | None = None
+) -> pd.DataFrame:
     """The candidate's holdout again, from the immutable export it was split from."""
-    _, holdout = holdout_split(load_training_set(dataset), spec, holdout_snapshots)
+    _, holdout = holdout_split(load_training_set(dataset), spec, holdout_periods)
     return holdout
 
 
 def holdout_metrics(stored: dict[str, Any]) -> Metrics:
     """A version's holdout metrics from its registry entry, which may hold extra keys
     (such as the CV score) beside them."""
-    known = {f.name for f in fields(Metrics)}
-    return Metrics.from_dict({k: v for k, v in stored.items() if k in known})
+    return Metrics.from_dict(stored)
 
 
-def scores_of(model: Any, frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
-    return model.predict_proba(frame[list(spec.features)])[:, 1]
+def stored_threshold(stored: dict[str, Any]) -> float | None:
+    """A version's decision threshold from its registry metrics (None: not a binary task)."""
+    value = stored.get("threshold")
+    return None if value is None else float(value)
+
+
+def scores_of(model: Any, frame: pd.DataFrame, spec: ProblemSpec) -> np.ndarray:
+    """The task's model output for every row: probability of the positive class, or value."""
+    return spec.task_adapter.output(model, frame[list(spec.features)])
 
 
 def compare(
     challenger: Any,
-    challenger_threshold: float,
+    challenger_threshold: float | None,
     champion: Any | None,
     champion_threshold: float | None,
     holdout: pd.DataFrame,
-    spec: FeatureSpec,
-    policy: GatePolicy,
+    spec: ProblemSpec,
+    policy: GatePolicy | None = None,
 ) -> Comparison:
-    """Score challenger and champion on the same holdout rows and apply the gate."""
+    """Score challenger and champion on the same holdout rows and apply the gate
+    (``policy``, else the spec's)."""
+    policy = spec.gate if policy is None else policy
     challenger_metrics = evaluate(challenger, holdout, spec, challenger_threshold)
     champion_metrics = champion_scores = None
     if champion is not None:
-        if champion_threshold is None:
+        if spec.task_adapter.has_threshold and champion_threshold is None:
             raise ValueError("the champion's decision threshold is unknown")
         champion_metrics = evaluate(champion, holdout, spec, champion_threshold)
         champion_scores = scores_of(champion, holdout, spec)

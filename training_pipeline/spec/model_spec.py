@@ -4,6 +4,10 @@
 Every field has a default that fits most problems; a value that breaks a rule raises
 ``FieldError`` naming the field and what is allowed.  Rules that need the outside world
 (the features relation and its columns in the dbt manifest) are checked by the component.
+
+The tasks, their metrics and families are the ml package's (``ml/tasks.py``,
+``ml/metrics.py``), and a spec is valid only once its ``ProblemSpec`` builds: the checks
+here exist to name the YAML field, the ml package has the last word.
 """
 
 from __future__ import annotations
@@ -15,26 +19,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from training_pipeline.ml.metrics import METRICS, metrics_for, rankable_metrics_for
+from training_pipeline.ml.problem import ProblemSpec
+from training_pipeline.ml.tasks import TASKS
 from training_pipeline.spec.errors import FieldError
+from training_pipeline.spec.model_problem import problem_of
 
-Task = Literal["binary", "multiclass", "regression"]
+Task = Literal["binary", "regression"]  # the keys of ml.tasks.TASKS (a test keeps them equal)
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 RELATION_PATTERN = r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
 HORIZON_PATTERN = r"^(\d+)([dw])$"
 SCORES_SCHEMA = "predictions"
-
-METRICS: dict[str, tuple[str, ...]] = {
-    "binary": ("roc_auc", "pr_auc", "log_loss", "brier", "f1"),
-    "multiclass": ("roc_auc_ovr", "log_loss", "f1_macro", "accuracy"),
-    "regression": ("rmse", "mae", "r2"),
-}
-PRIMARY_METRIC = {"binary": "roc_auc", "multiclass": "roc_auc_ovr", "regression": "rmse"}
-LOWER_IS_BETTER = frozenset({"log_loss", "brier", "rmse", "mae"})
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "binary": ("hist_gradient_boosting", "logistic_regression", "random_forest"),
-    "multiclass": ("hist_gradient_boosting", "logistic_regression", "random_forest"),
-    "regression": ("hist_gradient_boosting", "ridge", "random_forest"),
-}
 
 
 def _listed(values) -> str:
@@ -133,6 +128,8 @@ class Drift(_Part):
 
 class Scores(_Part):
     table: str | None = None  # None: predictions.<name>
+    score_column: str = "score"  # the probability (binary) or predicted value
+    prediction_column: str = "prediction"  # binary only: score >= the chosen threshold
 
 
 class Deployment(_Part):
@@ -149,7 +146,8 @@ class ModelSpec(_Part):
     """One model: what it learns from, how it is tuned, gated, monitored and retrained."""
 
     name: str
-    description: str = ""
+    description: str = ""  # what a score means, for the model card
+    label_description: str = ""  # what the label records, for the model card
     features: str  # <schema>.<dbt model>
     id_column: str
     time_column: str | None = None
@@ -175,19 +173,22 @@ class ModelSpec(_Part):
         _check_task_choices(self)
         _check_holdout(self)
         _check_gate(self)
+        _check_search_spaces(self)
+        _check_scores(self)
+        self.problem  # noqa: B018 - the ml package's own rules, named by YAML field
         return self
 
     @property
     def primary_metric(self) -> str:
-        return self.metrics.primary or PRIMARY_METRIC[self.task]
+        return self.metrics.primary or TASKS[self.task].primary_metric
 
     @property
     def report_metrics(self) -> tuple[str, ...]:
-        return self.metrics.report or METRICS[self.task]
+        return self.metrics.report or TASKS[self.task].report_metrics
 
     @property
     def model_families(self) -> tuple[str, ...]:
-        return self.families or FAMILIES[self.task]
+        return self.families or TASKS[self.task].families
 
     @property
     def gate_metric(self) -> str:
@@ -218,6 +219,15 @@ class ModelSpec(_Part):
         return self.features.split(".", 1)[1]
 
     @property
+    def problem(self) -> ProblemSpec:
+        """The ml package's view of this declaration (spec/model_problem.py).
+
+        Raises:
+            FieldError: the ml package refuses a value, named by its YAML field.
+        """
+        return problem_of(self)
+
+    @property
     def spec_hash(self) -> str:
         """sha256 of the canonical JSON of every field: equal specs, equal hashes."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -235,9 +245,10 @@ def _check_names(spec: ModelSpec) -> None:
         raise FieldError(
             "label_horizon", f"{spec.label_horizon!r} is not a duration", "e.g. 0d, 30d, 2w"
         )
-    special = [c for c in (spec.id_column, spec.time_column, spec.label) if c]
-    if len(set(special)) < len(special):
-        raise FieldError("label", "id_column, time_column and label must differ", "three columns")
+    if spec.label in (spec.id_column, spec.time_column):
+        raise FieldError(
+            "label", "is the id_column or time_column", "a column other than those two"
+        )
     schema, _, table = spec.scores_table.partition(".")
     if schema != SCORES_SCHEMA or not re.fullmatch(r"[a-z_][a-z0-9_]*", table):
         raise FieldError(
@@ -246,27 +257,22 @@ def _check_names(spec: ModelSpec) -> None:
 
 
 def _check_task_choices(spec: ModelSpec) -> None:
-    allowed = METRICS[spec.task]
+    allowed = rankable_metrics_for(spec.task)
     if spec.primary_metric not in allowed:
         raise FieldError(
             "metrics.primary",
             f"{spec.primary_metric!r} is not a {spec.task} metric",
             _listed(allowed),
         )
-    if unknown := [m for m in spec.report_metrics if m not in allowed]:
+    reportable = metrics_for(spec.task)
+    if unknown := [m for m in spec.report_metrics if m not in reportable]:
         raise FieldError(
-            "metrics.report", f"{_listed(unknown)} not {spec.task} metrics", _listed(allowed)
+            "metrics.report", f"{_listed(unknown)} not {spec.task} metrics", _listed(reportable)
         )
-    families = FAMILIES[spec.task]
+    families = TASKS[spec.task].families
     if unknown := [f for f in spec.model_families if f not in families]:
         raise FieldError(
             "families", f"{_listed(unknown)} not {spec.task} families", _listed(families)
-        )
-    if unknown := [f for f in spec.search_spaces if f not in spec.model_families]:
-        raise FieldError(
-            "search_spaces",
-            f"{_listed(unknown)} not among the families",
-            _listed(spec.model_families),
         )
 
 
@@ -293,10 +299,10 @@ def _check_holdout(spec: ModelSpec) -> None:
 
 def _check_gate(spec: ModelSpec) -> None:
     metric, gate = spec.gate_metric, spec.gate
-    allowed = METRICS[spec.task]
+    allowed = metrics_for(spec.task)
     if metric not in allowed:
         raise FieldError("gate.metric", f"{metric!r} is not a {spec.task} metric", _listed(allowed))
-    lower = metric in LOWER_IS_BETTER
+    lower = not METRICS[metric].greater_is_better
     bound, other = ("ceiling", "floor") if lower else ("floor", "ceiling")
     direction = "lower" if lower else "higher"
     if getattr(gate, other) is not None or getattr(gate, bound) is None:
@@ -305,3 +311,23 @@ def _check_gate(spec: ModelSpec) -> None:
             f"{metric} is better {direction}, so the gate needs a {bound} (and no {other})",
             f"gate.{bound}: <number>",
         )
+
+
+def _check_search_spaces(spec: ModelSpec) -> None:
+    # The ml package searches its own space per family (ml/pipelines.py suggest_params).
+    if spec.search_spaces:
+        raise FieldError("search_spaces", "cannot be overridden by the training code", "{}")
+
+
+def _check_scores(spec: ModelSpec) -> None:
+    named = (spec.scores.score_column, spec.scores.prediction_column)
+    taken = {spec.id_column, spec.time_column, "model_version", "scored_at"}
+    for field, column in zip(("score_column", "prediction_column"), named, strict=True):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", column) or column in taken:
+            raise FieldError(
+                f"scores.{field}",
+                f"{column!r} is not a free column name of the scores table",
+                "a lowercase name other than the id, time, model_version and scored_at columns",
+            )
+    if named[0] == named[1]:
+        raise FieldError("scores.prediction_column", "equals scores.score_column", "another name")

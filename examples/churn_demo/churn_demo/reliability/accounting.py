@@ -22,8 +22,6 @@ from churn_demo import ticket_store
 from churn_demo.reliability import DEMO_MODEL
 from churn_demo.reliability.bad_files import LandedFile
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ml.datasets import latest_snapshot
-from training_pipeline.ml.feature_spec import CHURN
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import Settings
 
@@ -196,9 +194,15 @@ def check_production_model(settings: Settings) -> ModelCheck:
         return ModelCheck(None, last)
     verified = _sha256(production.artifact_path) == production.sha256
     model = registry.load(production.version)  # raises on a bad hash, type or version
+    # The problem as the registry stored it: the relation and the roles the model saw.
+    problem = registry.metadata(production.version)["problem"]
+    features = ", ".join([*problem["numeric"], *problem["categorical"]])
+    relation, time = problem["relation"], problem["time_column"]
     with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
-        current = latest_snapshot(con, CHURN)
-    scores = model.predict_proba(current[list(CHURN.features)])[:, 1]
+        current = con.execute(
+            f"select {features} from {relation} where {time} = (select max({time}) from {relation})"
+        ).df()
+    scores = model.predict_proba(current)[:, 1]
     problems = () if ((scores >= 0) & (scores <= 1)).all() else ("scores outside [0, 1]",)
     return ModelCheck(production.version, last, verified, True, len(scores), problems)
 
