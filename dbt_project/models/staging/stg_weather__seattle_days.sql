@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'seattle_weather') }}
+    select * from {{ source('weather', 'seattle_weather') }}
 
 ),
 
