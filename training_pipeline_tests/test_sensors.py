@@ -80,9 +80,9 @@ def live_sources(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterato
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", server.url)
         configured = Settings.from_env()
         resources = resources_with_sources(configured)
-        wanted = {
-            k: resources[k] for k in ("source__orders", "source__crm_customers", "row_contract")
-        }
+        # Every declared source's resource: the sensor probes each one.
+        wanted = {k: v for k, v in resources.items() if k.startswith("source__")}
+        wanted["row_contract"] = resources["row_contract"]
         declared = declared_sources(load_project(configured, COMPONENT_TYPES))
         yield wanted | tickets_resources() | {"declared": declared}
 
