@@ -12,12 +12,14 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 
 from training_pipeline.assets.model_gate import GATE_CHECK
+from training_pipeline.assets.model_training import NO_DATA
 from training_pipeline.ml.recovery import production_check
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import Settings
 from training_pipeline.spec.model_spec import ModelSpec
 
 SKIPPED = "skipped: training set unchanged"
+WAITING = "skipped: no labelled rows yet"
 NOT_REACHED = "not trained in this run"
 
 
@@ -33,8 +35,9 @@ def run_outcome(
     ``skipped`` reason instead of materializing (assets/model_freshness.py).
     """
     candidate, validation = dg.AssetKey([name, "candidate"]), dg.AssetKey([name, "validation"])
-    if any(o.asset_key == candidate and "skipped" in o.metadata for o in observations):
-        return SKIPPED
+    skipped = [o for o in observations if o.asset_key == candidate and "skipped" in o.metadata]
+    if skipped:
+        return WAITING if NO_DATA in skipped[-1].metadata else SKIPPED
     gate = [e for e in evaluations if e.asset_key == validation and e.check_name == GATE_CHECK]
     if gate:
         return "gate passed" if gate[-1].passed else "gate FAILED: candidate not deployed"

@@ -99,7 +99,7 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
         }
         # The starting point: a production model from the one-button job.
         subprocess.run(
-            [str(BIN / "training-pipeline"), "retrain"],
+            [str(BIN / "training-pipeline"), "retrain", "--model", "churn"],
             env=env,
             check=True,
             cwd=REPO,

@@ -180,6 +180,10 @@ def train(
     )
 
 
+NO_DATA = "no_labelled_rows"
+"""Observation metadata of a candidate that waited for its first labelled rows."""
+
+
 def train_unless_unchanged(
     context: dg.AssetExecutionContext,
     model: DeclaredModel,
@@ -189,13 +193,21 @@ def train_unless_unchanged(
 ) -> Iterator[dg.Output[Candidate] | dg.AssetObservation]:
     registry = model.registry(store)
     reason = None
-    if not config.force:
+    if dataset.rows == 0:
+        # A model may be declared before its data arrives: it waits, visibly, and the other
+        # models of the run still train.  Forcing cannot train on nothing either.
+        reason = (
+            f"{model.spec.features} has no labelled rows yet: nothing to train; the model "
+            "trains on the first run that finds some"
+        )
+    elif not config.force:
         reason = unchanged_reason(registry, dataset.fingerprint, model.spec.spec_hash)
     if reason is None:
         yield train(context, model, config, store, dataset)
         return
     context.log.info(reason)
-    yield dg.AssetObservation(asset_key=model.candidate, metadata={"skipped": reason})
+    no_data = {NO_DATA: True} if dataset.rows == 0 else {}
+    yield dg.AssetObservation(asset_key=model.candidate, metadata={"skipped": reason, **no_data})
 
 
 def training_assets(model: DeclaredModel) -> list[dg.AssetsDefinition]:
