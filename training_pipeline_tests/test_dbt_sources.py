@@ -55,7 +55,12 @@ def test_one_dbt_source_per_system_with_asset_keys_descriptions_and_provenance(m
         for n in manifest["sources"].values()
         if n["schema"] == "raw"
     }
-    assert set(raw) == {("shop", "orders"), ("crm", "crm_customers"), ("support", "tickets")}
+    assert set(raw) == {
+        ("shop", "orders"),
+        ("crm", "crm_customers"),
+        ("support", "tickets"),
+        ("weather", "seattle_weather"),
+    }
     orders = raw[("shop", "orders")]
     assert orders["meta"]["dagster"]["asset_key"] == ["raw", "orders"]
     assert "an order_id can appear in several batches" in orders["description"]

@@ -9,6 +9,7 @@ the true value; text that cannot hold a value is null.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Iterator, Sequence
@@ -34,6 +35,7 @@ PARSERS = {
     "satisfaction": "parse_satisfaction('v')",
     "at_utc": "parse_timestamp_utc('v')",
     "record_id": "parse_integer('v')",
+    "measurement": "parse_decimal('v')",
     "email": "normalize_email('v')",
     "country": "normalize_country('v')",
     "segment": "normalize_segment('v')",
@@ -141,6 +143,7 @@ def in_documented_range(parser: str, value: Any) -> bool:
         # The year as written is 1900-2099; an offset of up to 14 h may cross it in UTC.
         "at_utc": lambda v: datetime(1899, 12, 31, 10) <= v <= datetime(2100, 1, 1, 14),
         "amount": lambda v: abs(v) < Decimal(10) ** 10 and v == v.quantize(Decimal("0.01")),
+        "measurement": lambda v: isinstance(v, float) and math.isfinite(v),
         "email": lambda v: (
             v == v.lower()
             and v.count("@") == 1
@@ -161,7 +164,7 @@ def test_any_text_parses_to_null_or_a_value_in_the_documented_range(parse, texts
             assert in_documented_range(parser, value), f"{parser}({text!r}) = {value!r}"
 
 
-NUMERIC = ("age", "signup_date", "amount", "satisfaction", "at_utc", "record_id")
+NUMERIC = ("age", "signup_date", "amount", "satisfaction", "at_utc", "record_id", "measurement")
 
 
 def has_digit(text: str) -> bool:
@@ -216,6 +219,14 @@ def test_an_age_is_never_picked_out_of_other_text(parse, text):
         ("amount", "10000000000"),
         ("record_id", "9.5"),  # a cast would round it to 10
         ("record_id", "0x10"),  # a cast would read 16
+        ("measurement", "1,234"),  # thousands separator
+        ("measurement", "12,5"),  # decimal comma
+        ("measurement", "1e3"),  # a cast would read 1000
+        ("measurement", "nan"),  # a cast would read NaN
+        ("measurement", "inf"),
+        ("measurement", "12 mm"),
+        ("measurement", "."),
+        ("measurement", "--1"),
         ("email", "a@..x"),
         ("email", "<x>@y.z"),
     ],
@@ -352,3 +363,21 @@ def test_the_parsers_under_test_are_every_macro_the_staging_models_call():
     }
     tested = {call.split("(")[0] for call in PARSERS.values()}
     assert called <= tested, f"untested parser macros: {sorted(called - tested)}"
+
+
+@PROPERTY
+@given(
+    tenths=st.lists(st.integers(-(10**6), 10**6), min_size=1, max_size=20),
+    padding=st.sampled_from(["", " ", "  "]),
+)
+def test_every_measurement_as_the_weather_files_write_it_parses_to_its_value(
+    parse, tenths, padding
+):
+    values = [t / 10 for t in tenths]
+    # The vega CSV writes "12.8", "-2.1", "0.0" and "7"; a leading "+" or a bare ".5" is
+    # the same number.
+    rendered = [f"{padding}{v}{padding}" for v in values]
+    rendered += [str(int(v)) for v in values if v.is_integer()]
+    expected = values + [float(int(v)) for v in values if v.is_integer()]
+    assert parse("measurement", rendered) == expected, rendered
+    assert parse("measurement", ["+0.5", ".5", "-.5"]) == [0.5, 0.5, -0.5]
