@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from training_pipeline.definitions import build_definitions
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.model_summary import NOT_REACHED, SKIPPED, model_lines, run_outcome
 from training_pipeline.runner import model_selection
-from training_pipeline.settings import Settings
+from training_pipeline.settings import DEFAULT_PROJECT_DIR, Settings
 from training_pipeline.spec.model_skeleton import model_skeleton, skeleton_values
 from training_pipeline.spec.model_spec import ModelSpec
 
@@ -45,6 +46,10 @@ def two_models(tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPat
     project_dir = tmp_path / "project"
     for name in MODELS:
         declare(project_dir, name)
+    # The pipeline's dbt project reads every declared source system: the project declares them.
+    for system in DEFAULT_PROJECT_DIR.glob("defs/*/*"):
+        if system.name != "model":
+            shutil.copytree(system, project_dir / system.relative_to(DEFAULT_PROJECT_DIR))
     monkeypatch.setenv("TRAINING_PIPELINE_PROJECT_DIR", str(project_dir))
     return replace(settings, project_dir=project_dir)
 

@@ -24,7 +24,7 @@ import pytest
 from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate
 from churn_model import NAME
-from declared_sources import declared_raw_assets, resources_with_sources
+from declared_sources import declared_raw_asset, resources_with_sources
 from fitted_models import fitted, register
 from synthetic_churn import churn_snapshots
 
@@ -113,9 +113,10 @@ def landing_files(settings: Settings) -> dict[str, str]:
 def ingest(settings: Settings, server: DemoApiServer) -> dg.ExecuteInProcessResult:
     # A small page size so each ticket batch spans several pages.
     resources = resources_with_sources(settings) | tickets_resources(server.url, page_size=5)
-    result = dg.materialize(
-        declared_raw_assets(settings), resources=resources, raise_on_error=False
-    )
+    # Only the churn sources: a training set lists every batch the warehouse holds, and
+    # these tests trace the churn model to its own three sources.
+    churn_raw = [declared_raw_asset(settings, n) for n in ("orders", "crm_customers", "tickets")]
+    result = dg.materialize(churn_raw, resources=resources, raise_on_error=False)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
 
@@ -206,7 +207,7 @@ def scalar(settings: Settings, sql: str) -> int:
 
 
 def test_production_traces_to_every_order_file_with_its_sha256_and_every_api_page(world):
-    lineage = model_lineage(world.settings, "production")
+    lineage = model_lineage(world.settings, "production", NAME)
 
     assert lineage.model.version == world.second.version
     assert lineage.aliases == ("production",)
@@ -224,7 +225,7 @@ def test_production_traces_to_every_order_file_with_its_sha256_and_every_api_pag
 
 
 def test_the_rows_of_files_pages_and_queries_add_up_to_the_raw_tables(world):
-    lineage = model_lineage(world.settings, "production")
+    lineage = model_lineage(world.settings, "production", NAME)
 
     def total(kind: str) -> int:
         return sum(ref.rows_loaded or 0 for b in lineage.batches for ref in getattr(b, kind))
@@ -240,7 +241,7 @@ def test_the_rows_of_files_pages_and_queries_add_up_to_the_raw_tables(world):
 
 
 def test_each_batch_names_the_dagster_run_that_ingested_it(world):
-    lineage = model_lineage(world.settings, "production")
+    lineage = model_lineage(world.settings, "production", NAME)
 
     runs = [b.run_id for b in lineage.batches]
     assert runs == [world.first.run_id] * 3 + [world.second.run_id] * 3
@@ -249,17 +250,17 @@ def test_each_batch_names_the_dagster_run_that_ingested_it(world):
 
 
 def test_an_older_version_traces_only_to_the_batches_it_was_trained_on(world):
-    lineage = model_lineage(world.settings, world.first.version)
+    lineage = model_lineage(world.settings, world.first.version, NAME)
 
     assert lineage.aliases == ("previous_production",)
     assert {b.run_id for b in lineage.batches} == {world.first.run_id}
     assert files_by_status(lineage, "loaded", "quarantined") == world.first.delivered
     assert [p.request for b in lineage.batches for p in b.api_pages] == world.first.requests
-    assert model_lineage(world.settings, "previous_production").model == lineage.model
+    assert model_lineage(world.settings, "previous_production", NAME).model == lineage.model
 
 
 def test_the_training_set_is_the_export_the_model_was_fit_on(world):
-    lineage = model_lineage(world.settings, "production")
+    lineage = model_lineage(world.settings, "production", NAME)
 
     dataset = lineage.training_set
     assert dataset.fingerprint == lineage.model.data_fingerprint
@@ -270,7 +271,7 @@ def test_the_training_set_is_the_export_the_model_was_fit_on(world):
 
 
 def test_lineage_json_has_the_documented_keys(capsys, cli_env, world):
-    assert main(["lineage", "production", "--json"]) == 0
+    assert main(["lineage", "production", "--model", NAME, "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
 
     assert set(document) == TOP_LEVEL_KEYS
@@ -289,7 +290,7 @@ def test_lineage_json_has_the_documented_keys(capsys, cli_env, world):
 
 
 def test_lineage_prints_a_tree_down_to_the_files_and_pages(capsys, cli_env, world):
-    assert main(["lineage", world.second.version]) == 0
+    assert main(["lineage", world.second.version, "--model", NAME]) == 0
     out = capsys.readouterr().out
 
     assert out.startswith(f"model {world.second.version} (random_forest, production;")
@@ -302,35 +303,35 @@ def test_lineage_prints_a_tree_down_to_the_files_and_pages(capsys, cli_env, worl
 def test_an_unknown_version_is_named_in_the_error(capsys, cli_env):
     unknown = "v20990101T000000-0123456789ab"
     with pytest.raises(LineageError, match=unknown):
-        model_lineage(cli_env, unknown)
+        model_lineage(cli_env, unknown, NAME)
 
-    assert main(["lineage", unknown]) == 1
+    assert main(["lineage", unknown, "--model", NAME]) == 1
     captured = capsys.readouterr()
     assert captured.out == "" and f"unknown model version '{unknown}'" in captured.err
 
 
 def test_production_in_an_empty_registry_is_a_clear_error(settings):
     with pytest.raises(LineageError, match="no model is production"):
-        model_lineage(settings, "production")
+        model_lineage(settings, "production", NAME)
 
 
 def test_the_registered_copy_of_the_manifest_stands_in_for_a_deleted_export(copied):
-    lineage = model_lineage(copied, "production")
+    lineage = model_lineage(copied, "production", NAME)
     lineage.manifest.unlink()
 
-    fallback = model_lineage(copied, "production")
+    fallback = model_lineage(copied, "production", NAME)
 
     assert fallback.manifest == lineage.model.directory / "training_set.json"
     assert fallback.training_set == lineage.training_set
 
 
 def test_a_missing_training_set_manifest_is_a_clear_error(copied):
-    lineage = model_lineage(copied, "production")
+    lineage = model_lineage(copied, "production", NAME)
     lineage.manifest.unlink()
     (lineage.model.directory / "training_set.json").unlink()
 
     with pytest.raises(LineageError, match="training-set manifest .* is missing") as error:
-        model_lineage(copied, "production")
+        model_lineage(copied, "production", NAME)
     assert lineage.model.data_fingerprint in str(error.value)
 
 
@@ -338,7 +339,7 @@ def test_a_missing_warehouse_is_a_clear_error(copied):
     copied.warehouse_path.unlink()
 
     with pytest.raises(LineageError, match="warehouse .* does not exist"):
-        model_lineage(copied, "production")
+        model_lineage(copied, "production", NAME)
     assert not copied.warehouse_path.exists()  # read-only: nothing was created
 
 
@@ -358,18 +359,18 @@ def test_a_warehouse_held_by_a_writer_is_reported_not_waited_for(copied):
     try:
         assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(LineageError, match="a run is writing it"):
-            model_lineage(copied, "production")
+            model_lineage(copied, "production", NAME)
     finally:
         holder.communicate("", timeout=30)
 
 
 def test_batches_the_warehouse_no_longer_holds_are_listed_as_missing(copied):
-    production = model_lineage(copied, "production")
+    production = model_lineage(copied, "production", NAME)
     gone = production.batches[0].batch_id
     with wh.connect(copied.warehouse_path, limits=copied.duckdb) as con:
         con.execute("delete from raw.ingestion_batches where batch_id = ?", [gone]).fetchall()
 
-    lineage = model_lineage(copied, "production")
+    lineage = model_lineage(copied, "production", NAME)
 
     assert lineage.missing_batches == (gone,)
     assert gone not in {b.batch_id for b in lineage.batches}

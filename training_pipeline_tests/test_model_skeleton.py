@@ -3,6 +3,7 @@ and a note, written where the loader finds it, never over an existing file."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from pydantic import BaseModel
 from training_pipeline.cli import main
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
+from training_pipeline.components.trained_model import TrainedModel
 from training_pipeline.definitions import build_definitions
-from training_pipeline.settings import Settings
+from training_pipeline.settings import DEFAULT_PROJECT_DIR, Settings
 from training_pipeline.spec import model_skeleton
 from training_pipeline.spec.model_skeleton import (
     SkeletonError,
@@ -58,6 +60,10 @@ def binary_values() -> dict:
 def project(tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     project_dir = tmp_path / "project"
     (project_dir / "defs").mkdir(parents=True)
+    # The pipeline's dbt project reads every declared source system: the project declares them.
+    for system in DEFAULT_PROJECT_DIR.glob("defs/*/*"):
+        if system.name != "model":
+            shutil.copytree(system, project_dir / system.relative_to(DEFAULT_PROJECT_DIR))
     monkeypatch.setenv("TRAINING_PIPELINE_PROJECT_DIR", str(project_dir))
     return replace(settings, project_dir=project_dir)
 
@@ -138,7 +144,7 @@ def test_new_model_writes_a_declaration_that_loads_into_the_models_assets(capsys
     path = project.project_dir / "defs" / "late_orders" / "model" / "defs.yaml"
     assert code == 0 and f"wrote {path}" in out
     loaded = load_project(project, COMPONENT_TYPES)
-    (component,) = loaded.components
+    (component,) = [c for c in loaded.components if isinstance(c, TrainedModel)]
     assert component.spec.columns.categorical == ("segment", "country_code")
     graph = build_definitions(project).resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}

@@ -78,7 +78,7 @@ def test_a_yaml_only_folder_loads_every_declaration_with_the_settings_of_the_loa
     assert not list(project.project_dir.rglob("*.py"))
 
 
-def test_an_empty_defs_folder_loads_nothing_and_the_shipped_default_loads_the_churn_model(
+def test_an_empty_defs_folder_loads_nothing_and_the_shipped_default_loads_its_two_models(
     project, settings
 ):
     assert load_project(project, TYPES).components == ()
@@ -89,7 +89,8 @@ def test_an_empty_defs_folder_loads_nothing_and_the_shipped_default_loads_the_ch
     declared = {k.to_user_string() for a in shipped.defs.assets or () for k in a.keys}
     assert {"raw/orders", "raw/crm_customers", "raw/tickets"} <= declared
     assert [c.declared_names() for c in shipped.components if c.namespace == "model"] == [
-        ("churn",)
+        ("churn",),
+        ("seattle_weather",),
     ]
 
 
@@ -200,10 +201,10 @@ def test_the_definitions_include_the_project_beside_the_pipeline(project, monkey
 
     monkeypatch.setitem(components.COMPONENT_TYPES, TYPE, Widget)
     declare(project.project_dir, "w", widget("a"))
-    # The pipeline's dbt project reads the churn sources: the project declares them.
-    for system in ("shop", "crm", "support"):
-        churn = Path("defs") / "churn" / system
-        shutil.copytree(DEFAULT_PROJECT_DIR / churn, project.project_dir / churn)
+    # The pipeline's dbt project reads every declared source system: the project declares them.
+    for system in DEFAULT_PROJECT_DIR.glob("defs/*/*"):
+        if system.name != "model":
+            shutil.copytree(system, project.project_dir / system.relative_to(DEFAULT_PROJECT_DIR))
 
     assert {"widgets/a", "raw/orders"} <= set(keys(build_definitions(project)))
 

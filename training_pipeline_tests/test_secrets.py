@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate
-from declared_sources import declared_raw_assets, resources_with_sources
+from declared_sources import declared_raw_asset, resources_with_sources
 
 from training_pipeline.alerts import WEBHOOK_URL_ENV, AlertDeliveryError
 from training_pipeline.automation import alerts as sensor_module
@@ -119,7 +119,9 @@ def test_the_crm_password_and_the_webhook_token_appear_in_no_log_event_file_or_a
     ):
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", api.url)
         resources = resources_with_sources(Settings.from_env())
-        raw_orders, raw_crm_customers, raw_tickets = declared_raw_assets(settings)
+        raw_orders, raw_crm_customers, raw_tickets = (
+            declared_raw_asset(settings, name) for name in ("orders", "crm_customers", "tickets")
+        )
         ingested = dg.materialize(
             [raw_orders, raw_crm_customers, raw_tickets],
             resources=resources,

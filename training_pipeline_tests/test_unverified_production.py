@@ -168,7 +168,7 @@ def test_the_run_summary_says_loudly_that_production_failed_verification(
 ):
     flip_a_byte(registry.get(three_promoted[-1]).artifact_path)
 
-    lines = model_lines(settings, declared_models(settings), {NAME: NOT_REACHED})
+    lines = model_lines(settings, {NAME: declared_models(settings)[NAME]}, {NAME: NOT_REACHED})
 
     assert lines[0].startswith(f"production model {NAME}: {three_promoted[-1]}")
     assert lines[1].startswith(f"  !! production model {three_promoted[-1]} FAILED verification")

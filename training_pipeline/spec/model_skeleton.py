@@ -15,16 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from training_pipeline.ml.metrics import METRICS, metrics_for
+from training_pipeline.ml.tasks import TASKS
 from training_pipeline.spec.errors import FieldError
-from training_pipeline.spec.model_spec import (
-    FAMILIES,
-    LOWER_IS_BETTER,
-    METRICS,
-    NAME_PATTERN,
-    PRIMARY_METRIC,
-    SCORES_SCHEMA,
-    ModelSpec,
-)
+from training_pipeline.spec.model_spec import NAME_PATTERN, SCORES_SCHEMA, ModelSpec
 
 COMPONENT_TYPE = "training_pipeline.components.TrainedModel"
 DEFAULT_FRACTION = 0.2  # holdout share when there is no time column to split on
@@ -36,12 +30,13 @@ NOTES: dict[str, str] = {
     "name": "the model's name: asset keys <name>/..., registry <data>/models/<name>/; "
     + NAME_PATTERN.replace("{", "{{").replace("}", "}}"),
     "description": "free text, shown in the UI and the model card",
+    "label_description": "what the label records, for the model card",
     "features": "the dbt model of one row per example, as <schema>.<model>; must be in the "
     "dbt manifest",
     "id_column": "a column of the features model identifying a row's entity",
     "time_column": "optional date/timestamp column; set, holdout and tuning folds split by time",
     "label": "the column to predict; rows whose label is null are the rows scored",
-    "task": "binary | multiclass | regression",
+    "task": "binary | regression",
     "label_horizon": "how far past its time a row's label looks (keeps folds apart), e.g. 0d, "
     "30d, 2w",
     "columns": "feature roles: declared, or null to infer them from the warehouse types",
@@ -87,6 +82,8 @@ NOTES: dict[str, str] = {
     "drift.error_share": "ERROR (and on_drift retrains) at this share; <= 1",
     "scores": "where the production model's predictions are written",
     "scores.table": f"null = {SCORES_SCHEMA}.<name>; or {SCORES_SCHEMA}.<table>",
+    "scores.score_column": "the column of the probability (binary) or predicted value",
+    "scores.prediction_column": "binary only: the column of score >= the chosen threshold",
     "deployment": "how a promoted model is tried before it serves",
     "deployment.canary_rows": "rows scored as a smoke test before promotion; >= 1",
     "pool": "Dagster pool the tuning step runs in (limits concurrent training)",
@@ -98,8 +95,8 @@ class SkeletonError(ValueError):
 
 
 def _gate_bound(task: str, bound: float | None) -> dict[str, float]:
-    metric = PRIMARY_METRIC[task]
-    if metric in LOWER_IS_BETTER:
+    metric = TASKS[task].primary_metric
+    if not METRICS[metric].greater_is_better:
         if bound is None:
             raise SkeletonError(
                 f"task {task} is gated by a ceiling on {metric}, in the label's units, and "
@@ -121,8 +118,8 @@ def skeleton_values(
     categorical: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """The values the skeleton sets, by dotted field; every other field keeps its default."""
-    if task not in METRICS:
-        raise SkeletonError(f"task {task!r} is not one of {', '.join(METRICS)}")
+    if task not in TASKS:
+        raise SkeletonError(f"task {task!r} is not one of {', '.join(TASKS)}")
     values: dict[str, Any] = {
         "name": name,
         "features": features,
@@ -187,9 +184,9 @@ def model_skeleton(values: Mapping[str, Any]) -> str:
         raise SkeletonError("; ".join(_problem(e) for e in error.errors())) from error
     fill = {
         "task": spec.task,
-        "metrics": ", ".join(METRICS[spec.task]),
-        "primary": PRIMARY_METRIC[spec.task],
-        "families": ", ".join(FAMILIES[spec.task]),
+        "metrics": ", ".join(metrics_for(spec.task)),
+        "primary": spec.primary_metric,
+        "families": ", ".join(TASKS[spec.task].families),
     }
     lines = [f"type: {COMPONENT_TYPE}", "attributes:"]
     for path, default, section in _fields(ModelSpec):
