@@ -99,10 +99,17 @@ def summarize(result: dg.ExecuteInProcessResult, settings: Settings) -> str:
 
 
 def model_selection(defs: dg.Definitions, model: str) -> list[dg.AssetKey]:
-    """One model's slice of the graph: what its training set reads, and all it feeds."""
+    """One model's slice of the graph: what its training set reads, and all it feeds.
+
+    The dbt project is built whole: its tests reach across models (a relationship test
+    of one mart reads another), so a slice of it could fail on a table it never built.
+    """
+    graph = defs.resolve_asset_graph()
     training_set = dg.AssetSelection.assets(dg.AssetKey([model, "training_set"]))
-    selection = training_set.upstream() | training_set.downstream()
-    return sorted(selection.resolve(defs.resolve_asset_graph()))
+    selected = set((training_set.upstream() | training_set.downstream()).resolve(graph))
+    for key in list(selected):
+        selected |= graph.get(key).assets_def.keys  # the rest of a multi-asset (dbt)
+    return sorted(selected)
 
 
 def run_everything(settings: Settings, model: str | None = None) -> int:
