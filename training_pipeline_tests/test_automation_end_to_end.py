@@ -211,7 +211,7 @@ def test_the_pipeline_refreshes_on_new_data_retrains_on_drift_and_alerts_on_fail
         "a retrained model in production", lambda: registry.production().version != first_model, 900
     )
     status = subprocess.run(
-        [str(BIN / "training-pipeline"), "status", "--json"],
+        [str(BIN / "training-pipeline"), "status", "--model", "churn", "--json"],
         env=pipeline["env"],
         capture_output=True,
         text=True,
