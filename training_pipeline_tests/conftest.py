@@ -3,7 +3,7 @@
 - A throw-away data directory, and a dbt manifest parsed once per test run.
 - Tiers: a test that starts dbt to build models, a pipeline run, the CLI's `run` or the
   Dagster daemon is marked ``slow`` (or ``e2e``); `make test-fast` leaves those out, and
-  an unmarked test that starts one fails (``_guard_the_fast_tier``).
+  an unmarked test that starts one fails (``_FastTierGuard``).
 - Parallel runs (`make test`: pytest-xdist): scheduling.py decides what runs where.
 """
 
@@ -76,41 +76,66 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log) -> scheduling.Module
     return scheduling.ModuleScheduling(config, log)
 
 
+class _FastTierGuard:
+    """Fails a fast-tier test that starts a slow command, naming the test.
+
+    Installed once for the whole run, it asks which test is running *now*: anything that
+    captured `subprocess.Popen` during one test (a monkeypatch restoring its saved value,
+    a library subclassing it) cannot carry that test's tier into another.
+    """
+
+    def __init__(self) -> None:
+        self.current: pytest.Item | None = None
+
+    def fast_item(self) -> pytest.Item | None:
+        item = self.current
+        if item is None or any(item.get_closest_marker(m) for m in SLOW_MARKERS):
+            return None
+        return item
+
+    def popen_class(self, original: type[subprocess.Popen]) -> type[subprocess.Popen]:
+        guard = self
+
+        class GuardedPopen(original):  # type: ignore[misc, valid-type]
+            def __init__(self, args, *rest, **kwargs) -> None:
+                item = guard.fast_item()
+                reason = slow_command(args) if item is not None else None
+                if reason:
+                    pytest.fail(
+                        f"{item.nodeid} is in the fast tier but {reason}: mark it "
+                        "@pytest.mark.slow (or e2e) so that `make test-fast` leaves it out",
+                        pytrace=False,
+                    )
+                super().__init__(args, *rest, **kwargs)
+
+        return GuardedPopen
+
+
+_GUARD = _FastTierGuard()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    subprocess.Popen = _GUARD.popen_class(subprocess.Popen)  # type: ignore[misc]
+
+
 @contextmanager
-def _guard_the_fast_tier(item: pytest.Item) -> Iterator[None]:
-    """Outside the slow tiers, starting a slow command fails the test and names it."""
-    original = subprocess.Popen
-    if any(item.get_closest_marker(marker) for marker in SLOW_MARKERS):
-        yield
-        return
-
-    class GuardedPopen(original):  # type: ignore[misc, valid-type]
-        def __init__(self, args, *rest, **kwargs) -> None:
-            reason = slow_command(args)
-            if reason:
-                pytest.fail(
-                    f"{item.nodeid} is in the fast tier but {reason}: mark it "
-                    "@pytest.mark.slow (or e2e) so that `make test-fast` leaves it out",
-                    pytrace=False,
-                )
-            super().__init__(args, *rest, **kwargs)
-
-    subprocess.Popen = GuardedPopen  # type: ignore[misc]
+def _running(item: pytest.Item) -> Iterator[None]:
+    _GUARD.current = item
     try:
         yield
     finally:
-        subprocess.Popen = original  # type: ignore[misc]
+        _GUARD.current = None
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_setup(item: pytest.Item):
-    with _guard_the_fast_tier(item):
+    with _running(item):
         yield
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    with _guard_the_fast_tier(item):
+    with _running(item):
         yield
 
 

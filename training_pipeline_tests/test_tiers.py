@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import conftest
 import pytest
 from scheduling import ModuleScheduling, order
 from tiers import slow_command
@@ -77,6 +78,17 @@ class FakeItem:
 
     def get_closest_marker(self, name: str) -> str | None:
         return name if name in self.markers else None
+
+
+def test_a_popen_saved_during_a_fast_test_does_not_fail_a_later_slow_test(fake_dbt, monkeypatch):
+    # A monkeypatch of subprocess.Popen in a fast test saves the guarded class and puts it
+    # back after the test; the guard must judge the test running when it is called.
+    saved = subprocess.Popen
+    monkeypatch.setattr(conftest._GUARD, "current", FakeItem("t/test_x.py::later", "slow"))
+    assert saved([str(fake_dbt), "build"]).wait() == 0
+    monkeypatch.setattr(conftest._GUARD, "current", FakeItem("t/test_x.py::fast"))
+    with pytest.raises(pytest.fail.Exception, match=r"t/test_x\.py::fast is in the fast tier"):
+        saved([str(fake_dbt), "build"])
 
 
 def ids(items) -> list[str]:
