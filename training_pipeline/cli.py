@@ -25,8 +25,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from training_pipeline.cli_scaffold import add_scaffold_commands
-from training_pipeline.environment import SettingsError, check_environment
+from training_pipeline.environment import SettingsError
 from training_pipeline.settings import Settings
+from training_pipeline.source_declarations import check_settings
 
 if TYPE_CHECKING:
     from training_pipeline.ml.registry import ModelRegistry
@@ -232,13 +233,9 @@ def _add_lineage_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _dbt_sources(args: argparse.Namespace) -> int:
-    from training_pipeline.dbt_sources import (
-        SOURCES_FILE,
-        render_sources,
-        systems_in,
-        write_sources,
-    )
+    from training_pipeline.dbt_sources import SOURCES_FILE, render_sources, write_sources
     from training_pipeline.settings import DBT_PROJECT_DIR
+    from training_pipeline.source_declarations import systems_in
 
     # The project folder's defs/ (components/loader.py); read before dbt can parse.
     try:
@@ -290,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Every setting is checked before any command does anything, so a bad one stops
     # `run` before a run starts, and the message names the variable and what is allowed.
     try:
-        check_environment()
+        check_settings()
         return args.handler(args)
     except SettingsError as error:
         print(f"training-pipeline {args.command}: {error}", file=sys.stderr)

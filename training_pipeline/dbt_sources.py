@@ -17,14 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pydantic
 import yaml
 
 from training_pipeline.assets.source_common import PROVENANCE
 from training_pipeline.spec.sources import Source, SourceSystem
 
 RAW_SCHEMA = "raw"
-SOURCES_TYPE = "training_pipeline.components.Sources"
 # Where the file goes in the dbt project (beside the staging models that read it).
 SOURCES_FILE = Path("models") / "staging" / "_declared_sources.yml"
 FIX = "run `training-pipeline dbt-sources` (then `make`, which parses the dbt project)"
@@ -92,25 +90,6 @@ def write_sources(systems: Sequence[SourceSystem], path: Path) -> bool:
         return False
     path.write_text(text)
     return True
-
-
-def systems_in(defs_dir: Path) -> list[SourceSystem]:
-    """The source systems declared under ``defs_dir``, read straight from the YAML.
-
-    Not through the project loader: loading the project builds the dbt assets, which
-    need the manifest this file is parsed into.  The definitions' own load checks the
-    result against every declaration as the loader reads it.
-    """
-    systems = []
-    for path in sorted(defs_dir.rglob("defs.yaml")):
-        for document in yaml.safe_load_all(path.read_text()):
-            if not isinstance(document, dict) or document.get("type") != SOURCES_TYPE:
-                continue
-            try:
-                systems.append(SourceSystem.model_validate(document.get("attributes") or {}))
-            except pydantic.ValidationError as error:
-                raise ValueError(f"{path}: not a valid source declaration: {error}") from error
-    return systems
 
 
 def _manifest_raw_sources(manifest: Mapping[str, Any]) -> dict[tuple[str, str], dict]:

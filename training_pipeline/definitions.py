@@ -17,17 +17,17 @@ from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
 from training_pipeline.components.sources import declared_sources, declared_systems
 from training_pipeline.dbt_sources import check_dbt_sources
-from training_pipeline.environment import check_environment
 from training_pipeline.project import dbt_project
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
+from training_pipeline.source_declarations import check_settings
 from training_pipeline.spec.sources import Source
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    # Every TRAINING_PIPELINE_* setting at once, so a bad one fails loading, not a run.
-    check_environment()
+    # Every setting and declared source URL at once, so a bad one fails loading, not a run.
+    check_settings()
     return build_definitions(Settings.from_env())
 
 

@@ -40,8 +40,6 @@ TEST_PREFIX = PREFIX + "TEST_"
 
 DATA_DIR_ENV = PREFIX + "DATA_DIR"
 PROJECT_DIR_ENV = PREFIX + "PROJECT_DIR"
-CRM_URL_ENV = PREFIX + "CRM_URL"
-API_URL_ENV = PREFIX + "API_URL"
 OPTUNA_STORAGE_ENV = PREFIX + "OPTUNA_STORAGE"
 WEBHOOK_URL_ENV = PREFIX + "ALERT_WEBHOOK_URL"
 UI_URL_ENV = PREFIX + "UI_URL"
@@ -53,9 +51,6 @@ LANDING_SETTLE_ENV = PREFIX + "LANDING_SETTLE_S"
 FUTURE_TOLERANCE_ENV = PREFIX + "FUTURE_TOLERANCE_HOURS"
 MAX_REJECTED_SHARE_ENV = PREFIX + "MAX_REJECTED_SHARE"
 
-DEFAULT_API_HOST = "127.0.0.1"
-DEFAULT_API_PORT = 8765
-DEFAULT_API_URL = f"http://{DEFAULT_API_HOST}:{DEFAULT_API_PORT}"
 DEFAULT_UI_URL = "http://127.0.0.1:3000"  # where `make ui` serves the Dagster UI
 # 2 GB leaves an 8 GB laptop room for the Dagster webserver, daemon and code server and
 # for scikit-learn tuning beside DuckDB (whose own default is 80% of RAM); the demo
@@ -105,12 +100,6 @@ VARIABLES: dict[str, Variable] = _declare(
     Variable(PROJECT_DIR_ENV, directory,
              "expected the project folder holding defs/ (default: examples/ in the repo)",
              None, ""),
-    Variable(CRM_URL_ENV, database_url,
-             "expected a SQLAlchemy URL such as sqlite:////abs/crm.sqlite or "
-             "postgresql+psycopg://user@host/db (default: <data dir>/crm.sqlite)",
-             None, "garbage", password_masked),
-    Variable(API_URL_ENV, http_url, "expected an http:// or https:// URL with a host",
-             DEFAULT_API_URL, "garbage"),
     Variable(OPTUNA_STORAGE_ENV, database_url,
              "expected a SQLAlchemy URL for Optuna (default: <data dir>/optuna.db)",
              None, "optuna.db", password_masked),
@@ -205,11 +194,16 @@ def child_environment(
     return env
 
 
-def unknown_variable_warnings(env: Mapping[str, str]) -> list[str]:
-    """One warning per ``TRAINING_PIPELINE_*`` variable the pipeline never reads."""
+def unknown_variable_warnings(
+    env: Mapping[str, str], declared: Mapping[str, Variable] = {}
+) -> list[str]:
+    """One warning per ``TRAINING_PIPELINE_*`` variable the pipeline never reads: neither
+    a setting nor a variable a source declaration names (``declared``)."""
     warnings = []
     for name in sorted(env):
-        if not name.startswith(PREFIX) or name in VARIABLES or name.startswith(TEST_PREFIX):
+        if not name.startswith(PREFIX) or name.startswith(TEST_PREFIX):
+            continue
+        if name in VARIABLES or name in declared:
             continue
         # Compared without the prefix, which every name shares.
         known = {known[len(PREFIX) :]: known for known in VARIABLES}
@@ -219,15 +213,18 @@ def unknown_variable_warnings(env: Mapping[str, str]) -> list[str]:
     return warnings
 
 
-def check_environment(env: Mapping[str, str] | None = None) -> list[str]:
-    """Parse every set variable; warn about unknown ones (logged and returned).
+def check_environment(
+    env: Mapping[str, str] | None = None, declared: Mapping[str, Variable] = {}
+) -> list[str]:
+    """Parse every set variable, the settings' and those ``declared`` by the project's
+    sources (``declared_variables.py``); warn about unknown ones (logged and returned).
 
     Raises:
         SettingsError: one or more values are refused; the message lists each one.
     """
     env = os.environ if env is None else env
     problems = []
-    for name, variable in VARIABLES.items():
+    for name, variable in {**VARIABLES, **declared}.items():
         if name in env:
             try:
                 variable.value(env[name])
@@ -237,7 +234,7 @@ def check_environment(env: Mapping[str, str] | None = None) -> list[str]:
         raise SettingsError(problems[0])
     if problems:
         raise SettingsError(f"{len(problems)} settings are refused:\n- " + "\n- ".join(problems))
-    warnings = unknown_variable_warnings(env)
+    warnings = unknown_variable_warnings(env, declared)
     for warning in warnings:
         logger.warning(warning)
     return warnings

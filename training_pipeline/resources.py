@@ -23,10 +23,23 @@ from training_pipeline.alerts import (
     alert_log_path,
     deliver,
 )
-from training_pipeline.environment import OPTUNA_STORAGE_ENV, WEBHOOK_URL_ENV, is_set
+from training_pipeline.environment import (
+    LANDING_SETTLE_ENV,
+    MAX_FILE_BYTES_ENV,
+    MAX_LINE_BYTES_ENV,
+    OPTUNA_STORAGE_ENV,
+    WEBHOOK_URL_ENV,
+    is_set,
+)
 from training_pipeline.ingestion import warehouse
 from training_pipeline.project import dbt_project
-from training_pipeline.settings import DuckDBLimits, LandingLimits, RowContractLimits, Settings
+from training_pipeline.settings import (
+    DuckDBLimits,
+    LandingLimits,
+    LimitOrigins,
+    RowContractLimits,
+    Settings,
+)
 
 WAREHOUSE_POOL = "warehouse"
 """Every step that opens the DuckDB file runs in this pool; its limit (1) is set in
@@ -53,7 +66,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
 class FilesSourceResource(dg.ConfigurableResource):
     """A files source's landing folder, where its unreadable files go, and the limits a
-    file must keep (``settings.LandingLimits``); one per declared files source."""
+    file must keep (``settings.LandingLimits``), each with where it was set; one per
+    declared files source."""
 
     data_dir: str
     landing_dir: str
@@ -61,9 +75,15 @@ class FilesSourceResource(dg.ConfigurableResource):
     max_file_bytes: int
     max_line_bytes: int
     settle_s: float
+    max_file_bytes_from: str = MAX_FILE_BYTES_ENV
+    max_line_bytes_from: str = MAX_LINE_BYTES_ENV
+    settle_s_from: str = LANDING_SETTLE_ENV
 
     def limits(self) -> LandingLimits:
-        return LandingLimits(self.max_file_bytes, self.max_line_bytes, self.settle_s)
+        origins = LimitOrigins(
+            self.max_file_bytes_from, self.max_line_bytes_from, self.settle_s_from
+        )
+        return LandingLimits(self.max_file_bytes, self.max_line_bytes, self.settle_s, origins)
 
     def folders(self) -> tuple[Path, Path]:
         """The landing and quarantine folders, refused when one resolves outside the data

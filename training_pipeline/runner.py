@@ -11,15 +11,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from pathlib import Path
 
 import dagster as dg
 
 from training_pipeline.alerts import alert_log_path
+from training_pipeline.assets.source_files import files_sources_of
 from training_pipeline.companions import companions_for
 from training_pipeline.environment import child_environment, publish_default
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_folder import seconds_until_settled
-from training_pipeline.resources import TRAINING_POOL, WAREHOUSE_POOL
+from training_pipeline.resources import TRAINING_POOL, WAREHOUSE_POOL, FilesSourceResource
 from training_pipeline.settings import REPO_ROOT, Settings
 from training_pipeline.stale_runs import release_dead_runs, run_tags, watch_for_dead_runs
 
@@ -70,7 +73,35 @@ def table_counts(settings: Settings) -> dict[str, int]:
         }
 
 
-def summarize(result: dg.ExecuteInProcessResult, settings: Settings) -> str:
+def settle_waits(
+    files: Mapping[str, FilesSourceResource], now: float | None = None
+) -> dict[str, float]:
+    """Per files source, the seconds until its newest delivery has settled (0: none)."""
+    return {
+        name: seconds_until_settled(Path(resource.landing_dir), resource.settle_s, now)
+        for name, resource in sorted(files.items())
+    }
+
+
+def wait_for_settling(files: Mapping[str, FilesSourceResource]) -> None:
+    """A file that just landed may still be being written; an explicit run waits for
+    it (at most the longest settle time) instead of leaving it for the next run."""
+    waits = {name: wait_s for name, wait_s in settle_waits(files).items() if wait_s > 0}
+    for name, wait_s in waits.items():
+        resource = files[name]
+        print(
+            f"waiting {wait_s:.1f} s for files of source {name!r} that changed in the last "
+            f"{resource.settle_s:g} s to settle ({resource.settle_s_from})"
+        )
+    if waits:
+        time.sleep(max(waits.values()))
+
+
+def summarize(
+    result: dg.ExecuteInProcessResult,
+    settings: Settings,
+    files: Mapping[str, FilesSourceResource] = {},
+) -> str:
     from training_pipeline.components.models import declared_models
     from training_pipeline.model_summary import model_lines, result_outcomes
 
@@ -93,7 +124,7 @@ def summarize(result: dg.ExecuteInProcessResult, settings: Settings) -> str:
         *(f"  {name:<32} {count:>10,}" for name, count in table_counts(settings).items()),
         *model_lines(settings, specs, result_outcomes(result, list(specs))),
         f"warehouse: {settings.warehouse_path}",
-        f"quarantine: {settings.quarantine_dir}",
+        *(f"quarantine: {resource.quarantine_dir} ({name})" for name, resource in files.items()),
     ]
     return "\n".join(lines)
 
@@ -121,15 +152,8 @@ def run_everything(settings: Settings, model: str | None = None) -> int:
     defs = build_definitions(settings)
     job = defs.resolve_job_def(JOB_NAME)
     selection = None if model is None else model_selection(defs, model)
-    # A file that just landed may still be being written; an explicit run waits for it
-    # (at most the settle time) instead of leaving the newest day for the next run.
-    wait_s = seconds_until_settled(settings.landing_dir, settings.landing.settle_s)
-    if wait_s > 0:
-        print(
-            f"waiting {wait_s:.1f} s for order files that changed in the last "
-            f"{settings.landing.settle_s:g} s to settle (TRAINING_PIPELINE_LANDING_SETTLE_S)"
-        )
-        time.sleep(wait_s)
+    files = files_sources_of(defs)
+    wait_for_settling(files)
     with (
         companions_for(settings),
         dg.DagsterInstance.get() as instance,
@@ -145,7 +169,7 @@ def run_everything(settings: Settings, model: str | None = None) -> int:
             # The pid and host let a later command tell that this run died, if it does.
             tags=run_tags(),
         )
-        print(summarize(result, settings))
+        print(summarize(result, settings, files))
         if not result.success:
             print("\n".join(alert_failed(instance, result, settings)))
     return 0 if result.success else 1

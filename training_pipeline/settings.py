@@ -1,9 +1,10 @@
-"""Where the pipeline's data lives and how its sources are reached, decided once.
+"""Where the pipeline's data lives and what it may use, decided once.
 
-Every path and URL comes from here, so the assets, dbt (through its profile), the CLI
-and the demo generator agree without passing paths around.  One environment variable,
+Every path comes from here, so the assets, dbt (through its profile), the CLI and the
+demo generator agree without passing paths around.  One environment variable,
 ``TRAINING_PIPELINE_DATA_DIR``, moves everything (tests point it at a temporary
-directory); the source URLs can each be pointed at real systems.
+directory).  How each source is reached is its declaration's business: a URL variable
+it names (``source_declarations.py``), a landing folder under ``<data>/landing/``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,7 @@ from training_pipeline.automation.policy import RetrainingPolicy
 # Every variable is declared, parsed and checked in `environment`; the names below are
 # imported from here too, where they always lived.
 from training_pipeline.environment import (  # noqa: F401
-    API_URL_ENV,
-    CRM_URL_ENV,
     DATA_DIR_ENV,
-    DEFAULT_API_HOST,
-    DEFAULT_API_PORT,
-    DEFAULT_API_URL,
     DEFAULT_DUCKDB_MEMORY_LIMIT,
     DEFAULT_DUCKDB_THREADS,
     DEFAULT_UI_URL,
@@ -64,8 +60,19 @@ class DuckDBLimits:
 
 
 @dataclass(frozen=True)
+class LimitOrigins:
+    """Where each landing limit was set, for the messages that enforce it: the project's
+    variable, or a declaration's field (``limits.max_line_bytes of source 'x' in
+    <file>``), so a person changes the setting that actually applies."""
+
+    max_file_bytes: str = MAX_FILE_BYTES_ENV
+    max_line_bytes: str = MAX_LINE_BYTES_ENV
+    settle_s: str = LANDING_SETTLE_ENV
+
+
+@dataclass(frozen=True)
 class LandingLimits:
-    """What an order file may be: larger files and longer lines are quarantined unread
+    """What a delivered file may be: larger files and longer lines are quarantined unread
     (a 512 MiB file or a 1 MiB line is far beyond any real delivery, and bounds memory);
     a file changed within ``settle_s`` may still be being written in place, so it waits.
     """
@@ -73,6 +80,7 @@ class LandingLimits:
     max_file_bytes: int = 512 * 1024 * 1024
     max_line_bytes: int = 1024 * 1024
     settle_s: float = 5.0
+    origins: LimitOrigins = field(default_factory=LimitOrigins)
 
     def __post_init__(self) -> None:
         if self.max_file_bytes < 1 or self.max_line_bytes < 1 or not self.settle_s >= 0:
@@ -106,19 +114,17 @@ class RowContractLimits:
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved locations of the warehouse, the landing folder and the three sources.
+    """Resolved locations of the warehouse, the landing folders and the model store.
 
     Everything the pipeline keeps is inside ``data_dir``: ``from_env`` refuses a derived
     path that resolves elsewhere (e.g. through a symlink), and the warehouse connections
-    cannot open files outside it (``ingestion/warehouse.py``).  The source URLs and an
-    explicitly set ``TRAINING_PIPELINE_OPTUNA_STORAGE`` (``optuna_storage``) are the
+    cannot open files outside it (``ingestion/warehouse.py``).  Declared source URLs and
+    an explicitly set ``TRAINING_PIPELINE_OPTUNA_STORAGE`` (``optuna_storage``) are the
     exceptions: they name other systems on purpose.  ``webhook_url`` is where alerts are
     posted (None: the alert log only); ``ui_url`` is the Dagster UI their links open.
     """
 
     data_dir: Path
-    crm_url: str
-    api_url: str
     duckdb: DuckDBLimits = field(default_factory=DuckDBLimits)
     landing: LandingLimits = field(default_factory=LandingLimits)
     project_dir: Path = DEFAULT_PROJECT_DIR
@@ -135,8 +141,6 @@ class Settings:
         data_dir = data_dir.expanduser().resolve()
         settings = cls(
             data_dir=data_dir,
-            crm_url=read(CRM_URL_ENV) or f"sqlite:///{data_dir / 'crm.sqlite'}",
-            api_url=read(API_URL_ENV),
             duckdb=DuckDBLimits.from_env(),
             landing=LandingLimits.from_env(),
             project_dir=(read(PROJECT_DIR_ENV) or DEFAULT_PROJECT_DIR).resolve(),
@@ -157,8 +161,8 @@ class Settings:
         return {
             "warehouse": self.warehouse_path,
             "DuckDB temp directory": self.duckdb_temp_dir,
-            "landing folder": self.landing_dir,
-            "quarantine folder": self.quarantine_dir,
+            "landing folder": self.data_dir / "landing",
+            "quarantine folder": self.data_dir / "quarantine",
             "model registry": self.models_dir,
             "training-set exports": self.datasets_dir,
             "reports": self.reports_dir,
@@ -202,16 +206,6 @@ class Settings:
         return self.data_dir / "quarantine" / folder
 
     @property
-    def landing_dir(self) -> Path:
-        """The churn demo's order files (the demo writer, the CLI's settle wait and the
-        new-data sensor's test); declared sources use ``landing_dir_of``."""
-        return self.landing_dir_of("orders")
-
-    @property
-    def quarantine_dir(self) -> Path:
-        return self.quarantine_dir_of("orders")
-
-    @property
     def models_dir(self) -> Path:
         """The model registry: versions, their reports and the production alias."""
         return self.data_dir / "models"
@@ -233,8 +227,8 @@ class Settings:
         The default is inside the data directory.  ``optuna_storage``
         (``TRAINING_PIPELINE_OPTUNA_STORAGE``) may name any Optuna storage, a SQLite file
         elsewhere included, because setting it is an explicit choice of another store
-        (like the CRM URL), not a path derived from the data directory; like the CRM URL
-        it may hold a password.
+        (like a declared source's URL), not a path derived from the data directory; like
+        such a URL it may hold a password.
         """
         return self.optuna_storage or f"sqlite:///{self.data_dir / 'optuna.db'}"
 

@@ -21,9 +21,7 @@ from training_pipeline.spec.model_spec import ModelSpec
 NAME = "churn"
 # Only the sensor interval of the load's settings reaches a model's definitions; paths
 # come from the resources of each run.
-LOAD_SETTINGS = Settings(
-    data_dir=Path("/nonexistent"), crm_url="", api_url="", project_dir=DEFAULT_PROJECT_DIR
-)
+LOAD_SETTINGS = Settings(data_dir=Path("/nonexistent"), project_dir=DEFAULT_PROJECT_DIR)
 
 
 def key(part: str) -> dg.AssetKey:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from churn_demo.api_server import DEMO_API_HOST, DEMO_API_PORT
 
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT
 
 REPO = Path(__file__).parents[1]
 # The holdout ROC AUC a tuned model reaches on the default demo world (README, "Model
@@ -28,8 +28,8 @@ def port_is_free(host: str, port: int) -> bool:
 
 @pytest.mark.e2e
 def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tmp_path):
-    if not port_is_free(DEFAULT_API_HOST, DEFAULT_API_PORT):
-        pytest.skip(f"port {DEFAULT_API_PORT} is taken, so `run` cannot serve the demo API")
+    if not port_is_free(DEMO_API_HOST, DEMO_API_PORT):
+        pytest.skip(f"port {DEMO_API_PORT} is taken, so `run` cannot serve the demo API")
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())
@@ -47,10 +47,12 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tm
     assert ": succeeded" in summary
     assert "asset checks:" in summary and ", 0 failed" in summary
     assert f"warehouse: {tmp_path / 'data' / 'warehouse.duckdb'}" in summary
+    for landing in ("orders", "seattle_weather"):  # each declared files source's quarantine
+        assert f"quarantine: {tmp_path / 'data' / 'quarantine' / landing} (" in summary
     counts = dict(line.split() for line in summary.splitlines() if line.startswith("  marts."))
     assert set(counts) == {"marts.customers", "marts.orders", "marts.tickets"}
     assert all(int(n.replace(",", "")) > 0 for n in counts.values())
-    assert port_is_free(DEFAULT_API_HOST, DEFAULT_API_PORT), "the demo API was left running"
+    assert port_is_free(DEMO_API_HOST, DEMO_API_PORT), "the demo API was left running"
     production = ModelRegistry.for_model(tmp_path / "data" / "models", "churn").production()
     assert production is not None
     assert AUC_BAND[0] <= production.metrics["roc_auc"] <= AUC_BAND[1], production.metrics

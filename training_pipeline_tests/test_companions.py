@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 import pytest
 from churn_demo import cli as demo_cli
+from churn_demo.api_server import DEMO_API_URL
 from churn_demo.companion import TicketApiCompanion
 
 from training_pipeline import companions
-from training_pipeline.settings import DEFAULT_API_URL, REPO_ROOT, Settings
+from training_pipeline.settings import REPO_ROOT, Settings
 
 
 @dataclass
@@ -33,7 +34,7 @@ class FakeCompanion:
 
 
 def test_the_churn_tickets_declaration_resolves_to_the_demo_address_by_default(settings):
-    assert companions.declared_api_urls(settings) == {DEFAULT_API_URL}
+    assert companions.declared_api_urls(settings) == {DEMO_API_URL}
 
 
 def test_a_base_url_variable_moves_the_declaration_away_from_the_demo(settings, monkeypatch):
@@ -50,8 +51,8 @@ def test_only_a_companion_at_a_declared_address_is_wanted():
 
 
 def test_a_wanted_companion_is_served_for_the_block_unless_something_answers(settings, monkeypatch):
-    demo = FakeCompanion(DEFAULT_API_URL)
-    answered = FakeCompanion(DEFAULT_API_URL, answering=True)
+    demo = FakeCompanion(DEMO_API_URL)
+    answered = FakeCompanion(DEMO_API_URL, answering=True)
     monkeypatch.setattr(
         companions, "registered_companions", lambda: {"demo": demo, "answered": answered}
     )
@@ -61,7 +62,7 @@ def test_a_wanted_companion_is_served_for_the_block_unless_something_answers(set
 
 
 def test_no_companion_starts_when_the_api_is_declared_elsewhere(settings, monkeypatch):
-    demo = FakeCompanion(DEFAULT_API_URL)
+    demo = FakeCompanion(DEMO_API_URL)
     monkeypatch.setattr(companions, "registered_companions", lambda: {"demo": demo})
     monkeypatch.setenv("TRAINING_PIPELINE_API_URL", "https://tickets.example.com")
     with companions.companions_for(settings) as started:
@@ -72,7 +73,7 @@ def test_no_companion_starts_when_the_api_is_declared_elsewhere(settings, monkey
 def test_the_churn_demo_registers_its_ticket_api_as_a_companion():
     registered = companions.registered_companions()
     assert isinstance(registered["ticket_api"], TicketApiCompanion)
-    assert registered["ticket_api"].url == DEFAULT_API_URL
+    assert registered["ticket_api"].url == DEMO_API_URL
 
 
 def test_the_product_imports_nothing_from_the_demo_package():

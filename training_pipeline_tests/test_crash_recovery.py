@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from churn_demo import declared
 from churn_demo.api_server import DemoApiServer, Fault
 from churn_demo.generator import generate
 from churn_demo.reliability import DEMO_MODEL, accounting, kills
@@ -186,7 +187,7 @@ def test_kill_9_at_every_stage_then_a_rerun_loses_nothing_doubles_nothing_and_ke
 
     with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
         orders = accounting.account_order_files(con, landed)
-        crm = accounting.account_crm(con, settings.crm_url)
+        crm = accounting.account_crm(con, declared.crm_url(settings))
         tickets = accounting.account_tickets(con, settings)
     assert (orders.files_loaded, orders.rows_loaded) == (len(landed), orders.rows_landed)
     assert orders.holds and crm.holds and tickets.holds, (orders, crm, tickets)

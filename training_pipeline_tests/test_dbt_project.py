@@ -21,8 +21,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from training_pipeline.dbt_sources import systems_in
 from training_pipeline.settings import DBT_PROJECT_DIR, DEFAULT_PROJECT_DIR
+from training_pipeline.source_declarations import systems_in
 
 pytestmark = pytest.mark.slow
 DBT = Path(sys.executable).with_name("dbt")

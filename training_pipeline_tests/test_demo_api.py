@@ -28,9 +28,7 @@ from training_pipeline.settings import Settings
 
 
 def settings_for(data_dir: Path) -> Settings:
-    return Settings(
-        data_dir=data_dir, crm_url=f"sqlite:///{data_dir / 'crm.sqlite'}", api_url="unused"
-    )
+    return Settings(data_dir=data_dir)
 
 
 @pytest.fixture(scope="module")

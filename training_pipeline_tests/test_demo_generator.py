@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-from churn_demo import cli, messy, ticket_store, writers
+from churn_demo import cli, declared, messy, ticket_store, writers
 from churn_demo.generator import generate, generate_if_missing, load_state
 from churn_demo.population import ACTIVE, SEGMENTS
 from churn_demo.world import World, WorldConfig
@@ -31,16 +31,18 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-def settings_for(data_dir: Path, crm_url: str | None = None) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        crm_url=crm_url or f"sqlite:///{data_dir / 'crm.sqlite'}",
-        api_url="http://127.0.0.1:1",
-    )
+@pytest.fixture(autouse=True)
+def _crm_in_the_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The declared CRM falls back to <data dir>/crm.sqlite when its variable is unset."""
+    monkeypatch.delenv("TRAINING_PIPELINE_CRM_URL", raising=False)
+
+
+def settings_for(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir)
 
 
 def order_files(settings: Settings) -> list[Path]:
-    return sorted(settings.landing_dir.iterdir())
+    return sorted(declared.orders_landing(settings).iterdir())
 
 
 def read_order_file(path: Path) -> list[dict]:
@@ -53,7 +55,7 @@ def read_order_file(path: Path) -> list[dict]:
 
 
 def crm_rows(settings: Settings) -> list[dict]:
-    engine = writers.crm_engine(settings.crm_url)
+    engine = writers.crm_engine(declared.crm_url(settings))
     try:
         return writers.read_crm_records(engine)
     finally:
@@ -123,7 +125,7 @@ def test_an_interrupted_day_is_regenerated_exactly_when_run_again(tmp_path):
     # Simulate a run that wrote day 6 to the CRM and the ticket store, then died.
     crashed_world, _ = World.bootstrap(WorldConfig(seed=5, customers=120))
     day6 = [crashed_world.step() for _ in range(6)][-1]
-    engine = writers.crm_engine(interrupted.crm_url)
+    engine = writers.crm_engine(declared.crm_url(interrupted))
     writers.insert_crm_records(engine, day6.crm_records)
     engine.dispose()
     ticket_store.apply_day(ticket_store.ticket_store_path(interrupted), day6.day, day6.tickets)
@@ -367,15 +369,20 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.mark.postgres
-def test_the_crm_on_postgres_holds_the_same_records_as_on_sqlite(tmp_path, postgres_url):
+def test_the_crm_on_postgres_holds_the_same_records_as_on_sqlite(
+    tmp_path, postgres_url, monkeypatch
+):
     on_sqlite = settings_for(tmp_path / "sqlite")
-    on_postgres = settings_for(tmp_path / "postgres", crm_url=postgres_url)
+    on_postgres = settings_for(tmp_path / "postgres")
     generate(on_sqlite, 6, customers=40, seed=8)
-    generate(on_postgres, 4, customers=40, seed=8)
-    generate(on_postgres, 2)
     expected = [
         r | {"updated_at": r["updated_at"].replace(tzinfo=UTC)} for r in crm_rows(on_sqlite)
     ]
+    # The CRM declaration's variable moves the demo's CRM, as it moves the pipeline's.
+    monkeypatch.setenv("TRAINING_PIPELINE_CRM_URL", postgres_url)
+    assert declared.crm_url(on_postgres) == postgres_url
+    generate(on_postgres, 4, customers=40, seed=8)
+    generate(on_postgres, 2)
     assert crm_rows(on_postgres) == expected
     engine = sa.create_engine(postgres_url)
     with engine.connect() as conn:

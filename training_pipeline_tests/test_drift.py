@@ -16,7 +16,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
-from churn_demo import cli, ticket_store, writers
+from churn_demo import cli, declared, ticket_store, writers
 from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate, load_state, state_path
 from churn_demo.world import DayParams, World, WorldConfig
@@ -169,12 +169,12 @@ def settings_for(data_dir: Path) -> Settings:
 
 
 def landed(settings: Settings) -> dict[str, bytes]:
-    files = [*sorted(settings.landing_dir.iterdir()), state_path(settings)]
+    files = [*sorted(declared.orders_landing(settings).iterdir()), state_path(settings)]
     return {path.name: path.read_bytes() for path in files}
 
 
 def crm(settings: Settings) -> list[dict]:
-    engine = writers.crm_engine(settings.crm_url)
+    engine = writers.crm_engine(declared.crm_url(settings))
     try:
         return writers.read_crm_records(engine)
     finally:

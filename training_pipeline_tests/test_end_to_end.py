@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import churn_model
 import dagster as dg
 import pytest
+from churn_demo import declared
 from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate
 from declared_sources import declared_raw_assets, resources_with_sources
@@ -164,11 +165,11 @@ def test_the_graph_goes_from_raw_sources_to_a_scoring_production_model_then_take
 
     # A new day arrives with one unreadable file beside it.
     generate(live, days=1)
-    (live.landing_dir / "orders_broken.csv").write_bytes(b"\x00\x01garbage" * 50)
+    (declared.orders_landing(live) / "orders_broken.csv").write_bytes(b"\x00\x01garbage" * 50)
     second = materialize(live)
     assert failed_checks(second).get("raw/orders:no_quarantined_files") == "WARN"
     assert "raw/orders:rows_reconcile" not in failed_checks(second)
-    assert (live.quarantine_dir).rglob("orders_broken.csv.reason.json")
+    assert declared.orders_quarantine(live).rglob("orders_broken.csv.reason.json")
     new_files = scalar(live, "select count(*) from raw.file_manifest") - files_before
     assert new_files == 2  # the new day's file and the quarantined one; old files skipped
     assert (

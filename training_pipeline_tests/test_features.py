@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from churn_demo import declared
 from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate
 from order_file_helpers import ORDERS
@@ -73,13 +74,18 @@ def ingest(settings: Settings, api_url: str, ingested_at: datetime) -> None:
     with wh.connect(settings.warehouse_path, limits=settings.duckdb) as con:
         wh.ensure_raw_layer(con)
         ingest_landing_folder(
-            con, ORDERS, settings.landing_dir, settings.quarantine_dir, f"orders-{tag}", ingested_at
+            con,
+            ORDERS,
+            declared.orders_landing(settings),
+            declared.orders_quarantine(settings),
+            f"orders-{tag}",
+            ingested_at,
         )
         with wh.transaction(con):
             extract_table(
                 con,
                 CRM,
-                settings.crm_url,
+                declared.crm_url(settings),
                 batch_id=f"crm-{tag}",
                 ingested_at=ingested_at,
                 limits=settings.row_contract,

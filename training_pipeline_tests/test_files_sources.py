@@ -26,7 +26,7 @@ from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 from training_pipeline.ingestion.reconciliation import reconcile_files
 from training_pipeline.resources import build_resources
-from training_pipeline.settings import DuckDBLimits, Settings
+from training_pipeline.settings import DuckDBLimits, LandingLimits, Settings
 from training_pipeline.spec.sources import FilesSource
 
 WEATHER = """
@@ -257,14 +257,41 @@ def test_an_identical_redelivery_is_skipped_on_rerun_and_a_corrected_one_is_load
     ]
 
 
+def reasons(project: Settings, folder: str) -> dict[str, str]:
+    found = (project.data_dir / "quarantine" / folder).rglob("*.reason.json")
+    return {p.name.removesuffix(".reason.json"): json.loads(p.read_text())["reason"] for p in found}
+
+
 def test_a_limit_the_source_declares_overrides_the_projects_and_is_named_when_broken(project):
     loaded = declare_weather(project, limits="limits: {max_file_bytes: 1KiB}")
+    path = project.project_dir / "defs" / "met" / "defs.yaml"
     (landing(project, "weather") / "big.csv").write_text("day,temp_c\n" + "2026-01-01,3\n" * 200)
     assert materialize(project, loaded).success
-    (reason_file,) = (project.data_dir / "quarantine" / "weather").rglob("*.reason.json")
-    assert json.loads(reason_file.read_text())["reason"] == (
-        "the file is 2611 bytes, over the limit of 1024 bytes "
-        "(limits.max_file_bytes of source 'weather'); it was not read"
+    assert reasons(project, "weather") == {
+        "big.csv": "the file is 2611 bytes, over the limit of 1024 bytes "
+        f"(limits.max_file_bytes of source 'weather' in {path}); it was not read"
+    }
+
+
+def test_a_line_limit_names_the_declaration_field_when_declared_and_the_variable_otherwise(
+    project,
+):
+    line = "2026-01-01," + "9" * 300 + "\n"
+    met = declare(project, "met", WEATHER.format(limits="limits: {max_line_bytes: 200}"))
+    declare(project, "air", AIR.format(landing="air"))
+    # The project's limit (TRAINING_PIPELINE_MAX_LINE_BYTES, read into the settings).
+    with_project_limit = replace(project, landing=LandingLimits(max_line_bytes=100, settle_s=0))
+    loaded = load_project(with_project_limit, COMPONENT_TYPES)
+    (landing(project, "weather") / "long.csv").write_text("day,temp_c\n" + line)
+    (landing(project, "air") / "long.csv").write_text("day,pm25\n" + line)
+    assert materialize(project, loaded).success
+    assert reasons(project, "weather")["long.csv"] == (
+        "line 2 is longer than 200 bytes (at least 311), the longest line accepted "
+        f"(limits.max_line_bytes of source 'weather' in {met})"
+    )
+    assert reasons(project, "air")["long.csv"] == (
+        "line 2 is longer than 100 bytes (at least 311), the longest line accepted "
+        "(TRAINING_PIPELINE_MAX_LINE_BYTES)"
     )
 
 

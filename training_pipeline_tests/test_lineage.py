@@ -21,6 +21,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+from churn_demo import declared
 from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate
 from churn_model import NAME
@@ -107,7 +108,9 @@ def sha256_of(path: Path) -> str:
 
 
 def landing_files(settings: Settings) -> dict[str, str]:
-    return {p.name: sha256_of(p) for p in settings.landing_dir.iterdir() if p.is_file()}
+    return {
+        p.name: sha256_of(p) for p in declared.orders_landing(settings).iterdir() if p.is_file()
+    }
 
 
 def ingest(settings: Settings, server: DemoApiServer) -> dg.ExecuteInProcessResult:
@@ -170,7 +173,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         with DemoApiServer(settings, host="127.0.0.1", port=0) as server:
             first = run_once(settings, server, seed=1, family="logistic_regression")
             generate(settings, days=1)
-            (settings.landing_dir / GARBAGE).write_bytes(b"\x00\x01garbage" * 50)
+            (declared.orders_landing(settings) / GARBAGE).write_bytes(b"\x00\x01garbage" * 50)
             already_loaded = set(first.delivered)
             second = run_once(settings, server, seed=2, family="random_forest")
     new = {k: v for k, v in second.delivered.items() if k not in already_loaded}
@@ -197,7 +200,7 @@ def files_by_status(lineage: Lineage, *statuses: str) -> dict[str, str | None]:
 
 def quarantined_now(settings: Settings) -> set[str]:
     """Files the ingestion moved out of the landing folder, whatever the reason."""
-    moved = settings.quarantine_dir.rglob("*")
+    moved = declared.orders_quarantine(settings).rglob("*")
     return {p.name for p in moved if p.is_file() and not p.name.endswith(".reason.json")}
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from churn_demo import declared
 from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate
 from declared_sources import declared_raw_asset, resources_with_sources
@@ -109,7 +110,7 @@ def test_the_crm_password_and_the_webhook_token_appear_in_no_log_event_file_or_a
     settings = Settings.from_env()
     alert_on_run_failure = build_run_failure_sensor(settings)
     generate(settings, days=15, customers=40, seed=11)
-    (settings.landing_dir / "orders_garbage.csv").write_bytes(b"\x00\x01garbage" * 20)
+    (declared.orders_landing(settings) / "orders_garbage.csv").write_bytes(b"\x00\x01garbage" * 20)
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
 

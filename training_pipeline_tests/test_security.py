@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from churn_demo import cli as demo_cli
+from churn_demo import declared
 from churn_demo.api_server import DemoApiServer
 from declared_sources import resources_with_sources
 
@@ -43,10 +44,10 @@ def outside_file(tmp_path: Path) -> Path:
 def escapes(settings: Settings, outside_file: Path) -> list[Path]:
     """Ways to name ``outside_file`` from a connection on the warehouse: directly, through
     ``..`` from the landing folder, and through a symlink in the landing folder."""
-    settings.landing_dir.mkdir(parents=True)
-    link = settings.landing_dir / "orders_link.csv"
+    declared.orders_landing(settings).mkdir(parents=True)
+    link = declared.orders_landing(settings) / "orders_link.csv"
     link.symlink_to(outside_file)
-    dotted = settings.landing_dir / ".." / ".." / ".." / "outside" / outside_file.name
+    dotted = declared.orders_landing(settings) / ".." / ".." / ".." / "outside" / outside_file.name
     assert dotted.resolve() == outside_file
     return [outside_file, dotted, link, Path("/etc/passwd")]
 
@@ -70,7 +71,7 @@ def test_a_warehouse_connection_cannot_read_a_file_outside_the_data_directory(
     settings, outside_file, reader
 ):
     paths = escapes(settings, outside_file)
-    good = write_good_file(reader, settings.landing_dir)
+    good = write_good_file(reader, declared.orders_landing(settings))
     with wh.connect(settings.warehouse_path, limits=settings.duckdb) as con:
         assert con.execute(f"select count(*) from {reader}", [str(good)]).fetchall() == [(1,)]
         for path in paths:

@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from churn_demo.api_server import DemoApiServer
+from churn_demo.declared import orders_landing
 from churn_demo.generator import generate
 from declared_sources import resources_with_sources
 
@@ -104,7 +105,7 @@ def test_an_identical_redelivery_launches_nothing_and_a_corrected_one_is_request
     settings, live_sources
 ):
     seen = sensor_tick(live_sources, None).cursor
-    path = sorted(settings.landing_dir.iterdir())[-1]
+    path = sorted(orders_landing(settings).iterdir())[-1]
     body = path.read_bytes()
     copy = path.with_name(".redelivery.tmp")
     copy.write_bytes(body)

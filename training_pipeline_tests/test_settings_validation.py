@@ -24,13 +24,18 @@ from training_pipeline.environment import (
     read,
 )
 from training_pipeline.settings import (
+    DEFAULT_PROJECT_DIR,
     DuckDBLimits,
     LandingLimits,
     RowContractLimits,
     Settings,
 )
+from training_pipeline.source_declarations import check_settings, project_variables
 
 PACKAGE = Path(__file__).parents[1] / "training_pipeline"
+CHURN_DEFS = DEFAULT_PROJECT_DIR / "defs" / "churn"
+# The churn example's declared URL variables, checked beside the settings.
+DECLARED = project_variables({})
 
 
 @pytest.mark.parametrize("variable", VARIABLES.values(), ids=lambda v: v.name)
@@ -170,9 +175,14 @@ class Limits:
 
 def test_a_secret_in_a_refused_url_is_masked_even_when_the_url_does_not_parse():
     with pytest.raises(SettingsError) as refused:
-        check_environment({"TRAINING_PIPELINE_CRM_URL": "postgres//crm:hunter2@db/crm"})
+        check_settings({"TRAINING_PIPELINE_CRM_URL": "postgres//crm:hunter2@db/crm"})
     assert "hunter2" not in str(refused.value)
     assert "postgres//crm:***@db/crm" in str(refused.value)
+    # The variable is the churn CRM declaration's: the message names the source and file.
+    assert (
+        f"url_env of source 'crm_customers' in {CHURN_DEFS / 'crm' / 'defs.yaml'}"
+        in str(refused.value)
+    )
 
 
 def test_every_refused_setting_is_listed_in_one_message():
@@ -202,7 +212,8 @@ def test_valid_urls_pass_without_connecting_anywhere():
         "TRAINING_PIPELINE_API_URL": "https://tickets.invalid/api",
         "TRAINING_PIPELINE_ALERT_WEBHOOK_URL": "",
     }
-    assert check_environment(env) == []
+    # No warning either: the CRM and API variables are named by the churn declarations.
+    assert check_settings(env) == []
     assert read("TRAINING_PIPELINE_ALERT_WEBHOOK_URL", env) is None
 
 
@@ -217,8 +228,10 @@ def test_valid_urls_pass_without_connecting_anywhere():
         # Regression: a bare `ValueError: could not convert string to float`.
         ("TRAINING_PIPELINE_GATE_AUC_FLOOR", "abc", "it is not a number"),
         # Regression: the run started and failed inside ingestion, naming neither.
+        # (The churn CRM declaration's url_env, checked like a setting.)
         ("TRAINING_PIPELINE_CRM_URL", "garbage", "it is not a SQLAlchemy database URL"),
         # Regression: the run started and the ticket API was retried five times.
+        # (The churn tickets declaration's base_url_env.)
         ("TRAINING_PIPELINE_API_URL", "garbage", "its scheme is not http or https"),
         # Regression: the run started and failed 60 s in, when tuning began.
         ("TRAINING_PIPELINE_TUNING_TRIALS", "0", "it is less than 1"),
@@ -236,7 +249,7 @@ def test_a_bad_setting_stops_the_run_command_before_any_run_starts(
     err = capsys.readouterr().err
     assert code == 2 and started == []
     assert f"training-pipeline run: {variable}={value!r} is refused: {problem}" in err
-    assert VARIABLES[variable].allowed in err
+    assert {**VARIABLES, **DECLARED}[variable].allowed in err
 
 
 @pytest.mark.parametrize("command", [["status"], ["retrain"], ["lineage", "production"]])

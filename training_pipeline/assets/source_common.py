@@ -34,8 +34,11 @@ PROVENANCE = (
 )
 
 
+RESOURCE_PREFIX = "source__"
+
+
 def source_resource_key(source: Source) -> str:
-    return f"source__{source.name}"
+    return f"{RESOURCE_PREFIX}{source.name}"
 
 
 def raw_asset_key(source: Source) -> dg.AssetKey:

@@ -8,9 +8,12 @@ every source has, a files source carries two more: ``no_quarantined_files`` (WAR
 ``rows_reconcile`` (landed = loaded + rejected + quarantined, per file, for this source).
 """
 
+from pathlib import Path
+
 import dagster as dg
 
 from training_pipeline.assets.source_common import (
+    RESOURCE_PREFIX,
     close_batch,
     column_schema,
     judge_batch,
@@ -28,9 +31,18 @@ from training_pipeline.settings import Settings
 from training_pipeline.spec.sources import FilesSource, SourceSystem
 
 
-def files_source_resource(source: FilesSource, settings: Settings) -> FilesSourceResource:
-    """The source's folders and limits; a limit it does not declare is the project's."""
+def files_source_resource(
+    source: FilesSource, settings: Settings, declared_in: Path | None = None
+) -> FilesSourceResource:
+    """The source's folders and limits; a limit it does not declare is the project's.
+    Each limit says where it was set: the declaration's field (in ``declared_in``) or
+    the project's variable."""
     declared, project = source.limits, settings.landing
+    where = f" in {declared_in}" if declared_in is not None else ""
+
+    def origin(limit: str, value: object, variable: str) -> str:
+        return variable if value is None else f"limits.{limit} of source {source.name!r}{where}"
+
     return FilesSourceResource(
         data_dir=str(settings.data_dir),
         landing_dir=str(settings.landing_dir_of(source.landing_folder)),
@@ -38,7 +50,23 @@ def files_source_resource(source: FilesSource, settings: Settings) -> FilesSourc
         max_file_bytes=declared.max_file_bytes or project.max_file_bytes,
         max_line_bytes=declared.max_line_bytes or project.max_line_bytes,
         settle_s=project.settle_s if declared.settle_s is None else declared.settle_s,
+        max_file_bytes_from=origin(
+            "max_file_bytes", declared.max_file_bytes, project.origins.max_file_bytes
+        ),
+        max_line_bytes_from=origin(
+            "max_line_bytes", declared.max_line_bytes, project.origins.max_line_bytes
+        ),
+        settle_s_from=origin("settle_s", declared.settle_s, project.origins.settle_s),
     )
+
+
+def files_sources_of(defs: dg.Definitions) -> dict[str, FilesSourceResource]:
+    """Each declared files source's resource (folders, limits), by source name."""
+    return {
+        key.removeprefix(RESOURCE_PREFIX): resource
+        for key, resource in (defs.resources or {}).items()
+        if key.startswith(RESOURCE_PREFIX) and isinstance(resource, FilesSourceResource)
+    }
 
 
 def batch_counts(report: LandingReport) -> dict[str, int]:
@@ -112,12 +140,13 @@ def _report_metadata(report: LandingReport) -> dict:
 
 
 def build_files_source(
-    system: SourceSystem, source: FilesSource, settings: Settings
+    system: SourceSystem, source: FilesSource, settings: Settings, declared_in: Path
 ) -> dg.Definitions:
     """The source's ``raw/<name>`` asset with its three checks, and its resource."""
+    resource = files_source_resource(source, settings, declared_in)
     return dg.Definitions(
         assets=[files_source_asset(system, source)],
-        resources={source_resource_key(source): files_source_resource(source, settings)},
+        resources={source_resource_key(source): resource},
     )
 
 

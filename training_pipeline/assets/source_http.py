@@ -50,13 +50,13 @@ def base_url_of(source: HttpApiSource) -> str | dg.EnvVar:
 
 
 def build_http_source_defs(
-    system: SourceSystem, source: HttpApiSource, settings: Settings
+    system: SourceSystem, source: HttpApiSource, settings: Settings, declared_in: object = None
 ) -> dg.Definitions:
     """``raw/<name>`` with its rows-rejected check, and its resource ``source__<name>``.
 
-    ``settings`` is unused: everything an HTTP source needs is in its declaration and
-    its variable."""
-    del settings
+    ``settings`` and ``declared_in`` are unused: everything an HTTP source needs is in
+    its declaration and its variable (checked with the settings)."""
+    del settings, declared_in
     return dg.Definitions(
         assets=[build_http_source_asset(system, source)],
         resources={source_resource_key(source): HttpSourceResource.of(source, base_url_of(source))},

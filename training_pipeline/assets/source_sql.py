@@ -42,8 +42,11 @@ def sql_source_resource(source: SqlTableSource, settings: Settings) -> SqlSource
 
 
 def sql_table_defs(
-    system: SourceSystem, source: SqlTableSource, settings: Settings
+    system: SourceSystem, source: SqlTableSource, settings: Settings, declared_in: object = None
 ) -> dg.Definitions:
+    """``raw/<name>`` with its rows-rejected check, and its resource ``source__<name>``
+    (``declared_in``, the declaration's file, is unused: the URL variable is checked
+    with the settings, ``source_declarations.py``)."""
     resource_key = source_resource_key(source)
 
     @dg.asset(**raw_asset_spec(system, source, describe(system, source)))

@@ -85,7 +85,7 @@ class Sources(ProjectComponent):
         settings = current_settings()
         return dg.Definitions.merge(
             *(
-                build_source_defs(self.spec, position, settings)
+                build_source_defs(self.spec, position, settings, self.location.file)
                 for position in range(len(self.spec.sources))
             )
         )

@@ -21,6 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from training_pipeline.environment import MAX_LINE_BYTES_ENV
 from training_pipeline.ingestion.errors import FileRejected
 from training_pipeline.ingestion.text_checks import check_utf8_text
 
@@ -72,8 +73,8 @@ def _csv_field_limit(limit: int) -> Iterator[None]:
         csv.field_size_limit(previous)
 
 
-def _inspect_csv(path: Path, max_line_bytes: int) -> FileShape:
-    check_utf8_text(path, max_line_bytes, cr_breaks_lines=True)
+def _inspect_csv(path: Path, max_line_bytes: int, limit_from: str) -> FileShape:
+    check_utf8_text(path, max_line_bytes, cr_breaks_lines=True, limit_from=limit_from)
     records, first_problem = 0, None
     # utf-8-sig: a UTF-8 byte-order mark is legitimate and is not part of the first name.
     with _csv_field_limit(max_line_bytes), path.open(newline="", encoding="utf-8-sig") as handle:
@@ -143,8 +144,10 @@ def _json_record_problem(
     return None
 
 
-def _inspect_jsonl(path: Path, declared: tuple[str, ...], max_line_bytes: int) -> FileShape:
-    check_utf8_text(path, max_line_bytes, cr_breaks_lines=False)
+def _inspect_jsonl(
+    path: Path, declared: tuple[str, ...], max_line_bytes: int, limit_from: str
+) -> FileShape:
+    check_utf8_text(path, max_line_bytes, cr_breaks_lines=False, limit_from=limit_from)
     records, first_problem = 0, None
     keys: dict[str, None] = {}
     non_text: dict[str, str] = {}
@@ -191,17 +194,24 @@ def _inspect_parquet(path: Path, declared: tuple[str, ...]) -> FileShape:
     return FileShape(records, tuple(schema.names), non_text)
 
 
-def inspect_file(path: Path, fmt: str, declared: tuple[str, ...], max_line_bytes: int) -> FileShape:
+def inspect_file(
+    path: Path,
+    fmt: str,
+    declared: tuple[str, ...],
+    max_line_bytes: int,
+    line_limit_from: str = MAX_LINE_BYTES_ENV,
+) -> FileShape:
     """Count and check the file without DuckDB; FileRejected names the first problem.
 
-    ``declared``: the source's columns, whose values must be scalars.
+    ``declared``: the source's columns, whose values must be scalars;
+    ``line_limit_from``: where ``max_line_bytes`` was set, named when a line breaks it.
     """
     if path.stat().st_size == 0:
         raise FileRejected("the file is empty (0 bytes)", rows=0)
     if fmt == "csv":
-        shape = _inspect_csv(path, max_line_bytes)
+        shape = _inspect_csv(path, max_line_bytes, line_limit_from)
     elif fmt == "jsonl":
-        shape = _inspect_jsonl(path, declared, max_line_bytes)
+        shape = _inspect_jsonl(path, declared, max_line_bytes, line_limit_from)
     else:
         shape = _inspect_parquet(path, declared)
     if shape.records == 0:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training_pipeline.settings import LandingLimits
+from training_pipeline.settings import LANDING_SETTLE_ENV, LandingLimits
 
 TAKE_AT_ONCE = LandingLimits(settle_s=0.0)
 """The default limits with no settle time, for callers that land the files themselves
@@ -66,8 +66,10 @@ def _link_description(path: Path) -> str:
     return f"a symbolic link (to {printable_name(target)!r})"
 
 
-def in_flight_reason(st: os.stat_result, now: float, settle_s: float) -> str | None:
-    """Why the file must wait, or None.
+def in_flight_reason(
+    st: os.stat_result, now: float, settle_s: float, settle_from: str = LANDING_SETTLE_ENV
+) -> str | None:
+    """Why the file must wait, or None; ``settle_from`` names where ``settle_s`` was set.
 
     The kernel sets ``ctime`` on every write, rename and ``utime`` and no writer can set it
     back, so an mtime stamped in the past never makes a fresh file look settled.
@@ -76,13 +78,16 @@ def in_flight_reason(st: os.stat_result, now: float, settle_s: float) -> str | N
     if age_s < settle_s:
         return (
             f"changed {max(age_s, 0):.1f} s ago, less than the settle time of {settle_s:g} s "
-            "(TRAINING_PIPELINE_LANDING_SETTLE_S): it may still be being written"
+            f"({settle_from}): it may still be being written"
         )
     return None
 
 
 def survey_landing(
-    landing_dir: Path, settle_s: float = 0.0, now: float | None = None
+    landing_dir: Path,
+    settle_s: float = 0.0,
+    now: float | None = None,
+    settle_from: str = LANDING_SETTLE_ENV,
 ) -> LandingSurvey:
     """Sort the folder's entries (dot-names excepted: writers land those, then rename)."""
     survey = LandingSurvey()
@@ -114,7 +119,7 @@ def survey_landing(
         elif path.resolve().parent != root:
             # Cannot happen for a regular file listed in the folder; checked, not assumed.
             survey.refused.append((entry, "resolves outside the landing folder"))
-        elif (waiting := in_flight_reason(st, now, settle_s)) is not None:
+        elif (waiting := in_flight_reason(st, now, settle_s, settle_from)) is not None:
             survey.deferred.append((entry, waiting))
         else:
             survey.ready.append(entry)

@@ -53,7 +53,7 @@ from training_pipeline.ingestion.manifest import (
 from training_pipeline.ingestion.quarantine import QuarantineRecord, move_to_quarantine
 from training_pipeline.ingestion.rejected_rows import Provenance, apply_contract
 from training_pipeline.ingestion.warehouse import ensure_raw_table, transaction
-from training_pipeline.settings import MAX_FILE_BYTES_ENV, LandingLimits, RowContractLimits
+from training_pipeline.settings import LandingLimits, RowContractLimits
 from training_pipeline.spec.sources import FilesSource
 
 INCOMING = "_incoming_file"
@@ -119,7 +119,9 @@ def _load(
     """Check the file, load its rows that keep the contract and record the others; the
     caller owns the transaction."""
     declared = source.contract.names
-    shape = inspect_file(entry.path, fmt, declared, limits.max_line_bytes)
+    shape = inspect_file(
+        entry.path, fmt, declared, limits.max_line_bytes, limits.origins.max_line_bytes
+    )
     extra = check_columns(shape, declared, source.contract.required)
     select = select_as_text_sql(fmt, shape, declared, limits.max_line_bytes)
     # Not dropped on failure: the caller rolls back, which removes it (and after a
@@ -174,12 +176,6 @@ def _quarantine(
     return record_quarantine(con, source.ledger, record, target, ingested_at)
 
 
-def _size_limit(source: FilesSource) -> str:
-    if source.limits.max_file_bytes is not None:
-        return f"limits.max_file_bytes of source {source.name!r}"
-    return MAX_FILE_BYTES_ENV
-
-
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
     source: FilesSource,
@@ -201,7 +197,7 @@ def ingest_file(
         if entry.lstat.st_size > limits.max_file_bytes:
             raise FileRejected(
                 f"the file is {entry.lstat.st_size} bytes, over the limit of "
-                f"{limits.max_file_bytes} bytes ({_size_limit(source)}); it was not read"
+                f"{limits.max_file_bytes} bytes ({limits.origins.max_file_bytes}); it was not read"
             )
         sha = sha256_of(entry.path)
         if already_loaded(con, source.ledger, entry.rel, sha):
@@ -250,7 +246,8 @@ def ingest_landing_folder(
     ensure_raw_table(con, source.name, source.contract.names)
     report = LandingReport(batch_id)
     report.recovered = record_unrecorded_quarantine(con, source.ledger, quarantine_dir, ingested_at)
-    survey = survey_landing(landing_dir, limits.settle_s, time.time() if now is None else now)
+    now = time.time() if now is None else now
+    survey = survey_landing(landing_dir, limits.settle_s, now, limits.origins.settle_s)
     report.ignored = survey.ignored
     signatures = loaded_signatures(con, source.ledger)
     for entry, why in survey.refused:

@@ -13,6 +13,7 @@ import codecs
 import re
 from pathlib import Path
 
+from training_pipeline.environment import MAX_LINE_BYTES_ENV
 from training_pipeline.ingestion.errors import FileRejected
 
 BLOCK_BYTES = 1 << 20
@@ -32,11 +33,18 @@ def _encoding_hint(byte: int) -> str:
     return ""
 
 
-def check_utf8_text(path: Path, max_line_bytes: int, *, cr_breaks_lines: bool) -> None:
+def check_utf8_text(
+    path: Path,
+    max_line_bytes: int,
+    *,
+    cr_breaks_lines: bool,
+    limit_from: str = MAX_LINE_BYTES_ENV,
+) -> None:
     """Raise FileRejected naming the line and byte offset of the first problem.
 
     ``cr_breaks_lines``: CSV readers also end a line at a lone carriage return, so the
     length limit must too; JSON text never holds a raw one inside a record.
+    ``limit_from``: where the line limit was set (a variable or a declaration's field).
     """
     breaks = re.compile(rb"\r\n|\r|\n" if cr_breaks_lines else rb"\n")
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
@@ -74,12 +82,12 @@ def check_utf8_text(path: Path, max_line_bytes: int, *, cr_breaks_lines: bool) -
             for found in breaks.finditer(block, start):
                 current += found.start() - start
                 if current > max_line_bytes:
-                    _too_long(line, current, max_line_bytes)
+                    _too_long(line, current, max_line_bytes, limit_from)
                 current, start = 0, found.end()
                 line += 1
             current += len(block) - start
             if current > max_line_bytes:
-                _too_long(line, current, max_line_bytes)
+                _too_long(line, current, max_line_bytes, limit_from)
             offset += len(block)
     try:
         decoder.decode(b"", final=True)
@@ -90,8 +98,8 @@ def check_utf8_text(path: Path, max_line_bytes: int, *, cr_breaks_lines: bool) -
         ) from None
 
 
-def _too_long(line: int, length: int, limit: int) -> None:
+def _too_long(line: int, length: int, limit: int, limit_from: str) -> None:
     raise FileRejected(
         f"line {line} is longer than {limit} bytes (at least {length}), the longest line "
-        "accepted (TRAINING_PIPELINE_MAX_LINE_BYTES)"
+        f"accepted ({limit_from})"
     )

@@ -39,9 +39,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from churn_demo import ticket_store
-from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, Settings
+from training_pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Where the demo serves its API unless told otherwise: the address the example's
+# tickets declaration falls back to (examples/defs/churn/support/defs.yaml,
+# base_url_default; a test pins that they agree).
+DEMO_API_HOST = "127.0.0.1"
+DEMO_API_PORT = 8765
+DEMO_API_URL = f"http://{DEMO_API_HOST}:{DEMO_API_PORT}"
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -228,7 +235,7 @@ class DemoApiServer:
     """The API server on a background thread; ``port=0`` picks a free port."""
 
     def __init__(
-        self, settings: Settings, host: str = DEFAULT_API_HOST, port: int = DEFAULT_API_PORT
+        self, settings: Settings, host: str = DEMO_API_HOST, port: int = DEMO_API_PORT
     ) -> None:
         self._httpd = TicketApiHTTPServer((host, port), settings)
         self._thread: threading.Thread | None = None

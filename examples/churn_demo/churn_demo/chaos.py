@@ -31,12 +31,13 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
+from churn_demo import declared
 from churn_demo.api_server import DemoApiServer, Fault
 from churn_demo.generator import generate, load_state
 from churn_demo.reliability import DEMO_MODEL, accounting, kills
 from churn_demo.reliability.bad_files import BAD_KINDS, Ledger, good_file, land_bad_file
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.settings import DEFAULT_API_URL, REPO_ROOT, Settings
+from training_pipeline.settings import REPO_ROOT, Settings
 
 CLI = str(Path(sys.executable).parent / "training-pipeline")
 TICKET_DELAY_S = 8.0  # long enough for the kill to find the ticket step waiting
@@ -68,7 +69,7 @@ def prepare(args: argparse.Namespace, settings: Settings, ledger: Ledger) -> Pat
         print(f"creating a demo world in {settings.data_dir} ({args.days} days)")
         generate(settings, days=args.days, customers=args.customers, seed=args.seed)
     if not ledger.path.exists():  # everything already delivered counts as landed
-        landing = settings.landing_dir
+        landing = declared.orders_landing(settings)
         ledger.add(good_file(p) for p in sorted(landing.glob("[!.]*")) if p.is_file())
     home = args.dagster_home or settings.data_dir / "chaos" / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
@@ -83,7 +84,7 @@ def land_round(
     summary = generate(settings, days=rng.randint(1, 2))
     good = [good_file(p) for p in summary.order_files]
     bad = [
-        land_bad_file(settings.landing_dir, kind, f"orders_{name}-{i}-{kind}", rng)
+        land_bad_file(declared.orders_landing(settings), kind, f"orders_{name}-{i}-{kind}", rng)
         for i, kind in enumerate(kinds, 1)
     ]
     ledger.add(good + bad)
@@ -141,7 +142,7 @@ def table(lines: list[accounting.SourceLine]) -> str:
 def report(settings: Settings, ledger: Ledger, demo_api: bool, wedged: int) -> bool:
     with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
         lines = [accounting.account_order_files(con, ledger.read())]
-        lines.append(accounting.account_crm(con, settings.crm_url))
+        lines.append(accounting.account_crm(con, declared.crm_url(settings)))
         if demo_api:
             lines.append(accounting.account_tickets(con, settings))
     print(table(lines))
@@ -191,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         api = None
         # The demo API is served here, on a free port, so the ticket stage can be slowed.
-        if settings.api_url.rstrip("/") == DEFAULT_API_URL:
+        if declared.api_url(settings) == declared.api_url_default(settings):
             api = stack.enter_context(DemoApiServer(settings, host="127.0.0.1", port=0))
-            env["TRAINING_PIPELINE_API_URL"] = api.url
+            env[declared.api_url_variable(settings)] = api.url
         elif "tickets" in stages:
             stages.remove("tickets")
         session = f"chaos-s{args.seed}-{wh.utc_now():%Y%m%dT%H%M%S}"

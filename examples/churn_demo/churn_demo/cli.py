@@ -4,8 +4,9 @@
     churn-demo api [--host 127.0.0.1] [--port 8765]
     churn-demo chaos --data-dir DIR [--rounds N] [--seed S] ...
 
-Paths come from the pipeline's own settings (TRAINING_PIPELINE_DATA_DIR, ..._CRM_URL), so
-the world lands where ``training-pipeline run`` reads.
+Paths come from the pipeline's settings (TRAINING_PIPELINE_DATA_DIR) and the example's
+source declarations (the CRM's url_env, the order files' landing folder; see
+``churn_demo/declared.py``), so the world lands where ``training-pipeline run`` reads.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from training_pipeline.environment import SettingsError, check_environment
-from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, Settings
+from churn_demo.api_server import DEMO_API_HOST, DEMO_API_PORT
+from training_pipeline.environment import SettingsError
+from training_pipeline.settings import Settings
+from training_pipeline.source_declarations import check_settings
 
 
 def _world(args: argparse.Namespace) -> int:
@@ -61,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Without data: create a demo world (default 1500 customers, 270 days). "
             "With data: append --days further days (default 1) to the same world. "
-            "Paths come from TRAINING_PIPELINE_DATA_DIR / TRAINING_PIPELINE_CRM_URL."
+            "Paths come from TRAINING_PIPELINE_DATA_DIR and the churn example's source "
+            "declarations (the CRM's url_env, TRAINING_PIPELINE_CRM_URL)."
         ),
     )
     world.add_argument("--days", type=int, help="days to generate (new: 270, append: 1)")
@@ -80,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser(
         "api", help="serve the demo ticket API in the foreground until interrupted"
     )
-    api.add_argument("--host", default=DEFAULT_API_HOST)
-    api.add_argument("--port", type=int, default=DEFAULT_API_PORT)
+    api.add_argument("--host", default=DEMO_API_HOST)
+    api.add_argument("--port", type=int, default=DEMO_API_PORT)
     api.set_defaults(handler=_api)
     chaos = commands.add_parser(
         "chaos",
@@ -101,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.rest = rest
     try:
-        check_environment()
+        check_settings()
         return args.handler(args)
     except SettingsError as error:
         print(f"churn-demo {args.command}: {error}", file=sys.stderr)

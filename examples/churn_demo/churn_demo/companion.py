@@ -1,7 +1,7 @@
 """The demo ticket API as a companion of ``training-pipeline run`` and ``ui``.
 
 Registered in the entry-point group ``training_pipeline.companions``: the pipeline serves
-it for a run when the project's tickets declaration resolves to ``DEFAULT_API_URL``
+it for a run when the project's tickets declaration resolves to ``DEMO_API_URL``
 (``examples/defs/churn/support/defs.yaml``) and nothing answers there yet.
 """
 
@@ -12,12 +12,13 @@ from contextlib import contextmanager
 
 import httpx
 
-from churn_demo.api_server import DemoApiServer
-from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_API_URL, Settings
+from churn_demo import declared
+from churn_demo.api_server import DEMO_API_HOST, DEMO_API_PORT, DEMO_API_URL, DemoApiServer
+from training_pipeline.settings import Settings
 
 
 class TicketApiCompanion:
-    url = DEFAULT_API_URL
+    url = DEMO_API_URL
 
     def answers(self) -> bool:
         try:
@@ -28,11 +29,12 @@ class TicketApiCompanion:
     @contextmanager
     def serve(self, settings: Settings) -> Iterator[str]:
         try:
-            server = DemoApiServer(settings, host=DEFAULT_API_HOST, port=DEFAULT_API_PORT)
+            server = DemoApiServer(settings, host=DEMO_API_HOST, port=DEMO_API_PORT)
         except OSError as error:
+            variable = declared.api_url_variable(settings)
             raise RuntimeError(
                 f"cannot serve the demo ticket API on {self.url} ({error}); stop what "
-                "holds the port or point TRAINING_PIPELINE_API_URL at your ticket API"
+                f"holds the port or point {variable} at your ticket API"
             ) from error
         with server:
             yield server.url

@@ -1,7 +1,7 @@
 """Generate the demo's three source systems, or extend them by more days.
 
 ``generate(settings, days=N)`` on a data directory without ``demo/state.json`` creates a
-new world: the CRM's ``customers`` table (dropped and recreated at ``settings.crm_url``),
+new world: the CRM's ``customers`` table (dropped and recreated at the declared CRM URL),
 the ticket store (``demo/tickets.sqlite``) and one order file per day in the landing
 folder. Called again, it appends ``N`` further days to the same world. The state file
 records only the seed, the start date, the initial number of customers, the days
@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
-from churn_demo import ticket_store, writers
+from churn_demo import declared, ticket_store, writers
 from churn_demo.world import START_DATE, DayParams, World, WorldConfig
 from training_pipeline.settings import Settings
 
@@ -173,7 +173,8 @@ def generate(
         WorldConfig(seed=state.seed, customers=state.customers, start_date=state.start_date)
     )
     store = ticket_store.ticket_store_path(settings)
-    engine = writers.crm_engine(settings.crm_url)
+    orders_landing = declared.orders_landing(settings)
+    engine = writers.crm_engine(declared.crm_url(settings))
     try:
         if existing is None:
             writers.reset_crm(engine)
@@ -200,9 +201,7 @@ def generate(
             writers.insert_crm_records(engine, events.crm_records)
             ticket_store.apply_day(store, events.day, events.tickets)
             fmt = writers.order_file_format(events.day)
-            files.append(
-                writers.write_order_file(settings.landing_dir, events.date, fmt, events.orders)
-            )
+            files.append(writers.write_order_file(orders_landing, events.date, fmt, events.orders))
             state = replace(state, days_generated=state.days_generated + 1)
             _save_state(settings, state)
             crm_records += len(events.crm_records)

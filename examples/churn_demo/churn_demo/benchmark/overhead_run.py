@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from churn_demo import declared
 from churn_demo.benchmark.measure import HEADER, cost_row, run_measured
 from churn_demo.benchmark.overhead import dbt_invocations, run_anatomy
 from training_pipeline.environment import child_environment, publish
@@ -33,7 +34,7 @@ def overhead_mode(work: Path) -> None:
         env = child_environment(
             {
                 "DAGSTER_HOME": str(home),
-                "TRAINING_PIPELINE_API_URL": server.url,
+                declared.api_url_variable(settings): server.url,
                 "TRAINING_PIPELINE_LANDING_SETTLE_S": "0",
                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             }
