@@ -374,7 +374,8 @@ def test_a_wrong_files_source_field_fails_at_load_naming_file_system_and_field(
     with pytest.raises(DeclarationError) as raised:
         load_project(project, COMPONENT_TYPES)
     message = str(raised.value)
-    assert message.startswith(f"{path} (document 1, system 'air'): field {field}:"), message
+    where = f"{path} (document 1, system 'air', source 'air_quality')"
+    assert message.startswith(f"{where}: field {field}:"), message
     assert problem in message
 
 
@@ -386,7 +387,8 @@ def test_an_optional_primary_key_column_fails_at_load(project):
     with pytest.raises(DeclarationError) as raised:
         load_project(project, COMPONENT_TYPES)
     assert str(raised.value).startswith(
-        f"{path} (document 1, system 'air'): field sources.0.contract.columns.day.optional: "
+        f"{path} (document 1, system 'air', source 'air_quality'): "
+        "field sources.0.contract.columns.day.optional: "
         "a primary-key column cannot be optional"
     )
 

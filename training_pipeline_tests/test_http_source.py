@@ -202,5 +202,6 @@ def test_a_wrong_http_declaration_fails_at_load_naming_the_file_system_and_field
     with pytest.raises(DeclarationError) as raised:
         load_project(project, COMPONENT_TYPES)
     message = str(raised.value)
-    assert message.startswith(f"{path} (document 1, system 'weather'): field sources.0.{field}")
+    where = f"{path} (document 1, system 'weather', source 'readings')"
+    assert message.startswith(f"{where}: field sources.0.{field}")
     assert problem in message

@@ -292,6 +292,20 @@ BAD_DECLARATIONS = {
         "incremental: {cursor: changed}",
         "field sources.0.incremental.cursor: 'changed' is not a column of the contract",
     ),
+    "an unknown tiebreak column": (
+        "incremental: {cursor: updated, tiebreak: serial}",
+        "field sources.0.incremental.tiebreak: 'serial' is not a column of the contract",
+    ),
+    "a key that is not a contract column": (
+        "contract: {primary_key: [tail], columns: [tail_number, updated]}",
+        "field sources.0.contract.primary_key.0: 'tail' is not a declared column",
+    ),
+    "an unknown kind": (
+        "kind: sql_view",
+        "field sources.0.kind: 'sql_view' is not a source kind; "
+        "allowed: files, sql_table, http_api",
+    ),
+    "a missing url_env": ("url_env:", "field sources.0.url_env: is required and missing"),
     "a URL in url_env": (
         "url_env: sqlite:///fleet.sqlite",
         "field sources.0.url_env: 'sqlite:///fleet.sqlite' looks like a URL",
@@ -313,29 +327,33 @@ def test_a_wrong_sql_declaration_fails_at_load_naming_the_file_the_system_and_th
 ):
     line, expected = BAD_DECLARATIONS[fault]
     base = {
+        "kind": "kind: sql_table",
         "url_env": "url_env: FLEET_DB_URL",
         "url_default": "",
         "query": "",
         "incremental": "incremental: {cursor: updated}",
+        "contract": "contract: {primary_key: [tail_number], columns: [tail_number, updated]}",
     }
-    base[line.split(":")[0]] = line
+    key = line.split(":")[0]
+    base[key] = "" if line == f"{key}:" else line  # `url_env:` alone: the field is left out
     text = f"""
         type: training_pipeline.components.Sources
         attributes:
           system: fleet
           sources:
             - name: planes
-              kind: sql_table
+              {base["kind"]}
               table: planes
               {base["url_env"]}
               {base["url_default"]}
               {base["query"]}
               {base["incremental"]}
-              contract: {{primary_key: [tail_number], columns: [tail_number, updated]}}
+              {base["contract"]}
     """
     path = tmp_path / "project" / "defs" / "fleet" / "defs.yaml"
     path.parent.mkdir(parents=True)
     path.write_text(textwrap.dedent(text))
     with pytest.raises(DeclarationError) as raised:
         load_project(replace(settings, project_dir=tmp_path / "project"), COMPONENT_TYPES)
-    assert str(raised.value).startswith(f"{path} (document 1, system 'fleet'): {expected}")
+    where = f"{path} (document 1, system 'fleet', source 'planes')"
+    assert str(raised.value).startswith(f"{where}: {expected}")

@@ -49,7 +49,8 @@ def test_a_wrong_source_field_names_the_file_the_system_and_the_field(project):
     with pytest.raises(DeclarationError) as raised:
         load_project(project, COMPONENT_TYPES)
     assert str(raised.value) == (
-        f"{path} (document 1, system 'shop'): field sources.0.formats.0: 'xml' is not allowed; "
+        f"{path} (document 1, system 'shop', source 'orders'): field sources.0.formats.0: "
+        "'xml' is not allowed; "
         "allowed: 'csv', 'jsonl' or 'parquet'"
     )
 
@@ -68,7 +69,7 @@ def test_an_env_template_in_a_source_field_resolves_before_validation(project, m
     with pytest.raises(DeclarationError) as raised:
         load_project(project, COMPONENT_TYPES)
     assert str(raised.value).startswith(
-        f"{path} (document 1, system 'shop'): field sources.0.limits.settle_s:"
+        f"{path} (document 1, system 'shop', source 'orders'): field sources.0.limits.settle_s:"
     )
     assert "'not-a-duration' is not a duration" in str(raised.value)
 

@@ -7,6 +7,8 @@ source's kind builds its asset, checks and resource (``assets/sources.py``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import dagster as dg
@@ -15,8 +17,9 @@ from pydantic import PrivateAttr
 
 from training_pipeline.assets.sources import build_source_defs
 from training_pipeline.components.base import ProjectComponent, current_settings
-from training_pipeline.components.errors import DeclarationError, problems_of
+from training_pipeline.components.errors import DeclarationError, Location, problems_of
 from training_pipeline.dbt_sources import DeclaredSystem
+from training_pipeline.spec.errors import FieldProblem
 from training_pipeline.spec.sources import FilesSource, Source, SourceSystem
 
 if TYPE_CHECKING:
@@ -58,7 +61,9 @@ class Sources(ProjectComponent):
                 component.model_dump(include={"system", "owner", "description", "sources"})
             )
         except pydantic.ValidationError as error:
-            raise DeclarationError(component.location, problems_of(error, SourceSystem)) from error
+            problems = problems_of(error, SourceSystem)
+            where = naming_the_source(component.location, problems, component.sources)
+            raise DeclarationError(where, problems) from error
         return component
 
     @property
@@ -89,6 +94,24 @@ class Sources(ProjectComponent):
                 for position in range(len(self.spec.sources))
             )
         )
+
+
+def naming_the_source(
+    location: Location, problems: Sequence[FieldProblem], sources: Sequence[object]
+) -> Location:
+    """``location`` with the name of the source every problem lies in (``sources.<i>``),
+    so that a message names the file, the system, the source and the field."""
+    positions = {tuple(problem.field.split(".")[:2]) for problem in problems}
+    if len(positions) != 1:
+        return location
+    ((head, *index),) = positions
+    if head != "sources" or not index or not index[0].isdigit() or int(index[0]) >= len(sources):
+        return location
+    source = sources[int(index[0])]
+    name = source.get("name") if isinstance(source, dict) else None
+    if not isinstance(name, str):
+        return location
+    return replace(location, instance=f"{location.instance}, source {name!r}")
 
 
 def declared_systems(project: LoadedProject) -> tuple[DeclaredSystem, ...]:
