@@ -19,6 +19,9 @@ from churn_demo.api_server import DemoApiServer
 from declared_sources import resources_with_sources
 
 from training_pipeline import cli, runner
+from training_pipeline.components import COMPONENT_TYPES
+from training_pipeline.components.errors import DeclarationError
+from training_pipeline.components.loader import load_project
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import DBT_PROJECT_DIR, REPO_ROOT, Settings, SettingsError
@@ -125,11 +128,27 @@ def test_dbt_connections_cannot_read_any_file(settings):
 def test_a_folder_of_the_data_directory_that_leads_outside_it_is_refused(settings, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (settings.data_dir / "landing").mkdir(parents=True)
-    (settings.data_dir / "landing" / "orders").symlink_to(elsewhere)
+    settings.data_dir.mkdir(parents=True)
+    (settings.data_dir / "landing").symlink_to(elsewhere)
     with pytest.raises(SettingsError) as refused:
         Settings.from_env()
     message = str(refused.value)
+    assert "landing folder" in message and str(elsewhere) in message
+    assert "TRAINING_PIPELINE_DATA_DIR" in message
+
+
+def test_a_declared_landing_folder_that_leads_outside_the_data_directory_fails_the_load(
+    settings, tmp_path
+):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (settings.data_dir / "landing").mkdir(parents=True)
+    (settings.data_dir / "landing" / "orders").symlink_to(elsewhere)
+    with pytest.raises(DeclarationError) as refused:
+        load_project(settings, COMPONENT_TYPES)
+    message = str(refused.value)
+    shop = settings.project_dir / "defs" / "churn" / "shop" / "defs.yaml"
+    assert message.startswith(f"{shop} (document 1, system 'shop'): field sources.0.landing: ")
     assert "landing folder" in message and str(elsewhere) in message
     assert "TRAINING_PIPELINE_DATA_DIR" in message
 

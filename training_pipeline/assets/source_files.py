@@ -28,6 +28,7 @@ from training_pipeline.ingestion.manifest import LandingReport
 from training_pipeline.ingestion.reconciliation import Reconciliation, reconcile_files
 from training_pipeline.resources import FilesSourceResource
 from training_pipeline.settings import Settings
+from training_pipeline.spec.errors import FieldError
 from training_pipeline.spec.sources import FilesSource, SourceSystem
 
 
@@ -36,13 +37,26 @@ def files_source_resource(
 ) -> FilesSourceResource:
     """The source's folders and limits; a limit it does not declare is the project's.
     Each limit says where it was set: the declaration's field (in ``declared_in``) or
-    the project's variable."""
+    the project's variable.  A folder that resolves outside the data directory (a link)
+    is refused here, when the definitions load, and again before each run
+    (``FilesSourceResource.folders``)."""
     declared, project = source.limits, settings.landing
     where = f" in {declared_in}" if declared_in is not None else ""
 
     def origin(limit: str, value: object, variable: str) -> str:
         return variable if value is None else f"limits.{limit} of source {source.name!r}{where}"
 
+    for what, folder in (
+        ("landing", settings.landing_dir_of(source.landing_folder)),
+        ("quarantine", settings.quarantine_dir_of(source.landing_folder)),
+    ):
+        if not folder.resolve().is_relative_to(settings.data_dir):
+            raise FieldError(
+                "landing",
+                f"the {what} folder {folder} resolves to {folder.resolve()}, outside the data "
+                f"directory {settings.data_dir} (TRAINING_PIPELINE_DATA_DIR); the pipeline "
+                "reads and writes nothing outside it, so make that a real folder inside it",
+            )
     return FilesSourceResource(
         data_dir=str(settings.data_dir),
         landing_dir=str(settings.landing_dir_of(source.landing_folder)),

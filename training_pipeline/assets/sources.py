@@ -39,4 +39,9 @@ def build_source_defs(
         raise FieldError(
             f"sources.{position}.kind", f"no engine builds {source.kind!r} sources", built
         )
-    return factory(system, source, settings, declared_in)
+    try:
+        return factory(system, source, settings, declared_in)
+    except FieldError as error:  # about a field of this source: say which source
+        problem = error.problem
+        field = f"sources.{position}.{problem.field}"
+        raise FieldError(field, problem.problem, problem.allowed) from error
