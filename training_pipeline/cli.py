@@ -85,7 +85,7 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
             "Runs the materialize_everything job in this process against the Dagster "
             "home in DAGSTER_HOME (default: dagster_home/ in the repo), so the run shows "
             "up in the UI's history. Starts the companions the project needs for the run "
-            "(e.g. an example's ticket API when a declaration points at its address)."
+            "(e.g. an example's demo API when a declaration points at its address)."
         ),
     )
     run.set_defaults(handler=_loads_project(_run))

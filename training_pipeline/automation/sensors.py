@@ -22,8 +22,6 @@ from training_pipeline.automation.probes import PROBES, SourceUnavailable, plaus
 from training_pipeline.spec.sources import Source
 
 CURSOR_VERSION = 2
-# A version-1 cursor (three fixed sources) kept one entry per kind under these names.
-_V1_KINDS = {"files": "files", "crm": "sql_table", "tickets": "http_api"}
 
 
 @dataclass(frozen=True)
@@ -40,22 +38,13 @@ class SensorCursor:
         stored = json.loads(text)
         if stored.get("version") == CURSOR_VERSION:
             return cls(dict(stored["sources"]))
-        return cls.from_version_1(stored, declared)
-
-    @classmethod
-    def from_version_1(cls, stored: dict, declared: Sequence[Source]) -> SensorCursor:
-        """Kept when each of its three entries has exactly one declared source of its
-        kind (the churn project), so an upgrade does not re-request everything."""
-        entries: dict[str, str | None] = {}
-        for old, kind in _V1_KINDS.items():
-            of_kind = [s.name for s in declared if s.kind == kind]
-            if len(of_kind) != 1:
-                return cls(
-                    converted_from=f"a version-1 cursor was dropped: its {old!r} entry needs "
-                    f"exactly one {kind} source, the project declares {of_kind or 'none'}"
-                )
-            entries[of_kind[0]] = stored.get(old)
-        return cls(entries, converted_from="a version-1 cursor was converted")
+        # A version-1 cursor named the fixed sources of one example; its entries mean
+        # nothing to declared sources.  Probing them afresh requests each once, and
+        # reading a source again loads nothing twice (content hashes, cursors).
+        return cls(
+            converted_from=f"a version-{stored.get('version', 1)} cursor was dropped: every "
+            f"declared source ({len(declared)}) is probed afresh"
+        )
 
     def dump(self) -> str:
         return json.dumps({"version": CURSOR_VERSION, "sources": self.sources}, sort_keys=True)

@@ -115,7 +115,7 @@ class FilesSource(_Source):
 
 class SqlIncremental(Spec):
     cursor: str  # a column that grows with every change (e.g. updated_at)
-    tiebreak: str | None = None  # orders rows sharing a cursor value; default: primary key
+    tiebreak: str | None = None  # ranks rows sharing a cursor value; default: primary key
 
 
 class SqlTableSource(_Source):
@@ -224,7 +224,7 @@ class HttpApiSource(_Source):
         _credential_free("base_url_default", self.base_url_default)
         if not self.endpoint.startswith("/") or "://" in self.endpoint:
             raise FieldError(
-                "endpoint", f"{self.endpoint!r} is not a path", "a path such as /tickets"
+                "endpoint", f"{self.endpoint!r} is not a path", "a path such as /items"
             )
         if self.page_size < 1:
             raise FieldError("page_size", f"{self.page_size} is not a positive page size")
