@@ -180,9 +180,8 @@ def test_a_secret_in_a_refused_url_is_masked_even_when_the_url_does_not_parse():
     assert "hunter2" not in str(refused.value)
     assert "postgres//crm:***@db/crm" in str(refused.value)
     # The variable is the churn CRM declaration's: the message names the source and file.
-    assert (
-        f"url_env of source 'crm_customers' in {CHURN_DEFS / 'crm' / 'defs.yaml'}"
-        in str(refused.value)
+    assert f"url_env of source 'crm_customers' in {CHURN_DEFS / 'crm' / 'defs.yaml'}" in str(
+        refused.value
     )
 
 
