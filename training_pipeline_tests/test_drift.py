@@ -165,7 +165,7 @@ def test_a_missing_or_empty_column_is_a_clear_error(rng):
 
 
 def settings_for(data_dir: Path) -> Settings:
-    return Settings(data_dir, f"sqlite:///{data_dir / 'crm.sqlite'}", "http://127.0.0.1:1")
+    return Settings(data_dir)
 
 
 def landed(settings: Settings) -> dict[str, bytes]:

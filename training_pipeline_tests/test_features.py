@@ -171,7 +171,7 @@ def add_rows_dated_at(
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir = tmp_path_factory.mktemp("features") / "data"
-    settings = Settings(data_dir, f"sqlite:///{data_dir / 'crm.sqlite'}", "")
+    settings = Settings(data_dir)
     generate(settings, days=150, customers=400, seed=3)
     with DemoApiServer(settings, host="127.0.0.1", port=0) as server:
         ingest(settings, server.url, datetime(2026, 6, 1))

@@ -161,12 +161,7 @@ def run_once(settings: Settings, server: DemoApiServer, seed: int, family: str) 
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     data_dir = tmp_path_factory.mktemp("lineage") / "data"
     # Files are landed and ingested at once here; the settle time has its own tests.
-    settings = Settings(
-        data_dir,
-        f"sqlite:///{data_dir / 'crm.sqlite'}",
-        "unused",
-        landing=LandingLimits(settle_s=0),
-    )
+    settings = Settings(data_dir, landing=LandingLimits(settle_s=0))
     with pytest.MonkeyPatch.context() as env:
         env.delenv("TRAINING_PIPELINE_CRM_URL", raising=False)
         generate(settings, days=21, customers=40, seed=11)
