@@ -221,7 +221,7 @@ def _add_lineage_commands(commands: argparse._SubParsersAction) -> None:
         description=(
             "Follows VERSION (or `production` / `previous_production`) through the registry "
             "to the training-set export, the ingestion batches behind it and, per batch, the "
-            "order files (with sha256), API pages and CRM queries it read. Reads the "
+            "files (with sha256), API pages and database queries it read. Reads the "
             "warehouse read-only. --json prints the object documented in "
             "training_pipeline/lineage.py (schema_version 1)."
         ),

@@ -4,7 +4,9 @@ settle wait and quarantine lines for every declared files source."""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -19,7 +21,7 @@ from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
 from training_pipeline.environment import SettingsError
 from training_pipeline.runner import settle_waits, wait_for_settling
-from training_pipeline.settings import DEFAULT_PROJECT_DIR, LandingLimits, Settings
+from training_pipeline.settings import DEFAULT_PROJECT_DIR, REPO_ROOT, LandingLimits, Settings
 from training_pipeline.source_declarations import check_settings, declared_variables
 
 FLEET = """
@@ -169,3 +171,38 @@ def test_each_files_source_settles_on_its_own_time_and_is_listed(fleet, capsys, 
     assert "source 'manifests' that changed in the last 5 s to settle " in out
     assert "(TRAINING_PIPELINE_LANDING_SETTLE_S)" in out
     assert len(slept) == 1 and 25 < slept[0] <= 30
+
+
+# --- nothing per-source is left in the product ------------------------------------------
+
+EXAMPLE_WORDS = re.compile(r"orders|crm|ticket|churn|weather", re.IGNORECASE)
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """The ids of every docstring node: docstrings may name an example."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                found.add(id(body[0].value))
+    return found
+
+
+def test_no_string_in_the_product_names_an_example_source():
+    """Regression: the CRM and API URL settings, the `orders` landing folder and the
+    version-1 sensor cursor's `crm`/`tickets` entries were per-source literals."""
+    package = REPO_ROOT / "training_pipeline"
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        docstrings = _docstrings(tree)
+        offenders += [
+            f"{path.relative_to(package)}:{node.lineno}: {node.value!r}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and EXAMPLE_WORDS.search(node.value)
+        ]
+    assert offenders == []
