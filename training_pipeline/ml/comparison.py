@@ -204,14 +204,19 @@ def _ranking_metric(metric: str, y: np.ndarray, output: np.ndarray, weights: np.
     order = np.argsort(-output if descending else output, kind="stable")
     ranked = output[order]
     starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-    positive = np.add.reduceat(weights[:, order] * y[order], starts, axis=1)
-    negative = np.add.reduceat(weights[:, order] * (1 - y[order]), starts, axis=1)
+    drawn = weights[:, order]
+    positive = drawn * y[order]
+    if len(starts) < len(ranked):  # tied scores: one group per distinct score
+        drawn = np.add.reduceat(drawn, starts, axis=1)
+        positive = np.add.reduceat(positive, starts, axis=1)
+    negative = drawn - positive
     positives, negatives = positive.sum(axis=1), negative.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         if metric == "roc_auc":
             below = np.cumsum(negative, axis=1) - negative
             pairs = (positive * (below + negative / 2)).sum(axis=1)
-            return np.where((positives > 0) & (negatives > 0), pairs / (positives * negatives), np.nan)
+            defined = (positives > 0) & (negatives > 0)
+            return np.where(defined, pairs / (positives * negatives), np.nan)
         true_pos, flagged = np.cumsum(positive, axis=1), np.cumsum(positive + negative, axis=1)
         precision = np.where(flagged > 0, true_pos / flagged, 0.0)
         recall_step = positive / positives[:, None]
