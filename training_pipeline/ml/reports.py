@@ -164,7 +164,7 @@ def _threshold_note(threshold: float | None, champion: float | None, has_champio
             f" for both models; the champion decides at {champion:.4f} in production, and "
             "its precision and recall at that threshold are in the table above"
         )
-    return f'<p style="font-family: sans-serif; margin: 16px">{html.escape(text)}.</p>'
+    return f'<p style="font-family: sans-serif; margin: 16px">{html.escape(text, quote=False)}.</p>'
 
 
 _EVIDENTLY_NAMES = {
