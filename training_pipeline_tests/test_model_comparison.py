@@ -15,6 +15,7 @@ from training_pipeline.ml.comparison import (
     weighted_metric,
 )
 from training_pipeline.ml.metrics import METRICS, compute
+from training_pipeline.ml.status import gate_verdict
 
 
 def binary_rows(n: int = 2000, seed: int = 0):
@@ -129,3 +130,14 @@ def test_a_no_better_model_may_replace_the_champion_only_for_new_data_or_drift()
     assert "new data" in replacement_reason("bbb", "aaa", None)
     drift = replacement_reason("aaa", "aaa", "feature drift ERROR (share 0.6)")
     assert drift == "the retrain was triggered by feature drift ERROR (share 0.6)"
+
+
+def test_status_shows_a_versions_gate_with_its_difference_to_the_champion():
+    y, signal = binary_rows(n=400)
+    interval = paired_bootstrap("roc_auc", y, squash(signal), squash(signal))
+    decision = {"passed": True, "interval": interval.to_dict()}
+    assert gate_verdict(decision) == (
+        "passed (roc_auc +0.0000 vs champion on 400 shared rows, 95% CI +0.0000 to "
+        "+0.0000: within noise)"
+    )
+    assert gate_verdict({"passed": False, "interval": None}) == "failed"
