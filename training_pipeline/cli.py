@@ -6,6 +6,7 @@
     training-pipeline status [--model NAME] [--json] [--last N]
     training-pipeline rollback [--model NAME] [--to VERSION] [--reason TEXT]
     training-pipeline lineage VERSION|production [--model NAME] [--json]
+    training-pipeline reproduce VERSION|production [--model NAME]
     training-pipeline new-model NAME --features REL --label COL --id-column COL [--task T]
         [--time-column COL] [--gate-bound NUMBER] [--numeric COL,..] [--categorical COL,..]
     training-pipeline dbt-sources [--check]
@@ -24,6 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from training_pipeline.cli_reproduce import add_reproduce_command
 from training_pipeline.cli_scaffold import add_scaffold_commands
 from training_pipeline.environment import SettingsError
 from training_pipeline.settings import Settings
@@ -276,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_commands(commands)
     _add_model_commands(commands)
     _add_lineage_commands(commands)
+    add_reproduce_command(commands, _loads_project)
     _add_dbt_sources_command(commands)
     add_scaffold_commands(commands)
     return parser

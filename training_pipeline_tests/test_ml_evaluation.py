@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from synthetic_churn import churn_snapshots
 
+from training_pipeline.ml.comparison import DifferenceInterval
 from training_pipeline.ml.evaluation import (
     GatePolicy,
     Metrics,
@@ -39,16 +40,27 @@ def with_auc(metrics: Metrics, auc: float) -> Metrics:
     return Metrics.from_dict(metrics.to_dict() | {"roc_auc": auc})
 
 
+def interval(challenger: float, champion: float, spread: float) -> DifferenceInterval:
+    """A paired ROC AUC interval of +-``spread`` around the difference."""
+    difference = challenger - champion
+    return DifferenceInterval(
+        "roc_auc", challenger, champion, difference, difference - spread,
+        difference + spread, 0.95, 500, 1000, True,
+    )  # fmt: skip
+
+
 def test_a_model_trained_on_shuffled_labels_scores_near_chance_and_the_gate_blocks_it(split, good):
     train, holdout = split
     shuffled = train.assign(churned=np.random.default_rng(0).permutation(train["churned"]))
     model = fit_final(shuffled, CHURN, "hist_gradient_boosting", {"max_iter": 50})
     metrics = evaluate(model, holdout, CHURN, threshold=0.5)
     assert metrics["roc_auc"] == pytest.approx(0.5, abs=0.08)
-    decision = gate(metrics, good, POLICY)
+    paired = interval(metrics["roc_auc"], good["roc_auc"], 0.03)
+    decision = gate(metrics, good, POLICY, paired, replacement="new data")
     assert not decision.passed
     assert decision.champion_value == good["roc_auc"] > 0.75
-    assert "below the floor" in decision.reasons[0] and "below" in decision.reasons[1]
+    assert "below the floor" in decision.reasons[0]
+    assert "worse than the champion by more than the margin 0.0200" in decision.reasons[1]
 
 
 def test_the_gate_passes_a_good_challenger_when_there_is_no_champion(good):
@@ -64,23 +76,45 @@ def test_the_gate_blocks_a_challenger_below_the_floor_even_without_a_champion(go
     assert "0.6400 is below the floor 0.6500" in decision.reasons[0]
 
 
-def test_the_gate_blocks_a_challenger_worse_than_the_champion_by_more_than_the_tolerance(good):
-    decision = gate(with_auc(good, 0.77), with_auc(good, 0.80), POLICY)
+def test_the_gate_blocks_a_challenger_whose_interval_reaches_below_the_margin(good):
+    # Regression: a challenger 0.009 worse on a noisy holdout was promoted.
+    paired = interval(0.791, 0.80, 0.015)
+    decision = gate(with_auc(good, 0.791), with_auc(good, 0.80), POLICY, paired, "new data")
     assert not decision.passed
     assert "meets the floor" in decision.reasons[0]
-    assert "below 0.7800" in decision.reasons[1]
+    assert "ROC AUC difference -0.0090 (95% CI -0.0240 to +0.0060" in decision.reasons[1]
+    assert "worse than the champion by more than the margin 0.0200" in decision.reasons[1]
 
 
-def test_the_gate_passes_a_challenger_within_the_tolerance_of_the_champion(good):
-    decision = gate(with_auc(good, 0.79), with_auc(good, 0.80), POLICY)
-    assert decision.passed
-    assert (decision.challenger_value, decision.champion_value) == (0.79, 0.80)
+def test_a_challenger_within_noise_is_promoted_only_with_new_data_or_drift(good):
+    paired = interval(0.801, 0.80, 0.01)
+    challenger, champion = with_auc(good, 0.801), with_auc(good, 0.80)
+    idle = gate(challenger, champion, POLICY, paired)
+    assert not idle.passed
+    assert "within noise" in idle.reasons[1] and "nothing justifies replacing" in idle.reasons[1]
+    retrained = gate(challenger, champion, POLICY, paired, "it was trained on new data")
+    assert retrained.passed
+    assert retrained.reasons[1].endswith("promoted because it was trained on new data")
+    assert (retrained.challenger_value, retrained.champion_value) == (0.801, 0.80)
 
 
-def test_the_gate_passes_a_challenger_exactly_at_the_floor_and_at_the_allowed_drop(good):
+def test_a_challenger_better_beyond_noise_passes_without_a_reason_to_replace(good):
+    paired = interval(0.85, 0.80, 0.02)
+    decision = gate(with_auc(good, 0.85), with_auc(good, 0.80), POLICY, paired)
+    assert decision.passed and "better than the champion beyond noise" in decision.reasons[1]
+    assert decision.to_dict()["interval"]["verdict"] == "better"
+
+
+def test_the_gate_passes_a_challenger_exactly_at_the_floor_and_at_the_margin(good):
     # Exactly representable values, so the boundary is tested without rounding noise.
     policy = GatePolicy("roc_auc", floor=0.625, tolerance=0.125)
-    assert gate(with_auc(good, 0.625), with_auc(good, 0.75), policy).passed
+    paired = interval(0.625, 0.75, 0.0)
+    assert gate(with_auc(good, 0.625), with_auc(good, 0.75), policy, paired, "drift").passed
+
+
+def test_the_gate_refuses_a_champion_without_the_paired_interval(good):
+    with pytest.raises(ValueError, match="needs the paired interval of roc_auc"):
+        gate(good, good, POLICY)
 
 
 def test_a_gate_policy_with_a_negative_tolerance_or_a_bound_against_the_direction_is_refused():
@@ -94,6 +128,10 @@ def test_a_gate_policy_with_a_negative_tolerance_or_a_bound_against_the_directio
         GatePolicy("roc_auc", floor=0.7, ceiling=0.9)
     with pytest.raises(ValueError, match="gate.metric: 'auc' is not a metric; allowed: roc_auc"):
         GatePolicy("auc", floor=0.7)
+    with pytest.raises(ValueError, match=r"gate.confidence: must be in \(0.5, 1\), got 1.0"):
+        GatePolicy("roc_auc", floor=0.7, confidence=1.0)
+    with pytest.raises(ValueError, match="gate.resamples: must be at least 100, got 5"):
+        GatePolicy("roc_auc", floor=0.7, resamples=5)
 
 
 def test_the_threshold_maximises_f1_on_a_hand_checked_example():

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from synthetic_regression import SALES, store_weeks
 
+from training_pipeline.ml.comparison import DifferenceInterval
 from training_pipeline.ml.datasets import TrainingSet
 from training_pipeline.ml.deployment import smoke_test
 from training_pipeline.ml.drift import feature_drift, prediction_drift, reference_snapshots
@@ -114,8 +115,11 @@ def test_a_regression_holdout_compares_challenger_and_champion_in_a_regression_r
     candidate, sales, weeks
 ):
     _, holdout = holdout_split(weeks, sales)
-    result = compare(candidate.model, None, candidate.model, None, holdout, sales)
+    result = compare(candidate.model, None, candidate.model, None, holdout, sales, None, "drift")
     assert result.decision.passed and result.champion is not None
+    assert result.decision.interval.difference == 0 and "within noise" in result.decision.reasons[1]
+    idle = compare(candidate.model, None, candidate.model, None, holdout, sales)
+    assert not idle.decision.passed and "nothing justifies" in idle.decision.reasons[1]
     assert result.champion["rmse"] == pytest.approx(result.challenger["rmse"])
     summary = comparison_markdown(result.challenger, result.champion, result.decision, "v2", "v1")
     assert "| RMSE |" in summary and "threshold" not in summary
@@ -125,13 +129,28 @@ def test_a_regression_holdout_compares_challenger_and_champion_in_a_regression_r
     assert "Gate PASSED" in page and "churn" not in page.lower()
 
 
-def test_a_lower_is_better_gate_blocks_a_worse_challenger_and_passes_one_within_tolerance():
+def rmse_interval(challenger: float, champion: float, spread: float) -> DifferenceInterval:
+    difference = challenger - champion
+    return DifferenceInterval(
+        "rmse", challenger, champion, difference, difference - spread,
+        difference + spread, 0.95, 300, 1000, False,
+    )  # fmt: skip
+
+
+def test_a_lower_is_better_gate_blocks_a_worse_challenger_and_passes_one_within_the_margin():
     policy = GatePolicy("rmse", ceiling=40.0, tolerance=1.0)
-    worse = gate(regression_metrics(27.0), regression_metrics(25.0), policy)
+    worse = gate(
+        regression_metrics(27.0), regression_metrics(25.0), policy, rmse_interval(27, 25, 0.5)
+    )
     assert not worse.passed
     assert "is within the ceiling 40.0000" in worse.reasons[0]
-    assert "is above 26.0000" in worse.reasons[1] and "plus the allowed rise" in worse.reasons[1]
-    assert gate(regression_metrics(25.75), regression_metrics(25.0), policy).passed
+    assert "RMSE difference +2.0000 (95% CI +1.5000 to +2.5000" in worse.reasons[1]
+    assert "by more than the margin 1.0000" in worse.reasons[1]
+    close = rmse_interval(25.25, 25.0, 0.5)
+    assert gate(regression_metrics(25.25), regression_metrics(25.0), policy, close, "drift").passed
+    better = rmse_interval(22.0, 25.0, 1.0)
+    decision = gate(regression_metrics(22.0), regression_metrics(25.0), policy, better)
+    assert decision.passed and "better than the champion beyond noise" in decision.reasons[1]
     over = gate(regression_metrics(41.0), None, policy)
     assert not over.passed and "is above the ceiling 40.0000" in over.reasons[0]
 

@@ -24,13 +24,18 @@ from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 
 
-def run(settings: Settings, dataset, force: bool = False) -> dg.ExecuteInProcessResult:
+def run(
+    settings: Settings, dataset, force: bool = False, succeeds: bool = True
+) -> dg.ExecuteInProcessResult:
     budget = FAST["ops"][step("candidate")]["config"]
     config = {"ops": {step("candidate"): {"config": budget | {"force": force}}}}
     result = dg.materialize(
-        graph_on(dataset), resources=build_resources(settings), run_config=config
+        graph_on(dataset),
+        resources=build_resources(settings),
+        run_config=config,
+        raise_on_error=succeeds,
     )
-    assert result.success
+    assert result.success == succeeds
     return result
 
 
@@ -74,8 +79,13 @@ def test_force_trains_on_an_unchanged_training_set_and_new_data_trains_without_i
     registry = ModelRegistry.for_model(settings.models_dir, NAME)
     run(settings, dataset)
 
-    run(settings, dataset, force=True)
+    forced = run(settings, dataset, force=True, succeeds=False)
     assert len(registry.versions()) == 2
+    # Retrained on the same rows for nothing: no better than the champion, so not promoted.
+    (gate,) = forced.get_asset_check_evaluations()
+    assert not gate.passed and gate.metadata["interval_verdict"].value == "within noise"
+    assert "nothing justifies replacing it" in gate.metadata["reasons"].value
+    assert registry.production().version == registry.versions()[1].version
 
     newer = exported(churn_snapshots(n_customers=300, n_snapshots=21, seed=4), settings)
     assert newer.fingerprint != dataset.fingerprint

@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from training_pipeline.assets.model_evidence import production_metadata
 from training_pipeline.assets.model_names import OWNERS, DeclaredModel
 from training_pipeline.assets.model_training import Candidate
 from training_pipeline.assets.production_guard import verified_production
@@ -50,9 +51,19 @@ def promote(
                 "withdrawn": outcome.withdrawn,
             },
         )
+    deployed = registry.get(candidate.version)
+    shown = production_metadata(
+        deployed.version,
+        deployed.family,
+        registry.metadata(deployed.version)["params"],
+        deployed.metrics,
+        deployed.data_fingerprint,
+        deployed.gate,
+        deployed.directory,
+    )
     return dg.MaterializeResult(
         metadata={
-            "production": outcome.production,
+            **shown,
             "canary_rows": len(canary),
             "previous_production": registry.aliases().previous_production or "(none)",
             **guarded,

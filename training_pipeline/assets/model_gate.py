@@ -3,25 +3,37 @@ report and a model card per version."""
 
 import dagster as dg
 
+from training_pipeline.assets.model_evidence import (
+    MODEL_CARD,
+    REPORT,
+    file_links,
+    interval_metadata,
+    pair_metadata,
+)
 from training_pipeline.assets.model_names import OWNERS, DeclaredModel
 from training_pipeline.assets.model_training import Candidate
 from training_pipeline.assets.production_guard import verified_production
+from training_pipeline.ml.comparison import replacement_reason
 from training_pipeline.ml.evaluation import GatePolicy
 from training_pipeline.ml.reports import comparison_markdown, model_card, validation_report_html
 from training_pipeline.ml.workflow import compare, holdout_of, stored_threshold
 from training_pipeline.resources import AlertsResource, ModelStoreResource
 
 GATE_CHECK = "passes_gate"
+TRIGGER_TAG = "training_pipeline/trigger"  # set by the sensors on the runs they launch
 
 
 class GateConfig(dg.Config):
     """A challenger is promoted only when its gate metric is at least ``floor`` (higher is
-    better) or at most ``ceiling`` (lower is better), and no worse than the champion's by
-    more than ``tolerance``; the defaults are the declaration's ``gate``."""
+    better) or at most ``ceiling`` (lower is better), and, at the worst end of the
+    ``confidence`` interval of ``resamples`` paired resamples, no worse than the
+    champion's by more than ``tolerance``; the defaults are the declaration's ``gate``."""
 
     floor: float | None
     ceiling: float | None
     tolerance: float
+    confidence: float
+    resamples: int
 
 
 def gate_config_class(model: DeclaredModel) -> type[GateConfig]:
@@ -31,6 +43,8 @@ def gate_config_class(model: DeclaredModel) -> type[GateConfig]:
         "floor": policy.floor,
         "ceiling": policy.ceiling,
         "tolerance": policy.tolerance,
+        "confidence": policy.confidence,
+        "resamples": policy.resamples,
     }
     return type(f"{model.name}_gate_config", (GateConfig,), namespace)
 
@@ -39,7 +53,14 @@ def policy_of(model: DeclaredModel, config: GateConfig) -> GatePolicy:
     """The declared gate with this run's bounds; a bound against the metric's direction
     fails the step naming it."""
     try:
-        return GatePolicy(model.problem.gate.metric, config.floor, config.ceiling, config.tolerance)
+        return GatePolicy(
+            model.problem.gate.metric,
+            config.floor,
+            config.ceiling,
+            config.tolerance,
+            config.confidence,
+            config.resamples,
+        )
     except ValueError as error:
         raise dg.Failure(description=f"model {model.name!r}: gate run config: {error}") from None
 
@@ -62,6 +83,13 @@ def validate(
         champion = registry.load(champion_version.version)
         champion_threshold = stored_threshold(champion_version.metrics)
     policy = policy_of(model, config)
+    replacement = None
+    if champion_version is not None:
+        replacement = replacement_reason(
+            candidate.dataset.fingerprint,
+            champion_version.data_fingerprint,
+            context.run.tags.get(TRIGGER_TAG),
+        )
     result = compare(
         registry.load(candidate.version),
         candidate.threshold,
@@ -70,6 +98,7 @@ def validate(
         holdout,
         problem,
         policy,
+        replacement,
     )
     champion_name = None if champion_version is None else champion_version.version
     summary = comparison_markdown(
@@ -93,38 +122,57 @@ def validate(
         },
     )
     report = validation_report_html(
-        holdout, problem, result.challenger_scores, result.champion_scores, summary
+        holdout,
+        problem,
+        result.challenger_scores,
+        result.champion_scores,
+        summary,
+        candidate.threshold,
+        champion_threshold,
     )
-    paths = registry.attach(
-        candidate.version, {"report.html": report.encode(), "model_card.md": card.encode()}
-    )
-    challenger, champion_metrics = result.challenger, result.champion
+    registry.attach(candidate.version, {REPORT: report.encode(), MODEL_CARD: card.encode()})
+    decision = result.decision
+    interval = None if decision.interval is None else decision.interval.to_dict()
+    gate_metric = policy.metric
     return dg.MaterializeResult(
         metadata={
             "version": candidate.version,
             "champion": champion_name or "(none)",
+            "holdout": holdout_text(holdout, problem.time_column),
+            "holdout_rows": len(holdout),
             "summary": dg.MetadataValue.md(summary),
-            "report": dg.MetadataValue.path(str(paths["report.html"])),
-            "model_card": dg.MetadataValue.path(str(paths["model_card.md"])),
-            **{name: round(value, 4) for name, value in challenger.values.items()},
+            **pair_metadata(result.challenger, result.champion),
+            **interval_metadata(interval),
+            **file_links(registry.get(candidate.version).directory),
             **guarded,
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name=GATE_CHECK,
-                passed=result.decision.passed,
+                passed=decision.passed,
                 metadata={
-                    "reasons": dg.MetadataValue.md(
-                        "\n".join(f"- {r}" for r in result.decision.reasons)
-                    ),
-                    f"challenger_{policy.metric}": round(result.decision.challenger_value, 4),
-                    f"champion_{policy.metric}": None
-                    if champion_metrics is None
-                    else round(champion_metrics[policy.metric], 4),
+                    "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
+                    "champion": champion_name or "(none)",
+                    "holdout_rows": len(holdout),
+                    "replacement_reason": replacement or "(none)",
+                    **{
+                        key: value
+                        for key, value in pair_metadata(result.challenger, result.champion).items()
+                        if key.endswith(f"_{gate_metric}")
+                    },
+                    **interval_metadata(interval),
                 },
             )
         ],
     )
+
+
+def holdout_text(holdout, time_column: str | None) -> str:
+    """Which rows the pair was measured on, for people."""
+    periods = holdout_periods(holdout, time_column)
+    if not periods:
+        return f"{len(holdout)} rows held out at random (no time column)"
+    return f"{len(holdout)} rows of {time_column} {', '.join(periods)}"
 
 
 def holdout_periods(holdout, time_column: str | None) -> list[str]:
@@ -158,8 +206,10 @@ def gate_asset(model: DeclaredModel) -> dg.AssetsDefinition:
                 GATE_CHECK,
                 asset=model.validation,
                 blocking=True,
-                description=f"Challenger {policy.metric} is {bound} and not worse than the "
-                f"champion's by more than {policy.tolerance}.",
+                description=f"Challenger {policy.metric} is {bound}; on the same holdout "
+                f"rows the {policy.confidence:.0%} paired bootstrap interval of its difference "
+                f"to the champion's allows it to be worse by at most {policy.tolerance}, and "
+                "a challenger not better beyond noise needs new data or drift to pass.",
             )
         ],
     )

@@ -2,6 +2,7 @@
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 
@@ -17,6 +18,7 @@ from training_pipeline.masking import password_masked
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
 from training_pipeline.ml.halving import default_threads
 from training_pipeline.ml.problem import resolve_roles
+from training_pipeline.ml.reproduce import TRAINING_RUN_FILE, TRAINING_SET_FILE, TrainingRun
 from training_pipeline.ml.tuning import TuningConfig, optimization_history_html
 from training_pipeline.ml.workflow import train_candidate
 from training_pipeline.resources import WAREHOUSE_POOL, ModelStoreResource, WarehouseResource
@@ -133,6 +135,7 @@ def train(
     context.log.info(f"feature roles inferred from the training set's types: {inferred}")
     trained = train_candidate(frame, problem, tuning_config, config.holdout_snapshots)
     tuning = trained.tuning
+    run = TrainingRun(config.holdout_snapshots, tuning_config.n_threads, config.seed)
     version = model.registry(store).register(
         trained.model,
         family=tuning.family,
@@ -144,6 +147,10 @@ def train(
         extra_files={
             "trial_history.html": optimization_history_html(tuning.study).encode(),
             "training_set.json": dataset.manifest_path.read_bytes(),
+            # The rows themselves, so `training-pipeline reproduce` can rebuild the version
+            # after the datasets folder is cleaned; its sha256 is the data fingerprint.
+            TRAINING_SET_FILE: Path(dataset.path),
+            TRAINING_RUN_FILE: run.to_bytes(),
             SPEC_FILE: spec_record(model.spec),
         },
     )

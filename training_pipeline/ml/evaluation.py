@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve
 
+from training_pipeline.ml.comparison import BETTER, DifferenceInterval
 from training_pipeline.ml.metrics import METRICS, compute, metric
 from training_pipeline.ml.problem import GatePolicy, ProblemSpec
 from training_pipeline.ml.splits import check_frame, labels_of
@@ -223,21 +224,35 @@ class GateDecision:
     metric: str
     challenger_value: float
     champion_value: float | None
+    interval: DifferenceInterval | None = None  # with a champion: the paired comparison
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["interval"] = None if self.interval is None else self.interval.to_dict()
+        return data
 
 
-def gate(challenger: Metrics, champion: Metrics | None, policy: GatePolicy) -> GateDecision:
+def gate(
+    challenger: Metrics,
+    champion: Metrics | None,
+    policy: GatePolicy,
+    interval: DifferenceInterval | None = None,
+    replacement: str | None = None,
+) -> GateDecision:
     """Decide whether the challenger may replace the champion.
 
-    Compare metrics measured on the same holdout, or the comparison means little.  For
-    a higher-is-better metric the challenger must reach the floor and stay within the
-    tolerance below the champion; for a lower-is-better one, stay under the ceiling and
-    within the tolerance above the champion.
+    The challenger must reach the floor (higher is better) or stay under the ceiling
+    (lower is better).  Against a champion, ``interval`` is the paired bootstrap of the
+    difference on the same holdout rows: the challenger must be non-inferior (the worst
+    end of the interval no more than ``policy.tolerance`` worse).  If it is not also
+    better beyond noise it passes only with a ``replacement`` reason (new data, drift):
+    a model that is merely as good is not swapped in for nothing.
 
     Returns:
         The decision, with one reason per check, pass or fail.
+
+    Raises:
+        ValueError: A champion without the interval, or an interval of another metric.
     """
     chosen = metric(policy.metric)
     name, value, up = chosen.label, challenger[policy.metric], chosen.greater_is_better
@@ -250,23 +265,37 @@ def gate(challenger: Metrics, champion: Metrics | None, policy: GatePolicy) -> G
     if champion is None:
         reasons.append("no champion to compare against")
     else:
+        if interval is None or interval.metric != policy.metric:
+            raise ValueError(
+                f"comparing with a champion needs the paired interval of {policy.metric}"
+            )
         champion_value = champion[policy.metric]
-        bar = champion_value - policy.tolerance if up else champion_value + policy.tolerance
-        champion_ok = value >= bar if up else value <= bar
-        relation = (
-            ("at least" if champion_ok else "below")
-            if up
-            else ("at most" if champion_ok else "above")
-        )
-        change = "minus the allowed drop" if up else "plus the allowed rise"
-        reasons.append(
-            f"challenger {name} {value:.4f} is {relation} {bar:.4f}: the champion's "
-            f"{champion_value:.4f} {change} {policy.tolerance:.4f}"
-        )
+        champion_ok, reason = _against_champion(interval, policy.tolerance, replacement)
+        reasons.append(reason)
     return GateDecision(
         passed=bound_ok and champion_ok,
         reasons=reasons,
         metric=policy.metric,
         challenger_value=value,
         champion_value=champion_value,
+        interval=interval,
     )
+
+
+def _against_champion(
+    interval: DifferenceInterval, margin: float, replacement: str | None
+) -> tuple[bool, str]:
+    shown = interval.text()
+    if interval.improvement_low < -margin:
+        return False, (
+            f"{shown}; the challenger may be worse than the champion by more than the "
+            f"margin {margin:.4f}"
+        )
+    if interval.verdict == BETTER:
+        return True, f"{shown}; the challenger is better than the champion beyond noise"
+    if replacement is None:
+        return False, (
+            f"{shown}; the challenger is no better than the champion and nothing justifies "
+            "replacing it (same training set, no drift)"
+        )
+    return True, f"{shown}; no better than the champion, but promoted because {replacement}"

@@ -27,13 +27,16 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 @dataclass(frozen=True)
 class GatePolicy:
     """A challenger needs ``metric`` at least ``floor`` (higher is better) or at most
-    ``ceiling`` (lower is better), and no worse than the champion's by more than
-    ``tolerance``.  The tolerance keeps noise from blocking a fresh retrain."""
+    ``ceiling`` (lower is better), and must be no worse than the champion by more than
+    ``tolerance`` (the non-inferiority margin) at the worst end of the ``confidence``
+    interval of the paired difference (``ml/comparison.py``, ``resamples`` resamples)."""
 
     metric: str
     floor: float | None = None
     ceiling: float | None = None
     tolerance: float = 0.01
+    confidence: float = 0.95
+    resamples: int = 1000
 
     def __post_init__(self) -> None:
         chosen = metric(self.metric, field="gate.metric")
@@ -49,6 +52,10 @@ class GatePolicy:
             )
         if self.tolerance < 0:
             raise ValueError(f"gate.tolerance: must not be negative, got {self.tolerance}")
+        if not 0.5 < self.confidence < 1:
+            raise ValueError(f"gate.confidence: must be in (0.5, 1), got {self.confidence}")
+        if self.resamples < 100:
+            raise ValueError(f"gate.resamples: must be at least 100, got {self.resamples}")
 
     @property
     def bound(self) -> float:

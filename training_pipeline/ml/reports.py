@@ -2,14 +2,18 @@
 
 The HTML report is Evidently's classification or regression report with the challenger
 as the current data and the champion, scored on the very same holdout rows, as the
-reference, so every Evidently plot compares the two; our comparison table and the
-gate's reasons are put at the top.  It is self-contained (no CDN), so it opens offline.
+reference, so every Evidently plot compares the two; Evidently's "current" and
+"reference" are renamed challenger and champion, and its threshold metrics are taken at
+the challenger's chosen decision threshold (not Evidently's 0.5), so they agree with
+our table.  Our comparison table, the paired interval and the gate's reasons are put at
+the top.  It is self-contained (no CDN), so it opens offline.
 The card's wording comes from the problem spec: nothing here knows what is predicted.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -59,10 +63,12 @@ def comparison_markdown(
     champion_version: str | None,
 ) -> str:
     verdict = "PASSED" if decision.passed else "FAILED"
+    interval = decision.interval
     lines = [
         f"**Gate {verdict}** — challenger `{challenger_version}` vs champion "
         f"`{champion_version or 'none'}` on the same {challenger.n_rows} holdout rows",
         "",
+        *([] if interval is None else [f"Paired bootstrap: {interval.text()}", ""]),
         "| metric | challenger | champion | difference |",
         "| --- | ---: | ---: | ---: |",
         *(f"| {' | '.join(row)} |" for row in comparison_rows(challenger, champion)),
@@ -83,6 +89,8 @@ def _comparison_html(markdown_lines: str) -> str:
             body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         elif line.startswith("- "):
             body.append(f"<p>{html.escape(line[2:])}</p>")
+        elif line.startswith("Paired bootstrap:"):
+            body.append(f"<p><b>{html.escape(line)}</b></p>")
         elif line:
             body.append(f"<h2>{html.escape(line.replace('**', '').replace('`', ''))}</h2>")
     table = "".join(b for b in body if b.startswith("<tr>"))
@@ -120,20 +128,64 @@ def validation_report_html(
     challenger_scores: np.ndarray,
     champion_scores: np.ndarray | None,
     comparison: str,
+    threshold: float | None = None,
+    champion_threshold: float | None = None,
 ) -> str:
-    """Evidently's task report, challenger vs champion, with our table on top."""
+    """Evidently's task report, challenger vs champion, with our table on top.
+
+    ``threshold`` is the challenger's decision threshold (binary tasks): Evidently
+    applies one threshold to both columns, so when the champion decides at another one
+    the page says so, and its precision and recall at its own threshold are in our table.
+    """
     from evidently import Report
     from evidently.presets import ClassificationPreset, RegressionPreset
 
-    preset = ClassificationPreset() if spec.task_adapter.is_classification else RegressionPreset()
+    classify = spec.task_adapter.is_classification
+    if classify != (threshold is not None):
+        raise ValueError(f"a {spec.task} report {'needs' if classify else 'takes no'} threshold")
+    preset = ClassificationPreset(probas_threshold=threshold) if classify else RegressionPreset()
     snapshot = Report([preset]).run(
         current_data=_scored(holdout, spec, challenger_scores),
         reference_data=None if champion_scores is None else _scored(holdout, spec, champion_scores),
     )
-    page = snapshot.get_html_str(as_iframe=False)
+    page = relabelled(snapshot.get_html_str(as_iframe=False))
+    note = _threshold_note(threshold, champion_threshold, champion_scores is not None)
     marker = page.find("<body")
     insert_at = page.find(">", marker) + 1 if marker >= 0 else 0
-    return page[:insert_at] + _comparison_html(comparison) + page[insert_at:]
+    return page[:insert_at] + _comparison_html(comparison) + note + page[insert_at:]
+
+
+def _threshold_note(threshold: float | None, champion: float | None, has_champion: bool) -> str:
+    if threshold is None:
+        return ""
+    text = f"Evidently's threshold metrics below are at the challenger's threshold {threshold:.4f}"
+    if has_champion and champion is not None and not np.isclose(champion, threshold):
+        text += (
+            f" for both models; the champion decides at {champion:.4f} in production, and "
+            "its precision and recall at that threshold are in the table above"
+        )
+    return f'<p style="font-family: sans-serif; margin: 16px">{html.escape(text, quote=False)}.</p>'
+
+
+_EVIDENTLY_NAMES = {
+    "current": "challenger",
+    "Current": "Challenger",
+    "reference": "champion",
+    "Reference": "Champion",
+}
+_EVIDENTLY_WORDS = re.compile(r"\b(current|Current|reference|Reference)\b")
+
+
+def relabelled(page: str) -> str:
+    """Evidently's page with "current"/"reference" in its widget titles and plot labels
+    renamed challenger/champion.  Only the report's data script is touched: the same
+    words in Evidently's JavaScript are code."""
+    start = page.find("var metric_")
+    end = page.find("</script>", start)
+    if start < 0 or end < 0:
+        raise ValueError("Evidently's page has no report data script; cannot relabel it")
+    data = _EVIDENTLY_WORDS.sub(lambda m: _EVIDENTLY_NAMES[m.group(1)], page[start:end])
+    return page[:start] + data + page[end:]
 
 
 def model_card(

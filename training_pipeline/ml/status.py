@@ -158,12 +158,22 @@ def format_metrics(metrics: Mapping[str, Any], limit: int | None = None) -> str:
 
 
 def gate_verdict(decision: Mapping[str, Any] | None) -> str:
-    """``passed``/``failed`` from a gate decision's ``passed`` flag, else its ``decision``."""
+    """``passed``/``failed`` from a gate decision's ``passed`` flag, else its ``decision``;
+    with the paired difference to the champion on the same rows when there was one, so a
+    version is read against its champion, not against another version's holdout."""
     if decision is None:
         return "not recorded"
-    if isinstance(decision.get("passed"), bool):
-        return "passed" if decision["passed"] else "failed"
-    return str(decision.get("decision", "recorded"))
+    if not isinstance(decision.get("passed"), bool):
+        return str(decision.get("decision", "recorded"))
+    verdict = "passed" if decision["passed"] else "failed"
+    interval = decision.get("interval")
+    if not interval:
+        return verdict
+    return (
+        f"{verdict} ({interval['metric']} {interval['difference']:+.4f} vs champion on "
+        f"{interval['n_rows']} shared rows, {interval['confidence']:.0%} CI "
+        f"{interval['low']:+.4f} to {interval['high']:+.4f}: {interval['verdict']})"
+    )
 
 
 def _version_entry(version: ModelVersion) -> dict[str, Any]:

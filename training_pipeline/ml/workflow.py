@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from training_pipeline.ml.comparison import paired_bootstrap
 from training_pipeline.ml.datasets import TrainingSet, load_training_set
 from training_pipeline.ml.evaluation import (
     GateDecision,
@@ -22,7 +23,7 @@ from training_pipeline.ml.evaluation import (
     gate,
 )
 from training_pipeline.ml.problem import ProblemSpec
-from training_pipeline.ml.splits import holdout_split
+from training_pipeline.ml.splits import holdout_split, labels_of
 from training_pipeline.ml.tuning import (
     TuningConfig,
     TuningResult,
@@ -110,21 +111,36 @@ def compare(
     holdout: pd.DataFrame,
     spec: ProblemSpec,
     policy: GatePolicy | None = None,
+    replacement: str | None = None,
 ) -> Comparison:
-    """Score challenger and champion on the same holdout rows and apply the gate
-    (``policy``, else the spec's)."""
+    """Score challenger and champion on the same holdout rows, bootstrap the difference
+    of the gate metric on those rows, and apply the gate (``policy``, else the spec's).
+
+    ``replacement`` is why an equally good challenger may still replace the champion
+    (``comparison.replacement_reason``), None when nothing does."""
     policy = spec.gate if policy is None else policy
     challenger_metrics = evaluate(challenger, holdout, spec, challenger_threshold)
-    champion_metrics = champion_scores = None
+    challenger_scores = scores_of(challenger, holdout, spec)
+    champion_metrics = champion_scores = interval = None
     if champion is not None:
         if spec.task_adapter.has_threshold and champion_threshold is None:
             raise ValueError("the champion's decision threshold is unknown")
         champion_metrics = evaluate(champion, holdout, spec, champion_threshold)
         champion_scores = scores_of(champion, holdout, spec)
+        interval = paired_bootstrap(
+            policy.metric,
+            labels_of(holdout, spec),
+            challenger_scores,
+            champion_scores,
+            challenger_threshold=challenger_threshold,
+            champion_threshold=champion_threshold,
+            resamples=policy.resamples,
+            confidence=policy.confidence,
+        )
     return Comparison(
         challenger_metrics,
         champion_metrics,
-        gate(challenger_metrics, champion_metrics, policy),
-        scores_of(challenger, holdout, spec),
+        gate(challenger_metrics, champion_metrics, policy, interval, replacement),
+        challenger_scores,
         champion_scores,
     )

@@ -47,7 +47,12 @@ def problem_of(spec: ModelSpec) -> ml.ProblemSpec:
                 stratify=spec.holdout.stratify,
             ),
             gate=ml.GatePolicy(
-                spec.gate_metric, spec.gate.floor, spec.gate.ceiling, spec.gate.tolerance
+                spec.gate_metric,
+                spec.gate.floor,
+                spec.gate.ceiling,
+                spec.gate.tolerance,
+                spec.gate.confidence,
+                spec.gate.resamples,
             ),
             drift=ml.DriftSettings(**drift.model_dump()),
             scores=ml.ScoreColumns(spec.scores.score_column, spec.scores.prediction_column),

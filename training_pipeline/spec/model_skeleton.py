@@ -67,7 +67,10 @@ NOTES: dict[str, str] = {
     "gate.floor": "lowest allowed value, for a metric where higher is better (ROC AUC: "
     "0.5 is chance); else null",
     "gate.ceiling": "highest allowed value, for a metric where lower is better; else null",
-    "gate.tolerance": "how much worse than production a candidate may be; >= 0",
+    "gate.tolerance": "non-inferiority margin: how much worse than production a candidate "
+    "may be at the worst end of the confidence interval; >= 0",
+    "gate.confidence": "coverage of the paired bootstrap interval; between 0.5 and 1",
+    "gate.resamples": "paired bootstrap resamples of the holdout; 100 to 100000",
     "retraining": "when the model is trained again",
     "retraining.policy": "on_drift | on_new_data | cron",
     "retraining.cron": "cron schedule for policy cron and the nightly retrain",

@@ -19,10 +19,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from training_pipeline.ml.metrics import METRICS, metrics_for, rankable_metrics_for
+from training_pipeline.ml.metrics import metrics_for, rankable_metrics_for
 from training_pipeline.ml.problem import ProblemSpec
 from training_pipeline.ml.tasks import TASKS
 from training_pipeline.spec.errors import FieldError
+from training_pipeline.spec.model_gate import Gate, check_gate
 from training_pipeline.spec.model_problem import problem_of
 
 Task = Literal["binary", "regression"]  # the keys of ml.tasks.TASKS (a test keeps them equal)
@@ -83,19 +84,6 @@ class Holdout(_Part):
     last_periods: int | None = None  # None: 2 when there is a time column
     fraction: float | None = None  # required when there is no time column
     stratify: bool = True
-
-
-class Gate(_Part):
-    metric: str | None = None  # None: metrics.primary
-    floor: float | None = None  # for a metric where higher is better
-    ceiling: float | None = None  # for a metric where lower is better
-    tolerance: float = 0.01
-
-    @model_validator(mode="after")
-    def _tolerance(self) -> Gate:
-        if self.tolerance < 0:
-            raise FieldError("tolerance", f"{self.tolerance} is negative", "a number >= 0")
-        return self
 
 
 class Retraining(_Part):
@@ -298,19 +286,7 @@ def _check_holdout(spec: ModelSpec) -> None:
 
 
 def _check_gate(spec: ModelSpec) -> None:
-    metric, gate = spec.gate_metric, spec.gate
-    allowed = metrics_for(spec.task)
-    if metric not in allowed:
-        raise FieldError("gate.metric", f"{metric!r} is not a {spec.task} metric", _listed(allowed))
-    lower = not METRICS[metric].greater_is_better
-    bound, other = ("ceiling", "floor") if lower else ("floor", "ceiling")
-    direction = "lower" if lower else "higher"
-    if getattr(gate, other) is not None or getattr(gate, bound) is None:
-        raise FieldError(
-            f"gate.{bound}",
-            f"{metric} is better {direction}, so the gate needs a {bound} (and no {other})",
-            f"gate.{bound}: <number>",
-        )
+    check_gate(spec.gate, spec.gate_metric, spec.task)
 
 
 def _check_search_spaces(spec: ModelSpec) -> None:
