@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from training_pipeline.cli_dbt import add_dbt_commands
 from training_pipeline.cli_scaffold import add_scaffold_commands
 from training_pipeline.environment import SettingsError, check_environment
 from training_pipeline.settings import Settings
@@ -231,55 +232,13 @@ def _add_lineage_commands(commands: argparse._SubParsersAction) -> None:
     lineage.set_defaults(handler=_loads_project(_lineage))
 
 
-def _dbt_sources(args: argparse.Namespace) -> int:
-    from training_pipeline.dbt_sources import (
-        SOURCES_FILE,
-        render_sources,
-        systems_in,
-        write_sources,
-    )
-    from training_pipeline.settings import DBT_PROJECT_DIR
-
-    # The project folder's defs/ (components/loader.py); read before dbt can parse.
-    try:
-        systems = systems_in(Settings.from_env().project_dir / "defs")
-    except ValueError as error:
-        print(f"training-pipeline dbt-sources: {error}", file=sys.stderr)
-        return 1
-    path = DBT_PROJECT_DIR / SOURCES_FILE
-    if args.check:
-        if path.is_file() and path.read_text() == render_sources(systems):
-            return 0
-        print(
-            f"training-pipeline dbt-sources: {path} is not what the declarations say; "
-            "run `training-pipeline dbt-sources`",
-            file=sys.stderr,
-        )
-        return 1
-    changed = write_sources(systems, path)
-    print(f"{'wrote' if changed else 'unchanged:'} {path}")
-    return 0
-
-
-def _add_dbt_sources_command(commands: argparse._SubParsersAction) -> None:
-    command = commands.add_parser(
-        "dbt-sources",
-        help="write the dbt sources of the declared sources",
-        description="Writes the dbt project's sources file from the project's source "
-        "declarations: one dbt source per system, a table per source with its asset key, "
-        "column descriptions and provenance columns. --check only compares.",
-    )
-    command.add_argument("--check", action="store_true", help="fail when the file differs")
-    command.set_defaults(handler=_dbt_sources)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="training-pipeline")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_pipeline_commands(commands)
     _add_model_commands(commands)
     _add_lineage_commands(commands)
-    _add_dbt_sources_command(commands)
+    add_dbt_commands(commands)
     add_scaffold_commands(commands)
     return parser
 

@@ -20,7 +20,12 @@ import scheduling
 from scheduling import SLOW_MARKERS
 from tiers import slow_command
 
-from training_pipeline.settings import DBT_PROJECT_DIR, Settings
+from training_pipeline.settings import (
+    DBT_PROJECT_DIR,
+    DEFAULT_PROJECT_DIR,
+    PROJECT_DBT_TARGET,
+    Settings,
+)
 
 # The order-file tests' `dirs` and `con` fixtures.
 pytest_plugins = ["order_file_helpers"]
@@ -30,14 +35,17 @@ os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 # other), where two spinning OpenMP threads per fit made the gate test 2.4x slower.
 os.environ.setdefault("TRAINING_PIPELINE_TUNING_THREADS", "1")
 
-MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+# The default project folder's manifest: dbt_project/ parsed with examples/dbt/models.
+TARGET = DEFAULT_PROJECT_DIR / PROJECT_DBT_TARGET
+MANIFEST = TARGET / "manifest.json"
 
 
 def _dbt_sources() -> Iterator[Path]:
-    for pattern in ("*.sql", "*.yml", "*.csv"):
-        for path in DBT_PROJECT_DIR.rglob(pattern):
-            if not path.is_relative_to(DBT_PROJECT_DIR / "target"):
-                yield path
+    for folder in (DBT_PROJECT_DIR, DEFAULT_PROJECT_DIR / "dbt"):
+        for pattern in ("*.sql", "*.yml", "*.csv"):
+            for path in folder.rglob(pattern):
+                if not {"target", "logs"} & set(path.relative_to(folder).parts):
+                    yield path
 
 
 def _manifest_is_fresh() -> bool:
@@ -58,8 +66,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     dbt = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).parents[1] / ".venv")) / "bin" / "dbt"
     subprocess.run(
-        [str(dbt), "parse", "--no-partial-parse", "--profiles-dir", ".", "--quiet"],
+        [str(dbt), "parse", "--no-partial-parse", "--profiles-dir", ".", "--quiet"]
+        + ["--target-path", str(TARGET)],
         cwd=DBT_PROJECT_DIR,
+        env={**os.environ, "TRAINING_PIPELINE_PROJECT_DIR": str(DEFAULT_PROJECT_DIR)},
         check=True,
     )
     MANIFEST.touch()

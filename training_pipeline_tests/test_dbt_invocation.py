@@ -20,7 +20,7 @@ from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate
 from declared_sources import declared_raw_assets, resources_with_sources
 
-from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.assets.dbt import cleaned_tables_of
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import DATA_DIR_ENV, DBT_PROJECT_DIR, Settings
@@ -39,7 +39,7 @@ class TwoRuns:
 
 
 def every_data_asset(settings: Settings) -> list:
-    return [*declared_raw_assets(settings), cleaned_tables]
+    return [*declared_raw_assets(settings), cleaned_tables_of(settings)]
 
 
 def _materialize(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:

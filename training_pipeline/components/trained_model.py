@@ -20,7 +20,7 @@ from dagster_dbt import get_asset_key_for_model
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 from pydantic import PrivateAttr
 
-from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.assets.dbt import cleaned_tables_of
 from training_pipeline.assets.model_deployment import deployment_assets
 from training_pipeline.assets.model_drift import model_checks
 from training_pipeline.assets.model_gate import gate_asset
@@ -41,8 +41,8 @@ Section = Annotated[
 
 
 def dbt_assets_of_project() -> list[dg.AssetsDefinition]:
-    """The dbt assets the features relations are looked up in."""
-    return [cleaned_tables]
+    """The dbt assets the features relations are looked up in (the project folder's)."""
+    return [cleaned_tables_of(current_settings())]
 
 
 def _models(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
