@@ -15,7 +15,12 @@ from training_pipeline.settings import Settings
 
 
 def _write_sources(settings: Settings, *, check: bool) -> int:
-    from training_pipeline.dbt_sources import SOURCES_FILE, render_sources, systems_in, write_sources
+    from training_pipeline.dbt_sources import (
+        SOURCES_FILE,
+        render_sources,
+        systems_in,
+        write_sources,
+    )
 
     # The project folder's defs/ (components/loader.py); read before dbt can parse.
     try:

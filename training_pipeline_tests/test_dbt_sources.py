@@ -83,7 +83,7 @@ def test_a_column_declared_but_not_generated_fails_naming_source_column_file_and
         check_manifest_sources(manifest, [drifted, *others])
     message = str(raised.value)
     assert f"shop.orders: column `coupon` declared in {shop.file} is missing" in message
-    assert "run `training-pipeline dbt-sources`" in message
+    assert "run `training-pipeline dbt-parse`" in message
 
 
 def test_a_changed_description_and_an_undeclared_raw_source_are_both_named(churn, manifest):
