@@ -42,10 +42,11 @@ def _loads_project(handler: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         # Imported here: the components package pulls in dagster, which --help must not.
         from training_pipeline.components.errors import DeclarationError, ProjectError
+        from training_pipeline.project import ManifestMissing
 
         try:
             return handler(args)
-        except (ProjectError, DeclarationError) as error:
+        except (ProjectError, DeclarationError, ManifestMissing) as error:
             print(f"training-pipeline {args.command}: {error}", file=sys.stderr)
             return 2
 
