@@ -13,8 +13,9 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
-# The project folder: its defs/ declarations and its dbt models (dbt/models), which
-# dbt_project/ parses with its macros; the manifest is parsed into its dbt/target.
+# The project folder: its defs/ declarations and its dbt project (dbt/: the models, a
+# dbt_project.yml generated from dbt_project/'s, whose macros it uses); the manifest is
+# parsed into its dbt/target.
 PROJECT_DIR := $(abspath $(or $(TRAINING_PIPELINE_PROJECT_DIR),examples))
 DBT_SOURCES := $(shell find dbt_project $(PROJECT_DIR)/dbt \( -name target -o -name logs \) \
 	-prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)

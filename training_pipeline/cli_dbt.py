@@ -56,7 +56,7 @@ def _dbt_parse(args: argparse.Namespace) -> int:
     if written:
         return written
     try:
-        manifest = parse_project(settings)
+        manifest = parse_project(settings.project_dir)
     except subprocess.CalledProcessError as error:
         print(
             f"training-pipeline dbt-parse: dbt parse of {settings.dbt_models_dir} failed "
@@ -82,8 +82,9 @@ def add_dbt_commands(commands: argparse._SubParsersAction) -> None:
     parse = commands.add_parser(
         "dbt-parse",
         help="write the dbt sources, then parse the project folder's dbt models",
-        description="Runs dbt-sources, then `dbt parse` of dbt_project/ with the project "
-        "folder's models (TRAINING_PIPELINE_PROJECT_DIR/dbt/models) into "
+        description="Runs dbt-sources, writes <project>/dbt/dbt_project.yml (generated from "
+        "the repository's dbt_project/, whose macros it uses) and parses the project "
+        "folder's dbt models (TRAINING_PIPELINE_PROJECT_DIR/dbt/models) into "
         "<project>/dbt/target/manifest.json, which the definitions load. Run it after "
         "adding or editing SQL or a declaration; dbt re-parses only what changed.",
     )

@@ -46,7 +46,7 @@ from training_pipeline.environment import (  # noqa: F401
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 # The deployment's models and sources: a folder whose defs/ holds YAML only, and whose
-# dbt/models/ holds the dbt models (SQL + YAML) dbt_project/ parses with its macros.
+# dbt/ is a dbt project of its models (SQL + YAML) using dbt_project/'s macros.
 DEFAULT_PROJECT_DIR = REPO_ROOT / "examples"
 PROJECT_DBT_MODELS = Path("dbt") / "models"
 # Where a project folder's dbt manifest is parsed to (`training-pipeline dbt-parse`).
@@ -151,7 +151,7 @@ class Settings:
             ui_url=read(UI_URL_ENV),
         )
         settings.check_contained()
-        # Child processes inherit the resolved paths: dbt runs in dbt_project/ and
+        # Child processes inherit the resolved paths: dbt runs in the project's dbt/ and
         # `dagster dev` in the repo root, so a relative one would name another folder.
         publish(DATA_DIR_ENV, str(data_dir))
         publish(PROJECT_DIR_ENV, str(settings.project_dir))

@@ -22,6 +22,7 @@ import duckdb
 import pytest
 
 from training_pipeline.dbt_sources import systems_in
+from training_pipeline.project import dbt_root
 from training_pipeline.settings import DBT_PROJECT_DIR, DEFAULT_PROJECT_DIR
 
 pytestmark = pytest.mark.slow
@@ -128,13 +129,13 @@ def run_dbt(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
             str(DBT),
             *args,
             "--profiles-dir",
-            ".",
+            str(DBT_PROJECT_DIR),
             "--target-path",
             str(data_dir / "dbt_target"),
             "--log-path",
             str(data_dir / "dbt_logs"),
         ],
-        cwd=DBT_PROJECT_DIR,
+        cwd=dbt_root(DEFAULT_PROJECT_DIR),
         env=env,
         capture_output=True,
         text=True,

@@ -406,7 +406,7 @@ def project_with_sql(tmp_path: Path, settings: Settings, sql: str, name: str) ->
     document = yaml.safe_dump({"version": 2, "models": [described]})
     (models / "features" / f"{name}.yml").write_text(document)
     own = replace(settings, project_dir=project_dir)
-    parse_project(own)
+    parse_project(own.project_dir)
     return own
 
 
