@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 from dagster_dbt import DbtProject
 
-from training_pipeline.settings import DBT_PROJECT_DIR, PROJECT_DBT_TARGET
+from training_pipeline.settings import DBT_PROJECT_DIR, PROJECT_DBT_TARGET, Settings
 
 DBT_PROJECT_FILE = "dbt_project.yml"
 HEADER = (
@@ -56,7 +56,7 @@ def dbt_project_for(project_dir: Path) -> DbtProject:
     return project
 
 
-def dbt_project_of(settings) -> DbtProject:
+def dbt_project_of(settings: Settings) -> DbtProject:
     return dbt_project_for(settings.project_dir)
 
 

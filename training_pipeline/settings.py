@@ -189,11 +189,6 @@ class Settings:
         return self.project_dir / PROJECT_DBT_MODELS
 
     @property
-    def dbt_target_dir(self) -> Path:
-        """Where the project's dbt manifest is parsed to, and read from when loading."""
-        return self.project_dir / PROJECT_DBT_TARGET
-
-    @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
 
