@@ -1,11 +1,9 @@
-"""`make run` on a temporary data directory: the default demo world and the weather file,
-headless, all the way to both shipped models deployed in one run, the churn model's
-quality in the band the generator plants."""
+"""`make run` on a temporary data directory: the default demo world, headless, all the
+way to a deployed model whose quality lands in the band the generator plants."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,7 +11,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import vega_datasets
 
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import DEFAULT_API_HOST, DEFAULT_API_PORT
@@ -22,7 +19,6 @@ REPO = Path(__file__).parents[1]
 # The holdout ROC AUC a tuned model reaches on the default demo world (README, "Model
 # quality"): the planted signal is strong but noisy (hidden frailty, slow buyers).
 AUC_BAND = (0.82, 0.92)
-WEATHER_CSV = Path(vega_datasets.__file__).parent / "_data" / "seattle-weather.csv"
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -44,9 +40,6 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tm
     subprocess.run(
         [str(Path(cli).parent / "churn-demo"), "world", "--if-missing"], env=env, check=True
     )
-    landing = tmp_path / "data" / "landing" / "seattle_weather"
-    landing.mkdir(parents=True)
-    shutil.copy(WEATHER_CSV, landing)  # `make weather-data`
     run = subprocess.run([cli, "run"], env=env, capture_output=True, text=True, timeout=900)
 
     assert run.returncode == 0, run.stdout + run.stderr
@@ -62,10 +55,6 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tm
     assert production is not None
     assert AUC_BAND[0] <= production.metrics["roc_auc"] <= AUC_BAND[1], production.metrics
     assert f"production model churn: {production.version}" in summary
-    # The second shipped model, in the same run, under its own alias.
-    weather = ModelRegistry.for_model(tmp_path / "data" / "models", "seattle_weather")
-    assert weather.production() is not None
-    assert f"production model seattle_weather: {weather.production().version}" in summary
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (recorded,) = instance.get_runs()
         assert recorded.job_name == "retrain_on_latest_data"
