@@ -13,11 +13,15 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
-DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \
-	\( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
-MANIFEST := dbt_project/target/manifest.json
+# The project folder: its defs/ declarations and its dbt project (dbt/: the models, a
+# dbt_project.yml generated from dbt_project/'s, whose macros it uses); the manifest is
+# parsed into its dbt/target.
+PROJECT_DIR := $(abspath $(or $(TRAINING_PIPELINE_PROJECT_DIR),examples))
+DBT_SOURCES := $(shell find dbt_project $(PROJECT_DIR)/dbt \( -name target -o -name logs \) \
+	-prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+MANIFEST := $(PROJECT_DIR)/dbt/target/manifest.json
 # The project's declarations: the dbt raw sources are generated from them.
-DECLARATIONS := $(shell find $(or $(TRAINING_PIPELINE_PROJECT_DIR),examples)/defs -name defs.yaml)
+DECLARATIONS := $(shell find $(PROJECT_DIR)/defs -name defs.yaml)
 
 .PHONY: install run ui test test-fast lint bench clean-data weather-data
 
@@ -42,8 +46,7 @@ $(VENV)/.synced: pyproject.toml examples/churn_demo/pyproject.toml uv.lock | $(U
 # an edit dbt re-parses only the files that changed.
 # The raw sources are generated from the source declarations first (dbt_sources.py).
 $(MANIFEST): $(VENV)/.synced $(DBT_SOURCES) $(DECLARATIONS)
-	$(BIN)/training-pipeline dbt-sources
-	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
+	TRAINING_PIPELINE_PROJECT_DIR=$(PROJECT_DIR) $(BIN)/training-pipeline dbt-parse
 	touch $@
 
 ## Generate the demo sources if missing, materialize the whole graph headless, summarize.

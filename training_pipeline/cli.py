@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from training_pipeline.cli_dbt import add_dbt_commands
 from training_pipeline.cli_reproduce import add_reproduce_command
 from training_pipeline.cli_scaffold import add_scaffold_commands
 from training_pipeline.environment import SettingsError
@@ -44,10 +45,11 @@ def _loads_project(handler: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         # Imported here: the components package pulls in dagster, which --help must not.
         from training_pipeline.components.errors import DeclarationError, ProjectError
+        from training_pipeline.project import ManifestMissing
 
         try:
             return handler(args)
-        except (ProjectError, DeclarationError) as error:
+        except (ProjectError, DeclarationError, ManifestMissing) as error:
             print(f"training-pipeline {args.command}: {error}", file=sys.stderr)
             return 2
 
@@ -234,44 +236,6 @@ def _add_lineage_commands(commands: argparse._SubParsersAction) -> None:
     lineage.set_defaults(handler=_loads_project(_lineage))
 
 
-def _dbt_sources(args: argparse.Namespace) -> int:
-    from training_pipeline.dbt_sources import SOURCES_FILE, render_sources, write_sources
-    from training_pipeline.settings import DBT_PROJECT_DIR
-    from training_pipeline.source_declarations import systems_in
-
-    # The project folder's defs/ (components/loader.py); read before dbt can parse.
-    try:
-        systems = systems_in(Settings.from_env().project_dir / "defs")
-    except ValueError as error:
-        print(f"training-pipeline dbt-sources: {error}", file=sys.stderr)
-        return 1
-    path = DBT_PROJECT_DIR / SOURCES_FILE
-    if args.check:
-        if path.is_file() and path.read_text() == render_sources(systems):
-            return 0
-        print(
-            f"training-pipeline dbt-sources: {path} is not what the declarations say; "
-            "run `training-pipeline dbt-sources`",
-            file=sys.stderr,
-        )
-        return 1
-    changed = write_sources(systems, path)
-    print(f"{'wrote' if changed else 'unchanged:'} {path}")
-    return 0
-
-
-def _add_dbt_sources_command(commands: argparse._SubParsersAction) -> None:
-    command = commands.add_parser(
-        "dbt-sources",
-        help="write the dbt sources of the declared sources",
-        description="Writes the dbt project's sources file from the project's source "
-        "declarations: one dbt source per system, a table per source with its asset key, "
-        "column descriptions and provenance columns. --check only compares.",
-    )
-    command.add_argument("--check", action="store_true", help="fail when the file differs")
-    command.set_defaults(handler=_dbt_sources)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="training-pipeline")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -279,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_commands(commands)
     _add_lineage_commands(commands)
     add_reproduce_command(commands, _loads_project)
-    _add_dbt_sources_command(commands)
+    add_dbt_commands(commands)
     add_scaffold_commands(commands)
     return parser
 

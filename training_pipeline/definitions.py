@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.assets.dbt import cleaned_tables_of
 from training_pipeline.automation.alerts import build_run_failure_sensor
 from training_pipeline.automation.jobs import build_downstream_automation, retrain_on_latest_data
 from training_pipeline.automation.sensors import build_new_data_sensor
@@ -17,7 +17,7 @@ from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
 from training_pipeline.components.sources import declared_sources, declared_systems
 from training_pipeline.dbt_sources import check_dbt_sources
-from training_pipeline.project import dbt_project
+from training_pipeline.project import dbt_project_of
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 from training_pipeline.source_declarations import check_settings
@@ -39,7 +39,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """
     project = load_project(settings, COMPONENT_TYPES)
     # The dbt sources are generated from the declarations; a stale file fails here.
-    check_dbt_sources(dbt_project.manifest_path, declared_systems(project))
+    check_dbt_sources(dbt_project_of(settings).manifest_path, declared_systems(project))
     return dg.Definitions.merge(
         pipeline_definitions(settings, declared_sources(project)), project.defs
     )
@@ -50,8 +50,9 @@ def pipeline_definitions(settings: Settings, sources: Sequence[Source]) -> dg.De
     return dg.Definitions(
         assets=[
             # 1. Ingestion: the raw layer, one asset per declared source (project.defs).
-            # 2. Cleaning and 3. features: dbt staging views, marts, point-in-time snapshots.
-            cleaned_tables,
+            # 2. Cleaning and 3. features: the project folder's dbt models (staging views,
+            # marts, point-in-time snapshots).
+            cleaned_tables_of(settings),
         ],
         jobs=[retrain_on_latest_data],
         sensors=[

@@ -32,7 +32,7 @@ from training_pipeline.environment import (
     is_set,
 )
 from training_pipeline.ingestion import warehouse
-from training_pipeline.project import dbt_project
+from training_pipeline.project import dbt_executable, dbt_project_of
 from training_pipeline.settings import (
     DuckDBLimits,
     LandingLimits,
@@ -169,12 +169,6 @@ class WarehouseDbtResource(DbtCliResource):
         return None
 
 
-def _dbt_executable() -> str:
-    """dbt from this interpreter's environment, found even when the venv is not active."""
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else "dbt"
-
-
 def _secret(variable: str, value: str) -> str | dg.EnvVar:
     """A value that may hold a password: Dagster then records the variable's name only."""
     return dg.EnvVar(variable) if is_set(variable) else value
@@ -232,8 +226,8 @@ def build_resources(
         ),
         # dbt, which opens the warehouse itself through profiles.yml.
         "dbt": WarehouseDbtResource(
-            project_dir=dbt_project,
-            dbt_executable=_dbt_executable(),
+            project_dir=dbt_project_of(settings),
+            dbt_executable=dbt_executable(),
             state_dir=str(settings.dbt_state_dir),
         ),
     }

@@ -41,8 +41,12 @@ from training_pipeline.environment import (  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
-# The deployment's models and sources: a folder whose defs/ holds YAML only.
+# The deployment's models and sources: a folder whose defs/ holds YAML only, and whose
+# dbt/ is a dbt project of its models (SQL + YAML) using dbt_project/'s macros.
 DEFAULT_PROJECT_DIR = REPO_ROOT / "examples"
+PROJECT_DBT_MODELS = Path("dbt") / "models"
+# Where a project folder's dbt manifest is parsed to (`training-pipeline dbt-parse`).
+PROJECT_DBT_TARGET = Path("dbt") / "target"
 
 DUCKDB_TEMP_DIR_NAME = "duckdb_tmp"  # inside the data directory, beside the warehouse
 
@@ -151,9 +155,10 @@ class Settings:
             ui_url=read(UI_URL_ENV),
         )
         settings.check_contained()
-        # Child processes inherit the resolved path: dbt runs in dbt_project/ and
+        # Child processes inherit the resolved paths: dbt runs in the project's dbt/ and
         # `dagster dev` in the repo root, so a relative one would name another folder.
         publish(DATA_DIR_ENV, str(data_dir))
+        publish(PROJECT_DIR_ENV, str(settings.project_dir))
         return settings
 
     def owned_paths(self) -> dict[str, Path]:
@@ -181,6 +186,11 @@ class Settings:
                     f"{self.data_dir} (TRAINING_PIPELINE_DATA_DIR); the pipeline reads and "
                     "writes nothing outside it, so make that a real folder inside it"
                 )
+
+    @property
+    def dbt_models_dir(self) -> Path:
+        """The project folder's dbt models (dbt_project.yml's ``model-paths``)."""
+        return self.project_dir / PROJECT_DBT_MODELS
 
     @property
     def warehouse_path(self) -> Path:

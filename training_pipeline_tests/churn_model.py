@@ -36,7 +36,7 @@ def step(part: str) -> str:
 @cache
 def churn_definitions() -> dg.Definitions:
     """What the churn model owns (not the sources or other models beside it)."""
-    return model_definitions(churn_spec(), LOAD_SETTINGS.policy.sensor_interval_s)
+    return model_definitions(churn_spec(), LOAD_SETTINGS)
 
 
 @cache

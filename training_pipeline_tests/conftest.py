@@ -20,7 +20,13 @@ import scheduling
 from scheduling import SLOW_MARKERS
 from tiers import slow_command
 
-from training_pipeline.settings import DBT_PROJECT_DIR, Settings
+from training_pipeline.project import dbt_root, write_dbt_project_file
+from training_pipeline.settings import (
+    DBT_PROJECT_DIR,
+    DEFAULT_PROJECT_DIR,
+    PROJECT_DBT_TARGET,
+    Settings,
+)
 
 # The order-file tests' `dirs` and `con` fixtures.
 pytest_plugins = ["order_file_helpers"]
@@ -30,14 +36,18 @@ os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 # other), where two spinning OpenMP threads per fit made the gate test 2.4x slower.
 os.environ.setdefault("TRAINING_PIPELINE_TUNING_THREADS", "1")
 
-MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+# The default project folder's dbt project (examples/dbt) and the manifest parsed from it.
+EXAMPLE_DBT = dbt_root(DEFAULT_PROJECT_DIR)
+TARGET = DEFAULT_PROJECT_DIR / PROJECT_DBT_TARGET
+MANIFEST = TARGET / "manifest.json"
 
 
 def _dbt_sources() -> Iterator[Path]:
-    for pattern in ("*.sql", "*.yml", "*.csv"):
-        for path in DBT_PROJECT_DIR.rglob(pattern):
-            if not path.is_relative_to(DBT_PROJECT_DIR / "target"):
-                yield path
+    for folder in (DBT_PROJECT_DIR, EXAMPLE_DBT):
+        for pattern in ("*.sql", "*.yml", "*.csv"):
+            for path in folder.rglob(pattern):
+                if not {"target", "logs"} & set(path.relative_to(folder).parts):
+                    yield path
 
 
 def _manifest_is_fresh() -> bool:
@@ -54,12 +64,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     Under xdist the controller parses before it starts the workers; a worker must not
     rewrite the file another worker may be reading.
     """
-    if hasattr(session.config, "workerinput") or _manifest_is_fresh():
+    if hasattr(session.config, "workerinput"):
+        return
+    # Generated from dbt_project/dbt_project.yml: rewritten (and so stale) when that changed.
+    if not write_dbt_project_file(DEFAULT_PROJECT_DIR) and _manifest_is_fresh():
         return
     dbt = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).parents[1] / ".venv")) / "bin" / "dbt"
     subprocess.run(
-        [str(dbt), "parse", "--no-partial-parse", "--profiles-dir", ".", "--quiet"],
-        cwd=DBT_PROJECT_DIR,
+        [str(dbt), "parse", "--no-partial-parse", "--profiles-dir", str(DBT_PROJECT_DIR)]
+        + ["--quiet"],
+        cwd=EXAMPLE_DBT,
         check=True,
     )
     MANIFEST.touch()

@@ -14,7 +14,8 @@ import pytest
 
 from training_pipeline.assets.dbt_translator import describe_dbt_test
 from training_pipeline.definitions import defs
-from training_pipeline.project import dbt_project
+from training_pipeline.project import dbt_project_for
+from training_pipeline.settings import DEFAULT_PROJECT_DIR
 from training_pipeline_tests.churn_model import CHURN
 
 GRAPH = defs().resolve_asset_graph()
@@ -34,7 +35,7 @@ def dbt_models() -> dict[dg.AssetKey, str]:
 
 
 def manifest_columns(unique_id: str) -> list[str]:
-    manifest = json.loads(dbt_project.manifest_path.read_text())
+    manifest = json.loads(dbt_project_for(DEFAULT_PROJECT_DIR).manifest_path.read_text())
     return list(manifest["nodes"][unique_id]["columns"])
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from fitted_models import fitted, register
+from project_folders import project_folder
 
 from training_pipeline.cli import main
 from training_pipeline.definitions import build_definitions
@@ -43,7 +44,7 @@ def declare(project_dir: Path, name: str) -> None:
 
 @pytest.fixture
 def two_models(tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    project_dir = tmp_path / "project"
+    project_dir = project_folder(tmp_path / "project")
     for name in MODELS:
         declare(project_dir, name)
     # The pipeline's dbt project reads every declared source system: the project declares them.
@@ -110,7 +111,7 @@ def test_model_routes_status_rollback_and_lineage_to_that_models_registry(capsys
 
 
 def test_the_only_declared_model_is_the_default(capsys, settings, tmp_path, monkeypatch):
-    project_dir = tmp_path / "single"
+    project_dir = project_folder(tmp_path / "single")
     declare(project_dir, "late_orders")
     monkeypatch.setenv("TRAINING_PIPELINE_PROJECT_DIR", str(project_dir))
     (version,) = promoted(ModelRegistry.for_model(settings.models_dir, "late_orders"), 1)

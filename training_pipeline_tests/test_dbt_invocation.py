@@ -20,10 +20,11 @@ from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate
 from declared_sources import declared_raw_assets, resources_with_sources
 
-from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.assets.dbt import cleaned_tables_of
 from training_pipeline.ingestion import warehouse as wh
+from training_pipeline.project import dbt_root
 from training_pipeline.resources import build_resources
-from training_pipeline.settings import DATA_DIR_ENV, DBT_PROJECT_DIR, Settings
+from training_pipeline.settings import DATA_DIR_ENV, Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +40,7 @@ class TwoRuns:
 
 
 def every_data_asset(settings: Settings) -> list:
-    return [*declared_raw_assets(settings), cleaned_tables]
+    return [*declared_raw_assets(settings), cleaned_tables_of(settings)]
 
 
 def _materialize(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -83,11 +84,13 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoRuns]:
 
 
 def test_a_relative_data_dir_is_resolved_once_from_the_working_directory(two_runs: TwoRuns):
-    # Regression: dbt resolved `../x` from dbt_project/ and failed, or wrote a second
-    # warehouse there, while ingestion wrote the one resolved from the working directory.
+    # Regression: dbt resolved `../x` from its project folder and failed, or wrote a
+    # second warehouse there, while ingestion wrote the one resolved from the working
+    # directory.
     assert two_runs.settings.data_dir == (two_runs.workdir / two_runs.relative).resolve()
     assert two_runs.settings.warehouse_path.exists()
-    assert not (DBT_PROJECT_DIR / two_runs.relative).resolve().exists()
+    dbt_folder = dbt_root(two_runs.settings.project_dir)
+    assert not (dbt_folder / two_runs.relative).resolve().exists()
 
 
 def test_ingestion_and_dbt_write_the_same_warehouse(two_runs: TwoRuns):

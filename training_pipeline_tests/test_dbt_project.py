@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from training_pipeline.project import dbt_root
 from training_pipeline.settings import DBT_PROJECT_DIR, DEFAULT_PROJECT_DIR
 from training_pipeline.source_declarations import systems_in
 
@@ -128,13 +129,13 @@ def run_dbt(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
             str(DBT),
             *args,
             "--profiles-dir",
-            ".",
+            str(DBT_PROJECT_DIR),
             "--target-path",
             str(data_dir / "dbt_target"),
             "--log-path",
             str(data_dir / "dbt_logs"),
         ],
-        cwd=DBT_PROJECT_DIR,
+        cwd=dbt_root(DEFAULT_PROJECT_DIR),
         env=env,
         capture_output=True,
         text=True,

@@ -20,9 +20,9 @@ from training_pipeline.dbt_sources import (
     check_manifest_sources,
     render_sources,
 )
-from training_pipeline.settings import DBT_PROJECT_DIR, DEFAULT_PROJECT_DIR, Settings
+from training_pipeline.settings import DEFAULT_PROJECT_DIR, PROJECT_DBT_TARGET, Settings
 
-MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+MANIFEST = DEFAULT_PROJECT_DIR / PROJECT_DBT_TARGET / "manifest.json"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def changed(system: DeclaredSystem, source: str, **contract_changes) -> Declared
 
 
 def test_the_dbt_sources_file_is_what_the_churn_declarations_generate(churn):
-    written = (DBT_PROJECT_DIR / SOURCES_FILE).read_text()
+    written = (DEFAULT_PROJECT_DIR / SOURCES_FILE).read_text()
     assert written == render_sources([s.spec for s in churn])
     assert main(["dbt-sources", "--check"]) == 0
 
@@ -83,7 +83,7 @@ def test_a_column_declared_but_not_generated_fails_naming_source_column_file_and
         check_manifest_sources(manifest, [drifted, *others])
     message = str(raised.value)
     assert f"shop.orders: column `coupon` declared in {shop.file} is missing" in message
-    assert "run `training-pipeline dbt-sources`" in message
+    assert "run `training-pipeline dbt-parse`" in message
 
 
 def test_a_changed_description_and_an_undeclared_raw_source_are_both_named(churn, manifest):
@@ -106,7 +106,8 @@ def test_a_declared_source_missing_from_the_dbt_project_is_named(churn, manifest
 
 
 def test_the_check_option_fails_when_the_file_is_stale(tmp_path: Path, monkeypatch, capsys):
-    monkeypatch.setattr("training_pipeline.settings.DBT_PROJECT_DIR", tmp_path)
+    monkeypatch.setenv("TRAINING_PIPELINE_PROJECT_DIR", str(tmp_path))
+    (tmp_path / "defs").mkdir()
     (tmp_path / SOURCES_FILE).parent.mkdir(parents=True)
     (tmp_path / SOURCES_FILE).write_text("version: 2\nsources: []\n")
     assert main(["dbt-sources", "--check"]) == 1

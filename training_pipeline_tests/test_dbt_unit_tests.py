@@ -1,4 +1,4 @@
-"""The dbt unit tests (`unit_tests:` in dbt_project/models/**/*.yml), on empty raw tables.
+"""The dbt unit tests (`unit_tests:` in examples/dbt/models/**/*.yml), on empty raw tables.
 
 They need no data, only the raw tables' columns, so they belong to the fast tier; the
 builds in test_dbt_project.py leave them out.

@@ -23,7 +23,7 @@ from churn_demo.world import DayParams, World, WorldConfig
 from declared_sources import declared_raw_assets, resources_with_sources
 from scipy import stats
 
-from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.assets.dbt import cleaned_tables_of
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot, load_training_set
 from training_pipeline.ml.drift import (
@@ -258,7 +258,7 @@ def test_the_cli_appends_a_drifted_day(tmp_path, monkeypatch):
 
 
 def data_assets(settings: Settings) -> list:
-    return [*declared_raw_assets(settings), cleaned_tables]
+    return [*declared_raw_assets(settings), cleaned_tables_of(settings)]
 
 
 def _materialize(settings: Settings, assets: list) -> dg.ExecuteInProcessResult:

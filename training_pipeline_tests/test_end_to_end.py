@@ -14,7 +14,7 @@ from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate
 from declared_sources import declared_raw_assets, resources_with_sources
 
-from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.assets.dbt import cleaned_tables_of
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.registry import ModelRegistry
@@ -42,7 +42,7 @@ def live(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
 
 
 def data_assets(settings: Settings) -> list:
-    return [*declared_raw_assets(settings), cleaned_tables]
+    return [*declared_raw_assets(settings), cleaned_tables_of(settings)]
 
 
 def materialize(settings: Settings, assets=None, **kwargs) -> dg.ExecuteInProcessResult:

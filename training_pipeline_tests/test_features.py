@@ -30,7 +30,8 @@ from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.http_api import ensure_source_table, ingest_http
 from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 from training_pipeline.ingestion.sql_table import extract_table
-from training_pipeline.settings import DBT_PROJECT_DIR, Settings
+from training_pipeline.project import dbt_root
+from training_pipeline.settings import DBT_PROJECT_DIR, DEFAULT_PROJECT_DIR, Settings
 from training_pipeline_tests.churn_model import CHURN
 from training_pipeline_tests.http_source_helpers import churn_tickets, tickets_client
 
@@ -110,11 +111,11 @@ def build(settings: Settings) -> Rows:
         [
             str(DBT), "build", "--select", "+customer_snapshots",
             "--indirect-selection", "cautious", "--exclude", "test_type:unit",
-            "--profiles-dir", ".",
+            "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(settings.data_dir / "dbt_target"),
             "--log-path", str(settings.data_dir / "dbt_logs"),
         ],
-        cwd=DBT_PROJECT_DIR,
+        cwd=dbt_root(DEFAULT_PROJECT_DIR),
         env={**os.environ, "TRAINING_PIPELINE_DATA_DIR": str(settings.data_dir)},
         capture_output=True,
         text=True,

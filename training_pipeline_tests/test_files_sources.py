@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from order_file_helpers import AT, ORDERS, make_dirs, open_warehouse
+from project_folders import project_folder
 
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.errors import DeclarationError, ProjectError
@@ -65,8 +66,7 @@ PROVENANCE = ["_source", "_source_ref", "_batch_id", "_ingested_at"]
 
 @pytest.fixture
 def project(tmp_path: Path, settings: Settings) -> Settings:
-    (tmp_path / "project" / "defs").mkdir(parents=True)
-    return replace(settings, project_dir=tmp_path / "project")
+    return replace(settings, project_dir=project_folder(tmp_path / "project"))
 
 
 def declare(project: Settings, folder: str, text: str) -> Path:

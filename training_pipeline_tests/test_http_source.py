@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from project_folders import project_folder
 
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.errors import DeclarationError
@@ -75,8 +76,7 @@ def declare(settings: Settings, style: str, **overrides: str) -> Path:
 
 @pytest.fixture
 def project(tmp_path: Path, settings: Settings) -> Settings:
-    (tmp_path / "project" / "defs").mkdir(parents=True)
-    return replace(settings, project_dir=tmp_path / "project")
+    return replace(settings, project_dir=project_folder(tmp_path / "project"))
 
 
 def materialize(settings: Settings) -> dg.ExecuteInProcessResult:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from project_folders import project_folder
 from pydantic import BaseModel
 
 from training_pipeline.cli import main
@@ -58,8 +59,7 @@ def binary_values() -> dict:
 
 @pytest.fixture
 def project(tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    project_dir = tmp_path / "project"
-    (project_dir / "defs").mkdir(parents=True)
+    project_dir = project_folder(tmp_path / "project")
     # The pipeline's dbt project reads every declared source system: the project declares them.
     for system in DEFAULT_PROJECT_DIR.glob("defs/*/*"):
         if system.name != "model":

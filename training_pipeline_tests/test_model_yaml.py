@@ -5,10 +5,7 @@ allowed."""
 from __future__ import annotations
 
 import copy
-import json
 import shutil
-import subprocess
-import sys
 import typing
 from dataclasses import replace
 from pathlib import Path
@@ -17,16 +14,17 @@ import dagster as dg
 import pytest
 import yaml
 from churn_model import LOAD_SETTINGS, churn_definitions
-from dagster_dbt import dbt_assets
+from project_folders import project_folder
 
-from training_pipeline.components import COMPONENT_TYPES, trained_model
+from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.errors import DeclarationError
 from training_pipeline.components.loader import load_project
 from training_pipeline.components.trained_model import TrainedModel
 from training_pipeline.environment import read
 from training_pipeline.ml.tasks import TASKS
+from training_pipeline.project import parse_project
 from training_pipeline.resources import build_resources
-from training_pipeline.settings import DBT_PROJECT_DIR, DEFAULT_PROJECT_DIR, Settings
+from training_pipeline.settings import DEFAULT_PROJECT_DIR, PROJECT_DBT_MODELS, Settings
 from training_pipeline.spec import model_spec
 from training_pipeline.spec.model_spec import ModelSpec
 
@@ -47,8 +45,7 @@ def declare(project_dir: Path, folder: str, attributes: dict) -> Path:
 
 @pytest.fixture
 def project(tmp_path: Path, settings: Settings) -> Settings:
-    (tmp_path / "project" / "defs").mkdir(parents=True)
-    return replace(settings, project_dir=tmp_path / "project")
+    return replace(settings, project_dir=project_folder(tmp_path / "project"))
 
 
 def runnable(defs: dg.Definitions, settings: Settings) -> dg.Definitions:
@@ -398,39 +395,31 @@ ORDER_VALUE_COLUMNS = [
 ]
 
 
-def parsed_dbt_project_with(tmp_path: Path, sql: str, name: str) -> dict:
-    """The repository's dbt project plus one SQL features model, parsed by dbt."""
-    copied = tmp_path / "dbt"
-    shutil.copytree(DBT_PROJECT_DIR, copied, ignore=shutil.ignore_patterns("target", "logs"))
-    model_dir = copied / "models" / "features"
-    (model_dir / f"{name}.sql").write_text(sql)
+def project_with_sql(tmp_path: Path, settings: Settings, sql: str, name: str) -> Settings:
+    """A project folder holding the example's dbt models plus one SQL features model
+    and its YAML, parsed by dbt into the folder's own manifest: SQL and YAML, no Python."""
+    project_dir = tmp_path / "own_project"
+    (project_dir / "defs").mkdir(parents=True)
+    models = project_dir / PROJECT_DBT_MODELS
+    shutil.copytree(DEFAULT_PROJECT_DIR / PROJECT_DBT_MODELS, models)
+    (models / "features" / f"{name}.sql").write_text(sql)
     columns = [{"name": c, "description": f"{c} at the snapshot."} for c in ORDER_VALUE_COLUMNS]
     described = {
         "name": name,
         "description": "One row per customer per snapshot.",
         "columns": columns,
     }
-    (model_dir / f"_{name}.yml").write_text(yaml.safe_dump({"version": 2, "models": [described]}))
-    dbt = Path(sys.executable).parent / "dbt"
-    subprocess.run(
-        [str(dbt), "parse", "--no-partial-parse", "--profiles-dir", ".", "--quiet"],
-        cwd=copied,
-        check=True,
-        timeout=600,
-    )
-    return json.loads((copied / "target" / "manifest.json").read_text())
+    document = yaml.safe_dump({"version": 2, "models": [described]})
+    (models / "features" / f"{name}.yml").write_text(document)
+    own = replace(settings, project_dir=project_dir)
+    parse_project(own.project_dir)
+    return own
 
 
 def test_a_second_model_from_sql_and_yaml_only_loads_beside_churn_owning_its_own_names(
-    project, tmp_path, monkeypatch
+    tmp_path, settings
 ):
-    manifest = parsed_dbt_project_with(tmp_path, ORDER_VALUE_SQL, "customer_order_values")
-
-    @dbt_assets(manifest=manifest)
-    def project_dbt_assets():
-        raise NotImplementedError("only the graph is inspected")
-
-    monkeypatch.setattr(trained_model, "dbt_assets_of_project", lambda: [project_dbt_assets])
+    project = project_with_sql(tmp_path, settings, ORDER_VALUE_SQL, "customer_order_values")
     declare(project.project_dir, "churn", churn_attributes())
     second = declare(
         project.project_dir,

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from loader_components import TYPE, Widget
+from project_folders import project_folder
 
 from training_pipeline import components
 from training_pipeline.components.base import current_settings
@@ -40,8 +41,7 @@ def widget(name: str, extra: str = "") -> str:
 
 @pytest.fixture
 def project(tmp_path: Path, settings: Settings) -> Settings:
-    (tmp_path / "project" / "defs").mkdir(parents=True)
-    return replace(settings, project_dir=tmp_path / "project")
+    return replace(settings, project_dir=project_folder(tmp_path / "project"))
 
 
 def keys(defs: dg.Definitions) -> list[str]:

@@ -71,7 +71,7 @@ def warehouse_with_days(settings) -> None:
 def test_a_regression_model_is_trained_gated_by_its_ceiling_promoted_scored_and_watched(
     settings, warehouse_with_days
 ):
-    defs = model_definitions(SPEC, sensor_interval_s=30)
+    defs = model_definitions(SPEC, settings)
     resources = build_resources(settings)
     model_assets = [a for a in defs.assets if a.key.path[0] == NAME]
 

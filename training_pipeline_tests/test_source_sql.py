@@ -16,6 +16,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 from declared_sources import resources_with_sources
+from project_folders import project_folder
 
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.errors import DeclarationError
@@ -103,10 +104,11 @@ class Fleet:
 
 
 def declare_fleet(settings: Settings, tmp_path: Path, **names: str) -> Settings:
-    path = tmp_path / "project" / "defs" / "fleet" / "defs.yaml"
+    project_dir = project_folder(tmp_path / "project")
+    path = project_dir / "defs" / "fleet" / "defs.yaml"
     path.parent.mkdir(parents=True)
     path.write_text(textwrap.dedent(FLEET.format(url_env=URL_ENV, **names)))
-    return replace(settings, project_dir=tmp_path / "project")
+    return replace(settings, project_dir=project_dir)
 
 
 def fleet_tables(metadata: sa.MetaData, planes: str, airports: str) -> tuple[sa.Table, sa.Table]:

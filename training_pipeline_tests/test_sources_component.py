@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from project_folders import project_folder
 
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.errors import DeclarationError, ProjectError
@@ -31,8 +32,7 @@ FILES_SOURCE = """
 
 @pytest.fixture
 def project(tmp_path: Path, settings: Settings) -> Settings:
-    (tmp_path / "project" / "defs").mkdir(parents=True)
-    return replace(settings, project_dir=tmp_path / "project")
+    return replace(settings, project_dir=project_folder(tmp_path / "project"))
 
 
 def declare(settings: Settings, folder: str, text: str) -> Path:

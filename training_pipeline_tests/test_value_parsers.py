@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -25,7 +24,7 @@ from dbt.cli.main import dbtRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from training_pipeline.settings import DBT_PROJECT_DIR
+from training_pipeline.settings import DBT_PROJECT_DIR, DEFAULT_PROJECT_DIR, PROJECT_DBT_MODELS
 
 # Each parser column of the compiled query, and the macro call that produces it.
 PARSERS = {
@@ -354,7 +353,7 @@ def test_every_generated_spelling_maps_to_its_value(parse, parser):
 
 def test_the_parsers_under_test_are_every_macro_the_staging_models_call():
     """Regression guard: a new parser macro must be added to PARSERS to be tested."""
-    staging = Path(DBT_PROJECT_DIR, "models", "staging")
+    staging = DEFAULT_PROJECT_DIR / PROJECT_DBT_MODELS / "staging"
     called = {
         name
         for sql in staging.glob("*.sql")

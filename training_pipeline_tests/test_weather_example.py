@@ -13,7 +13,7 @@ import pytest
 import vega_datasets
 from declared_sources import resources_with_sources
 
-from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.assets.dbt import cleaned_tables_of
 from training_pipeline.assets.model_drift import check_feature_drift
 from training_pipeline.assets.model_names import DeclaredModel
 from training_pipeline.components import COMPONENT_TYPES
@@ -46,7 +46,7 @@ def test_the_weather_file_becomes_a_promoted_regression_model_scores_and_a_drift
     model_parts = [f"{NAME}/{part}" for part in ("training_set", "candidate", "validation")]
     model_parts += [f"{NAME}/production", f"{NAME}/scores"]
     wanted = [dg.AssetKey.from_user_string(k) for k in (*DATA_PATH, *model_parts)]
-    assets = [defs.get_assets_def(wanted[0]), cleaned_tables]
+    assets = [defs.get_assets_def(wanted[0]), cleaned_tables_of(settings)]
     assets += [
         a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.key.path[0] == NAME
     ]

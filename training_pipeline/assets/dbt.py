@@ -1,38 +1,63 @@
 """The cleaning stage: dbt models on DuckDB, with dbt tests as asset checks."""
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import dbt_assets
 
 from training_pipeline.assets.dbt_translator import TrainingPipelineDbtTranslator
 from training_pipeline.cleaning.nulled_values import NulledCount, nulled_values_by_relation
-from training_pipeline.project import dbt_project
+from training_pipeline.project import dbt_project_for
 from training_pipeline.resources import (
     WAREHOUSE_POOL,
     RawTablesResource,
     WarehouseDbtResource,
     WarehouseResource,
 )
+from training_pipeline.settings import Settings
 
 # dbt unit tests check the SQL's logic on fixed fixtures, not the data: they run in the
 # test suite (training_pipeline_tests/test_dbt_project.py), not in every production build.
 BUILD_ARGS = ("build", "--exclude", "resource_type:unit_test")
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=TrainingPipelineDbtTranslator(),
-    pool=WAREHOUSE_POOL,
-)
-def cleaned_tables(
+def cleaned_tables_of(settings: Settings) -> dg.AssetsDefinition:
+    """The dbt assets of the configured project folder's models."""
+    return cleaned_tables_for(settings.project_dir)
+
+
+@cache
+def cleaned_tables_for(project_dir: Path) -> dg.AssetsDefinition:
+    """One asset per dbt model of ``project_dir``'s manifest, built once per folder (the
+    definitions and each declared model's lookups share it)."""
+    project = dbt_project_for(project_dir)
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=TrainingPipelineDbtTranslator(),
+        pool=WAREHOUSE_POOL,
+    )
+    def cleaned_tables(
+        context: dg.AssetExecutionContext,
+        dbt: WarehouseDbtResource,
+        warehouse: WarehouseResource,
+        raw_tables: RawTablesResource,
+    ):
+        yield from _build(context, dbt, warehouse, raw_tables)
+
+    return cleaned_tables
+
+
+def _build(
     context: dg.AssetExecutionContext,
     dbt: WarehouseDbtResource,
     warehouse: WarehouseResource,
     raw_tables: RawTablesResource,
-):
+) -> Iterator[dg.Output | dg.AssetObservation | dg.AssetCheckResult]:
     with warehouse.connect() as con:  # closed before dbt opens the file
         raw_tables.ensure(con)
     # dbt opens the DuckDB file itself: column types and lineage come from dbt's own

@@ -20,7 +20,7 @@ from dagster_dbt import get_asset_key_for_model
 from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 from pydantic import PrivateAttr
 
-from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.assets.dbt import cleaned_tables_of
 from training_pipeline.assets.model_deployment import deployment_assets
 from training_pipeline.assets.model_drift import model_checks
 from training_pipeline.assets.model_gate import gate_asset
@@ -29,6 +29,7 @@ from training_pipeline.assets.model_training import training_assets
 from training_pipeline.automation.model_automation import automation_defs
 from training_pipeline.components.base import ProjectComponent, current_settings
 from training_pipeline.components.errors import DeclarationError, problems_of
+from training_pipeline.settings import Settings
 from training_pipeline.spec.errors import FieldError
 from training_pipeline.spec.model_spec import ModelSpec
 
@@ -40,9 +41,9 @@ Section = Annotated[
 ]
 
 
-def dbt_assets_of_project() -> list[dg.AssetsDefinition]:
-    """The dbt assets the features relations are looked up in."""
-    return [cleaned_tables]
+def dbt_assets_of_project(settings: Settings) -> list[dg.AssetsDefinition]:
+    """The dbt assets the features relations are looked up in (the project folder's)."""
+    return [cleaned_tables_of(settings)]
 
 
 def _models(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -137,7 +138,7 @@ class TrainedModel(ProjectComponent):
         try:
             spec = ModelSpec.model_validate(declared)
             check_cron(spec)
-            check_against_manifest(spec, manifest_of(dbt_assets_of_project()))
+            check_against_manifest(spec, manifest_of(dbt_assets_of_project(current_settings())))
         except pydantic.ValidationError as error:
             raise DeclarationError(component.location, problems_of(error, ModelSpec)) from error
         except FieldError as error:
@@ -146,7 +147,7 @@ class TrainedModel(ProjectComponent):
         return component
 
     def build_project_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        return model_definitions(self.spec, current_settings().policy.sensor_interval_s)
+        return model_definitions(self.spec, current_settings())
 
 
 def check_cron(spec: ModelSpec) -> None:
@@ -159,12 +160,12 @@ def manifest_of(dbt_assets: list[dg.AssetsDefinition]) -> Mapping[str, Any]:
     return manifest
 
 
-def model_definitions(spec: ModelSpec, sensor_interval_s: int) -> dg.Definitions:
+def model_definitions(spec: ModelSpec, settings: Settings) -> dg.Definitions:
     """Everything model ``spec.name`` owns, keys and names derived from the name."""
-    features_key = get_asset_key_for_model(dbt_assets_of_project(), spec.features_model)
+    features_key = get_asset_key_for_model(dbt_assets_of_project(settings), spec.features_model)
     model = DeclaredModel(spec, features_key)
     assets = [*training_assets(model), gate_asset(model), *deployment_assets(model)]
     return dg.Definitions.merge(
         dg.Definitions(assets=assets, asset_checks=model_checks(model)),
-        automation_defs(model, sensor_interval_s),
+        automation_defs(model, settings.policy.sensor_interval_s),
     )

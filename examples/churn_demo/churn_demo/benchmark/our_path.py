@@ -32,8 +32,8 @@ from training_pipeline.components.loader import load_project
 from training_pipeline.components.sources import declared_sources
 from training_pipeline.ingestion import landing_ingest
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.project import dbt_project
-from training_pipeline.resources import WarehouseDbtResource, _dbt_executable
+from training_pipeline.project import dbt_executable, dbt_project_of
+from training_pipeline.resources import WarehouseDbtResource
 from training_pipeline.settings import Settings
 from training_pipeline.spec.sources import FilesSource, Source
 
@@ -189,8 +189,8 @@ def ingest(settings: Settings, sources: Sequence[Source], recorder: Recorder) ->
 
 def _dbt(settings: Settings) -> WarehouseDbtResource:
     return WarehouseDbtResource(
-        project_dir=dbt_project,
-        dbt_executable=_dbt_executable(),
+        project_dir=dbt_project_of(settings),
+        dbt_executable=dbt_executable(),
         state_dir=str(settings.dbt_state_dir),
     )
 
@@ -208,12 +208,12 @@ def build(
         for source in sources:
             wh.ensure_raw_table(con, source.name, source.contract.names)
     args = [*BUILD_ARGS, *select]
-    invocation = _dbt(settings).cli(args, manifest=dbt_project.manifest_path).wait()
+    invocation = _dbt(settings).cli(args, manifest=dbt_project_of(settings).manifest_path).wait()
     results = json.loads((settings.dbt_state_dir / "run_results.json").read_text())
     failed = [r["unique_id"] for r in results["results"] if r["status"] in ("error", "fail")]
     if not invocation.is_successful() or failed:
         raise RuntimeError(f"dbt build failed: {failed}")
-    nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"]
+    nodes = json.loads(dbt_project_of(settings).manifest_path.read_text())["nodes"]
     return [
         (nodes[r["unique_id"]]["schema"], nodes[r["unique_id"]]["alias"])
         for r in results["results"]
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.parse_only:
-        _dbt(settings).cli(["parse"], manifest=dbt_project.manifest_path).wait()
+        _dbt(settings).cli(["parse"], manifest=dbt_project_of(settings).manifest_path).wait()
         return
     if args.result is None:
         parser.error("--result is required")
