@@ -13,6 +13,7 @@ from pathlib import Path
 
 import churn_model
 import dagster as dg
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,13 +26,15 @@ from scipy import stats
 
 from training_pipeline.assets.dbt import cleaned_tables_of
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ml.datasets import latest_snapshot, load_training_set
+from training_pipeline.ml.datasets import current_window, latest_snapshot, load_training_set
 from training_pipeline.ml.drift import (
     feature_drift,
     monitored_columns,
     prediction_drift,
     reference_snapshots,
+    too_few_rows,
 )
+from training_pipeline.ml.problem import DriftSettings
 from training_pipeline.settings import Settings
 from training_pipeline_tests.churn_model import CHURN
 
@@ -137,6 +140,37 @@ def test_prediction_drift_detects_a_shifted_score_distribution(rng):
     assert (
         shifted.columns["churn_probability"].score > 5 * steady.columns["churn_probability"].score
     )
+
+
+def test_drift_is_not_judged_while_either_window_has_fewer_rows_than_min_rows():
+    settings = DriftSettings(min_rows=30)
+    assert too_few_rows(400, 30, settings) is None
+    current_short = too_few_rows(400, 8, settings)
+    assert current_short is not None and "current 8" in current_short
+    assert "reference" not in current_short.split("(")[0]
+    both = too_few_rows(29, 1, settings)
+    assert both is not None and "reference 29, current 1" in both
+
+
+def test_the_current_window_is_the_newest_periods_labelled_or_not():
+    spec = replace(CHURN, drift=replace(CHURN.drift, current_periods=2))
+    con = duckdb.connect()
+    columns = ", ".join(f"null::double as {c}" for c in spec.numeric)
+    categories = ", ".join(f"null::varchar as {c}" for c in spec.categorical)
+    con.execute("create schema features")
+    con.execute(
+        f"create table {spec.relation} as select customer_id, snapshot_date, "
+        f"case when snapshot_date < date '2026-01-15' then false end as {spec.label}, "
+        f"{columns}, {categories} from (values ('C1', date '2026-01-01'), "
+        "('C1', date '2026-01-08'), ('C2', date '2026-01-08'), ('C1', date '2026-01-15'))"
+        " t(customer_id, snapshot_date)"
+    )
+    window = current_window(con, spec)
+    assert [str(d.date()) for d in window[spec.time_column]] == [
+        "2026-01-08", "2026-01-08", "2026-01-15"
+    ]  # fmt: skip
+    assert spec.label not in window.columns
+    assert len(latest_snapshot(con, spec)) == 1  # scoring keeps the newest period only
 
 
 def test_decimals_and_dates_as_read_from_the_training_parquet_are_compared(rng):

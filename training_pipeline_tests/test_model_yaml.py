@@ -242,6 +242,8 @@ MISTAKES = {
     "gate bound against the direction": ("gate.ceiling", 0.3, "gate.floor: <number>"),
     "fraction with a time column": ("holdout.fraction", 0.2, "holdout.last_periods"),
     "drift shares": ("drift.warn_share", 0.6, "0 <= warn_share < error_share <= 1"),
+    "empty current window": ("drift.current_periods", 0, "an integer >= 1"),
+    "drift judged on no rows": ("drift.min_rows", 0, "an integer >= 1"),
     "scores schema": ("scores.table", "features.churn_scores", "predictions.<table>"),
     "cron": ("retraining.cron", "every night", "a cron string"),
     "policy": ("retraining.policy", "weekly", "'on_drift', 'on_new_data' or 'cron'"),

@@ -77,6 +77,8 @@ def test_the_weather_file_becomes_a_promoted_regression_model_scores_and_a_drift
         c for c in result.get_asset_check_evaluations() if c.check_name == "prediction_drift"
     ]
     assert predictions.metadata["production_model"].value == production.version
+    # One scored day is no distribution: the check says so instead of flagging drift.
+    assert predictions.passed and "too few rows" in predictions.metadata["skipped"].value
 
     # The features' drift check, as its next evaluation would run now that a model serves.
     (spec,) = [
@@ -87,3 +89,5 @@ def test_the_weather_file_becomes_a_promoted_regression_model_scores_and_a_drift
     features = check_feature_drift(model, resources["warehouse"], resources["model_store"])
     assert features.metadata["production_model"].value == production.version
     assert features.metadata["reference_rows"].value > 0
+    # drift.current_periods: 30 days of one row each make the current window.
+    assert features.metadata["current_rows"].value == 30

@@ -131,12 +131,24 @@ def load_training_set(dataset: TrainingSet) -> pd.DataFrame:
 def latest_snapshot(con: duckdb.DuckDBPyConnection, spec: ProblemSpec) -> pd.DataFrame:
     """The rows scoring scores: the latest time value's (its label is not yet
     observable), or without a time column the rows whose label is null."""
+    return current_window(con, spec, periods=1)
+
+
+def current_window(
+    con: duckdb.DuckDBPyConnection, spec: ProblemSpec, periods: int | None = None
+) -> pd.DataFrame:
+    """The feature rows of the ``periods`` newest time values (``spec.drift.current_periods``
+    by default), labelled or not: what drift compares with the training data.  Without a
+    time column, the rows whose label is null (the rows scoring scores)."""
+    periods = spec.drift.current_periods if periods is None else periods
+    if periods < 1:
+        raise ValueError(f"periods must be at least 1, got {periods}")
     columns = ", ".join(c for c in spec.columns if c != spec.label)
-    table = spec.relation
-    if spec.time_column is None:
+    table, time = spec.relation, spec.time_column
+    if time is None:
         where = f"{spec.label} is null"
     else:
-        where = f"{spec.time_column} = (select max({spec.time_column}) from {table})"
-    return con.execute(
-        f"select {columns} from {table} where {where} order by {spec.id_column}"
-    ).df()
+        newest = f"select distinct {time} from {table} order by {time} desc limit {periods}"
+        where = f"{time} in ({newest})"
+    order = spec.id_column if time is None else f"{time}, {spec.id_column}"
+    return con.execute(f"select {columns} from {table} where {where} order by {order}").df()

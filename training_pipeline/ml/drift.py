@@ -131,6 +131,21 @@ def reference_snapshots(
     return training[times.isin(recent).to_numpy()].reset_index(drop=True)
 
 
+def too_few_rows(reference_rows: int, current_rows: int, settings: DriftSettings) -> str | None:
+    """Why drift cannot be judged on windows this small (``settings.min_rows``), or None."""
+    small = [
+        f"{name} {rows}"
+        for name, rows in (("reference", reference_rows), ("current", current_rows))
+        if rows < settings.min_rows
+    ]
+    if not small:
+        return None
+    return (
+        f"too few rows to judge drift: {', '.join(small)} (drift.min_rows is "
+        f"{settings.min_rows}; a wider drift.current_periods or reference_periods helps)"
+    )
+
+
 def feature_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,

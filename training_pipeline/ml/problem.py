@@ -77,6 +77,12 @@ class DriftSettings:
     """How drift is measured: see ``ml/drift.py``."""
 
     reference_periods: int = 4  # most recent time values of the training set
+    # The current window: the newest time values of the features relation.  One row per
+    # period (a daily problem) needs several periods for a distribution to compare.
+    current_periods: int = 1
+    # Fewer rows than this in either window and drift is not judged: a test on a handful
+    # of rows flags noise as drift.
+    min_rows: int = 30
     exclude: tuple[str, ...] = ()  # features not monitored (e.g. they trend with time)
     numeric_method: str = "wasserstein"
     categorical_method: str = "jensenshannon"
@@ -190,10 +196,9 @@ class ProblemSpec:
 
     def _check_drift(self) -> None:
         d = self.drift
-        if d.reference_periods < 1:
-            raise ValueError(
-                f"drift.reference_periods: must be at least 1, got {d.reference_periods}"
-            )
+        for name in ("reference_periods", "current_periods", "min_rows"):
+            if getattr(d, name) < 1:
+                raise ValueError(f"drift.{name}: must be at least 1, got {getattr(d, name)}")
         if d.column_threshold <= 0:
             raise ValueError(f"drift.column_threshold: must be positive, got {d.column_threshold}")
         if not 0 <= d.warn_share < d.error_share <= 1:

@@ -77,6 +77,9 @@ NOTES: dict[str, str] = {
     "retraining.nightly": "true = also retrain on the cron schedule whatever the policy",
     "drift": "how the features are compared with the training data",
     "drift.reference_periods": "latest time values of the training set compared against; >= 1",
+    "drift.current_periods": "latest time values of the features compared (1 = the scored "
+    "snapshot; one row per period wants more); >= 1",
+    "drift.min_rows": "fewer rows in either window and drift is not judged (said so); >= 1",
     "drift.exclude": "columns not monitored (e.g. ones that grow with calendar time)",
     "drift.numeric_method": "Evidently stattest for numeric columns",
     "drift.categorical_method": "Evidently stattest for categorical columns",

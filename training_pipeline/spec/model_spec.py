@@ -94,6 +94,8 @@ class Retraining(_Part):
 
 class Drift(_Part):
     reference_periods: int = 4
+    current_periods: int = 1
+    min_rows: int = 30
     exclude: tuple[str, ...] = ()
     numeric_method: str = "wasserstein"
     categorical_method: str = "jensenshannon"
@@ -103,8 +105,9 @@ class Drift(_Part):
 
     @model_validator(mode="after")
     def _shares(self) -> Drift:
-        if self.reference_periods < 1:
-            raise FieldError("reference_periods", f"{self.reference_periods}", "an integer >= 1")
+        for name in ("reference_periods", "current_periods", "min_rows"):
+            if getattr(self, name) < 1:
+                raise FieldError(name, f"{getattr(self, name)}", "an integer >= 1")
         if not 0 <= self.warn_share < self.error_share <= 1:
             raise FieldError(
                 "error_share",
