@@ -11,11 +11,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from typing import TextIO
 
 import dagster as dg
 
 from training_pipeline.alerts import alert_log_path
 from training_pipeline.companions import companions_for
+from training_pipeline.console import StepProgress, chatter_to, log_path_in
 from training_pipeline.environment import child_environment, publish_default
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_folder import seconds_until_settled
@@ -113,7 +116,17 @@ def model_selection(defs: dg.Definitions, model: str) -> list[dg.AssetKey]:
 
 
 def run_everything(settings: Settings, model: str | None = None) -> int:
-    """Run the whole graph, or (``model``) only what that declared model needs and feeds."""
+    """Run the whole graph, or (``model``) only what that declared model needs and feeds.
+
+    The terminal gets a line per step and the summary; what the libraries print goes to
+    the data directory's log file (``console.py``)."""
+    log_path = log_path_in(settings.data_dir)
+    with chatter_to(log_path) as terminal:
+        print(f"library output and dbt's log: {log_path}", file=terminal)
+        return _run_everything(settings, model, terminal)
+
+
+def _run_everything(settings: Settings, model: str | None, terminal: TextIO) -> int:
     prepare_dagster_home()
     from training_pipeline.definitions import build_definitions
 
@@ -127,7 +140,8 @@ def run_everything(settings: Settings, model: str | None = None) -> int:
     if wait_s > 0:
         print(
             f"waiting {wait_s:.1f} s for order files that changed in the last "
-            f"{settings.landing.settle_s:g} s to settle (TRAINING_PIPELINE_LANDING_SETTLE_S)"
+            f"{settings.landing.settle_s:g} s to settle (TRAINING_PIPELINE_LANDING_SETTLE_S)",
+            file=terminal,
         )
         time.sleep(wait_s)
     with (
@@ -136,18 +150,21 @@ def run_everything(settings: Settings, model: str | None = None) -> int:
         # The run this one queues behind may die while this one waits for its slot.
         watch_for_dead_runs(),
     ):
-        result = job.execute_in_process(
-            instance=instance,
-            asset_selection=selection,
-            raise_on_error=False,
-            # Every event is in the run's log in the UI; the terminal gets the summary.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            # The pid and host let a later command tell that this run died, if it does.
-            tags=run_tags(),
-        )
-        print(summarize(result, settings))
+        run_id = str(uuid.uuid4())
+        with StepProgress(instance, run_id, terminal).running():
+            result = job.execute_in_process(
+                instance=instance,
+                run_id=run_id,
+                asset_selection=selection,
+                raise_on_error=False,
+                # Every event is in the run's log in the UI; the terminal gets the summary.
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                # The pid and host let a later command tell that this run died, if it does.
+                tags=run_tags(),
+            )
+        print(summarize(result, settings), file=terminal)
         if not result.success:
-            print("\n".join(alert_failed(instance, result, settings)))
+            print("\n".join(alert_failed(instance, result, settings)), file=terminal)
     return 0 if result.success else 1
 
 

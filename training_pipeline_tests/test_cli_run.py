@@ -4,6 +4,7 @@ way to a deployed model whose quality lands in the band the generator plants."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -44,6 +45,7 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tm
 
     assert run.returncode == 0, run.stdout + run.stderr
     summary = run.stdout
+    assert_quiet(run.stdout + run.stderr, tmp_path / "data" / "logs" / "training-pipeline.log")
     assert ": succeeded" in summary
     assert "asset checks:" in summary and ", 0 failed" in summary
     assert f"warehouse: {tmp_path / 'data' / 'warehouse.duckdb'}" in summary
@@ -59,3 +61,19 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tm
         (recorded,) = instance.get_runs()
         assert recorded.job_name == "retrain_on_latest_data"
         assert recorded.is_success
+
+
+# What the libraries print while a run executes: alembic's migrations of a new instance,
+# httpx's request lines, dbt's per-node log (dagster-dbt echoes it), Python warnings.
+CHATTER = ("Context impl SQLiteImpl", "HTTP Request: GET", "START sql", "BetaWarning")
+STEP_LINE = re.compile(r"^\[ *\d+\.\d s\] (\S+) (done|skipped|FAILED) in \d+\.\d s$")
+
+
+def assert_quiet(terminal: str, log_file: Path) -> None:
+    """The terminal shows a line per step and the summary; the chatter is in the log."""
+    assert [c for c in CHATTER if c in terminal] == []
+    steps = [m.group(1) for m in map(STEP_LINE.match, terminal.splitlines()) if m]
+    assert {"raw__orders", "cleaned_tables", "churn__candidate"} <= set(steps), terminal
+    assert len(steps) == len(set(steps)), "a step was reported twice"
+    logged = log_file.read_text()
+    assert [c for c in CHATTER[:3] if c not in logged] == []

@@ -5,11 +5,22 @@ models follow it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dagster as dg
-from test_files_sources import declare_weather, landing, metadata, project  # noqa: F401 (fixture)
+import pytest
+from test_files_sources import declare_weather, landing, metadata
 
 from training_pipeline.assets.dbt_translator import follows_changed_inputs
 from training_pipeline.resources import build_resources
+
+
+@pytest.fixture
+def project(tmp_path, settings):
+    """A project folder of its own: the weather source is declared into it."""
+    (tmp_path / "project" / "defs").mkdir(parents=True)
+    return replace(settings, project_dir=tmp_path / "project")
+
 
 RAW = dg.AssetKey(["raw", "weather"])
 STAGING = dg.AssetKey(["stg_weather"])
@@ -28,11 +39,10 @@ def _with_staging(raw_assets, condition: dg.AutomationCondition) -> list[dg.Asse
 class World:
     """The weather source and its staging model on one instance, ticked like the daemon."""
 
-    def __init__(self, project, condition: dg.AutomationCondition) -> None:
-        self.project = project
-        self.loaded = declare_weather(project)
+    def __init__(self, settings, condition: dg.AutomationCondition) -> None:
+        self.loaded = declare_weather(settings)
         self.assets = _with_staging(self.loaded.defs.assets or [], condition)
-        shared = build_resources(project)
+        shared = build_resources(settings)
         self.resources = {k: shared[k] for k in ("warehouse", "row_contract", "alerts")} | dict(
             self.loaded.defs.resources or {}
         )
@@ -62,8 +72,8 @@ class World:
         return record.asset_materialization.tags.get("dagster/data_version")
 
 
-def _land(project, name: str, text: str) -> None:
-    (landing(project, "weather") / name).write_text(text)
+def _land(settings, name: str, text: str) -> None:
+    (landing(settings, "weather") / name).write_text(text)
 
 
 def test_a_batch_that_loads_no_row_keeps_the_raw_data_version(project):
