@@ -121,8 +121,12 @@ def run_everything(settings: Settings, model: str | None = None) -> int:
     The terminal gets a line per step and the summary; what the libraries print goes to
     the data directory's log file (``console.py``)."""
     log_path = log_path_in(settings.data_dir)
-    with chatter_to(log_path) as terminal:
+    # The companions start before the definitions load: a source's base URL may point at
+    # a companion served on a free port (companions.py).
+    with chatter_to(log_path) as terminal, companions_for(settings) as companions:
         print(f"library output and dbt's log: {log_path}", file=terminal)
+        for line in companions:
+            print(line, file=terminal)
         return _run_everything(settings, model, terminal)
 
 
@@ -145,7 +149,6 @@ def _run_everything(settings: Settings, model: str | None, terminal: TextIO) -> 
         )
         time.sleep(wait_s)
     with (
-        companions_for(settings),
         dg.DagsterInstance.get() as instance,
         # The run this one queues behind may die while this one waits for its slot.
         watch_for_dead_runs(),
@@ -194,10 +197,13 @@ def run_ui(settings: Settings, host: str, port: int) -> int:
     prepare_dagster_home()
     bin_dir = os.path.dirname(sys.executable)
     command = [os.path.join(bin_dir, "dagster"), "dev", "-w", "workspace.yaml"]
-    # dagster-dbt's dev-mode manifest refresh runs plain `dbt`, so it must be on PATH
-    # even when the virtual environment is not activated.
-    env = child_environment(path_first=bin_dir)
-    with companions_for(settings):
+    with companions_for(settings) as companions:
+        for line in companions:
+            print(line)
+        # Read inside the block: a companion may have set a source's base-URL variable.
+        # dagster-dbt's dev-mode manifest refresh runs plain `dbt`, so it must be on PATH
+        # even when the virtual environment is not activated.
+        env = child_environment(path_first=bin_dir)
         # Its own process group, so stopping it reaches the webserver, daemon and code
         # server it starts, wherever this command was started from.
         process = subprocess.Popen(
