@@ -1,7 +1,8 @@
 """Zero new rows, zero downstream work: a raw batch that loads nothing keeps the raw
 asset's data version, so the automation that rebuilds cleaning and features (the dbt
 models' condition) requests nothing; a batch that brings rows moves the version and the
-models follow it."""
+models follow it.  The new-data sensor's first look at a data directory the warehouse
+already took in requests only what arrived since."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ import pytest
 from test_files_sources import declare_weather, landing, metadata
 
 from training_pipeline.assets.dbt_translator import follows_changed_inputs
+from training_pipeline.automation.policy import RetrainingPolicy
+from training_pipeline.automation.sensors import IngestionPlan, build_new_data_sensor
+from training_pipeline.components.sources import declared_sources
+from training_pipeline.ingestion.file_formats import sha256_of
 from training_pipeline.resources import build_resources
 
 
@@ -67,6 +72,13 @@ class World:
         self.cursor = result.cursor
         return {key for key in (RAW, STAGING) if result.get_num_requested(key)}
 
+    def sensor_tick(self, cursor: str | None = None) -> dg.SensorResult:
+        sensor = build_new_data_sensor(RetrainingPolicy(), declared_sources(self.loaded))
+        with dg.build_sensor_context(
+            resources=self.resources, cursor=cursor, instance=self.instance
+        ) as context:
+            return sensor(context)
+
     def data_version(self) -> str | None:
         record = self.instance.get_latest_materialization_event(RAW)
         return record.asset_materialization.tags.get("dagster/data_version")
@@ -108,3 +120,27 @@ def test_plain_eager_would_rebuild_downstream_for_zero_new_rows(project):
     world.tick()
     world.ingest()
     assert world.tick() == {STAGING}
+
+
+def test_the_sensors_first_look_at_an_ingested_folder_requests_nothing(project):
+    """Regression: the first `make ui` after `make run` requested all 270 order files."""
+    world = World(project, follows_changed_inputs())
+    _land(project, "day1.csv", "day,temp_c\n2026-01-01,3\n")
+    _land(project, "day2.csv", "day,temp_c\n2026-01-02,4\n")
+    world.ingest()
+    first = world.sensor_tick()
+    assert first.run_requests == [] and "nothing new" in first.skip_reason.skip_message
+    _land(project, "day3.csv", "day,temp_c\n2026-01-03,5\n")
+    (request,) = world.sensor_tick(first.cursor).run_requests
+    assert request.asset_selection == [RAW]
+
+
+def test_the_sensors_first_look_requests_what_landed_after_the_last_ingestion(project):
+    world = World(project, follows_changed_inputs())
+    _land(project, "day1.csv", "day,temp_c\n2026-01-01,3\n")
+    world.ingest()
+    _land(project, "day2.csv", "day,temp_c\n2026-01-02,4\n")
+    (request,) = world.sensor_tick().run_requests
+    sha = sha256_of(landing(project, "weather") / "day2.csv")
+    only_day2 = IngestionPlan((RAW,), (f"weather:day2.csv@{sha}",))
+    assert (request.asset_selection, request.run_key) == ([RAW], only_day2.run_key)
