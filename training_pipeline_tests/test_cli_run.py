@@ -29,8 +29,8 @@ def port_is_free(host: str, port: int) -> bool:
 
 @pytest.mark.e2e
 def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tmp_path):
-    if not port_is_free(DEFAULT_API_HOST, DEFAULT_API_PORT):
-        pytest.skip(f"port {DEFAULT_API_PORT} is taken, so `run` cannot serve the demo API")
+    # When something else holds the demo API's port, `run` serves it on a free one.
+    port_was_free = port_is_free(DEFAULT_API_HOST, DEFAULT_API_PORT)
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())
@@ -52,7 +52,8 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tm
     counts = dict(line.split() for line in summary.splitlines() if line.startswith("  marts."))
     assert set(counts) == {"marts.customers", "marts.orders", "marts.tickets"}
     assert all(int(n.replace(",", "")) > 0 for n in counts.values())
-    assert port_is_free(DEFAULT_API_HOST, DEFAULT_API_PORT), "the demo API was left running"
+    if port_was_free:
+        assert port_is_free(DEFAULT_API_HOST, DEFAULT_API_PORT), "the demo API was left running"
     production = ModelRegistry.for_model(tmp_path / "data" / "models", "churn").production()
     assert production is not None
     assert AUC_BAND[0] <= production.metrics["roc_auc"] <= AUC_BAND[1], production.metrics

@@ -3,13 +3,16 @@ goes to the log file, and each step that ends is one line with its elapsed time.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 
 import dagster as dg
 
+from training_pipeline import cli
 from training_pipeline.console import StepProgress, chatter_to, log_path_in, step_line
+from training_pipeline.settings import REPO_ROOT
 
 
 def test_library_and_child_output_go_to_the_log_and_the_terminal_stream_to_the_terminal(
@@ -55,3 +58,13 @@ def test_progress_reports_each_ended_step_once_with_its_outcome(tmp_path):
         "first done",
         "second FAILED",
     ]
+
+
+def test_the_readme_lists_every_command_of_the_cli():
+    readme = (REPO_ROOT / "README.md").read_text()
+    commands = readme.split("## The commands", 1)[1].split("\n## ", 1)[0]
+    parser = cli.build_parser()
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = [name for name in subparsers.choices if f"training-pipeline {name}" not in commands]
+    assert subparsers.choices and missing == []
+    assert "make ui PORT=" in commands
