@@ -4,8 +4,9 @@ Everything the libraries write while a run executes (alembic's migrations of the
 instance, httpx's request lines, dbt's per-node log that dagster-dbt echoes, Optuna's
 trials, Python warnings) goes to a log file in the data directory instead: the process's
 own stdout and stderr (``sys.stdout``/``sys.stderr`` and file descriptors 1 and 2, so
-child processes too) point at that
-file for the duration, and the terminal is reached through a copy of the original stdout.
+child processes too) point at that file for the duration, and the terminal is reached
+through a copy of the original stdout.  The pipeline's own warnings (a dead run found
+and released, say) are shown in the terminal as well.
 """
 
 from __future__ import annotations
@@ -49,11 +50,17 @@ def chatter_to(log_path: Path) -> Iterator[TextIO]:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(sys.argv)}\n")
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+        ours = logging.getLogger("training_pipeline")
+        warnings = logging.StreamHandler(terminal)
+        warnings.setLevel(logging.WARNING)
+        warnings.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        ours.addHandler(warnings)
         try:
             # sys.stdout may not be descriptor 1 (replaced by a caller): redirected too.
             with redirect_stdout(log), redirect_stderr(log):
                 yield terminal
         finally:
+            ours.removeHandler(warnings)
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved[0], 1)

@@ -4,6 +4,7 @@ goes to the log file, and each step that ends is one line with its elapsed time.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -24,9 +25,12 @@ def test_library_and_child_output_go_to_the_log_and_the_terminal_stream_to_the_t
         os.write(2, b"alembic: Context impl SQLiteImpl.\n")
         subprocess.run([sys.executable, "-c", "print('child process chatter')"], check=True)
         print("[    1.0 s] raw__orders done in 0.5 s", file=terminal)
+        logging.getLogger("training_pipeline.stale_runs").warning("run r1 died; released")
     print("after the block")
     shown = capfd.readouterr()
-    assert shown.out == "[    1.0 s] raw__orders done in 0.5 s\nafter the block\n"
+    step, warning, after = shown.out.splitlines()
+    assert step == "[    1.0 s] raw__orders done in 0.5 s" and after == "after the block"
+    assert warning.endswith(" WARNING run r1 died; released")
     assert shown.err == ""
     logged = log.read_text()
     for chatter in ("START sql view model", "Context impl SQLiteImpl", "child process chatter"):
