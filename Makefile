@@ -26,6 +26,8 @@ DECLARATIONS := $(shell find $(PROJECT_DIR)/defs -name defs.yaml)
 .PHONY: install run ui test test-fast lint bench clean-data weather-data
 
 DATA_DIR := $(or $(TRAINING_PIPELINE_DATA_DIR),$(CURDIR)/data)
+# Where `make ui` serves the Dagster UI.
+PORT ?= 3000
 WEATHER_LANDING := $(DATA_DIR)/landing/seattle_weather
 WEATHER_CSV = $(BIN)/python -c 'import pathlib, vega_datasets; \
 	print(pathlib.Path(vega_datasets.__file__).parent / "_data" / "seattle-weather.csv")'
@@ -54,10 +56,11 @@ run: install weather-data
 	$(BIN)/churn-demo world --if-missing
 	$(BIN)/training-pipeline run
 
-## The Dagster UI on http://127.0.0.1:3000 with a persistent DAGSTER_HOME in the repo.
+## The Dagster UI on http://127.0.0.1:$(PORT) (make ui PORT=3001) with a persistent
+## DAGSTER_HOME in the repo.
 ui: install weather-data
 	$(BIN)/churn-demo world --if-missing
-	$(BIN)/training-pipeline ui
+	$(BIN)/training-pipeline ui --port $(PORT)
 
 ## The weather example's file, copied from the installed vega_datasets package into its
 ## landing folder the way a user's file arrives; only while that folder is empty.

@@ -17,7 +17,8 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,6 +170,22 @@ def publish(name: str, value: str) -> None:
 def publish_default(name: str, value: str) -> None:
     """Set a variable of another tool (``DAGSTER_HOME``, dbt's) unless the user has."""
     os.environ.setdefault(name, value)
+
+
+@contextmanager
+def handed_on(name: str, value: str) -> Iterator[None]:
+    """``name`` set to ``value`` for the block, here and in every process started in it,
+    then put back: how ``run`` and ``ui`` point a declared source's base-URL variable at
+    the companion they serve (``companions.py``)."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def value_of(name: str) -> str | None:

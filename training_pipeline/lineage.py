@@ -203,6 +203,9 @@ def model_lineage(
         batches = _batches(_open_read_only(stack, settings), model.trained_on, by_ledger)
     found = {batch.batch_id for batch in batches}
     aliases = registry.aliases()
+    # A batch that loaded nothing (identical files again, an empty feed page) gave the
+    # model nothing; versions exported before that rule still name such batches.
+    batches = [batch for batch in batches if batch.rows_loaded]
     return Lineage(
         model=model,
         aliases=tuple(a for a in ALIASES if getattr(aliases, a) == model.version),

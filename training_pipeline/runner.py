@@ -11,14 +11,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TextIO
 
 import dagster as dg
 
 from training_pipeline.alerts import alert_log_path
 from training_pipeline.assets.source_files import files_sources_of
 from training_pipeline.companions import companions_for
+from training_pipeline.console import StepProgress, chatter_to, log_path_in
 from training_pipeline.environment import child_environment, publish_default
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_folder import seconds_until_settled
@@ -83,7 +86,7 @@ def settle_waits(
     }
 
 
-def wait_for_settling(files: Mapping[str, FilesSourceResource]) -> None:
+def wait_for_settling(files: Mapping[str, FilesSourceResource], terminal: TextIO) -> None:
     """A file that just landed may still be being written; an explicit run waits for
     it (at most the longest settle time) instead of leaving it for the next run."""
     waits = {name: wait_s for name, wait_s in settle_waits(files).items() if wait_s > 0}
@@ -91,7 +94,8 @@ def wait_for_settling(files: Mapping[str, FilesSourceResource]) -> None:
         resource = files[name]
         print(
             f"waiting {wait_s:.1f} s for files of source {name!r} that changed in the last "
-            f"{resource.settle_s:g} s to settle ({resource.settle_s_from})"
+            f"{resource.settle_s:g} s to settle ({resource.settle_s_from})",
+            file=terminal,
         )
     if waits:
         time.sleep(max(waits.values()))
@@ -144,7 +148,21 @@ def model_selection(defs: dg.Definitions, model: str) -> list[dg.AssetKey]:
 
 
 def run_everything(settings: Settings, model: str | None = None) -> int:
-    """Run the whole graph, or (``model``) only what that declared model needs and feeds."""
+    """Run the whole graph, or (``model``) only what that declared model needs and feeds.
+
+    The terminal gets a line per step and the summary; what the libraries print goes to
+    the data directory's log file (``console.py``)."""
+    log_path = log_path_in(settings.data_dir)
+    # The companions start before the definitions load: a source's base URL may point at
+    # a companion served on a free port (companions.py).
+    with chatter_to(log_path) as terminal, companions_for(settings) as companions:
+        print(f"library output and dbt's log: {log_path}", file=terminal)
+        for line in companions:
+            print(line, file=terminal)
+        return _run_everything(settings, model, terminal)
+
+
+def _run_everything(settings: Settings, model: str | None, terminal: TextIO) -> int:
     prepare_dagster_home()
     from training_pipeline.definitions import build_definitions
 
@@ -153,25 +171,27 @@ def run_everything(settings: Settings, model: str | None = None) -> int:
     job = defs.resolve_job_def(JOB_NAME)
     selection = None if model is None else model_selection(defs, model)
     files = files_sources_of(defs)
-    wait_for_settling(files)
+    wait_for_settling(files, terminal)
     with (
-        companions_for(settings),
         dg.DagsterInstance.get() as instance,
         # The run this one queues behind may die while this one waits for its slot.
         watch_for_dead_runs(),
     ):
-        result = job.execute_in_process(
-            instance=instance,
-            asset_selection=selection,
-            raise_on_error=False,
-            # Every event is in the run's log in the UI; the terminal gets the summary.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            # The pid and host let a later command tell that this run died, if it does.
-            tags=run_tags(),
-        )
-        print(summarize(result, settings, files))
+        run_id = str(uuid.uuid4())
+        with StepProgress(instance, run_id, terminal).running():
+            result = job.execute_in_process(
+                instance=instance,
+                run_id=run_id,
+                asset_selection=selection,
+                raise_on_error=False,
+                # Every event is in the run's log in the UI; the terminal gets the summary.
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                # The pid and host let a later command tell that this run died, if it does.
+                tags=run_tags(),
+            )
+        print(summarize(result, settings, files), file=terminal)
         if not result.success:
-            print("\n".join(alert_failed(instance, result, settings)))
+            print("\n".join(alert_failed(instance, result, settings)), file=terminal)
     return 0 if result.success else 1
 
 
@@ -201,10 +221,13 @@ def run_ui(settings: Settings, host: str, port: int) -> int:
     prepare_dagster_home()
     bin_dir = os.path.dirname(sys.executable)
     command = [os.path.join(bin_dir, "dagster"), "dev", "-w", "workspace.yaml"]
-    # dagster-dbt's dev-mode manifest refresh runs plain `dbt`, so it must be on PATH
-    # even when the virtual environment is not activated.
-    env = child_environment(path_first=bin_dir)
-    with companions_for(settings):
+    with companions_for(settings) as companions:
+        for line in companions:
+            print(line)
+        # Read inside the block: a companion may have set a source's base-URL variable.
+        # dagster-dbt's dev-mode manifest refresh runs plain `dbt`, so it must be on PATH
+        # even when the virtual environment is not activated.
+        env = child_environment(path_first=bin_dir)
         # Its own process group, so stopping it reaches the webserver, daemon and code
         # server it starts, wherever this command was started from.
         process = subprocess.Popen(

@@ -24,6 +24,7 @@ from churn_demo.reliability.bad_files import LandedFile, Ledger, good_file
 from order_file_helpers import ORDERS
 from test_stale_runs import new_dagster_home
 
+from training_pipeline.console import log_path_in
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import Settings
@@ -162,6 +163,7 @@ def test_kill_9_at_every_stage_then_a_rerun_loses_nothing_doubles_nothing_and_ke
                 log,
                 settings.models_dir / DEMO_MODEL,
                 timeout_s=600,
+                pipeline_log=log_path_in(settings.data_dir),
             )
             assert outcome.killed and outcome.interrupted, (outcome, log.read_text())
             outcomes.append(outcome)

@@ -164,7 +164,7 @@ def test_each_files_source_settles_on_its_own_time_and_is_listed(fleet, capsys, 
     assert waits["manifests"] == pytest.approx(4.0, abs=0.5)  # the project's 5 s
     slept = []
     monkeypatch.setattr("training_pipeline.runner.time.sleep", slept.append)
-    wait_for_settling(files)
+    wait_for_settling(files, sys.stdout)
     out = capsys.readouterr().out
     assert "source 'logs' that changed in the last 30 s to settle (limits.settle_s of " in out
     assert f"source 'logs' in {path})" in out

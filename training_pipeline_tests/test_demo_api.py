@@ -20,6 +20,7 @@ from churn_demo.api_server import (
     decode_cursor,
     encode_cursor,
     parse_ticket_query,
+    store_fingerprint,
 )
 from churn_demo.generator import generate
 from churn_demo.world import World, WorldConfig
@@ -68,9 +69,14 @@ def fetch_all(
             return rows, pages
 
 
-def test_health_answers_ok(server):
+def test_health_answers_ok_naming_the_service_and_the_store_it_serves(server, world):
     response = httpx.get(f"{server.url}/health", timeout=5)
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "service": "churn-demo ticket API",
+        "store": store_fingerprint(world),
+    }
 
 
 def test_pagination_returns_every_version_exactly_once_in_cursor_order(server, stored):

@@ -214,8 +214,10 @@ def test_production_traces_to_every_order_file_with_its_sha256_and_every_api_pag
     quarantined = files_by_status(lineage, "quarantined")
     assert set(quarantined) == quarantined_now(world.settings)
     assert quarantined[GARBAGE] == delivered[GARBAGE]
+    # The second run's feed served again only the record the first had loaded: a batch
+    # that brought no row is not part of what the model was trained on.
     pages = [p.request for b in lineage.batches for p in b.api_pages]
-    assert pages == world.first.requests + world.second.requests
+    assert pages == world.first.requests
     first_pages = next(b.api_pages for b in lineage.batches if b.source == "tickets_api")
     assert [p.page for p in first_pages] == list(range(1, len(world.first.requests) + 1))
     assert len(first_pages) > 1  # the small page size spread the batch over several pages
@@ -234,15 +236,17 @@ def test_the_rows_of_files_pages_and_queries_add_up_to_the_raw_tables(world):
     assert sum(b.rows_loaded for b in lineage.batches) == total("files") + total(
         "api_pages"
     ) + total("db_queries")
-    (first_query, second_query) = [q.query for b in lineage.batches for q in b.db_queries]
-    assert "where" not in first_query and "where updated_at >=" in second_query
+    # The second run's incremental query found nothing new, so only the full load counts.
+    (first_query,) = [q.query for b in lineage.batches for q in b.db_queries]
+    assert "where" not in first_query
 
 
 def test_each_batch_names_the_dagster_run_that_ingested_it(world):
     lineage = model_lineage(world.settings, "production", NAME)
 
     runs = [b.run_id for b in lineage.batches]
-    assert runs == [world.first.run_id] * 3 + [world.second.run_id] * 3
+    # The second run brought new rows only from its order file.
+    assert runs == [world.first.run_id] * 3 + [world.second.run_id]
     assert {b.source for b in lineage.batches} == {"order_files", "crm", "tickets_api"}
     assert {b.kind for b in lineage.batches} == {"files", "sql_table", "http_api"}
 
@@ -280,7 +284,7 @@ def test_lineage_json_has_the_documented_keys(capsys, cli_env, world):
     assert document["training_set"]["present"] is True
     assert document["warehouse"] == str(cli_env.warehouse_path)
     batches = document["batches"]
-    assert len(batches) == 6 and all(set(b) == BATCH_KEYS for b in batches)
+    assert len(batches) == 4 and all(set(b) == BATCH_KEYS for b in batches)
     assert all(set(f) == FILE_KEYS for b in batches for f in b["files"])
     assert all(set(p) == PAGE_KEYS for b in batches for p in b["api_pages"])
     assert all(set(q) == QUERY_KEYS for b in batches for q in b["db_queries"])
@@ -294,7 +298,7 @@ def test_lineage_prints_a_tree_down_to_the_files_and_pages(capsys, cli_env, worl
     assert out.startswith(f"model {world.second.version} (random_forest, production;")
     for name, sha in world.second.delivered.items():
         assert any(name in line and sha[:12] in line for line in out.splitlines()), name
-    assert f"GET {world.second.requests[-1]}" in out
+    assert f"GET {world.first.requests[-1]}" in out
     assert "quarantined: " in out
 
 
@@ -360,6 +364,21 @@ def test_a_warehouse_held_by_a_writer_is_reported_not_waited_for(copied):
             model_lineage(copied, "production", NAME)
     finally:
         holder.communicate("", timeout=30)
+
+
+def test_a_batch_that_loaded_no_row_is_not_shown_nor_missing(copied):
+    production = model_lineage(copied, "production", NAME)
+    empty = production.batches[-1].batch_id
+    with wh.connect(copied.warehouse_path, limits=copied.duckdb) as con:
+        con.execute(
+            "update raw.ingestion_batches set rows_loaded = 0 where batch_id = ?", [empty]
+        ).fetchall()
+
+    lineage = model_lineage(copied, "production", NAME)
+
+    assert empty not in {b.batch_id for b in lineage.batches}
+    assert lineage.missing_batches == ()
+    assert len(lineage.batches) == len(production.batches) - 1
 
 
 def test_batches_the_warehouse_no_longer_holds_are_listed_as_missing(copied):

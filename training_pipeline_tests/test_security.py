@@ -187,7 +187,7 @@ def ui_command(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> list[str]:
     """The `dagster dev` command line `training-pipeline ui` would start."""
     fake = FakeDagsterDev()
     monkeypatch.setattr(runner, "prepare_dagster_home", lambda: None)
-    monkeypatch.setattr(runner, "companions_for", lambda settings: nullcontext())
+    monkeypatch.setattr(runner, "companions_for", lambda settings: nullcontext([]))
     monkeypatch.setattr(runner.subprocess, "Popen", fake)
     monkeypatch.setattr(runner.signal, "signal", lambda *args: None)
     args = cli.build_parser().parse_args(argv)
@@ -196,13 +196,26 @@ def ui_command(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> list[str]:
     return command
 
 
+def test_ui_and_make_ui_serve_on_the_port_asked_for(settings, monkeypatch):
+    # First: ui_command replaces subprocess.Popen.
+    dry_run = subprocess.run(
+        ["make", "-n", "ui", "PORT=4001"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert dry_run.returncode == 0, dry_run.stderr
+    assert dry_run.stdout.rstrip().endswith("training-pipeline ui --port 4001")
+    default = ui_command(monkeypatch, ["ui"])
+    assert default[default.index("-p") + 1] == "3000"
+    asked = ui_command(monkeypatch, ["ui", "--port", "4001"])
+    assert asked[asked.index("-p") + 1] == "4001"
+
+
 def test_the_ui_binds_to_loopback_unless_another_host_is_asked_for(settings, monkeypatch):
     default = ui_command(monkeypatch, ["ui"])
     assert default[default.index("-h") + 1] == "127.0.0.1"
     explicit = ui_command(monkeypatch, ["ui", "--host", "0.0.0.0"])
     assert explicit[explicit.index("-h") + 1] == "0.0.0.0"
     makefile = (REPO_ROOT / "Makefile").read_text()
-    assert "$(BIN)/training-pipeline ui\n" in makefile  # `make ui` asks for no other host
+    assert "$(BIN)/training-pipeline ui --port $(PORT)\n" in makefile  # and no other host
 
 
 def test_the_demo_api_binds_to_loopback_unless_another_host_is_asked_for(settings):

@@ -55,7 +55,9 @@ class Airline:
 
     def tick(self) -> set[str]:
         """One evaluation; the raw assets it requests (the cursor moves on)."""
-        with dg.build_sensor_context(resources=self.resources, cursor=self.cursor) as context:
+        with dg.build_sensor_context(
+            resources=self.resources, cursor=self.cursor, instance=dg.DagsterInstance.ephemeral()
+        ) as context:
             result = self.sensor(context)
         self.cursor = result.cursor
         if not result.run_requests:
@@ -112,13 +114,17 @@ def test_a_source_that_cannot_be_read_holds_back_only_itself_and_says_so(airline
     declared = airline.resources["source__delays"].source
     unreachable = HttpSourceResource.of(declared, "http://127.0.0.1:9")
     down = airline.resources | {"source__delays": unreachable}
-    with dg.build_sensor_context(resources=down, cursor=airline.cursor) as context:
+    with dg.build_sensor_context(
+        resources=down, cursor=airline.cursor, instance=dg.DagsterInstance.ephemeral()
+    ) as context:
         result = airline.sensor(context)
     (request,) = result.run_requests
     assert {key.path[-1] for key in request.asset_selection} == {"airports"}
     airline.cursor = result.cursor
     assert airline.tick() == {"delays"}  # the feed's news was kept for when it answers
-    with dg.build_sensor_context(resources=down, cursor=airline.cursor) as context:
+    with dg.build_sensor_context(
+        resources=down, cursor=airline.cursor, instance=dg.DagsterInstance.ephemeral()
+    ) as context:
         quiet = airline.sensor(context)
     assert not quiet.run_requests
     assert "source 'delays' unavailable" in quiet.skip_reason.skip_message

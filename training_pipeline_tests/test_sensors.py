@@ -65,7 +65,9 @@ def test_a_corrected_file_and_a_late_file_with_an_old_mtime_are_both_seen(tmp_pa
 def sensor_tick(resources: dict, cursor: str | None) -> dg.SensorResult:
     sensor = build_new_data_sensor(RetrainingPolicy(), resources["declared"])
     wanted = {k: v for k, v in resources.items() if k != "declared"}
-    with dg.build_sensor_context(resources=wanted, cursor=cursor) as context:
+    with dg.build_sensor_context(
+        resources=wanted, cursor=cursor, instance=dg.DagsterInstance.ephemeral()
+    ) as context:
         return sensor(context)
 
 

@@ -35,7 +35,7 @@ class TrainingPipelineDbtTranslator(DagsterDbtTranslator):
         self, dbt_resource_props: Mapping[str, Any]
     ) -> dg.AutomationCondition | None:
         # Cleaned tables and features follow their inputs as soon as new raw data lands.
-        return dg.AutomationCondition.eager()
+        return follows_changed_inputs()
 
     def get_asset_check_spec(
         self,
@@ -49,6 +49,24 @@ class TrainingPipelineDbtTranslator(DagsterDbtTranslator):
             return spec
         test = manifest["nodes"][unique_id]
         return spec._replace(description=test.get("description") or describe_dbt_test(test))
+
+
+def follows_changed_inputs() -> dg.AutomationCondition:
+    """``eager``, counting an input's update only when it changed the input's data version.
+
+    A raw asset whose batch loaded no row keeps its data version
+    (``assets/source_common.py``), so zero new rows rebuild nothing downstream.  A dbt
+    model has no code version, so each of its builds is a new version and its children
+    follow it as under ``eager``.
+    """
+    condition = dg.AutomationCondition
+    changed = condition.any_deps_match(
+        (condition.data_version_changed() & ~condition.executed_with_root_target()).with_label(
+            "data_version_changed_without_root"
+        )
+        | condition.will_be_requested()
+    ).with_label("any_deps_changed")
+    return condition.eager().replace("any_deps_updated", changed).with_label("eager on new data")
 
 
 def describe_dbt_test(test: Mapping[str, Any]) -> str:

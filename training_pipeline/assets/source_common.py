@@ -7,6 +7,10 @@ For sources read in one go (``sql_table``, ``http_api``), ``one_batch`` also hol
 transaction: rows, rejected rows, moved cursor and ledger row commit together or not at
 all.  A files source commits per file (``ingestion/landing_ingest.py``) and records its
 batch after.
+
+Every raw materialization carries a data version: the newest batch of its source that
+loaded rows.  A batch that loads nothing keeps the version, so automation downstream
+(``assets/dbt_translator.py``) has nothing to rebuild.
 """
 
 from __future__ import annotations
@@ -108,6 +112,7 @@ class Closed:
 
     check: dg.AssetCheckResult
     total_rows: int
+    data_version: dg.DataVersion
 
 
 def close_batch(
@@ -150,7 +155,13 @@ def judge_batch(
         resources.row_contract.limits(),
         resources.alerts,
     )
-    return Closed(check, wh.table_row_count(con, wh.RAW_SCHEMA, source.name) or 0)
+    total_rows = wh.table_row_count(con, wh.RAW_SCHEMA, source.name) or 0
+    return Closed(check, total_rows, raw_data_version(con, source))
+
+
+def raw_data_version(con: duckdb.DuckDBPyConnection, source: Source) -> dg.DataVersion:
+    """The newest batch that brought rows: unchanged by a batch that loads nothing."""
+    return dg.DataVersion(wh.last_batch_with_rows(con, source.ledger) or "no rows yet")
 
 
 def new_batch(source: Source) -> Batch:

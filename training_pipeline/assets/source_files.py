@@ -212,6 +212,7 @@ def files_source_asset(system: SourceSystem, source: FilesSource) -> dg.AssetsDe
             },
         )
         return dg.MaterializeResult(
+            data_version=closed.data_version,
             metadata={
                 "dagster/row_count": closed.total_rows,
                 "dagster/column_schema": column_schema(source),

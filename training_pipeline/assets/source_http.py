@@ -90,6 +90,7 @@ def build_http_source_asset(system: SourceSystem, source: HttpApiSource) -> dg.A
             report, batch, closed = one_batch(context, source, load, prepare)
             api_url = f"{client.origin}{source.endpoint}"
         return dg.MaterializeResult(
+            data_version=closed.data_version,
             metadata={
                 "dagster/row_count": closed.total_rows,
                 "dagster/column_schema": column_schema(source),

@@ -69,6 +69,7 @@ def sql_table_defs(
         if report.unchanged:
             context.log.info(f"{source.name}: content unchanged since the last load")
         return dg.MaterializeResult(
+            data_version=closed.data_version,
             metadata={
                 "dagster/row_count": closed.total_rows,
                 "dagster/column_schema": column_schema(source),

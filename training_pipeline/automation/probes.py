@@ -5,6 +5,11 @@ the sensor's cursor keeps for it, and answers ``(changes, new_entry)``.  Probes 
 sources themselves, never the warehouse: the sensor must not compete with a run for the
 warehouse's single writer slot.  A source that cannot be read raises
 ``SourceUnavailable``; the sensor keeps its entry and looks again next tick.
+
+A source the cursor has no entry for yet (a new instance beside an existing data
+directory) starts from what the warehouse already took, as the raw asset's latest
+materialization recorded it (``Taken``, ``first_entry``), so the first look does not
+re-request everything.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import sqlalchemy as sa
 
 from training_pipeline.ingestion.feed_order import updated_at_instant
 from training_pipeline.ingestion.http_client import HttpApiError
-from training_pipeline.ingestion.landing_scan import scan_landing
+from training_pipeline.ingestion.landing_scan import scan_landing, taken_before_cursor
 from training_pipeline.ingestion.records import as_text
 from training_pipeline.ingestion.sql_table import SqlSourceError, source_relation
 from training_pipeline.ingestion.warehouse import utc_now
@@ -40,6 +45,25 @@ class Probe:
 
     changes: tuple[str, ...]
     entry: str | None
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What the last batch of a source took: its ingestion cursor after the batch (None
+    for a full-refresh source) and when its run started (epoch seconds)."""
+
+    cursor: str | None
+    started_at: float
+
+
+def first_entry(source: Source, resource: Any, taken: Taken | None) -> str | None:
+    """The entry to start from for a source the cursor does not know: the files its
+    last batch took, or its ingestion cursor; None (everything is new) without one."""
+    if taken is None:
+        return None
+    if isinstance(source, FilesSource):
+        return taken_before_cursor(Path(resource.landing_dir), resource.limits(), taken.started_at)
+    return taken.cursor
 
 
 def plausible_until(limits: RowContractLimits) -> datetime:

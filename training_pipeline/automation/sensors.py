@@ -16,9 +16,16 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from training_pipeline.assets.source_common import raw_asset_key
 from training_pipeline.assets.source_common import source_resource_key as resource_key_of
 from training_pipeline.automation.policy import RetrainingPolicy
-from training_pipeline.automation.probes import PROBES, SourceUnavailable, plausible_until
+from training_pipeline.automation.probes import (
+    PROBES,
+    SourceUnavailable,
+    Taken,
+    first_entry,
+    plausible_until,
+)
 from training_pipeline.spec.sources import Source
 
 CURSOR_VERSION = 2
@@ -84,8 +91,11 @@ def look(
     changed: list[tuple[Source, tuple[str, ...]]] = []
     entries: dict[str, str | None] = {}
     for source in declared:
-        before = seen.sources.get(source.name)
         resource = getattr(context.resources, resource_key_of(source))
+        if source.name in seen.sources:
+            before = seen.sources[source.name]
+        else:
+            before = first_entry(source, resource, last_taken(context.instance, source))
         try:
             probe = PROBES[source.kind](source, resource, before, until)
         except SourceUnavailable as error:
@@ -96,6 +106,18 @@ def look(
         changed.append((source, probe.changes))
         entries[source.name] = probe.entry
     return plan_ingestion(changed), SensorCursor(entries), notes
+
+
+def last_taken(instance: dg.DagsterInstance, source: Source) -> Taken | None:
+    """What the raw asset's latest materialization says its batch took, if it has one."""
+    record = instance.get_latest_materialization_event(raw_asset_key(source))
+    if record is None or record.asset_materialization is None:
+        return None
+    cursor = record.asset_materialization.metadata.get("cursor_after")
+    text = None if cursor is None or cursor.value == "(none)" else str(cursor.value)
+    run = instance.get_run_record_by_id(record.run_id)
+    started = run.start_time if run is not None and run.start_time else record.timestamp
+    return Taken(text, started)
 
 
 def build_new_data_sensor(

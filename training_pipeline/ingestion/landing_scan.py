@@ -4,7 +4,8 @@ The sensor's cursor remembers each file's stat signature (size, mtime, ctime) an
 A file whose signature is unchanged is not read again; any other file is hashed, so a
 late file with an old mtime, or a rewrite that kept size and mtime, is still seen (the
 kernel moves ctime on every write).  Only new content yields a key: an identical
-re-delivery yields nothing.  The scan sees the folder exactly as ingestion does
+re-delivery yields nothing (and ``taken_before_cursor`` gives a sensor that never looked a
+cursor of the files ingestion already took).  The scan sees the folder exactly as ingestion does
 (``landing_folder.survey_landing``): a file still settling is not taken yet, and a link
 or other non-file is never read but does yield a key, so that ingestion quarantines it.
 """
@@ -81,3 +82,19 @@ def scan_landing(
         json.dumps(seen, sort_keys=True),
         tuple(entry.rel for entry, _ in survey.deferred),
     )
+
+
+def taken_before_cursor(landing_dir: Path, limits: LandingLimits, taken_before: float) -> str:
+    """A cursor holding every file a batch that started at ``taken_before`` (epoch
+    seconds) took: each file settled by then, i.e. last changed ``limits.settle_s``
+    before.  A file changed later is left out, so the next scan yields it."""
+    seen: dict[str, list] = {}
+    settled_by_ns = (taken_before - limits.settle_s) * 1e9
+    for entry in survey_landing(landing_dir, limits.settle_s).ready:
+        st = entry.lstat
+        if st.st_ctime_ns >= settled_by_ns:
+            continue
+        sha = _content_key(entry.path, st.st_size, st.st_ctime_ns, limits.max_file_bytes)
+        if sha is not None:
+            seen[entry.rel] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, sha]
+    return json.dumps(seen, sort_keys=True)

@@ -209,6 +209,16 @@ def record_batch(
     ).fetchall()
 
 
+def last_batch_with_rows(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
+    """The newest batch of ``source`` (its ledger id) that loaded a row, or None."""
+    rows = con.execute(
+        f"select batch_id from {RAW_SCHEMA}.ingestion_batches "
+        "where source = ? and rows_loaded > 0 order by started_at desc, batch_id desc limit 1",
+        [source],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
 def read_cursor(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
     rows = con.execute(
         f"select cursor_value from {RAW_SCHEMA}.source_cursors where source = ?", [source]

@@ -31,7 +31,7 @@ class TrainingSet:
     first_snapshot: str  # "" without a time column
     last_snapshot: str
     label_mean: float  # the positive rate for a binary label
-    batches: tuple[str, ...]  # ingestion batch ids the warehouse held at export time
+    batches: tuple[str, ...]  # ids of the ingestion batches with rows, at export time
 
     @property
     def manifest_path(self) -> Path:
@@ -78,7 +78,9 @@ def export_training_set(
             [str(temporary)],
         ).fetchall()
         batches = con.execute(
-            "select batch_id from raw.ingestion_batches order by started_at, batch_id"
+            # A batch that loaded nothing put nothing in the training set.
+            "select batch_id from raw.ingestion_batches where rows_loaded > 0 "
+            "order by started_at, batch_id"
         ).fetchall()
         fingerprint = sha256_of(temporary)
         final = out_dir / f"{fingerprint[:16]}.parquet"

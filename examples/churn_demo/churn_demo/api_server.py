@@ -3,9 +3,11 @@
 ``GET /tickets?updated_since=&limit=&cursor=`` is a change feed: it serves every
 *version* of every ticket (one record per change) in ``(updated_at, ticket_id)`` order
 with keyset pagination, as docs/sources.md specifies, so a client that polls rarely still
-sees each intermediate state; ``GET /health`` answers ``{"status": "ok"}``. The store is
-opened read-only on every request, so days generated while the server runs are served at
-once.
+sees each intermediate state; ``GET /health`` answers ``{"status": "ok", "service":
+SERVICE, "store": <fingerprint>}``, the fingerprint naming the ticket store (so the data
+directory) it serves: `training-pipeline run` reuses a server only when it serves its own
+data directory (``companion.py``).  The store is opened read-only on every request, so
+days generated while the server runs are served at once.
 
 Tests drive the ingestion client's failure handling through ``server.faults``: each
 ``/tickets`` request takes the next ``Fault`` (an error status with headers such as
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import re
@@ -49,6 +52,7 @@ log = logging.getLogger(__name__)
 DEMO_API_HOST = "127.0.0.1"
 DEMO_API_PORT = 8765
 DEMO_API_URL = f"http://{DEMO_API_HOST}:{DEMO_API_PORT}"
+SERVICE = "churn-demo ticket API"
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -139,12 +143,19 @@ def parse_ticket_query(query: str) -> TicketQuery:
     )
 
 
+def store_fingerprint(settings: Settings) -> str:
+    """Names the ticket store (the data directory) a server serves, without its path."""
+    path = ticket_store.ticket_store_path(settings).resolve()
+    return hashlib.sha256(str(path).encode()).hexdigest()[:16]
+
+
 class TicketApiHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], settings: Settings) -> None:
         super().__init__(address, _Handler)
         self.store_path = ticket_store.ticket_store_path(settings)
+        self.health = {"status": "ok", "service": SERVICE, "store": store_fingerprint(settings)}
         self.faults: deque[Fault] = deque()
         self.last_records: list[dict[str, Any]] | None = None  # for repeat_previous_page
         self.requests: list[str] = []  # path and query of every request, in arrival order
@@ -164,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.requests.append(self.path)
         url = urlsplit(self.path)
         if url.path == "/health":
-            self._send_json(HTTPStatus.OK, {"status": "ok"})
+            self._send_json(HTTPStatus.OK, self.server.health)
         elif url.path == "/tickets":
             self._tickets(url.query)
         else:

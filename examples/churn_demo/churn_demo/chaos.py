@@ -36,6 +36,7 @@ from churn_demo.api_server import DemoApiServer, Fault
 from churn_demo.generator import generate, load_state
 from churn_demo.reliability import DEMO_MODEL, accounting, kills
 from churn_demo.reliability.bad_files import BAD_KINDS, Ledger, good_file, land_bad_file
+from training_pipeline.console import log_path_in
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.settings import REPO_ROOT, Settings
 
@@ -212,7 +213,13 @@ def main(argv: list[str] | None = None) -> int:
             log = logs / f"{session}-round-{round_no}-{stage.name}.log"
             process = kills.start_run(CLI, env, log)
             outcome = kills.kill_at(
-                process, stage, home, log, settings.models_dir / DEMO_MODEL, timeout_s=args.timeout
+                process,
+                stage,
+                home,
+                log,
+                settings.models_dir / DEMO_MODEL,
+                timeout_s=args.timeout,
+                pipeline_log=log_path_in(settings.data_dir),
             )
             if api is not None:
                 api.faults.clear()

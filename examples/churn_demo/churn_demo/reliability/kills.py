@@ -47,7 +47,7 @@ class Stage:
     name: str
     step_key: str
     after_materialization: bool = False  # wait for the step's first materialization
-    output_marker: str | None = None  # wait for this regex in the run's output
+    output_marker: str | None = None  # wait for this regex in the pipeline's log file
     lock_registry_after: str | None = None  # hold the registry lock once this step ends
 
 
@@ -102,7 +102,8 @@ def _run_id(instance: dg.DagsterInstance, pid: int, since: datetime) -> str | No
 
 
 class _Watch:
-    """The killed run's progress through the stage, from its event log and output."""
+    """The killed run's progress through the stage, from its event log and from the
+    pipeline's log file (``log``), where the libraries' output goes (Optuna's trials)."""
 
     def __init__(self, stage: Stage, log: Path) -> None:
         self.stage, self.log = stage, log
@@ -123,7 +124,7 @@ class _Watch:
                 continue
             if kind == dg.DagsterEventType.STEP_START:
                 self.started = True
-                self.output_from = self.log.stat().st_size
+                self.output_from = self.log.stat().st_size if self.log.exists() else 0
             elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
                 self.materialized = True
         self.finished = self.stage.step_key in self.ended
@@ -148,10 +149,12 @@ def kill_at(
     log: Path,
     models_dir: Path,
     timeout_s: float,
+    pipeline_log: Path,
 ) -> KillOutcome:
-    """Watch the run ``process`` started and SIGKILL its process group inside ``stage``."""
+    """Watch the run ``process`` started and SIGKILL its process group inside ``stage``;
+    ``pipeline_log`` is the data directory's log file (``training_pipeline/console.py``)."""
     begun, since = time.monotonic(), datetime.now(UTC) - timedelta(seconds=1)
-    watch = _Watch(stage, log)
+    watch = _Watch(stage, pipeline_log)
     run_id = None
     lock = None
     try:
