@@ -35,6 +35,7 @@ HEAVIEST_FIRST = (
     "test_cli_run.py",
     "test_drift.py",
     "test_end_to_end.py",
+    "test_warehouse_pool.py",
     "test_weather_example.py",
     "test_dbt_invocation.py",
     "test_features.py",
