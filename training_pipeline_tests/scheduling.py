@@ -40,6 +40,7 @@ HEAVIEST_FIRST = (
     "test_dbt_invocation.py",
     "test_features.py",
     "test_incremental_marts.py",
+    "test_run_alerts_everywhere.py",
     "test_dbt_project.py",
 )
 PER_TEST = ("test_crash_recovery.py",)
