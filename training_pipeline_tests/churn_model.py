@@ -3,20 +3,17 @@ defs.yaml exactly as the definitions build it, and picked apart by asset name.""
 
 from __future__ import annotations
 
-import json
-import re
 from functools import cache
 from pathlib import Path
 
 import dagster as dg
-import yaml
 
 from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
 from training_pipeline.components.trained_model import TrainedModel, model_definitions
-from training_pipeline.ml.problem import ProblemSpec
 from training_pipeline.settings import DEFAULT_PROJECT_DIR, Settings
 from training_pipeline.spec.model_spec import ModelSpec
+from training_pipeline_tests.churn_problem import CHURN, declared_problem  # noqa: F401
 
 NAME = "churn"
 # Only the sensor interval of the load's settings reaches a model's definitions; paths
@@ -48,25 +45,6 @@ def churn_spec() -> ModelSpec:
         if isinstance(c, TrainedModel) and c.spec.name == NAME
     ]
     return component.spec
-
-
-def _template_default(match: re.Match[str]) -> str:
-    default, or_none = match.groups()
-    return "null" if or_none and not default else json.dumps(default)
-
-
-def declared_problem() -> ProblemSpec:
-    """The churn ``ProblemSpec`` from the YAML with every ``env()`` template at its default:
-    what the ml tests train, without loading the project's definitions."""
-    text = (DEFAULT_PROJECT_DIR / "defs" / "churn" / "model" / "defs.yaml").read_text()
-    attributes = yaml.safe_load(text)["attributes"]
-    rendered = re.sub(ENV_TEMPLATE, _template_default, json.dumps(attributes))
-    return ModelSpec.model_validate(json.loads(rendered)).problem
-
-
-# "{{ env('NAME', 'default') }}", optionally followed by "or None" (then "" means null).
-ENV_TEMPLATE = r"\"\{\{ env\('[A-Z_]+', '([^']*)'\)( or None)? \}\}\""
-CHURN = declared_problem()
 
 
 def asset(part: str) -> dg.AssetsDefinition:

@@ -56,6 +56,7 @@ def good_frame() -> pd.DataFrame:
     return churn_snapshots(n_customers=400, n_snapshots=20, seed=3)
 
 
+@pytest.mark.slow
 def test_a_challenger_trained_on_shuffled_labels_is_blocked_and_production_is_unchanged(
     settings, good_frame
 ):

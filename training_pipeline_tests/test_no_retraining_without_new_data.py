@@ -56,6 +56,7 @@ def dataset(settings: Settings):
     return exported(churn_snapshots(n_customers=300, n_snapshots=20, seed=4), settings)
 
 
+@pytest.mark.slow
 def test_a_rerun_with_no_new_data_trains_nothing_and_says_why(settings, dataset):
     registry = ModelRegistry.for_model(settings.models_dir, NAME)
     first = run(settings, dataset)
@@ -73,6 +74,7 @@ def test_a_rerun_with_no_new_data_trains_nothing_and_says_why(settings, dataset)
     assert reason.startswith(f"training set {dataset.fingerprint[:12]} and spec ")
 
 
+@pytest.mark.slow
 def test_force_trains_on_an_unchanged_training_set_and_new_data_trains_without_it(
     settings, dataset
 ):

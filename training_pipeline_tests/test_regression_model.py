@@ -68,6 +68,7 @@ def warehouse_with_days(settings) -> None:
         ).fetchall()
 
 
+@pytest.mark.slow
 def test_a_regression_model_is_trained_gated_by_its_ceiling_promoted_scored_and_watched(
     settings, warehouse_with_days
 ):

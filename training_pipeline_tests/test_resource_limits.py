@@ -141,6 +141,7 @@ def dbt_show(settings: Settings, sql: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_dbt_connections_get_the_configured_limits_and_the_temp_directory(limited):
     shown = dbt_show(
         limited,

@@ -107,6 +107,7 @@ def test_a_warehouse_connection_cannot_write_attach_or_lift_its_confinement(sett
     assert not target.exists() and not (tmp_path / "other.duckdb").exists()
 
 
+@pytest.mark.slow
 def test_dbt_connections_cannot_read_any_file(settings):
     settings.data_dir.mkdir(parents=True)
     shown = subprocess.run(

@@ -199,6 +199,7 @@ def test_threads_default_to_the_cores_this_process_may_use():
     assert TuningConfig().n_threads == len(os.sched_getaffinity(0))
 
 
+@pytest.mark.slow
 def test_the_tuning_benchmark_prints_trial_counts_and_the_auc_difference(tmp_path):
     figures_path = tmp_path / "figures.json"
     command = [sys.executable, str(ROOT / "scripts" / "bench_tuning.py"), "--rows", "3000"]

@@ -206,6 +206,7 @@ def dataset(settings):
     return exported(churn_snapshots(n_customers=400, n_snapshots=20, seed=3), settings)
 
 
+@pytest.mark.slow
 def test_a_run_rolls_back_from_a_tampered_production_alerts_and_goes_on(
     settings, registry, dataset
 ):
@@ -236,6 +237,7 @@ def test_a_run_rolls_back_from_a_tampered_production_alerts_and_goes_on(
     assert registry.aliases().production not in (tampered, None)  # the new model deployed
 
 
+@pytest.mark.slow
 def test_a_run_with_nothing_verified_to_fall_back_to_fails_saying_what_to_do(
     settings, registry, dataset
 ):
