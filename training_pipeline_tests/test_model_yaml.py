@@ -178,6 +178,8 @@ def test_a_declaration_naming_only_its_data_and_gate_takes_every_other_default()
     }
     assert spec.drift.model_dump() == {
         "reference_periods": 4,
+        "current_periods": 1,
+        "min_rows": 30,
         "exclude": (),
         "numeric_method": "wasserstein",
         "categorical_method": "jensenshannon",
