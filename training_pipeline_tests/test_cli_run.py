@@ -1,10 +1,12 @@
-"""`make run` on a temporary data directory: the default demo world, headless, all the
-way to a deployed model whose quality lands in the band the generator plants."""
+"""`make run` on a temporary data directory: the default demo world and the weather file,
+headless, all the way to both shipped models deployed, churn's quality in the band the
+generator plants."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import vega_datasets
 from churn_demo.api_server import DEMO_API_HOST, DEMO_API_PORT
 
 from training_pipeline.ml.registry import ModelRegistry
@@ -41,6 +44,9 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tm
     subprocess.run(
         [str(Path(cli).parent / "churn-demo"), "world", "--if-missing"], env=env, check=True
     )
+    weather = tmp_path / "data" / "landing" / "seattle_weather"  # `make weather-data`
+    weather.mkdir(parents=True)
+    shutil.copy(Path(vega_datasets.__file__).parent / "_data" / "seattle-weather.csv", weather)
     run = subprocess.run([cli, "run"], env=env, capture_output=True, text=True, timeout=900)
 
     assert run.returncode == 0, run.stdout + run.stderr
@@ -60,6 +66,11 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(tm
     assert production is not None
     assert AUC_BAND[0] <= production.metrics["roc_auc"] <= AUC_BAND[1], production.metrics
     assert f"production model churn: {production.version}" in summary
+    # Both shipped models in the one run, each with its own registry and alias.
+    models = tmp_path / "data" / "models"
+    weather_production = ModelRegistry.for_model(models, "seattle_weather").production()
+    assert weather_production is not None and weather_production.gate["passed"]
+    assert f"production model seattle_weather: {weather_production.version}" in summary
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (recorded,) = instance.get_runs()
         assert recorded.job_name == "retrain_on_latest_data"
