@@ -131,14 +131,14 @@ def test_status_prints_production_metrics_batches_and_recent_versions(capsys, th
 
 
 def test_rollback_restores_the_previous_version_and_says_so(capsys, registry, three_versions):
-    _, second, third = three_versions
+    first, second, third = three_versions
 
     code, out, _ = run_cli(capsys, "rollback", "--reason", "drift alarm")
 
     assert code == 0
     assert f"production is now {second} (was {third})" in out
     assert "'drift alarm'" in out
-    assert registry.aliases() == Aliases(second, None)
+    assert registry.aliases() == Aliases(second, first)
     assert registry.history()[-1].reason == "drift alarm"
 
 

@@ -62,7 +62,7 @@ def test_production_falls_back_to_the_last_verified_version_recorded_as_a_rollba
     fallback = ensure_verified_production(registry, actor="dagster run r1")
 
     assert (fallback.failed, fallback.restored) == (three_promoted[-1], three_promoted[1])
-    assert registry.aliases() == Aliases(three_promoted[1], None)
+    assert registry.aliases() == Aliases(three_promoted[1], three_promoted[0])
     last = registry.history()[-1]
     assert (last.action, last.actor) == ("rollback", "dagster run r1")
     assert last.reason.startswith(VERIFICATION_ROLLBACK) and "corrupt or truncated" in last.reason
