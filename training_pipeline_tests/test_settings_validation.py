@@ -86,6 +86,7 @@ DECIDES_SETTINGS = {
     "definitions.py",
     "cli.py",
     "cli_scaffold.py",  # `training-pipeline new-model`
+    "cli_lifecycle.py",  # `training-pipeline rollback/pin/unpin`
     "benchmark/our_path.py",  # `python -m churn_demo.benchmark.our_path`
     "benchmark/overhead_run.py",  # `make bench`'s overhead command
 }

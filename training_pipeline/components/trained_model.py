@@ -116,6 +116,7 @@ class TrainedModel(ProjectComponent):
     drift: Section = {}
     scores: Section = {}
     deployment: Section = {}
+    freshness: Section = {}
     pool: str = "training"
 
     _spec: ModelSpec | None = PrivateAttr(default=None)
