@@ -91,6 +91,7 @@ def test_the_churn_example_owns_exactly_these_assets_checks_jobs_schedules_and_s
             "features/customer_snapshots:churn_feature_drift",
             "churn/scores:prediction_drift",
             "churn/production:production_artifact_verifies",
+            "churn/production:training_data_fresh",
         },
         "jobs": {"churn__retrain"},
         "schedules": {"churn__nightly_retrain"},

@@ -21,6 +21,7 @@ from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 from pydantic import PrivateAttr
 
 from training_pipeline.assets.dbt import cleaned_tables
+from training_pipeline.assets.model_data_age import data_age_check
 from training_pipeline.assets.model_deployment import deployment_assets
 from training_pipeline.assets.model_drift import model_checks
 from training_pipeline.assets.model_gate import gate_asset
@@ -166,6 +167,6 @@ def model_definitions(spec: ModelSpec, sensor_interval_s: int) -> dg.Definitions
     model = DeclaredModel(spec, features_key)
     assets = [*training_assets(model), gate_asset(model), *deployment_assets(model)]
     return dg.Definitions.merge(
-        dg.Definitions(assets=assets, asset_checks=model_checks(model)),
+        dg.Definitions(assets=assets, asset_checks=[*model_checks(model), data_age_check(model)]),
         automation_defs(model, sensor_interval_s),
     )
