@@ -265,7 +265,11 @@ def cli(pipeline: dict, *args: str) -> str:
 
 def alert_kinds(settings: Settings) -> list[str]:
     log = settings.data_dir / "alerts" / "alerts.jsonl"
-    return [json.loads(line)["kind"] for line in log.read_text().splitlines()]
+    alerts = [json.loads(line) for line in log.read_text().splitlines()]
+    return [
+        f"{a['kind']} {a['details']['severity']}" if a["kind"] == "drift_detected" else a["kind"]
+        for a in alerts
+    ]
 
 
 def drift_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
@@ -281,7 +285,7 @@ def operate_the_model_lifecycle(pipeline: dict, first_model: str, retrained: str
     # One drifted day, one retraining; drift, retraining and promotion each alerted once.
     assert len(drift_runs(instance)) == 1
     kinds = alert_kinds(settings)
-    for kind in ("drift_detected", "retrain_launched", "model_promoted"):
+    for kind in ("drift_detected ERROR", "retrain_launched", "model_promoted"):
         assert kinds.count(kind) == 1, kinds
 
     cli(pipeline, "rollback", "--reason", "retention team complaints", "--pin")
