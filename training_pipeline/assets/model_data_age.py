@@ -6,7 +6,6 @@ once per production version, when production's training data is older than promi
 features change.
 """
 
-
 from datetime import UTC, datetime
 
 import dagster as dg

@@ -77,7 +77,7 @@ def automatic_promotion_block(
             "`training-pipeline unpin`"
         )
     if candidate.rejected is not None:
-        return f"{candidate.version} was rejected: {_rejection(candidate)}"
+        return f"{candidate.version} was rejected: {_rolled_back(candidate.rejected)}"
     for other in versions:
         if other.rejected is None or other.version == candidate.version:
             continue
@@ -85,15 +85,13 @@ def automatic_promotion_block(
             return (
                 f"{candidate.version} was trained on the same training set "
                 f"({candidate.data_fingerprint[:12]}) as {other.version}, which was rejected: "
-                f"{_rejection(other)}"
+                f"{_rolled_back(other.rejected)}"
             )
     return None
 
 
-def _rejection(version: ModelVersion) -> str:
-    rejected = version.rejected
-    assert rejected is not None
-    return f"rolled back by {rejected.actor} at {rejected.at} ({rejected.reason})"
+def _rolled_back(rejection: Decision) -> str:
+    return f"rolled back by {rejection.actor} at {rejection.at} ({rejection.reason})"
 
 
 class AliasMoves:
