@@ -226,7 +226,7 @@ def test_a_run_rolls_back_from_a_tampered_production_alerts_and_goes_on(
     lines = [json.loads(line) for line in alert_log_path(settings).read_text().splitlines()]
     # The run goes on and promotes its candidate: that is alerted too.
     (alert,) = [line for line in lines if line["kind"] != "model_promoted"]
-    assert [line["kind"] for line in lines].count("model_promoted") == 1
+    assert "model_promoted" in [line["kind"] for line in lines]
     assert (alert["kind"], alert["run_id"]) == ("production_failed_verification", result.run_id)
     assert tampered in alert["message"] and trusted in alert["message"]
     assert registry.aliases().production not in (tampered, None)  # the new model deployed

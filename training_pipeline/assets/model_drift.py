@@ -74,7 +74,7 @@ def no_reference() -> dg.AssetCheckResult:
 
 
 def check_feature_drift(
-    context: dg.AssetCheckExecutionContext,
+    run: tuple[str, str],
     model: DeclaredModel,
     warehouse: WarehouseResource,
     store: ModelStoreResource,
@@ -91,12 +91,8 @@ def check_feature_drift(
         extra["current_snapshot"] = str(current[problem.time_column].max())
     drift = feature_drift(reference, current, problem)
     if drift.severity != "none":
-        run = (context.run.job_name, context.run.run_id)
         share = round(drift.drifted_share, 4)
-        alert = drift_alert(model.name, drift.severity, production.version, share, run)
-        outcome = alerts.deliver_once(alert)
-        if outcome is not None and outcome.error:
-            context.log.warning(outcome.error)
+        alerts.deliver_once(drift_alert(model.name, drift.severity, production.version, share, run))
     return check_result(drift, model.reports_dir(store) / "drift", "features", extra)
 
 
@@ -146,7 +142,8 @@ def model_checks(model: DeclaredModel) -> list[dg.AssetChecksDefinition]:
         model_store: ModelStoreResource,
         alerts: AlertsResource,
     ) -> dg.AssetCheckResult:
-        return check_feature_drift(context, model, warehouse, model_store, alerts)
+        run = (context.run.job_name, context.run.run_id)
+        return check_feature_drift(run, model, warehouse, model_store, alerts)
 
     @dg.asset_check(
         asset=model.scores,
