@@ -1,243 +1,49 @@
-"""Alerts for failed runs: what went wrong, a JSON line on disk, and a Slack-style webhook.
+"""Alerts: a JSON line on disk for every one, and a Slack-style webhook when configured.
 
 Plain Python, no Dagster: ``training_pipeline.automation.failures`` turns a failed run's
-events into ``Alert``s, and the sensor in ``training_pipeline.automation.alerts`` hands
-each to ``deliver``.
+events into ``Alert``s and ``lifecycle_alerts`` the model's lifecycle (drift, retraining,
+promotion, rollback, pins, stale training data); each is handed to ``deliver``, or to
+``deliver_once`` when alerts of one episode share a ``dedup_key``.
 
 The log line is written for every alert whether or not a webhook is configured, so the
-history survives a webhook that is down.  The webhook URL is a secret (whoever holds it
-can post to the channel): it comes from ``TRAINING_PIPELINE_ALERT_WEBHOOK_URL``, read
-once with the other settings and handed over as an ``AlertDestination``, and every
-message that could carry it, including httpx's own request log, shows it masked to its
-scheme and host.
+history survives a webhook that is down.  The webhook URL comes from
+``TRAINING_PIPELINE_ALERT_WEBHOOK_URL``, read once with the other settings and handed
+over as an ``AlertDestination``; posting it is ``alert_webhook``'s.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import os
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
-import httpx
-
+from training_pipeline.alert_record import SUMMARY_CHARS, TITLES, Alert, AlertKind, clip
+from training_pipeline.alert_webhook import AlertDeliveryError, post_webhook, slack_payload
 from training_pipeline.environment import (  # noqa: F401 (WEBHOOK_URL_ENV: imported from here)
     DEFAULT_UI_URL,
     WEBHOOK_URL_ENV,
 )
-from training_pipeline.ingestion.retry import (
-    RETRYABLE_STATUS,
-    NotRetryable,
-    RetriesExhausted,
-    Retryable,
-    RetryPolicy,
-    call_with_retries,
-)
-from training_pipeline.masking import mask_url
 from training_pipeline.settings import Settings
 
-AlertKind = Literal[
-    "run_failure",
-    "blocking_check_failed",
-    "automatic_rollback",
-    "production_failed_verification",
-    "rows_rejected",
+__all__ = [
+    "SUMMARY_CHARS",
+    "TITLES",
+    "Alert",
+    "AlertDeliveryError",
+    "AlertDestination",
+    "AlertKind",
+    "DeliveryOutcome",
+    "alert_log_path",
+    "clip",
+    "deliver",
+    "deliver_once",
+    "post_webhook",
+    "slack_payload",
+    "write_alert_log",
 ]
-TITLES: dict[str, str] = {
-    "run_failure": "Run failed",
-    "blocking_check_failed": "Blocking check failed",
-    "automatic_rollback": "Deployment rolled back automatically",
-    # Sent by the step that found it (the run goes on with the model rolled back to).
-    "production_failed_verification": "Production model failed verification",
-    "rows_rejected": "Rows rejected at ingestion",
-}
-SUMMARY_CHARS = 500
-MAX_BACKOFF_S = 8.0
-
-
-@dataclass(frozen=True)
-class Alert:
-    kind: AlertKind
-    job_name: str
-    run_id: str
-    message: str
-    timestamp: datetime  # when the run failed, UTC
-    error_summary: str = ""
-    asset_key: str | None = None
-    check_name: str | None = None
-    step_key: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in TITLES:
-            raise ValueError(f"unknown alert kind {self.kind!r}; expected one of {list(TITLES)}")
-        if self.timestamp.utcoffset() is None:
-            raise ValueError("an alert's timestamp must be timezone-aware (UTC)")
-
-    @property
-    def link_path(self) -> str:
-        """The run's page, relative to the Dagster UI's base URL."""
-        return f"/runs/{self.run_id}"
-
-    def to_dict(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["timestamp"] = self.timestamp.astimezone(UTC).isoformat()
-        record["link_path"] = self.link_path
-        return record
-
-
-def clip(text: str, limit: int = SUMMARY_CHARS) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def slack_payload(alert: Alert, ui_url: str = DEFAULT_UI_URL) -> dict[str, Any]:
-    """A Slack incoming-webhook body: ``text`` for notifications, ``blocks`` for display.
-
-    Block Kit limits are respected (header 150 characters, section text 3000, field 2000)
-    and ``&``, ``<`` and ``>`` are escaped as Slack's mrkdwn requires.
-    """
-    title = TITLES[alert.kind]
-    link = ui_url.rstrip("/") + alert.link_path
-    facts = {
-        "Job": alert.job_name,
-        "Run": alert.run_id,
-        "Asset": alert.asset_key,
-        "Check": alert.check_name,
-        "Step": alert.step_key,
-        "Failed at": alert.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
-    }
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": clip(title, 150)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": clip(_esc(alert.message), 3000)}},
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": clip(f"*{name}*\n{_esc(value)}", 2000)}
-                for name, value in facts.items()
-                if value
-            ],
-        },
-    ]
-    if alert.error_summary:
-        summary = clip(_esc(alert.error_summary), 2990)
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"```{summary}```"}})
-    blocks.append(
-        {
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"<{link}|Open the run in Dagster>"}],
-        }
-    )
-    text = f"{title}: job {alert.job_name}, run {alert.run_id}. {alert.message}"
-    return {"text": _esc(text), "blocks": blocks}
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-class AlertDeliveryError(RuntimeError):
-    """The webhook did not accept the alert; the message shows the URL masked."""
-
-    def __init__(self, message: str, attempts: int = 0) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-
-
-def _scrub(text: str, url: str) -> str:
-    """``text`` with the URL, and its path on its own (the token), masked."""
-    parts = urlsplit(url)
-    secret = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
-    text = text.replace(url, mask_url(url))
-    return text.replace(secret, "***") if len(secret) >= 4 else text
-
-
-@contextmanager
-def _httpx_log_masked(url: str) -> Iterator[None]:
-    """httpx logs every request's full URL at INFO; mask ours while we post."""
-
-    def mask(record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if url in message:
-            record.msg, record.args = _scrub(message, url), ()
-        return True
-
-    logger = logging.getLogger("httpx")
-    logger.addFilter(mask)
-    try:
-        yield
-    finally:
-        logger.removeFilter(mask)
-
-
-def post_webhook(
-    alert: Alert,
-    url: str,
-    timeout_s: float = 5.0,
-    max_attempts: int = 4,
-    backoff_s: float = 0.5,
-    *,
-    ui_url: str = DEFAULT_UI_URL,
-    sleep: Callable[[float], None] = time.sleep,
-) -> int:
-    """POST the alert; retry 5xx, 429, timeouts and connection errors with backoff.
-
-    Returns:
-        The number of attempts it took.
-
-    Raises:
-        AlertDeliveryError: at once on another non-2xx answer (a wrong or revoked URL
-            does not heal), or after ``max_attempts``; the URL in it is masked.
-    """
-    if max_attempts < 1:
-        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-    body = slack_payload(alert, ui_url)
-    # A Retry-After beyond the backoff cap is waited as the cap: an alert is worth a
-    # retry, and a sensor tick must not hang on it.
-    policy = RetryPolicy(
-        attempts=max_attempts,
-        backoff_s=backoff_s,
-        max_backoff_s=MAX_BACKOFF_S,
-        max_retry_after_s=MAX_BACKOFF_S,
-        cap_retry_after=True,
-    )
-    attempts = 0
-
-    def attempt(client: httpx.Client) -> int:
-        nonlocal attempts
-        attempts += 1
-        try:
-            response = client.post(url, json=body)
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:  # will not heal
-            raise NotRetryable(f"the URL is not usable: {type(error).__name__}: {error}") from None
-        except httpx.TransportError as error:  # timeouts and connection failures
-            raise Retryable(f"{type(error).__name__}: {error}") from None
-        if response.is_success:
-            return attempts
-        failure = f"HTTP {response.status_code} {response.text[:200]!r}"
-        if response.status_code not in RETRYABLE_STATUS:
-            raise NotRetryable(failure)
-        retry_after = response.headers.get("retry-after", "").strip()
-        raise Retryable(failure, float(retry_after) if retry_after.isdigit() else None)
-
-    with _httpx_log_masked(url), httpx.Client(timeout=timeout_s) as client:
-        try:
-            return call_with_retries(lambda: attempt(client), policy, sleep=sleep)[0]
-        except (NotRetryable, RetriesExhausted) as error:
-            failure = error.failure
-    # `from None`: the httpx exception carries the request, and with it the secret URL.
-    message = (
-        f"alert webhook {mask_url(url)} did not accept the {alert.kind} alert for run "
-        f"{alert.run_id} after {attempts} attempt(s); last error: {failure}"
-    )
-    raise AlertDeliveryError(_scrub(message, url), attempts) from None
 
 
 @dataclass(frozen=True)
@@ -336,3 +142,35 @@ def deliver(
     finally:
         write_alert_log(alert, log, outcome)
     return outcome
+
+
+def deliver_once(alert: Alert, destination: AlertDestination) -> DeliveryOutcome | None:
+    """``deliver`` the alert unless the log already holds one with its ``dedup_key``.
+
+    Several sensors and runs may raise the same episode's alert; the check and the
+    delivery happen under one lock beside the log, so only the first gets through.
+
+    Returns:
+        The delivery outcome, or None when the episode had been alerted already.
+    """
+    if alert.dedup_key is None:
+        raise ValueError(f"a {alert.kind} alert without a dedup_key cannot be deduplicated")
+    log = destination.log
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log.with_name(log.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if alert.dedup_key in logged_dedup_keys(log):
+            return None
+        return deliver(alert, destination)
+
+
+def logged_dedup_keys(log: Path) -> set[str]:
+    """Every ``dedup_key`` in the alert log."""
+    if not log.exists():
+        return set()
+    keys = set()
+    with log.open(encoding="utf-8") as lines:
+        for line in lines:
+            if '"dedup_key": "' in line:
+                keys.add(json.loads(line)["dedup_key"])
+    return keys

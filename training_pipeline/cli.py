@@ -4,7 +4,8 @@
     training-pipeline retrain [--model NAME]
     training-pipeline ui [--host 127.0.0.1] [--port 3000]
     training-pipeline status [--model NAME] [--json] [--last N]
-    training-pipeline rollback [--model NAME] [--to VERSION] [--reason TEXT]
+    training-pipeline rollback [--model NAME] [--to VERSION] [--reason TEXT] [--pin]
+    training-pipeline pin|unpin [--model NAME] [--reason TEXT]
     training-pipeline lineage VERSION|production [--model NAME] [--json]
     training-pipeline reproduce VERSION|production [--model NAME]
     training-pipeline new-model NAME --features REL --label COL --id-column COL [--task T]
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from training_pipeline.cli_dbt import add_dbt_commands
+from training_pipeline.cli_lifecycle import add_lifecycle_commands
 from training_pipeline.cli_reproduce import add_reproduce_command
 from training_pipeline.cli_scaffold import add_scaffold_commands
 from training_pipeline.environment import SettingsError
@@ -147,22 +149,6 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rollback(args: argparse.Namespace) -> int:
-    from training_pipeline.components.models import ModelChoiceError
-    from training_pipeline.ml.artifacts import RegistryError
-
-    try:
-        change = _model_registry(args).rollback(to=args.to, reason=args.reason)
-    except (RegistryError, ModelChoiceError) as error:
-        print(f"training-pipeline rollback: {error}", file=sys.stderr)
-        return 1
-    print(
-        f"rolled back: production is now {change.after.production} "
-        f"(was {change.before.production}); recorded as {change.reason!r} by {change.actor}"
-    )
-    return 0
-
-
 def _add_model_commands(commands: argparse._SubParsersAction) -> None:
     status = commands.add_parser(
         "status",
@@ -180,18 +166,6 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
         "--last", type=_non_negative, default=5, help="versions and changes to list (default 5)"
     )
     status.set_defaults(handler=_loads_project(_status))
-    rollback = commands.add_parser(
-        "rollback",
-        help="put the previous production model (or --to VERSION) back into production",
-        description=(
-            "The version restored is verified exactly as on promotion (hash, scikit-learn "
-            "version, trusted types) before production moves; nothing changes otherwise."
-        ),
-    )
-    _add_model_option(rollback)
-    rollback.add_argument("--to", metavar="VERSION", help="restore this version instead")
-    rollback.add_argument("--reason", default="rollback", help="recorded in the alias history")
-    rollback.set_defaults(handler=_loads_project(_rollback))
 
 
 def _non_negative(text: str) -> int:
@@ -241,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_pipeline_commands(commands)
     _add_model_commands(commands)
+    add_lifecycle_commands(commands, _loads_project, _add_model_option)
     _add_lineage_commands(commands)
     add_reproduce_command(commands, _loads_project)
     add_dbt_commands(commands)

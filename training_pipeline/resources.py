@@ -22,6 +22,7 @@ from training_pipeline.alerts import (
     DeliveryOutcome,
     alert_log_path,
     deliver,
+    deliver_once,
 )
 from training_pipeline.environment import (
     LANDING_SETTLE_ENV,
@@ -133,8 +134,15 @@ class AlertsResource(dg.ConfigurableResource):
     ui_url: str
 
     def deliver(self, alert: Alert) -> DeliveryOutcome:
-        destination = AlertDestination(Path(self.log_path), self.webhook_url, self.ui_url)
-        return deliver(alert, destination)
+        return deliver(alert, self.destination)
+
+    def deliver_once(self, alert: Alert) -> DeliveryOutcome | None:
+        """Deliver unless the alert's episode (its ``dedup_key``) was alerted already."""
+        return deliver_once(alert, self.destination)
+
+    @property
+    def destination(self) -> AlertDestination:
+        return AlertDestination(Path(self.log_path), self.webhook_url, self.ui_url)
 
 
 class WarehouseDbtResource(DbtCliResource):

@@ -69,6 +69,13 @@ def one_of(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def duration(text: str) -> str:
+    """``30m``, ``6h``, ``1d``: checked here, converted where it is used (spec/model_parts.py)."""
+    if not re.fullmatch(r"\d+[smhdw]", text.strip()):
+        raise ValueError("it is not a duration")
+    return text.strip()
+
+
 def directory(text: str) -> Path:
     if not text.strip():
         raise ValueError("it is empty")

@@ -95,6 +95,7 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
             "TRAINING_PIPELINE_TUNING_SECONDS": "30",
             "TRAINING_PIPELINE_GATE_MAX_AUC_DROP": "0.05",
             "TRAINING_PIPELINE_NIGHTLY_RETRAIN": "off",
+            "TRAINING_PIPELINE_DRIFT_COOLDOWN": "0s",
             "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         }
         # The starting point: a production model from the one-button job.
@@ -222,6 +223,7 @@ def test_the_pipeline_refreshes_on_new_data_retrains_on_drift_and_alerts_on_fail
     production = json.loads(status.stdout)["production"]
     assert production["version"] != first_model and production["gate"]["passed"]
     wait_for("the daemon's runs to finish", lambda: quiet(instance), 600)
+    operate_the_model_lifecycle(pipeline, first_model, production["version"])
 
     # A failing run: the ticket API goes away and the one-button job is launched.
     pipeline["api"].stop()
@@ -248,4 +250,75 @@ def test_the_pipeline_refreshes_on_new_data_retrains_on_drift_and_alerts_on_fail
     assert any(
         json.loads(line)["job_name"] == "retrain_on_latest_data"
         for line in log.read_text().splitlines()
+    )
+
+
+def cli(pipeline: dict, *args: str) -> str:
+    done = subprocess.run(
+        [str(BIN / "training-pipeline"), *args, "--model", "churn"],
+        env=pipeline["env"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return done.stdout
+
+
+def alert_kinds(settings: Settings) -> list[str]:
+    log = settings.data_dir / "alerts" / "alerts.jsonl"
+    alerts = [json.loads(line) for line in log.read_text().splitlines()]
+    return [
+        f"{a['kind']} {a['details']['severity']}" if a["kind"] == "drift_detected" else a["kind"]
+        for a in alerts
+    ]
+
+
+def drift_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    tags = {"dagster/sensor_name": "churn__drift_retraining"}
+    return instance.get_runs(filters=dg.RunsFilter(tags=tags))
+
+
+def operate_the_model_lifecycle(pipeline: dict, first_model: str, retrained: str) -> None:
+    """Rollback that sticks: the operator rolls back and pins, persisting drift retrains
+    but promotes nothing, and after unpinning new data is promoted as usual."""
+    instance, settings = pipeline["instance"], pipeline["settings"]
+    registry = ModelRegistry.for_model(settings.models_dir, "churn")
+    # One drifted day, one retraining; drift, retraining and promotion each alerted once.
+    assert len(drift_runs(instance)) == 1
+    kinds = alert_kinds(settings)
+    for kind in ("drift_detected ERROR", "retrain_launched", "model_promoted"):
+        assert kinds.count(kind) == 1, kinds
+
+    cli(pipeline, "rollback", "--reason", "retention team complaints", "--pin")
+    assert registry.production().version == first_model
+    assert registry.get(retrained).rejected.reason == "retention team complaints"
+    observed = instance.fetch_observations(dg.AssetKey(["churn", "production"]), limit=5)
+    assert {r.asset_observation.metadata["alias_change"].value for r in observed.records} == {
+        "rollback",
+        "pin",
+    }
+
+    # Drift persists on a new day: retrained (new data), gated, but not promoted.
+    versions_before = len(registry.versions())
+    generate(settings, days=1, drift=True)
+    wait_for("a second drift retraining", lambda: len(drift_runs(instance)) == 2, 900)
+    wait_for("the daemon's runs to finish", lambda: quiet(instance), 900)
+    assert registry.production().version == first_model
+    newest = registry.versions()[0]
+    assert len(registry.versions()) == versions_before + 1 and newest.gate is not None
+    blocked = "promotion_blocked" if newest.gate["passed"] else "blocking_check_failed"
+    assert blocked in alert_kinds(settings)
+
+    # Unpinned, the next drifted day's model is promoted as usual.
+    cli(pipeline, "unpin", "--reason", "complaints resolved")
+    generate(settings, days=1, drift=True)
+    wait_for(
+        "a new model in production after unpinning",
+        lambda: registry.production().version not in (first_model, retrained, newest.version),
+        900,
+    )
+    wait_for("the daemon's runs to finish", lambda: quiet(instance), 600)
+    assert {"operator_rollback", "production_pinned", "production_unpinned"} <= set(
+        alert_kinds(settings)
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import dagster as dg
 import pytest
 from fitted_models import FAMILIES, fitted, flip_a_byte, register
 
@@ -19,6 +21,7 @@ TOP_LEVEL_KEYS = {
     "production_verified",
     "production_verification_error",
     "previous_production",
+    "pinned",
     "total_versions",
     "versions",
     "recent_changes",
@@ -37,15 +40,22 @@ PRODUCTION_KEYS = {
     "promoted_at",
     "promoted_by",
     "promotion_reason",
+    "rejected",
 }
-VERSION_KEYS = {"version", "family", "created_at", "metrics", "gate", "gate_recorded_at", "aliases"}
+VERSION_KEYS = {
+    *("version", "family", "created_at", "metrics", "gate", "gate_recorded_at", "aliases"),
+    "rejected",
+}
 CHANGE_KEYS = {"at", "action", "reason", "actor", "production_before", "production_after"}
 
 
 @pytest.fixture
-def registry(settings: Settings) -> ModelRegistry:
+def registry(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelRegistry:
     """The registry the CLI finds through TRAINING_PIPELINE_DATA_DIR and the one model the
-    project (examples/) declares."""
+    project (examples/) declares; alias changes are reported to a Dagster home of its own."""
+    (tmp_path / "dagster_home").mkdir()
+    (tmp_path / "dagster_home" / "dagster.yaml").touch()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     return ModelRegistry.for_model(settings.data_dir / "models", "churn")
 
 
@@ -131,14 +141,14 @@ def test_status_prints_production_metrics_batches_and_recent_versions(capsys, th
 
 
 def test_rollback_restores_the_previous_version_and_says_so(capsys, registry, three_versions):
-    _, second, third = three_versions
+    first, second, third = three_versions
 
     code, out, _ = run_cli(capsys, "rollback", "--reason", "drift alarm")
 
     assert code == 0
     assert f"production is now {second} (was {third})" in out
     assert "'drift alarm'" in out
-    assert registry.aliases() == Aliases(second, None)
+    assert registry.aliases() == Aliases(second, first)
     assert registry.history()[-1].reason == "drift alarm"
 
 
@@ -208,3 +218,71 @@ def test_the_model_choice_is_the_only_declared_model_or_an_error_listing_them():
         choose_model([])
     with pytest.raises(ModelChoiceError, match=r"no model named 'flights'; declared: churn"):
         choose_model(["churn"], "flights")
+
+
+def alert_lines(settings: Settings) -> list[dict]:
+    log = settings.data_dir / "alerts" / "alerts.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def production_observations(tmp_path: Path) -> list[dict]:
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        records = instance.fetch_observations(dg.AssetKey(["churn", "production"]), limit=10)
+        return [
+            {k: v.value for k, v in r.asset_observation.metadata.items()} for r in records.records
+        ]
+
+
+def test_rollback_with_pin_rejects_pins_shows_in_the_ui_and_alerts(
+    capsys, registry, three_versions, settings, tmp_path
+):
+    _, second, third = three_versions
+
+    code, out, _ = run_cli(capsys, "rollback", "--reason", "bad scores", "--pin")
+
+    assert code == 0, out
+    assert f"production is now {second} (was {third}); {third} is rejected" in out
+    assert f"pinned: production stays {second}" in out
+    assert registry.get(third).rejected.reason == "bad scores"
+    assert registry.pinned().version == second
+    events = production_observations(tmp_path)
+    assert {e["alias_change"] for e in events} == {"rollback", "pin"}
+    assert all(e["reason"] == "bad scores" and e["actor"] for e in events)
+    kinds = [(a["kind"], a["model"], a["details"]["production"]) for a in alert_lines(settings)]
+    assert kinds == [("operator_rollback", "churn", second), ("production_pinned", "churn", second)]
+    assert alert_lines(settings)[0]["details"]["production_before"] == third
+
+
+def test_status_says_production_is_pinned_and_which_version_was_rejected(
+    capsys, registry, three_versions
+):
+    run_cli(capsys, "rollback", "--reason", "bad scores", "--pin")
+
+    status = json.loads(run_cli(capsys, "status", "--json")[1])
+    text = run_cli(capsys, "status")[1]
+
+    assert status["pinned"]["version"] == three_versions[1]
+    assert status["versions"][0]["rejected"]["reason"] == "bad scores"
+    assert f"PINNED to {three_versions[1]}" in text and "REJECTED by" in text
+
+
+def test_unpin_lets_automation_promote_again_and_is_alerted(
+    capsys, registry, three_versions, settings, tmp_path
+):
+    assert run_cli(capsys, "pin", "--reason", "hold")[0] == 0
+
+    code, out, _ = run_cli(capsys, "unpin", "--reason", "done")
+
+    assert code == 0 and "unpinned" in out
+    assert registry.pinned() is None
+    assert [a["kind"] for a in alert_lines(settings)] == [
+        "production_pinned",
+        "production_unpinned",
+    ]
+    assert [e["alias_change"] for e in production_observations(tmp_path)] == ["unpin", "pin"]
+
+
+def test_unpin_when_not_pinned_fails_clearly(capsys, registry, three_versions):
+    code, _, err = run_cli(capsys, "unpin")
+
+    assert code == 1 and "not pinned" in err

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
+import pydantic
 import pytest
 import yaml
 from churn_model import LOAD_SETTINGS, churn_definitions
@@ -26,6 +27,7 @@ from training_pipeline.project import parse_project
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import DEFAULT_PROJECT_DIR, PROJECT_DBT_MODELS, Settings
 from training_pipeline.spec import model_spec
+from training_pipeline.spec.errors import FieldError
 from training_pipeline.spec.model_spec import ModelSpec
 
 CHURN_YAML = DEFAULT_PROJECT_DIR / "defs" / "churn" / "model" / "defs.yaml"
@@ -86,6 +88,7 @@ def test_the_churn_example_owns_exactly_these_assets_checks_jobs_schedules_and_s
             "features/customer_snapshots:churn_feature_drift",
             "churn/scores:prediction_drift",
             "churn/production:production_artifact_verifies",
+            "churn/production:training_data_fresh",
         },
         "jobs": {"churn__retrain"},
         "schedules": {"churn__nightly_retrain"},
@@ -175,7 +178,10 @@ def test_a_declaration_naming_only_its_data_and_gate_takes_every_other_default()
         "policy": "on_drift",
         "cron": "0 2 * * *",
         "nightly": True,
+        "drift_cooldown": "6h",
     }
+    assert spec.retraining.drift_cooldown_s == 6 * 3600
+    assert spec.freshness.max_age_s == 60 * 86400
     assert spec.drift.model_dump() == {
         "reference_periods": 4,
         "current_periods": 1,
@@ -460,3 +466,32 @@ def test_a_second_model_from_sql_and_yaml_only_loads_beside_churn_owning_its_own
 
 def test_the_tasks_a_declaration_may_name_are_exactly_the_ml_packages_tasks():
     assert set(typing.get_args(model_spec.Task)) == set(TASKS)
+
+
+def resolved_churn_attributes() -> dict:
+    """The churn declaration with its templated sections replaced by plain values."""
+    plain = {"tuning": {}, "gate": {"floor": 0.75}, "retraining": {}, "drift": {}}
+    return churn_attributes() | plain
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [
+        ("retraining", "drift_cooldown", "soon"),
+        ("retraining", "drift_cooldown", "6 hours"),
+        ("freshness", "max_training_data_age", "30"),
+    ],
+)
+def test_a_duration_that_is_not_one_is_refused_naming_the_field(section, field, value):
+    attributes = resolved_churn_attributes()
+    attributes[section] = {field: value}
+
+    with pytest.raises((pydantic.ValidationError, FieldError), match=field):
+        ModelSpec.model_validate(attributes)
+
+
+def test_a_model_may_promise_nothing_about_its_training_data_age():
+    attributes = resolved_churn_attributes()
+    attributes["freshness"] = {"max_training_data_age": None}
+
+    assert ModelSpec.model_validate(attributes).freshness.max_age_s is None

@@ -103,7 +103,7 @@ def test_a_regression_model_is_trained_gated_by_its_ceiling_promoted_scored_and_
 
     model = DeclaredModel(SPEC, dg.AssetKey(["features", "daily_weather"]))
     store, warehouse = resources["model_store"], resources["warehouse"]
-    features = check_feature_drift(model, warehouse, store)
+    features = check_feature_drift(("", ""), model, warehouse, store, resources["alerts"])
     predictions = check_prediction_drift(model, warehouse, store)
     assert features.metadata["production_model"].value == production.version
     assert predictions.metadata["production_model"].value == production.version

@@ -3,6 +3,7 @@ their hands off the warehouse."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
 from training_pipeline.components.sources import declared_sources
 from training_pipeline.ingestion.landing_scan import scan_landing
+from training_pipeline.resources import AlertsResource
 from training_pipeline.settings import Settings
 from training_pipeline.spec.sources import Source, SourceSystem
 from training_pipeline_tests.http_source_helpers import tickets_resources
@@ -194,8 +196,11 @@ DRIFT_CHECK = dg.AssetCheckKey(
 )
 
 
-def drift_evaluation(instance: dg.DagsterInstance, passed: bool, severity) -> None:
-    """Record one evaluation of the real check key, as the drift check would."""
+def drift_evaluation(
+    instance: dg.DagsterInstance, passed: bool, severity, data: str = "rows-1"
+) -> None:
+    """Record one evaluation of the real check key, as the drift check would, on the
+    rows fingerprinted ``data``."""
 
     @dg.asset(
         key=["features", "customer_snapshots"],
@@ -207,7 +212,9 @@ def drift_evaluation(instance: dg.DagsterInstance, passed: bool, severity) -> No
         return dg.MaterializeResult(
             check_results=[
                 dg.AssetCheckResult(
-                    passed=passed, severity=severity, metadata={"drifted_share": 0.7}
+                    passed=passed,
+                    severity=severity,
+                    metadata={"drifted_share": 0.7, "drift_data": data, "production_model": "v1"},
                 )
             ]
         )
@@ -215,13 +222,25 @@ def drift_evaluation(instance: dg.DagsterInstance, passed: bool, severity) -> No
     assert dg.materialize([snapshots], instance=instance).success
 
 
-def test_drift_at_error_requests_one_retraining_and_warnings_request_none():
+def alerts_resource(tmp_path: Path) -> AlertsResource:
+    return AlertsResource(
+        log_path=str(tmp_path / "alerts.jsonl"), webhook_url=None, ui_url="http://ui"
+    )
+
+
+def drift_tick(instance, cursor, tmp_path: Path, cooldown_s: float = 0.0) -> dg.SensorResult:
+    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+        return retrain_on_drift(
+            "churn", DRIFT_CHECK, cooldown_s, context, alerts_resource(tmp_path)
+        )
+
+
+def test_drift_at_error_requests_one_retraining_and_warnings_request_none(tmp_path):
 
     with dg.instance_for_test() as instance:
 
         def tick(cursor):
-            with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
-                return retrain_on_drift(DRIFT_CHECK, context)
+            return drift_tick(instance, cursor, tmp_path)
 
         assert not tick(None).run_requests
         drift_evaluation(instance, False, dg.AssetCheckSeverity.WARN)
@@ -233,7 +252,39 @@ def test_drift_at_error_requests_one_retraining_and_warnings_request_none():
         assert not tick(tick(warned.cursor).cursor).run_requests
 
 
-def test_a_drift_check_that_never_finished_is_waited_for_not_misread():
+def test_persisting_drift_retrains_once_per_episode_and_again_only_on_new_data(tmp_path):
+    # Regression: every features refresh under lasting drift retrained, twice on the same
+    # rows.
+    with dg.instance_for_test() as instance:
+        drift_evaluation(instance, False, dg.AssetCheckSeverity.ERROR, data="day-1")
+        first = drift_tick(instance, None, tmp_path)
+        assert len(first.run_requests) == 1
+        drift_evaluation(instance, False, dg.AssetCheckSeverity.ERROR, data="day-1")
+        same_rows = drift_tick(instance, first.cursor, tmp_path)
+        assert not same_rows.run_requests
+        assert "waiting for new data" in same_rows.skip_reason.skip_message
+
+        drift_evaluation(instance, False, dg.AssetCheckSeverity.ERROR, data="day-2")
+        cooling = drift_tick(instance, same_rows.cursor, tmp_path, cooldown_s=3600)
+        assert not cooling.run_requests and "cool-down" in cooling.skip_reason.skip_message
+        (request,) = drift_tick(instance, same_rows.cursor, tmp_path).run_requests
+
+    launched = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [a["kind"] for a in launched] == ["retrain_launched", "retrain_launched"]
+    assert launched[1]["details"]["run_key"] == request.run_key
+
+
+def test_a_cursor_of_an_earlier_release_is_read_as_the_last_evaluation_looked_at(tmp_path):
+    with dg.instance_for_test() as instance:
+        drift_evaluation(instance, False, dg.AssetCheckSeverity.ERROR)
+        seen = drift_tick(instance, None, tmp_path).cursor
+        evaluation = json.loads(seen)["evaluation"]
+
+        assert not drift_tick(instance, str(evaluation), tmp_path).run_requests
+        assert drift_tick(instance, str(evaluation - 1), tmp_path).run_requests
+
+
+def test_a_drift_check_that_never_finished_is_waited_for_not_misread(tmp_path):
     # Regression: a planned check's record has no `passed`, which crashed the sensor.
 
     @dg.asset(
@@ -247,7 +298,6 @@ def test_a_drift_check_that_never_finished_is_waited_for_not_misread():
 
     with dg.instance_for_test() as instance:
         assert not dg.materialize([snapshots], instance=instance, raise_on_error=False).success
-        with dg.build_sensor_context(instance=instance) as context:
-            result = retrain_on_drift(DRIFT_CHECK, context)
+        result = drift_tick(instance, None, tmp_path)
     assert not result.run_requests
     assert "not finished" in result.skip_reason.skip_message

@@ -92,6 +92,7 @@ DECIDES_SETTINGS = {
     "cli.py",
     "source_declarations.py",  # check_settings(), which definitions.py and cli.py call
     "cli_scaffold.py",  # `training-pipeline new-model`
+    "cli_lifecycle.py",  # `training-pipeline rollback/pin/unpin`
     "benchmark/our_path.py",  # `python -m churn_demo.benchmark.our_path`
     "benchmark/overhead_run.py",  # `make bench`'s overhead command
 }

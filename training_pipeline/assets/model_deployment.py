@@ -1,13 +1,17 @@
 """A declared model's promotion (smoke test, automatic rollback) and batch scoring."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 import pandas as pd
 
+from training_pipeline.assets.alias_events import alias_change_metadata, alias_observation
 from training_pipeline.assets.model_evidence import production_metadata
 from training_pipeline.assets.model_names import OWNERS, DeclaredModel
 from training_pipeline.assets.model_training import Candidate
 from training_pipeline.assets.production_guard import verified_production
 from training_pipeline.ingestion import warehouse as wh
+from training_pipeline.lifecycle_alerts import blocked_alert, promoted_alert
 from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.deployment import deploy
 from training_pipeline.ml.workflow import holdout_of, scores_of, stored_threshold
@@ -25,7 +29,7 @@ def promote(
     store: ModelStoreResource,
     alerts: AlertsResource,
     candidate: Candidate,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
     registry = model.registry(store)
     problem = model.problem_of(registry, candidate.version)
     holdout = holdout_of(candidate.dataset, problem, candidate.holdout_snapshots)
@@ -38,10 +42,28 @@ def promote(
         )
     # The previous production is what a failed deployment restores: it must verify.
     guarded = verified_production(context, registry, alerts)
-    outcome = deploy(
-        registry, candidate.version, canary, problem, actor=f"dagster run {context.run.run_id}"
-    )
+    run = (context.run.job_name, context.run.run_id)
+    metrics = registry.get(candidate.version).metrics
+    if (block := registry.promotion_block(candidate.version)) is not None:
+        # A person's decision (a pin, a rejection) holds: recorded and alerted, not failed.
+        production = registry.aliases().production
+        context.log.warning(f"{candidate.version} not promoted: {block}")
+        alerts.deliver_once(
+            blocked_alert(model.name, candidate.version, production, block, metrics, run)
+        )
+        yield dg.AssetObservation(
+            asset_key=model.production,
+            metadata={
+                "promotion_blocked": block,
+                "candidate": candidate.version,
+                "production": production or "(none)",
+            },
+        )
+        return
+    actor = f"dagster run {context.run.run_id}"
+    outcome = deploy(registry, candidate.version, canary, problem, actor=actor)
     if not outcome.deployed:
+        context.log_event(alias_observation(model.name, registry.history()[-1]))
         raise dg.Failure(
             description=f"deployment of {candidate.version} failed and was undone: "
             + "; ".join(outcome.reasons),
@@ -51,6 +73,10 @@ def promote(
                 "withdrawn": outcome.withdrawn,
             },
         )
+    change = registry.history()[-1]
+    alerts.deliver_once(
+        promoted_alert(model.name, candidate.version, change.before.production, metrics, run)
+    )
     deployed = registry.get(candidate.version)
     shown = production_metadata(
         deployed.version,
@@ -61,11 +87,11 @@ def promote(
         deployed.gate,
         deployed.directory,
     )
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             **shown,
+            **alias_change_metadata(change),
             "canary_rows": len(canary),
-            "previous_production": registry.aliases().previous_production or "(none)",
             **guarded,
         }
     )
@@ -162,16 +188,20 @@ def deployment_assets(model: DeclaredModel) -> list[dg.AssetsDefinition]:
         # condition (and the gate decision re-read) keeps a failed candidate out.
         automation_condition=dg.AutomationCondition.eager()
         & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+        # Not materialized while production is pinned, or for a rejected candidate.
+        output_required=False,
         description="The candidate promoted to production once the gate passed; a smoke test "
-        "on canary rows follows, and a failure restores the previous production model.",
+        "on canary rows follows, and a failure restores the previous production model. Not "
+        "promoted while production is pinned, nor a rejected version or one trained on the "
+        "same training set (an observation says why). Every alias change shows here.",
     )
     def production(
         context: dg.AssetExecutionContext,
         model_store: ModelStoreResource,
         alerts: AlertsResource,
         candidate: Candidate,
-    ) -> dg.MaterializeResult:
-        return promote(context, model, model_store, alerts, candidate)
+    ) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
+        yield from promote(context, model, model_store, alerts, candidate)
 
     @dg.asset(
         key=model.scores,

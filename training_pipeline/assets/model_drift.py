@@ -3,7 +3,8 @@ training data, and whether its production artifact still verifies.
 
 The drift checks pass quietly while there is no production model (there is nothing to
 compare against yet) and say so.  A feature drift check at ERROR is what the ``on_drift``
-retraining policy reacts to (automation/model_automation.py).
+retraining policy reacts to (automation/model_automation.py), once per drift episode;
+drift at WARN or ERROR is alerted once per production model and severity.
 """
 
 from pathlib import Path
@@ -12,8 +13,14 @@ import dagster as dg
 
 from training_pipeline.assets.model_names import DeclaredModel
 from training_pipeline.ingestion.warehouse import utc_now
+from training_pipeline.lifecycle_alerts import drift_alert
 from training_pipeline.ml.artifacts import atomic_write_bytes
-from training_pipeline.ml.datasets import TrainingSet, current_window, load_training_set
+from training_pipeline.ml.datasets import (
+    TrainingSet,
+    current_window,
+    frame_fingerprint,
+    load_training_set,
+)
 from training_pipeline.ml.drift import (
     DriftResult,
     feature_drift,
@@ -24,7 +31,14 @@ from training_pipeline.ml.drift import (
 from training_pipeline.ml.recovery import production_check
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.workflow import scores_of
-from training_pipeline.resources import WAREHOUSE_POOL, ModelStoreResource, WarehouseResource
+from training_pipeline.resources import (
+    WAREHOUSE_POOL,
+    AlertsResource,
+    ModelStoreResource,
+    WarehouseResource,
+)
+
+DRIFT_DATA = "drift_data"  # metadata key: the fingerprint of the rows the check measured
 
 
 def production_reference(model: DeclaredModel, registry: ModelRegistry):
@@ -76,7 +90,11 @@ def no_reference() -> dg.AssetCheckResult:
 
 
 def check_feature_drift(
-    model: DeclaredModel, warehouse: WarehouseResource, store: ModelStoreResource
+    run: tuple[str, str],
+    model: DeclaredModel,
+    warehouse: WarehouseResource,
+    store: ModelStoreResource,
+    alerts: AlertsResource,
 ) -> dg.AssetCheckResult:
     production, problem, reference = production_reference(model, model.registry(store))
     if production is None:
@@ -86,10 +104,14 @@ def check_feature_drift(
     reason = too_few_rows(len(reference), len(current), problem.drift)
     if reason is not None:
         return not_judged(reason, len(reference), len(current), production.version)
-    extra = {"production_model": production.version}
+    # What the drift sensor compares to tell new data from a re-check of the same rows.
+    extra = {"production_model": production.version, DRIFT_DATA: frame_fingerprint(current)}
     if problem.time_column is not None:
         extra["current_snapshot"] = str(current[problem.time_column].max())
     drift = feature_drift(reference, current, problem)
+    if drift.severity != "none":
+        share = round(drift.drifted_share, 4)
+        alerts.deliver_once(drift_alert(model.name, drift.severity, production.version, share, run))
     return check_result(drift, model.reports_dir(store) / "drift", "features", extra)
 
 
@@ -142,9 +164,13 @@ def model_checks(model: DeclaredModel) -> list[dg.AssetChecksDefinition]:
         f"share reaches drift.error_share ({spec.drift.error_share}).",
     )
     def feature_drift_check(
-        warehouse: WarehouseResource, model_store: ModelStoreResource
+        context: dg.AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        model_store: ModelStoreResource,
+        alerts: AlertsResource,
     ) -> dg.AssetCheckResult:
-        return check_feature_drift(model, warehouse, model_store)
+        run = (context.run.job_name, context.run.run_id)
+        return check_feature_drift(run, model, warehouse, model_store, alerts)
 
     @dg.asset_check(
         asset=model.scores,

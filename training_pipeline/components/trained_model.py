@@ -21,6 +21,7 @@ from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
 from pydantic import PrivateAttr
 
 from training_pipeline.assets.dbt import cleaned_tables_of
+from training_pipeline.assets.model_data_age import data_age_check
 from training_pipeline.assets.model_deployment import deployment_assets
 from training_pipeline.assets.model_drift import model_checks
 from training_pipeline.assets.model_gate import gate_asset
@@ -117,6 +118,7 @@ class TrainedModel(ProjectComponent):
     drift: Section = {}
     scores: Section = {}
     deployment: Section = {}
+    freshness: Section = {}
     pool: str = "training"
 
     _spec: ModelSpec | None = PrivateAttr(default=None)
@@ -166,6 +168,6 @@ def model_definitions(spec: ModelSpec, settings: Settings) -> dg.Definitions:
     model = DeclaredModel(spec, features_key)
     assets = [*training_assets(model), gate_asset(model), *deployment_assets(model)]
     return dg.Definitions.merge(
-        dg.Definitions(assets=assets, asset_checks=model_checks(model)),
+        dg.Definitions(assets=assets, asset_checks=[*model_checks(model), data_age_check(model)]),
         automation_defs(model, settings.policy.sensor_interval_s),
     )

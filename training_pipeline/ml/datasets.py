@@ -8,6 +8,7 @@ the files and API pages behind them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -154,3 +155,11 @@ def current_window(
         where = f"{time} in ({newest})"
     order = spec.id_column if time is None else f"{time}, {spec.id_column}"
     return con.execute(f"select {columns} from {table} where {where} order by {order}").df()
+
+
+def frame_fingerprint(frame: pd.DataFrame) -> str:
+    """The first 16 hex digits of a sha256 over ``frame``'s columns and values (row order
+    counts): equal rows, equal fingerprints; any new or changed row, another."""
+    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]

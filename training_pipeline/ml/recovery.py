@@ -101,7 +101,7 @@ def ensure_verified_production(
         reason = f"{VERIFICATION_ROLLBACK}: {check.reason}"
         try:
             change = registry.rollback(
-                to=candidate, reason=reason, actor=actor, replacing=check.version
+                to=candidate, reason=reason, actor=actor, replacing=check.version, reject=False
             )
         except AliasError:
             if retries == 0:

@@ -15,7 +15,6 @@ model that could not be served never becomes production.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shlex
 from collections.abc import Callable, Mapping, Sequence
@@ -27,38 +26,55 @@ from training_pipeline.ml import artifacts, provenance
 from training_pipeline.ml import registry_store as store
 from training_pipeline.ml.artifacts import ModelIntegrityError, RegistryError
 from training_pipeline.ml.problem import ProblemSpec
+from training_pipeline.ml.registry_aliases import (
+    AUTOMATIC_ROLLBACK,
+    PROMOTED,
+    ROLLBACK,
+    AliasError,
+    AliasMoves,
+    PinnedError,
+    timestamp,
+)
 from training_pipeline.ml.registry_store import (
     FORMAT,
     METADATA_FILE,
     MODEL_FILE,
     AliasChange,
     Aliases,
+    Decision,
     ModelVersion,
+    UnknownVersionError,
 )
 
-HISTORY_LIMIT = 50
-PROMOTED, ROLLBACK = "promoted", "rollback"
-AUTOMATIC_ROLLBACK = "automatic rollback after failed smoke test"
-
-
-class UnknownVersionError(RegistryError):
-    """A version id that the index does not list."""
+__all__ = [  # the registry's names, importable from here as before the split
+    "AUTOMATIC_ROLLBACK",
+    "PROMOTED",
+    "ROLLBACK",
+    "AliasChange",
+    "AliasError",
+    "Aliases",
+    "Decision",
+    "LegacyLayoutError",
+    "ModelRegistry",
+    "ModelVersion",
+    "PinnedError",
+    "UnknownVersionError",
+]
 
 
 class LegacyLayoutError(RegistryError):
     """The models folder still holds the one-model registry of earlier releases."""
 
 
-class AliasError(RegistryError):
-    """An alias move that makes no sense now: nothing to roll back, already production..."""
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class ModelRegistry:
-    """The registry rooted at ``root``; nothing is created on disk until the first write."""
+class ModelRegistry(AliasMoves):
+    """The registry rooted at ``root``; nothing is created on disk until the first write.
+
+    Versions are registered and loaded here; production moves in ``AliasMoves``.
+    """
 
     def __init__(self, root: Path, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.root = Path(root)
@@ -100,16 +116,9 @@ class ModelRegistry:
     def get(self, version: str) -> ModelVersion:
         return self._from_summary(self._summary(self._read_index(), version))
 
-    def aliases(self) -> Aliases:
-        return Aliases(**self._read_index()["aliases"])
-
     def production(self) -> ModelVersion | None:
         current = self.aliases().production
         return None if current is None else self.get(current)
-
-    def history(self) -> list[AliasChange]:
-        """Alias changes, oldest first (the last ``HISTORY_LIMIT``)."""
-        return [AliasChange.from_dict(entry) for entry in self._read_index()["history"]]
 
     def metadata(self, version: str) -> dict[str, Any]:
         """The version's ``metadata.json``; ``ModelIntegrityError`` if missing or unreadable."""
@@ -197,7 +206,7 @@ class ModelRegistry:
             "trained_on": list(trained_on),
             "code_version": provenance.code_version(),
             "library_versions": provenance.library_versions(),
-            "created_at": _timestamp(created),
+            "created_at": timestamp(created),
             "files": {},
         }
         store.publish_version(self.root, version, data, metadata, extra_files or {})
@@ -210,7 +219,7 @@ class ModelRegistry:
 
     def record_gate(self, version: str, decision: Mapping[str, Any]) -> ModelVersion:
         """Attach a promotion gate's decision to ``version`` (replacing an earlier one)."""
-        gate = {"recorded_at": _timestamp(self._clock()), "decision": dict(decision)}
+        gate = {"recorded_at": timestamp(self._clock()), "decision": dict(decision)}
 
         def attach(index: dict[str, Any]) -> None:
             self._summary(index, version)["gate"] = gate
@@ -228,92 +237,6 @@ class ModelRegistry:
         store.update_index(self.root, write)
         return {name: self._directory(version) / name for name in files}
 
-    def promote(
-        self, version: str, reason: str = PROMOTED, actor: str | None = None
-    ) -> AliasChange:
-        """Make ``version`` production and the current production previous_production."""
-        self.load(version)
-
-        def move(index: dict[str, Any]) -> AliasChange:
-            self._summary(index, version)
-            before = Aliases(**index["aliases"])
-            if before.production == version:
-                raise AliasError(f"{version} is already in production")
-            after = Aliases(production=version, previous_production=before.production)
-            return self._move(index, "promote", before, after, reason, actor)
-
-        return store.update_index(self.root, move)
-
-    def rollback(
-        self,
-        to: str | None = None,
-        reason: str = ROLLBACK,
-        actor: str | None = None,
-        *,
-        replacing: str | None = None,
-    ) -> AliasChange:
-        """Put previous_production (or the version ``to``) back into production.
-
-        The target must load, exactly as for ``promote``.  Afterwards previous_production
-        is empty: the version rolled back from was withdrawn for a reason, so a second
-        ``rollback`` must never bring it back by accident (name it with ``to`` instead).
-        ``replacing`` names the production version the caller judged: if production is
-        another one by now (a concurrent run promoted it), nothing is done.
-        """
-        seen = self.aliases()
-        if seen.production is None:
-            raise AliasError("there is no production model to roll back")
-        if replacing is not None and seen.production != replacing:
-            raise AliasError(
-                f"production is {seen.production}, no longer {replacing}; nothing was done"
-            )
-        target = to if to is not None else seen.previous_production
-        if target is None:
-            raise AliasError(
-                f"production is {seen.production} and there is no previous production "
-                "version to roll back to; name the version to restore"
-            )
-        if target == seen.production:
-            raise AliasError(f"{target} is already in production")
-        self.load(target)
-
-        def move(index: dict[str, Any]) -> AliasChange:
-            before = Aliases(**index["aliases"])
-            if before != seen:
-                raise AliasError(f"the aliases changed meanwhile ({before}); nothing was done")
-            return self._move(index, "rollback", before, Aliases(target, None), reason, actor)
-
-        return store.update_index(self.root, move)
-
-    def revert(self, change: AliasChange, reason: str, actor: str | None = None) -> AliasChange:
-        """Restore both aliases exactly as they were before ``change``.
-
-        Refused if the aliases moved since ``change``; the production restored, if any,
-        must load.  Used to undo a promotion whose smoke test failed.
-        """
-        if change.before.production is not None:
-            self.load(change.before.production)
-
-        def move(index: dict[str, Any]) -> AliasChange:
-            before = Aliases(**index["aliases"])
-            if before != change.after:
-                raise AliasError(f"the aliases changed since {change.at} ({before}); not reverted")
-            return self._move(index, "rollback", before, change.before, reason, actor)
-
-        return store.update_index(self.root, move)
-
-    def withdraw(self, version: str, reason: str, actor: str | None = None) -> AliasChange:
-        """Leave production empty rather than serve ``version``; previous_production stays."""
-
-        def move(index: dict[str, Any]) -> AliasChange:
-            before = Aliases(**index["aliases"])
-            if before.production != version:
-                raise AliasError(f"{version} is not in production ({before})")
-            after = Aliases(None, before.previous_production)
-            return self._move(index, "withdraw", before, after, reason, actor)
-
-        return store.update_index(self.root, move)
-
     # Internals
 
     def _directory(self, version: str) -> Path:
@@ -324,10 +247,7 @@ class ModelRegistry:
 
     @staticmethod
     def _summary(index: Mapping[str, Any], version: str) -> dict[str, Any]:
-        try:
-            return index["versions"][version]
-        except KeyError:
-            raise UnknownVersionError(f"unknown model version {version!r}") from None
+        return store.summary_of(index, version)
 
     def _read_index(self) -> dict[str, Any]:
         return store.read_index(self.root)
@@ -354,30 +274,3 @@ class ModelRegistry:
         except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError) as error:
             what = f"metadata is missing or unreadable ({error}):"
             raise ModelIntegrityError(version, path, expected_sha256, "unknown", what) from error
-
-    def _move(
-        self,
-        index: dict[str, Any],
-        action: str,
-        before: Aliases,
-        after: Aliases,
-        reason: str,
-        actor: str | None,
-    ) -> AliasChange:
-        change = AliasChange(
-            action=action,
-            reason=reason,
-            actor=actor or provenance.current_actor(),
-            at=_timestamp(self._clock()),
-            before=before,
-            after=after,
-        )
-        index["aliases"] = dataclasses.asdict(after)
-        index["history"] = [*index["history"], dataclasses.asdict(change)][-HISTORY_LIMIT:]
-        return change
-
-
-def _timestamp(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("registry timestamps must be timezone-aware")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")

@@ -36,6 +36,10 @@ FORMAT = 1
 T = TypeVar("T")
 
 
+class UnknownVersionError(RegistryError):
+    """A version id that the index does not list."""
+
+
 @dataclass(frozen=True)
 class Aliases:
     production: str | None
@@ -46,7 +50,7 @@ class Aliases:
 class AliasChange:
     """One entry of the alias history: who moved which alias, when and why."""
 
-    action: str  # "promote", "rollback" or "withdraw"
+    action: str  # "promote", "rollback", "withdraw", "pin" or "unpin"
     reason: str
     actor: str
     at: str
@@ -57,6 +61,21 @@ class AliasChange:
     def from_dict(cls, entry: Mapping[str, Any]) -> AliasChange:
         fields = {**entry, "before": Aliases(**entry["before"]), "after": Aliases(**entry["after"])}
         return cls(**fields)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Who decided something about a version or the aliases, when and why: a rejection
+    (the version is never promoted automatically) or a pin (nothing is)."""
+
+    actor: str
+    at: str
+    reason: str
+    version: str | None = None  # a pin: the production version it holds
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any] | None) -> Decision | None:
+        return None if entry is None else cls(**entry)
 
 
 @dataclass(frozen=True)
@@ -74,6 +93,7 @@ class ModelVersion:
     directory: Path
     gate: Mapping[str, Any] | None
     gate_recorded_at: str | None
+    rejected: Decision | None = None
 
     @property
     def artifact_path(self) -> Path:
@@ -98,6 +118,7 @@ class ModelVersion:
             directory=directory,
             gate=gate.get("decision"),
             gate_recorded_at=gate.get("recorded_at"),
+            rejected=Decision.from_dict(summary.get("rejected")),
         )
 
 
@@ -105,8 +126,10 @@ def empty_index() -> dict[str, Any]:
     """The index of a registry with nothing in it.
 
     ``versions`` maps a version id to its summary (version, sha256, family, created_at,
-    metrics, trained_on, data_fingerprint, code_version, gate); ``history`` lists alias changes,
-    oldest first.
+    metrics, trained_on, data_fingerprint, code_version, gate and, once rolled back from,
+    rejected); ``history`` lists every alias change, oldest first; ``pin``, when present,
+    holds production where it is.  Indexes written before rejections and pins existed
+    lack those keys and read the same.
     """
     aliases = {"production": None, "previous_production": None}
     return {"format": FORMAT, "aliases": aliases, "versions": {}, "history": []}
@@ -138,6 +161,14 @@ def update_index(root: Path, change: Callable[[dict[str, Any]], T]) -> T:
         result = change(index)
         artifacts.atomic_write_json(root / INDEX_FILE, index)
     return result
+
+
+def summary_of(index: Mapping[str, Any], version: str) -> dict[str, Any]:
+    """The index's summary of ``version``; ``UnknownVersionError`` if it lists none."""
+    try:
+        return index["versions"][version]
+    except KeyError:
+        raise UnknownVersionError(f"unknown model version {version!r}") from None
 
 
 def version_directory(root: Path, version: str) -> Path:

@@ -7,7 +7,8 @@ versions are listed from the index alone.
 
 ``training-pipeline status --json`` prints this object; its keys are stable within a
 ``schema_version`` (new keys may be added; renaming or removing one bumps the version;
-``production_verified`` and ``production_verification_error`` were added within 1)::
+``production_verified``, ``production_verification_error``, ``pinned`` and ``rejected``
+were added within 1)::
 
     {
       "schema_version": 1,
@@ -30,13 +31,16 @@ versions are listed from the index alone.
       "production_verified": null | true | false,           # null: no production
       "production_verification_error": null | "<why production failed verification>",
       "previous_production": null | "<version>",
+      "pinned": null | {"version", "actor", "at", "reason"},  # automation promotes nothing
       "total_versions": 7,
       "versions": [                                         # newest first, at most N
         {"version", "family", "created_at", "metrics", "gate", "gate_recorded_at",
+         "rejected": null | {"actor", "at", "reason"},      # rolled back from
          "aliases": ["production"] | ["previous_production"] | []}
       ],
       "recent_changes": [                                   # newest first, at most N
-        {"at", "action": "promote" | "rollback" | "withdraw", "reason", "actor",
+        {"at", "action": "promote" | "rollback" | "withdraw" | "pin" | "unpin",
+         "reason", "actor",
          "production_before", "production_after"}
       ]
     }
@@ -44,6 +48,7 @@ versions are listed from the index alone.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Mapping
 from typing import Any
@@ -87,6 +92,7 @@ def registry_status(registry: ModelRegistry, last: int = 5) -> dict[str, Any]:
         "production_verified": check.verified,
         "production_verification_error": check.reason,
         "previous_production": aliases.previous_production,
+        "pinned": None if (pin := registry.pinned()) is None else dataclasses.asdict(pin),
         "total_versions": len(versions),
         "versions": [
             {**_version_entry(v), "aliases": [labels[v.version]] if v.version in labels else []}
@@ -134,13 +140,20 @@ def format_status(status: Mapping[str, Any]) -> str:
                 f" ({production['promotion_reason']})"
             )
     lines.append(f"previous production: {status['previous_production'] or 'none'}")
+    if pin := status["pinned"]:
+        lines.append(
+            f"PINNED to {pin['version']} by {pin['actor']} at {pin['at']} ({pin['reason']}): "
+            "automation does not promote until `training-pipeline unpin`"
+        )
     shown, total = len(status["versions"]), status["total_versions"]
     lines.append(f"last {shown} of {total} version(s):" if total else "no versions registered")
     for entry in status["versions"]:
         marker = "*" if "production" in entry["aliases"] else " "
+        rejected = entry["rejected"]
         lines.append(
             f"  {marker} {entry['version']}  {entry['family']}  {entry['created_at'][:19]}"
             f"  {format_metrics(entry['metrics'], limit=2)}  gate: {gate_verdict(entry['gate'])}"
+            + (f"  REJECTED by {rejected['actor']} ({rejected['reason']})" if rejected else "")
         )
     return "\n".join(lines)
 
@@ -184,6 +197,7 @@ def _version_entry(version: ModelVersion) -> dict[str, Any]:
         "metrics": dict(version.metrics),
         "gate": None if version.gate is None else dict(version.gate),
         "gate_recorded_at": version.gate_recorded_at,
+        "rejected": None if version.rejected is None else dataclasses.asdict(version.rejected),
     }
 
 

@@ -75,6 +75,8 @@ NOTES: dict[str, str] = {
     "retraining.policy": "on_drift | on_new_data | cron",
     "retraining.cron": "cron schedule for policy cron and the nightly retrain",
     "retraining.nightly": "true = also retrain on the cron schedule whatever the policy",
+    "retraining.drift_cooldown": "after a drift retrain, drift retrains again only on new data "
+    "and after this long, e.g. 0s, 30m, 6h, 1d",
     "drift": "how the features are compared with the training data",
     "drift.reference_periods": "latest time values of the training set compared against; >= 1",
     "drift.current_periods": "latest time values of the features compared (1 = the scored "
@@ -92,6 +94,9 @@ NOTES: dict[str, str] = {
     "scores.prediction_column": "binary only: the column of score >= the chosen threshold",
     "deployment": "how a promoted model is tried before it serves",
     "deployment.canary_rows": "rows scored as a smoke test before promotion; >= 1",
+    "freshness": "what the production model promises about its data",
+    "freshness.max_training_data_age": "the check fails (and alerts) when production's newest "
+    "training data is older, e.g. 36h, 30d; null = no promise",
     "pool": "Dagster pool the tuning step runs in (limits concurrent training)",
 }
 
