@@ -156,7 +156,10 @@ def snapshots_warehouse(path: Path, rows: int) -> duckdb.DuckDBPyConnection:
     con.register("frame", frame[list(CHURN.columns)])
     con.execute("create table features.customer_snapshots as select * from frame").fetchall()
     con.execute("create schema raw").fetchall()
-    con.execute("create table raw.ingestion_batches (batch_id varchar, started_at timestamp)")
+    con.execute(
+        "create table raw.ingestion_batches "
+        "(batch_id varchar, started_at timestamp, rows_loaded bigint)"
+    )
     con.execute("checkpoint").fetchall()
     return con
 

@@ -29,7 +29,8 @@ def exported(frame: pd.DataFrame, settings: Settings) -> TrainingSet:
     con.register("frame", frame)
     con.execute("create table features.customer_snapshots as select * from frame").fetchall()
     con.execute(
-        "create table raw.ingestion_batches as select 'b1' as batch_id, now() as started_at"
+        "create table raw.ingestion_batches as select 'b1' as batch_id, now() as started_at, "
+        "1 as rows_loaded"
     ).fetchall()
     return export_training_set(con, CHURN, settings.datasets_dir / NAME)
 

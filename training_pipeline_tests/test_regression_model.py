@@ -64,7 +64,8 @@ def warehouse_with_days(settings) -> None:
         con.execute("create table features.daily_weather as select * from days").fetchall()
         con.execute("create schema raw").fetchall()
         con.execute(
-            "create table raw.ingestion_batches as select 'b1' as batch_id, now() as started_at"
+            "create table raw.ingestion_batches as select 'b1' as batch_id, now() as started_at, "
+            "1 as rows_loaded"
         ).fetchall()
 
 
