@@ -178,7 +178,8 @@ def _non_negative(text: str) -> int:
 def _lineage(args: argparse.Namespace) -> int:
     import json
 
-    from training_pipeline.lineage import LineageError, format_lineage, model_lineage
+    from training_pipeline.lineage import LineageError, model_lineage
+    from training_pipeline.lineage_tree import format_lineage
 
     try:
         lineage = model_lineage(Settings.from_env(), args.version, args.model)
