@@ -31,7 +31,7 @@ SPEC = ModelSpec(
     tuning={"trials": 3, "seconds": 10, "folds": 2, "valid_periods": 30, "min_rung_rows": 50},
     holdout={"last_periods": 60},
     gate={"ceiling": 4.0, "tolerance": 0.1},
-    drift={"reference_periods": 30},
+    drift={"reference_periods": 30, "current_periods": 30},
     scores={"score_column": "predicted_temp_max_c"},
     deployment={"canary_rows": 20},
 )
@@ -108,4 +108,6 @@ def test_a_regression_model_is_trained_gated_by_its_ceiling_promoted_scored_and_
     predictions = check_prediction_drift(model, warehouse, store)
     assert features.metadata["production_model"].value == production.version
     assert predictions.metadata["production_model"].value == production.version
-    assert "skipped" not in features.metadata and "skipped" not in predictions.metadata
+    # The features' last 30 days are a window to judge; one scored day is not.
+    assert "skipped" not in features.metadata and features.metadata["current_rows"].value == 30
+    assert "too few rows" in predictions.metadata["skipped"].value

@@ -200,7 +200,10 @@ def ui_command(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> list[str]:
 def test_ui_and_make_ui_serve_on_the_port_asked_for(settings, monkeypatch):
     # First: ui_command replaces subprocess.Popen.
     dry_run = subprocess.run(
-        ["make", "-n", "ui", "PORT=4001"], cwd=REPO_ROOT, capture_output=True, text=True
+        ["make", "--no-print-directory", "-n", "ui", "PORT=4001"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
     )
     assert dry_run.returncode == 0, dry_run.stderr
     assert dry_run.stdout.rstrip().endswith("training-pipeline ui --port 4001")

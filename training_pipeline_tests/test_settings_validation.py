@@ -93,6 +93,8 @@ DECIDES_SETTINGS = {
     "source_declarations.py",  # check_settings(), which definitions.py and cli.py call
     "cli_scaffold.py",  # `training-pipeline new-model`
     "cli_lifecycle.py",  # `training-pipeline rollback/pin/unpin`
+    "cli_dbt.py",  # `training-pipeline dbt-sources/dbt-parse`
+    "cli_reproduce.py",  # `training-pipeline reproduce`
     "benchmark/our_path.py",  # `python -m churn_demo.benchmark.our_path`
     "benchmark/overhead_run.py",  # `make bench`'s overhead command
 }

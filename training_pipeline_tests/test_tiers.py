@@ -114,10 +114,10 @@ def test_each_worker_starts_a_heavy_test_with_a_light_module_queued_behind_it():
         "test_nulled_values.py::n",  # the smallest light modules, one per worker
         "test_alerts.py::a",
         "test_alerts.py::b",
-        "test_features.py::x",  # the other heavy units next, then the rest
-        "test_warehouse_pool.py::pool",
+        "test_warehouse_pool.py::pool",  # the other heavy units next, costliest first
+        "test_features.py::x",
     ]
-    assert ids(order(items, workers=0))[:3] == ids(ordered)[:2] + ["test_features.py::x"]
+    assert ids(order(items, workers=0))[:3] == ids(ordered)[:2] + ["test_warehouse_pool.py::pool"]
 
 
 def test_a_module_is_one_unit_of_work_except_the_long_crash_tests():

@@ -86,7 +86,8 @@ def test_the_weather_file_becomes_a_promoted_regression_model_scores_and_a_drift
     ]
     model = DeclaredModel(spec, dg.AssetKey(["features", "daily_weather"]))
     resources = resources_with_sources(settings)
-    features = check_feature_drift(model, resources["warehouse"], resources["model_store"])
+    store, warehouse = resources["model_store"], resources["warehouse"]
+    features = check_feature_drift(("", ""), model, warehouse, store, resources["alerts"])
     assert features.metadata["production_model"].value == production.version
     assert features.metadata["reference_rows"].value > 0
     # drift.current_periods: 30 days of one row each make the current window.

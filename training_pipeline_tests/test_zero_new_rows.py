@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import dagster as dg
 import pytest
+from project_folders import project_folder
 from test_files_sources import declare_weather, landing, metadata
 
 from training_pipeline.assets.dbt_translator import follows_changed_inputs
@@ -23,8 +24,7 @@ from training_pipeline.resources import build_resources
 @pytest.fixture
 def project(tmp_path, settings):
     """A project folder of its own: the weather source is declared into it."""
-    (tmp_path / "project" / "defs").mkdir(parents=True)
-    return replace(settings, project_dir=tmp_path / "project")
+    return replace(settings, project_dir=project_folder(tmp_path / "project"))
 
 
 RAW = dg.AssetKey(["raw", "weather"])
