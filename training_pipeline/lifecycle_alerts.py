@@ -5,8 +5,11 @@ and training data older than the model's promise each become an ``Alert`` with t
 model, the versions and the metrics involved.  Every one carries a ``dedup_key`` naming
 its episode, and ``alerts.deliver_once`` lets only the first alert of an episode through:
 
-- drift: one per (production version, severity), so drift that persists over many days
-  alerts once at WARN and once at ERROR, and again only against a new production model;
+- drift: one per drift episode and severity (``drift_episodes_after``): drift that
+  persists over many days alerts once at WARN and once at ERROR, also when a retrained
+  model replaces production meanwhile (retraining is the reaction to the episode, not its
+  end); an episode ends with a drift check below its severity, and drift easing from
+  ERROR to WARN alerts nothing (``drift_alert_due``);
 - a retraining: one per run requested (the sensor's run key);
 - a promotion, a blocked promotion: one per candidate version;
 - an alias change by an operator: one per change (its time);
@@ -84,21 +87,56 @@ def alias_change_alert(model: str, change: AliasChange, metrics: Mapping[str, An
     return _alert(kind, model, message, f"{change.action}:{change.at}", details)
 
 
+DriftEpisodes = Mapping[str, str]
+"""The drift episodes under way: severity ("warn", "error") → when the episode began."""
+
+_AT_LEAST = {"none": (), "warn": ("warn",), "error": ("warn", "error")}
+
+
+def drift_episodes_after(episodes: DriftEpisodes, severity: str, at: str) -> dict[str, str]:
+    """The episodes under way after a drift check at ``severity`` judged at time ``at``.
+
+    Drift at ERROR is also drift at WARN: an episode of a severity lasts while every check
+    is at that severity or above, and begins anew after a check below it.
+    """
+    if severity not in _AT_LEAST:
+        raise ValueError(f"drift severity {severity!r} is not one of {sorted(_AT_LEAST)}")
+    return {level: episodes.get(level, at) for level in _AT_LEAST[severity]}
+
+
+def drift_alert_due(before: DriftEpisodes, after: DriftEpisodes) -> str | None:
+    """The severity to alert after a drift check: the highest whose episode began with it.
+
+    Drift that eases from ERROR to WARN begins nothing and alerts nothing.
+    """
+    begun = [level for level in ("error", "warn") if level in after and level not in before]
+    return begun[0] if begun else None
+
+
 def drift_alert(
     model: str,
     severity: str,
     production: str,
     drifted_share: Any,
     run: tuple[str, str],
+    *,
+    episode: str,
 ) -> Alert:
-    """Feature drift at WARN or ERROR against ``production``'s training data."""
+    """Feature drift at WARN or ERROR against ``production``'s training data, in the
+    drift episode of that severity that began at ``episode``."""
     level = severity.upper()
     message = (
         f"Model {model}: feature drift at {level} against the training data of production "
         f"model {production} (drifted share {drifted_share})."
     )
-    details = {"severity": level, "production": production, "drifted_share": drifted_share}
-    return _alert("drift_detected", model, message, f"drift:{production}:{level}", details, run=run)
+    details = {
+        "severity": level,
+        "production": production,
+        "drifted_share": drifted_share,
+        "episode_began": episode,
+    }
+    key = f"drift:{level}:{episode}"
+    return _alert("drift_detected", model, message, key, details, run=run)
 
 
 def retrain_alert(model: str, trigger: str, run_key: str, production: str | None) -> Alert:

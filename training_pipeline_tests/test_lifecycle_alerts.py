@@ -16,7 +16,13 @@ from training_pipeline.alert_webhook import slack_payload
 from training_pipeline.alerts import AlertDestination, deliver_once
 from training_pipeline.assets.model_data_age import check_data_age
 from training_pipeline.assets.model_names import DeclaredModel
-from training_pipeline.lifecycle_alerts import alias_change_alert, drift_alert, stale_alert
+from training_pipeline.lifecycle_alerts import (
+    alias_change_alert,
+    drift_alert,
+    drift_alert_due,
+    drift_episodes_after,
+    stale_alert,
+)
 from training_pipeline.ml.data_age import data_age
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import build_resources
@@ -29,30 +35,62 @@ def logged(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_persisting_drift_is_alerted_once_per_production_model_and_severity(tmp_path):
+def drift_ticks(severities: list[str], productions: list[str]) -> list:
+    """The drift alerts consecutive checks raise, as the feature drift check raises them."""
+    episodes: dict[str, str] = {}
+    alerts = []
+    for minute, (severity, production) in enumerate(zip(severities, productions, strict=True)):
+        after = drift_episodes_after(episodes, severity, f"2026-12-01T10:{minute:02d}")
+        due = drift_alert_due(episodes, after)
+        if due is not None:
+            alerts.append(drift_alert("churn", due, production, 0.5, RUN, episode=after[due]))
+        episodes = after
+    return alerts
+
+
+def alerted(alerts: list) -> list[tuple[str, str, str]]:
+    return [
+        (a.details["severity"], a.details["production"], a.details["episode_began"][-2:])
+        for a in alerts
+    ]
+
+
+def test_persisting_drift_is_alerted_once_per_severity_even_across_a_retrained_model():
+    # Regression: the retrained v2 took over while drift persisted, and the next check
+    # alerted ERROR a second time for the same episode.
+    ticks = drift_ticks(["warn", "warn", "error", "error", "error"], ["v1"] * 4 + ["v2"])
+
+    assert alerted(ticks) == [("WARN", "v1", "00"), ("ERROR", "v1", "02")]
+
+
+def test_drift_that_ends_and_returns_is_a_new_episode_alerted_again():
+    ticks = drift_ticks(["error", "warn", "error", "none", "warn"], ["v1"] * 5)
+
+    # Easing to WARN alerts nothing; ERROR after it begins a new ERROR episode; the check
+    # that passed ends every episode.
+    assert alerted(ticks) == [("ERROR", "v1", "00"), ("ERROR", "v1", "02"), ("WARN", "v1", "04")]
+
+
+def test_an_episode_raised_by_two_checks_at_once_is_delivered_once(tmp_path):
     destination = AlertDestination(tmp_path / "alerts.jsonl")
-    ticks = [
-        drift_alert("churn", "warn", "v1", 0.2, RUN),
-        drift_alert("churn", "warn", "v1", 0.3, RUN),
-        drift_alert("churn", "error", "v1", 0.6, RUN),
-        drift_alert("churn", "error", "v1", 0.7, RUN),
-        drift_alert("churn", "error", "v2", 0.7, RUN),
-    ]
+    (first,) = drift_ticks(["error"], ["v1"])
+    (same_episode,) = drift_ticks(["error"], ["v1"])
 
-    outcomes = [deliver_once(alert, destination) for alert in ticks]
+    outcomes = [deliver_once(alert, destination) for alert in (first, same_episode)]
 
-    assert [outcome is not None for outcome in outcomes] == [True, False, True, False, True]
-    alerts = logged(destination.log)
-    assert [(a["details"]["severity"], a["details"]["production"]) for a in alerts] == [
-        ("WARN", "v1"),
-        ("ERROR", "v1"),
-        ("ERROR", "v2"),
-    ]
-    assert all(a["model"] == "churn" and a["run_id"] == "run-1" for a in alerts)
+    assert [outcome is not None for outcome in outcomes] == [True, False]
+    (logged_alert,) = logged(destination.log)
+    assert logged_alert["model"] == "churn" and logged_alert["run_id"] == "run-1"
+    assert logged_alert["dedup_key"] == "churn:drift:ERROR:2026-12-01T10:00"
+
+
+def test_a_severity_the_drift_check_does_not_know_is_refused():
+    with pytest.raises(ValueError, match="'critical'"):
+        drift_episodes_after({}, "critical", "2026-12-01T10:00")
 
 
 def test_an_alert_without_an_episode_cannot_be_deduplicated(tmp_path):
-    alert = drift_alert("churn", "warn", "v1", 0.2, RUN)
+    alert = drift_alert("churn", "warn", "v1", 0.2, RUN, episode="2026-12-01T10:00")
     anonymous = type(alert)(**{**alert.__dict__, "dedup_key": None})
 
     with pytest.raises(ValueError, match="dedup_key"):

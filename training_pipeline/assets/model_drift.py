@@ -4,17 +4,23 @@ training data, and whether its production artifact still verifies.
 The drift checks pass quietly while there is no production model (there is nothing to
 compare against yet) and say so.  A feature drift check at ERROR is what the ``on_drift``
 retraining policy reacts to (automation/model_automation.py), once per drift episode;
-drift at WARN or ERROR is alerted once per production model and severity.
+drift at WARN or ERROR is alerted once per drift episode and severity
+(``lifecycle_alerts.drift_episodes_after``).
 """
 
+import json
 from pathlib import Path
 
 import dagster as dg
 
 from training_pipeline.assets.model_names import DeclaredModel
 from training_pipeline.ingestion.warehouse import utc_now
-from training_pipeline.lifecycle_alerts import drift_alert
-from training_pipeline.ml.artifacts import atomic_write_bytes
+from training_pipeline.lifecycle_alerts import (
+    drift_alert,
+    drift_alert_due,
+    drift_episodes_after,
+)
+from training_pipeline.ml.artifacts import atomic_write_bytes, atomic_write_json
 from training_pipeline.ml.datasets import (
     TrainingSet,
     current_window,
@@ -109,9 +115,17 @@ def check_feature_drift(
     if problem.time_column is not None:
         extra["current_snapshot"] = str(current[problem.time_column].max())
     drift = feature_drift(reference, current, problem)
-    if drift.severity != "none":
+    episodes = model.reports_dir(store) / "drift" / "episodes.json"
+    before = json.loads(episodes.read_text(encoding="utf-8")) if episodes.exists() else {}
+    after = drift_episodes_after(before, drift.severity, utc_now().isoformat())
+    due = drift_alert_due(before, after)
+    if due is not None:
         share = round(drift.drifted_share, 4)
-        alerts.deliver_once(drift_alert(model.name, drift.severity, production.version, share, run))
+        alert = drift_alert(model.name, due, production.version, share, run, episode=after[due])
+        alerts.deliver_once(alert)
+    # After the alert: a crash in between repeats an alert rather than losing one.
+    episodes.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(episodes, after)
     return check_result(drift, model.reports_dir(store) / "drift", "features", extra)
 
 
