@@ -14,7 +14,7 @@ from training_pipeline.automation.alerts import build_run_failure_sensor
 from training_pipeline.automation.jobs import build_downstream_automation, retrain_on_latest_data
 from training_pipeline.automation.sensors import build_new_data_sensor
 from training_pipeline.components import COMPONENT_TYPES
-from training_pipeline.components.loader import load_project
+from training_pipeline.components.loader import LoadedProject, load_project
 from training_pipeline.components.sources import declared_sources, declared_systems
 from training_pipeline.dbt_sources import check_dbt_sources
 from training_pipeline.project import dbt_project_of
@@ -31,13 +31,14 @@ def defs() -> dg.Definitions:
     return build_definitions(Settings.from_env())
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
+def build_definitions(settings: Settings, project: LoadedProject | None = None) -> dg.Definitions:
     """The pipeline's own pieces and the project's declared models and sources.
 
     Each declared model (the project's defs/) brings its training set, candidate, the
     blocking gate, production, scores, drift checks, retrain job, schedule and sensor.
+    ``project``: the project folder already loaded (a run reads its models from it too).
     """
-    project = load_project(settings, COMPONENT_TYPES)
+    project = project or load_project(settings, COMPONENT_TYPES)
     # The dbt sources are generated from the declarations; a stale file fails here.
     check_dbt_sources(dbt_project_of(settings).manifest_path, declared_systems(project))
     return dg.Definitions.merge(

@@ -33,7 +33,7 @@ from training_pipeline.environment import (
     is_set,
 )
 from training_pipeline.ingestion import warehouse
-from training_pipeline.project import dbt_executable, dbt_project_of
+from training_pipeline.project import dbt_executable, dbt_project_of, seed_partial_parse
 from training_pipeline.settings import (
     DuckDBLimits,
     LandingLimits,
@@ -158,7 +158,10 @@ class WarehouseDbtResource(DbtCliResource):
     state_dir: str
 
     def cli(self, args: Sequence[str], *, target_path: Path | None = None, **kwargs):  # type: ignore[override]
-        return super().cli(args, target_path=target_path or Path(self.state_dir), **kwargs)
+        target = target_path or Path(self.state_dir)
+        # A new warehouse starts from the parse `make install` made (dbt checks it).
+        seed_partial_parse(Path(self.project_dir), target)
+        return super().cli(args, target_path=target, **kwargs)
 
     # Two start-up costs dagster-dbt pays on every run before dbt starts (measured: about
     # 5 s of CPU, half a minute of wall time on a busy 2-core machine), for nothing here:

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import dagster as dg
 
@@ -28,6 +28,9 @@ from training_pipeline.ingestion.landing_folder import seconds_until_settled
 from training_pipeline.resources import TRAINING_POOL, WAREHOUSE_POOL, FilesSourceResource
 from training_pipeline.settings import REPO_ROOT, Settings
 from training_pipeline.stale_runs import release_dead_runs, run_tags, watch_for_dead_runs
+
+if TYPE_CHECKING:
+    from training_pipeline.spec.model_spec import ModelSpec
 
 JOB_NAME = "retrain_on_latest_data"
 
@@ -104,12 +107,12 @@ def wait_for_settling(files: Mapping[str, FilesSourceResource], terminal: TextIO
 def summarize(
     result: dg.ExecuteInProcessResult,
     settings: Settings,
+    specs: Mapping[str, ModelSpec],
     files: Mapping[str, FilesSourceResource] = {},
 ) -> str:
-    from training_pipeline.components.models import declared_models
+    """The run's outcome; ``specs``: the declared models, from the project the run loaded."""
     from training_pipeline.model_summary import model_lines, result_outcomes
 
-    specs = declared_models(settings)
     materialized = sorted(
         e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
     )
@@ -164,10 +167,15 @@ def run_everything(settings: Settings, model: str | None = None) -> int:
 
 def _run_everything(settings: Settings, model: str | None, terminal: TextIO) -> int:
     prepare_dagster_home()
+    from training_pipeline.components import COMPONENT_TYPES
+    from training_pipeline.components.loader import load_project
+    from training_pipeline.components.models import models_of
     from training_pipeline.definitions import build_definitions
 
-    # Loaded first: a bad declaration stops the command before anything starts.
-    defs = build_definitions(settings)
+    # Loaded first, and once: a bad declaration stops the command before anything
+    # starts, and the summary reads the declared models from the same load.
+    project = load_project(settings, COMPONENT_TYPES)
+    defs = build_definitions(settings, project)
     job = defs.resolve_job_def(JOB_NAME)
     selection = None if model is None else model_selection(defs, model)
     files = files_sources_of(defs)
@@ -189,7 +197,7 @@ def _run_everything(settings: Settings, model: str | None, terminal: TextIO) -> 
                 # The pid and host let a later command tell that this run died, if it does.
                 tags=run_tags(),
             )
-        print(summarize(result, settings, files), file=terminal)
+        print(summarize(result, settings, models_of(project), files), file=terminal)
         if not result.success:
             print("\n".join(alert_failed(instance, result, settings)), file=terminal)
     return 0 if result.success else 1

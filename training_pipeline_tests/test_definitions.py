@@ -29,6 +29,28 @@ def test_dagster_validates_the_definitions_module():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_loading_the_definitions_imports_no_training_or_reporting_library():
+    """Every UI reload, sensor tick and run start loads the definitions: scikit-learn,
+    optuna, pandas and evidently load in the steps that train, score and report (a fresh
+    interpreter, since this one has imported them all already)."""
+    heavy = ("sklearn", "scipy", "optuna", "pandas", "evidently", "skops")
+    code = (
+        "import sys\n"
+        "from training_pipeline.definitions import defs\n"
+        "assert defs().resolve_asset_graph().get_all_asset_keys()\n"
+        f"print(' '.join(name for name in {heavy!r} if name in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == []
+
+
 def test_dbt_sources_are_the_ingestion_assets_so_lineage_is_connected():
     graph = defs().resolve_asset_graph()
     raw = {

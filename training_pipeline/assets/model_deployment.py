@@ -1,9 +1,9 @@
 """A declared model's promotion (smoke test, automatic rollback) and batch scoring."""
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from training_pipeline.assets.alias_events import alias_change_metadata, alias_observation
 from training_pipeline.assets.model_evidence import production_metadata
@@ -12,15 +12,18 @@ from training_pipeline.assets.model_training import Candidate
 from training_pipeline.assets.production_guard import verified_production
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.lifecycle_alerts import blocked_alert, promoted_alert
-from training_pipeline.ml.datasets import latest_snapshot
-from training_pipeline.ml.deployment import deploy
-from training_pipeline.ml.workflow import holdout_of, scores_of, stored_threshold
 from training_pipeline.resources import (
     WAREHOUSE_POOL,
     AlertsResource,
     ModelStoreResource,
     WarehouseResource,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The ml modules that touch rows (pandas, scikit-learn) are imported in the step that
+# needs them: loading the definitions (every UI reload, sensor tick, run start) need not.
 
 
 def promote(
@@ -30,6 +33,9 @@ def promote(
     alerts: AlertsResource,
     candidate: Candidate,
 ) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
+    from training_pipeline.ml.deployment import deploy
+    from training_pipeline.ml.workflow import holdout_of
+
     registry = model.registry(store)
     problem = model.problem_of(registry, candidate.version)
     holdout = holdout_of(candidate.dataset, problem, candidate.holdout_snapshots)
@@ -97,7 +103,7 @@ def promote(
     )
 
 
-def write_scores(con, table: str, time_column: str | None, scored: pd.DataFrame) -> None:
+def write_scores(con, table: str, time_column: str | None, scored: "pd.DataFrame") -> None:
     """Replace the scored time values' rows of ``table``; earlier ones are kept.  Without
     a time column every scoring replaces the whole table."""
     schema = table.split(".", 1)[0]
@@ -126,6 +132,9 @@ def score(
     store: ModelStoreResource,
     alerts: AlertsResource,
 ) -> dg.MaterializeResult:
+    from training_pipeline.ml.datasets import latest_snapshot
+    from training_pipeline.ml.workflow import scores_of, stored_threshold
+
     registry = model.registry(store)
     guarded = verified_production(context, registry, alerts)
     production = registry.production()
@@ -155,7 +164,7 @@ def score(
     )
 
 
-def score_summary(scored: pd.DataFrame, problem, decided: bool) -> dict[str, str | float]:
+def score_summary(scored: "pd.DataFrame", problem, decided: bool) -> dict[str, str | float]:
     """The latest time scored, the mean output and (binary) the share predicted positive."""
     empty, columns = scored.empty, problem.scores
     summary: dict[str, str | float] = {}

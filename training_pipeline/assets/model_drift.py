@@ -10,6 +10,7 @@ drift at WARN or ERROR is alerted once per drift episode and severity
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -27,16 +28,8 @@ from training_pipeline.ml.datasets import (
     frame_fingerprint,
     load_training_set,
 )
-from training_pipeline.ml.drift import (
-    DriftResult,
-    feature_drift,
-    prediction_drift,
-    reference_snapshots,
-    too_few_rows,
-)
 from training_pipeline.ml.recovery import production_check
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.ml.workflow import scores_of
 from training_pipeline.resources import (
     WAREHOUSE_POOL,
     AlertsResource,
@@ -44,12 +37,20 @@ from training_pipeline.resources import (
     WarehouseResource,
 )
 
+if TYPE_CHECKING:
+    from training_pipeline.ml.drift import DriftResult
+
+# Drift measurement and scoring (pandas, scikit-learn, evidently) are imported in the
+# check that measures: loading the definitions need not.
+
 DRIFT_DATA = "drift_data"  # metadata key: the fingerprint of the rows the check measured
 
 
 def production_reference(model: DeclaredModel, registry: ModelRegistry):
     """The production version, its problem (with the roles it was trained on) and the
     latest periods of the data it was fit on."""
+    from training_pipeline.ml.drift import reference_snapshots
+
     production = registry.production()
     if production is None:
         return None, None, None
@@ -61,7 +62,7 @@ def production_reference(model: DeclaredModel, registry: ModelRegistry):
 
 
 def check_result(
-    drift: DriftResult, report_dir: Path, name: str, extra: dict
+    drift: "DriftResult", report_dir: Path, name: str, extra: dict
 ) -> dg.AssetCheckResult:
     report_dir.mkdir(parents=True, exist_ok=True)
     report = report_dir / f"{name}-{utc_now():%Y%m%dT%H%M%S}.html"
@@ -102,6 +103,8 @@ def check_feature_drift(
     store: ModelStoreResource,
     alerts: AlertsResource,
 ) -> dg.AssetCheckResult:
+    from training_pipeline.ml.drift import feature_drift, too_few_rows
+
     production, problem, reference = production_reference(model, model.registry(store))
     if production is None:
         return no_reference()
@@ -132,6 +135,9 @@ def check_feature_drift(
 def check_prediction_drift(
     model: DeclaredModel, warehouse: WarehouseResource, store: ModelStoreResource
 ) -> dg.AssetCheckResult:
+    from training_pipeline.ml.drift import prediction_drift, too_few_rows
+    from training_pipeline.ml.workflow import scores_of
+
     registry = model.registry(store)
     production, problem, reference = production_reference(model, registry)
     if production is None:

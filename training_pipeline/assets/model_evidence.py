@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from training_pipeline.ml.evaluation import Metrics
 from training_pipeline.ml.metrics import METRICS
+
+if TYPE_CHECKING:
+    from training_pipeline.ml.evaluation import Metrics
 
 REPORT, MODEL_CARD, TRIAL_HISTORY = "report.html", "model_card.md", "trial_history.html"
 LINKED_FILES = {"report": REPORT, "model_card": MODEL_CARD, "trial_history": TRIAL_HISTORY}

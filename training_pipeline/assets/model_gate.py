@@ -13,11 +13,11 @@ from training_pipeline.assets.model_evidence import (
 from training_pipeline.assets.model_names import OWNERS, DeclaredModel
 from training_pipeline.assets.model_training import Candidate
 from training_pipeline.assets.production_guard import verified_production
-from training_pipeline.ml.comparison import replacement_reason
-from training_pipeline.ml.evaluation import GatePolicy
-from training_pipeline.ml.reports import comparison_markdown, model_card, validation_report_html
-from training_pipeline.ml.workflow import compare, holdout_of, stored_threshold
+from training_pipeline.ml.problem import GatePolicy
 from training_pipeline.resources import AlertsResource, ModelStoreResource
+
+# The comparison and its reports (pandas, scikit-learn, evidently) are imported in the
+# step that validates: loading the definitions need not.
 
 GATE_CHECK = "passes_gate"
 TRIGGER_TAG = "training_pipeline/trigger"  # set by the sensors on the runs they launch
@@ -73,6 +73,10 @@ def validate(
     alerts: AlertsResource,
     candidate: Candidate,
 ) -> dg.MaterializeResult:
+    from training_pipeline.ml.comparison import replacement_reason
+    from training_pipeline.ml.reports import comparison_markdown, model_card, validation_report_html
+    from training_pipeline.ml.workflow import compare, holdout_of, stored_threshold
+
     registry = model.registry(store)
     problem = model.problem_of(registry, candidate.version)
     holdout = holdout_of(candidate.dataset, problem, candidate.holdout_snapshots)

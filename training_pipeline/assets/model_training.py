@@ -16,12 +16,11 @@ from training_pipeline.assets.model_freshness import (
 from training_pipeline.assets.model_names import OWNERS, DeclaredModel
 from training_pipeline.masking import password_masked
 from training_pipeline.ml.datasets import TrainingSet, export_training_set, load_training_set
-from training_pipeline.ml.halving import default_threads
 from training_pipeline.ml.problem import resolve_roles
-from training_pipeline.ml.reproduce import TRAINING_RUN_FILE, TRAINING_SET_FILE, TrainingRun
-from training_pipeline.ml.tuning import TuningConfig, optimization_history_html
-from training_pipeline.ml.workflow import train_candidate
 from training_pipeline.resources import WAREHOUSE_POOL, ModelStoreResource, WarehouseResource
+
+# Tuning and training (optuna, scikit-learn, pandas) are imported in the step that trains:
+# loading the definitions (every UI reload, sensor tick, run start) need not.
 
 
 def training_trigger(model: DeclaredModel) -> dg.AutomationCondition | None:
@@ -116,6 +115,11 @@ def train(
     store: ModelStoreResource,
     dataset: TrainingSet,
 ) -> dg.Output[Candidate]:
+    from training_pipeline.ml.halving import default_threads
+    from training_pipeline.ml.reproduce import TRAINING_RUN_FILE, TRAINING_SET_FILE, TrainingRun
+    from training_pipeline.ml.tuning import TuningConfig, optimization_history_html
+    from training_pipeline.ml.workflow import train_candidate
+
     tuning_config = TuningConfig(
         n_trials=config.n_trials,
         timeout_s=config.timeout_s,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from training_pipeline.components import COMPONENT_TYPES
-from training_pipeline.components.loader import load_project
+from training_pipeline.components.loader import LoadedProject, load_project
 from training_pipeline.components.trained_model import TrainedModel
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import Settings
@@ -16,7 +16,11 @@ class ModelChoiceError(ValueError):
 
 def declared_models(settings: Settings) -> dict[str, ModelSpec]:
     """Every model declared in the project's defs/, by name."""
-    project = load_project(settings, COMPONENT_TYPES)
+    return models_of(load_project(settings, COMPONENT_TYPES))
+
+
+def models_of(project: LoadedProject) -> dict[str, ModelSpec]:
+    """Every model a loaded project declares, by name."""
     specs = [c.spec for c in project.components if isinstance(c, TrainedModel)]
     return {spec.name: spec for spec in sorted(specs, key=lambda s: s.name)}
 

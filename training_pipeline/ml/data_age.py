@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import pandas as pd
-
 
 @dataclass(frozen=True)
 class DataAge:
@@ -33,6 +31,8 @@ class DataAge:
 
 
 def _instant(text: str) -> datetime:
+    import pandas as pd  # its parser reads every form the warehouse writes; loaded late
+
     moment = pd.Timestamp(text).to_pydatetime()
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

@@ -14,13 +14,16 @@ import os
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from training_pipeline.ingestion.file_formats import sha256_of
 from training_pipeline.ml import artifacts
 from training_pipeline.ml.problem import ProblemSpec
+
+if TYPE_CHECKING:  # pandas loads when rows are read, not with the definitions
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,8 @@ def load_training_set(dataset: TrainingSet) -> pd.DataFrame:
             f"training set {path} changed since export: sha256 {actual}, "
             f"expected {dataset.fingerprint}"
         )
+    import pandas as pd
+
     return pd.read_parquet(path)
 
 
@@ -160,6 +165,8 @@ def current_window(
 def frame_fingerprint(frame: pd.DataFrame) -> str:
     """The first 16 hex digits of a sha256 over ``frame``'s columns and values (row order
     counts): equal rows, equal fingerprints; any new or changed row, another."""
+    import pandas as pd
+
     digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]

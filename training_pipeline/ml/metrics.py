@@ -11,15 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    f1_score,
-    log_loss,
-    mean_absolute_error,
-    r2_score,
-    roc_auc_score,
-)
 
 BINARY, REGRESSION = "binary", "regression"
 TASK_NAMES = (BINARY, REGRESSION)
@@ -51,6 +42,8 @@ class Metric:
 
 
 def _f1(y: np.ndarray, p: np.ndarray, threshold: float | None) -> float:
+    from sklearn.metrics import f1_score
+
     if threshold is None:
         raise ValueError("f1 needs a decision threshold")
     return float(f1_score(y, (p >= threshold).astype(int), zero_division=0.0))
@@ -61,11 +54,22 @@ def _rmse(y: np.ndarray, p: np.ndarray, _: float | None) -> float:
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray, _: float | None) -> float:
+    from sklearn.metrics import log_loss
+
     return float(log_loss(y, p, labels=[0, 1]))
 
 
-def _ignoring(fn: Callable[[np.ndarray, np.ndarray], float]) -> Callable[..., float]:
-    return lambda y, p, _: float(fn(y, p))
+def _sklearn(name: str) -> Callable[..., float]:
+    """``sklearn.metrics.<name>(y, p)``, imported when first computed: the registry is
+    read wherever a spec is validated (loading the definitions), where scikit-learn's
+    import (about 1.5 s of CPU) buys nothing."""
+
+    def compute(y: np.ndarray, p: np.ndarray, _: float | None) -> float:
+        import sklearn.metrics
+
+        return float(getattr(sklearn.metrics, name)(y, p))
+
+    return compute
 
 
 _BIN = frozenset({BINARY})
@@ -73,14 +77,14 @@ _REG = frozenset({REGRESSION})
 # name, label, greater_is_better, needs_probabilities, needs_threshold, tasks, compute,
 # needs_two_labels
 _ALL = (
-    Metric("roc_auc", "ROC AUC", True, True, False, _BIN, _ignoring(roc_auc_score), True),
-    Metric("pr_auc", "PR AUC", True, True, False, _BIN, _ignoring(average_precision_score), True),
+    Metric("roc_auc", "ROC AUC", True, True, False, _BIN, _sklearn("roc_auc_score"), True),
+    Metric("pr_auc", "PR AUC", True, True, False, _BIN, _sklearn("average_precision_score"), True),
     Metric("log_loss", "log loss", False, True, False, _BIN, _log_loss),
-    Metric("brier", "Brier score", False, True, False, _BIN, _ignoring(brier_score_loss)),
+    Metric("brier", "Brier score", False, True, False, _BIN, _sklearn("brier_score_loss")),
     Metric("f1", "F1 at threshold", True, False, True, _BIN, _f1),
     Metric("rmse", "RMSE", False, False, False, _REG, _rmse),
-    Metric("mae", "MAE", False, False, False, _REG, _ignoring(mean_absolute_error)),
-    Metric("r2", "R²", True, False, False, _REG, _ignoring(r2_score), True),
+    Metric("mae", "MAE", False, False, False, _REG, _sklearn("mean_absolute_error")),
+    Metric("r2", "R²", True, False, False, _REG, _sklearn("r2_score"), True),
 )
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 

@@ -14,12 +14,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from training_pipeline.ml.metrics import metric, rankable_metrics_for
 from training_pipeline.ml.tasks import Task, task_of
+
+if TYPE_CHECKING:  # pandas loads when rows are read, not when a spec is validated
+    import pandas as pd
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -210,6 +211,8 @@ class ProblemSpec:
     @property
     def horizon_text(self) -> str:
         """The label horizon for people: "30 days", or "6:00:00" when not whole days."""
+        import pandas as pd
+
         horizon = pd.Timedelta(self.label_horizon)
         return f"{horizon.days} days" if horizon == horizon.floor("D") else str(horizon)
 
@@ -243,12 +246,16 @@ class ProblemSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values, e.g. for the registry's metadata."""
+        import pandas as pd
+
         data = dataclasses.asdict(self)
         data["label_horizon"] = pd.Timedelta(self.label_horizon).isoformat()
         return data
 
 
 def _inferred_role(values: pd.Series) -> str | None:
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(values):
         return "categorical"
     if pd.api.types.is_numeric_dtype(values):

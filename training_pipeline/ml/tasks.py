@@ -8,12 +8,14 @@ which model families and metrics fit, and whether a decision threshold exists at
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from training_pipeline.ml.metrics import BINARY, REGRESSION
+
+if TYPE_CHECKING:  # pandas loads when labels are read, not when a spec is validated
+    import pandas as pd
 
 _BINARY_VALUES = {0, 1}
 
@@ -33,6 +35,8 @@ class Task:
         Raises:
             ValueError: Naming ``column`` when values do not fit the task.
         """
+        import pandas as pd
+
         if self.is_classification:
             distinct = set(pd.unique(values).tolist())  # True == 1, 1.0 == 1
             if not distinct <= _BINARY_VALUES:
