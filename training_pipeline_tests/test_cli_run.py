@@ -2,9 +2,11 @@
 headless, all the way to both shipped models deployed, churn's quality in the band the
 generator plants.
 
-The run also stands for the second example end to end: the Seattle weather CSV goes
-through raw, dbt staging and features to a promoted regression model, its scores and its
-drift checks, and nothing in the product code knows it is weather."""
+The run also pins the model half of the graph: churn's production model loads, predicts
+and scored the latest snapshot, with its report and card; and the second example end to
+end: the Seattle weather CSV goes through raw, dbt staging and features to a promoted
+regression model, its scores and its drift checks, and nothing in the product code knows
+it is weather."""
 
 from __future__ import annotations
 
@@ -29,8 +31,10 @@ from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import load_project
 from training_pipeline.components.trained_model import TrainedModel
 from training_pipeline.ingestion import warehouse as wh
+from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import Settings
+from training_pipeline_tests.churn_model import CHURN
 
 REPO = Path(__file__).parents[1]
 # The holdout ROC AUC a tuned model reaches on the default demo world (README, "Model
@@ -78,9 +82,10 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(
     if port_was_free:
         assert port_is_free(DEMO_API_HOST, DEMO_API_PORT), "the demo API was left running"
     production = ModelRegistry.for_model(tmp_path / "data" / "models", "churn").production()
-    assert production is not None
+    assert production is not None and production.gate["passed"]
     assert AUC_BAND[0] <= production.metrics["roc_auc"] <= AUC_BAND[1], production.metrics
     assert f"production model churn: {production.version}" in summary
+    assert_the_churn_model_loads_predicts_and_scored_the_latest_snapshot(settings)
     # Both shipped models in the one run, each with its own registry and alias.
     models = tmp_path / "data" / "models"
     weather_production = ModelRegistry.for_model(models, "seattle_weather").production()
@@ -91,6 +96,24 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(
         assert recorded.job_name == "retrain_on_latest_data"
         assert recorded.is_success
         assert_the_weather_model_scores_and_checks_drift(settings, instance)
+
+
+def assert_the_churn_model_loads_predicts_and_scored_the_latest_snapshot(
+    settings: Settings,
+) -> None:
+    registry = ModelRegistry.for_model(settings.models_dir, "churn")
+    production = registry.production()
+    with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
+        current = latest_snapshot(con, CHURN)
+        (scored,) = con.execute(
+            "select count(*) from predictions.churn_scores where model_version = ?",
+            [production.version],
+        ).fetchone()
+    probabilities = registry.load(production.version).predict_proba(current[list(CHURN.features)])
+    assert len(current) > 0 and ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert scored == len(current)
+    assert (production.directory / "report.html").exists()
+    assert (production.directory / "model_card.md").exists()
 
 
 WEATHER = "seattle_weather"
