@@ -24,9 +24,6 @@ import pytest
 from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
-from dagster._core.storage.asset_check_execution_record import (
-    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
-)
 
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import Settings
@@ -42,11 +39,6 @@ ACTIVE = [
 ]
 # The sensors that launch runs; the run-failure alert sensor only reports on them.
 LAUNCHERS = ("new_data_sensor", "downstream_automation", "churn__drift_retraining")
-FEATURE_DRIFT = dg.AssetCheckKey(
-    dg.AssetKey(["features", "customer_snapshots"]), "churn_feature_drift"
-)
-# What the demo's --drift day moves (churn_demo drift_day.py): the check names each.
-DRIFTED_BY_THE_DEMO = {"spend_30d", "open_tickets", "segment"}
 
 
 class Receiver(ThreadingHTTPServer):
@@ -179,18 +171,6 @@ def quiet(instance: dg.DagsterInstance) -> bool:
     return not active(instance)
 
 
-def drift_verdicts(instance: dg.DagsterInstance) -> list[tuple[str, set[str]]]:
-    """Severity and drifted columns of each judged evaluation of churn's feature drift
-    check, oldest first (without a production model or with too few rows: no verdict)."""
-    records = instance.event_log_storage.get_asset_check_execution_history(FEATURE_DRIFT, 100)
-    done = [
-        r.event.asset_check_evaluation.metadata
-        for r in reversed(records)
-        if r.status in COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES and r.event is not None
-    ]
-    return [(m["severity"].value, set(m["drifted_columns"].value)) for m in done if "severity" in m]
-
-
 def materialized_since(instance: dg.DagsterInstance, key: dg.AssetKey, since: float) -> bool:
     event = instance.get_latest_materialization_event(key)
     return event is not None and event.timestamp > since
@@ -226,9 +206,6 @@ def test_the_pipeline_refreshes_on_new_data_retrains_on_drift_and_alerts_on_fail
     assert materialized_since(instance, dg.AssetKey(["raw", "orders"]), start)
     assert registry.production().version == first_model
     assert len(registry.versions()) == 1
-    # The real pipeline's thresholds: the normal day was judged and is no drift error.
-    normal = drift_verdicts(instance)
-    assert normal and "error" not in [severity for severity, _ in normal], normal
 
     # A drifted day: the drift check fails at ERROR, a new model is trained and gated.
     start = time.time()
@@ -245,9 +222,6 @@ def test_the_pipeline_refreshes_on_new_data_retrains_on_drift_and_alerts_on_fail
     )
     production = json.loads(status.stdout)["production"]
     assert production["version"] != first_model and production["gate"]["passed"]
-    verdicts = drift_verdicts(instance)
-    errors = [columns for severity, columns in verdicts[len(normal) :] if severity == "error"]
-    assert errors and DRIFTED_BY_THE_DEMO.issubset(errors[0]), verdicts
     wait_for("the daemon's runs to finish", lambda: quiet(instance), 600)
     operate_the_model_lifecycle(pipeline, first_model, production["version"])
 

@@ -1,7 +1,7 @@
 """Feature and prediction drift: synthetic frames for the verdicts and the demo's
 ``--drift`` day.  The real pipeline's thresholds (a normal day is no drift error, the
-demo's drifted day is one, naming the columns it moves) are pinned where the pipeline runs
-anyway: test_automation_end_to_end.py, under the daemon."""
+demo's drifted day is one, naming the columns it moves) are pinned in
+test_end_to_end.py, on the world it builds anyway."""
 
 from __future__ import annotations
 

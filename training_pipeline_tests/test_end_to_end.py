@@ -1,6 +1,8 @@
 """The data half of the graph materialized in process on a temporary directory from the
 demo sources: raw data through dbt's marts and features, with what dbt reports about them,
-then a second day's batch with a garbage file beside it.
+then a second day's batch with a garbage file beside it, then the demo's drifted day:
+the drift check's thresholds on the real pipeline (the normal day is no drift error, the
+drifted day is one).
 
 The model half (a production model that loads, predicts and scores, with its report and
 card) is pinned on the `make run` of test_cli_run.py, which trains it anyway."""
@@ -10,7 +12,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
+import churn_model
 import dagster as dg
+import pandas as pd
 import pytest
 from churn_demo import declared
 from churn_demo.api_server import DemoApiServer
@@ -19,16 +23,21 @@ from declared_sources import declared_raw_assets, resources_with_sources
 
 from training_pipeline.assets.dbt import cleaned_tables_of
 from training_pipeline.ingestion import warehouse as wh
+from training_pipeline.ml.datasets import latest_snapshot, load_training_set
+from training_pipeline.ml.drift import feature_drift, reference_snapshots
 from training_pipeline.settings import Settings
 from training_pipeline_tests.churn_model import CHURN
 
 pytestmark = pytest.mark.e2e
+training_set = churn_model.asset("training_set")
 
 
 @pytest.fixture
 def live(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Demo sources in the temporary data directory, the ticket API serving them."""
-    generate(settings, days=250, customers=250, seed=5)
+    """Demo sources in the temporary data directory, the ticket API serving them.
+
+    600 customers: the drift verdicts below need that many rows per snapshot."""
+    generate(settings, days=180, customers=600, seed=42)
     with DemoApiServer(settings, host="127.0.0.1", port=0) as server:
         monkeypatch.setenv("TRAINING_PIPELINE_API_URL", server.url)
         yield Settings.from_env()
@@ -89,10 +98,17 @@ def source_counts(settings: Settings) -> tuple[int, int]:
     return customers, tickets
 
 
-def test_the_graph_goes_from_raw_sources_to_marts_and_features_then_takes_a_new_batch(
+def current_snapshot(settings: Settings) -> pd.DataFrame:
+    with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
+        return latest_snapshot(con, CHURN)
+
+
+def test_the_graph_goes_from_raw_sources_to_features_then_a_new_batch_then_a_drifted_day(
     live: Settings,
 ):
-    first = materialize(live)
+    first = materialize(live, [*data_assets(live), training_set])
+    training = load_training_set(first.output_for_node(churn_model.step("training_set")))
+    reference = reference_snapshots(training, CHURN)
     materialized = {e.asset_key.to_user_string() for e in first.get_asset_materialization_events()}
     assert {
         "raw/orders",
@@ -155,3 +171,12 @@ def test_the_graph_goes_from_raw_sources_to_marts_and_features_then_takes_a_new_
         == scalar(live, "select count(distinct order_id) from raw.orders")
         > distinct_orders
     )
+    normal = feature_drift(reference, current_snapshot(live), CHURN)
+    assert normal.severity != "error", normal.to_metadata()
+
+    # The demo's drifted day: cents for dollars, a complaint wave, a CRM segment rewrite.
+    generate(live, days=1, drift=True)
+    materialize(live)
+    drifted = feature_drift(reference, current_snapshot(live), CHURN)
+    assert drifted.severity == "error", drifted.to_metadata()
+    assert {"spend_30d", "open_tickets", "segment"} <= set(drifted.drifted_columns)
