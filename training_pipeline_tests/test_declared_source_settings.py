@@ -5,9 +5,7 @@ settle wait and quarantine lines for every declared files source."""
 from __future__ import annotations
 
 import ast
-import os
 import re
-import subprocess
 import sys
 import textwrap
 from dataclasses import replace
@@ -97,21 +95,18 @@ def test_a_declaration_that_is_not_yaml_is_left_to_the_load_which_names_it(tmp_p
     assert declared_variables(tmp_path / "defs") == {}
 
 
-def test_loading_the_definitions_refuses_a_bad_declared_url_before_any_run(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_PIPELINE_")}
-    env |= {"TRAINING_PIPELINE_DATA_DIR": str(tmp_path), "TRAINING_PIPELINE_API_URL": "garbage"}
-    loaded = subprocess.run(
-        [sys.executable, "-c", "from training_pipeline.definitions import defs; defs()"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert loaded.returncode != 0
-    last_line = loaded.stderr.strip().splitlines()[-1]
-    assert "TRAINING_PIPELINE_API_URL='garbage' is refused: its scheme is not http" in last_line
+def test_loading_the_definitions_refuses_a_bad_declared_url_before_any_run(settings, monkeypatch):
+    """In process, as the code server calls ``defs()``; that importing the definitions
+    reads no setting is test_settings_validation's subject (in a fresh interpreter)."""
+    from training_pipeline.definitions import defs
+
+    monkeypatch.setenv("TRAINING_PIPELINE_API_URL", "garbage")
+    with pytest.raises(SettingsError) as refused:
+        defs()
+    message = str(refused.value)
+    assert "TRAINING_PIPELINE_API_URL='garbage' is refused: its scheme is not http" in message
     support = DEFAULT_PROJECT_DIR / "defs" / "churn" / "support" / "defs.yaml"
-    assert f"base_url_env of source 'tickets' in {support}" in last_line
+    assert f"base_url_env of source 'tickets' in {support}" in message
 
 
 # --- the churn demo reads its sources' declarations ----------------------------------
