@@ -29,7 +29,7 @@ from training_pipeline.settings import (
 )
 
 # The order-file tests' `dirs` and `con` fixtures; the DuckLake and S3 tests' services.
-pytest_plugins = ["order_file_helpers", "lake_helpers", "s3_helpers"]
+pytest_plugins = ["order_file_helpers", "postgres_helpers", "s3_helpers"]
 
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 # Tuning defaults to every core; tests share the machine (and often run beside each

@@ -5,16 +5,18 @@ connection stays confined and never downloads an extension."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
+from s3_helpers import KEY_ID, SECRET
 
 from training_pipeline.environment import SettingsError
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ingestion.lake import DuckLake, extension_file, prepare
+from training_pipeline.ingestion.lake import DuckLake, S3Access, extension_file, prepare
 from training_pipeline.settings import DuckDBLimits, Settings
 
 LIMITS = DuckDBLimits(memory_limit="256MB", threads=1)
@@ -150,3 +152,23 @@ def test_a_bad_catalog_url_is_refused_with_its_password_masked(monkeypatch):
     with pytest.raises(SettingsError, match="postgresql") as refused:
         Settings.from_env()
     assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.postgres
+def test_a_ducklake_with_its_data_on_s3_keeps_the_rows_in_the_bucket(
+    lake_catalog, s3_bucket, tmp_path
+):
+    bucket, fs = s3_bucket
+    s3 = S3Access(KEY_ID, SECRET, endpoint_url=os.environ["TRAINING_PIPELINE_S3_ENDPOINT_URL"])
+    lake = DuckLake(lake_catalog, f"s3://{bucket}/lake", s3=s3)
+    with wh.connect(tmp_path / "warehouse.duckdb", limits=LIMITS, lake=lake) as con:
+        wh.ensure_raw_table(con, "orders", ["order_id"])
+        # More rows than DuckLake inlines into its catalog, so a data file is written.
+        con.execute(
+            "insert into raw.orders select i::varchar, 'test', 'ref', 'b1', now() "
+            "from range(1000) t(i)"
+        ).fetchall()
+    with wh.connect(tmp_path / "warehouse.duckdb", limits=LIMITS, lake=lake, read_only=True) as con:
+        assert wh.table_row_count(con, "raw", "orders") == 1000
+    assert fs.find(f"{bucket}/lake"), "no data file in the bucket"
+    assert not (tmp_path / "lake").exists()
