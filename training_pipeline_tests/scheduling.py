@@ -33,7 +33,7 @@ HEAVIEST_FIRST = (
     "test_crash_recovery.py::test_kill_9",
     "test_crash_recovery.py::test_the_chaos_script",
     "test_cli_run.py",
-    "test_ducklake_pipeline.py",  # two demo builds on a DuckLake: 160 CPU s
+    "test_ducklake_pipeline.py",  # two demo builds, on the file and on a DuckLake
     "test_drift.py",
     "test_end_to_end.py",
     "test_warehouse_pool.py",
@@ -44,7 +44,7 @@ HEAVIEST_FIRST = (
     "test_run_alerts_everywhere.py",
     "test_dbt_project.py",
 )
-PER_TEST = ("test_crash_recovery.py", "test_ducklake_pipeline.py")
+PER_TEST = ("test_crash_recovery.py",)
 
 
 def module_of(nodeid: str) -> str:
