@@ -29,10 +29,12 @@ from training_pipeline.setting_parsers import (
     directory,
     duration,
     http_url,
+    lake_data_path,
     memory_size,
     number,
     one_of,
     optional_http_url,
+    postgres_url,
     whole_number,
 )
 
@@ -52,6 +54,10 @@ MAX_LINE_BYTES_ENV = PREFIX + "MAX_LINE_BYTES"
 LANDING_SETTLE_ENV = PREFIX + "LANDING_SETTLE_S"
 FUTURE_TOLERANCE_ENV = PREFIX + "FUTURE_TOLERANCE_HOURS"
 MAX_REJECTED_SHARE_ENV = PREFIX + "MAX_REJECTED_SHARE"
+DUCKLAKE_CATALOG_ENV = PREFIX + "DUCKLAKE_CATALOG"
+DUCKLAKE_DATA_PATH_ENV = PREFIX + "DUCKLAKE_DATA_PATH"
+DUCKLAKE_WRITERS_ENV = PREFIX + "DUCKLAKE_WRITERS"
+S3_ENDPOINT_URL_ENV = PREFIX + "S3_ENDPOINT_URL"
 
 DEFAULT_UI_URL = "http://127.0.0.1:3000"  # where `make ui` serves the Dagster UI
 # 2 GB leaves an 8 GB laptop room for the Dagster webserver, daemon and code server and
@@ -127,6 +133,18 @@ VARIABLES: dict[str, Variable] = _declare(
     Variable(MAX_REJECTED_SHARE_ENV, number(0, 1),
              "expected a share of a batch's rows from 0 to 1 (0.05 blocks above 5 %)", "0.05",
              "5%"),
+    Variable(DUCKLAKE_CATALOG_ENV, postgres_url,
+             "expected the postgresql:// URL of the DuckLake catalog database (unset: the "
+             "warehouse is the DuckDB file)", None, "mysql://h/db", password_masked),
+    Variable(DUCKLAKE_DATA_PATH_ENV, lake_data_path,
+             "expected an absolute folder or an s3://bucket/prefix for DuckLake's data files "
+             "(default: <data dir>/lake)", None, "lake"),
+    Variable(DUCKLAKE_WRITERS_ENV, whole_number(1),
+             "expected a whole number >= 1 of steps that may write the DuckLake at once", "4",
+             "0"),
+    Variable(S3_ENDPOINT_URL_ENV, http_url,
+             "expected the http(s):// URL of an S3-compatible server (unset: AWS S3)", None,
+             "localhost:9000"),
     Variable(PREFIX + "RETRAIN_POLICY", one_of("on_drift", "on_new_data", "cron"),
              "expected one of on_drift, on_new_data, cron", "on_drift", "weekly"),
     Variable(PREFIX + "RETRAIN_CRON", cron, "expected a cron string such as '0 2 * * *'",

@@ -271,7 +271,9 @@ def _open_read_only(stack: ExitStack, settings: Settings) -> duckdb.DuckDBPyConn
     """The warehouse opened read-only; failing to open it is a LineageError."""
     path = settings.warehouse_path
     try:
-        return stack.enter_context(wh.connect(path, read_only=True, limits=settings.duckdb))
+        return stack.enter_context(
+            wh.connect(path, read_only=True, limits=settings.duckdb, lake=settings.lake)
+        )
     except FileNotFoundError as error:
         raise LineageError(str(error)) from None
     except duckdb.Error as error:

@@ -25,6 +25,7 @@ from training_pipeline.alerts import (
     deliver_once,
 )
 from training_pipeline.environment import (
+    DUCKLAKE_CATALOG_ENV,
     LANDING_SETTLE_ENV,
     MAX_FILE_BYTES_ENV,
     MAX_LINE_BYTES_ENV,
@@ -33,6 +34,7 @@ from training_pipeline.environment import (
     is_set,
 )
 from training_pipeline.ingestion import warehouse
+from training_pipeline.ingestion.lake import DuckLake, S3Access
 from training_pipeline.project import dbt_executable, dbt_project_of, seed_partial_parse
 from training_pipeline.settings import (
     DuckDBLimits,
@@ -43,8 +45,13 @@ from training_pipeline.settings import (
 )
 
 WAREHOUSE_POOL = "warehouse"
-"""Every step that opens the DuckDB file runs in this pool; its limit (1) is set in
-dagster_home/dagster.yaml so that only one process holds the file at a time."""
+"""Every step that opens the warehouse runs in this pool; its limit is set before any run
+(``runner.limit_pools``): 1 for the DuckDB file, which one process at a time may hold,
+``Settings.warehouse_writers`` for a DuckLake."""
+
+DBT_POOL = "dbt"
+"""dbt's builds on a DuckLake take turns among themselves (limit 1) while ingestion runs
+beside them: two builds would replace the same tables and share one target folder."""
 
 
 TRAINING_POOL = "training"
@@ -52,17 +59,50 @@ TRAINING_POOL = "training"
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file, and what a connection to it may use."""
+    """The DuckDB warehouse file, or a DuckLake when ``lake_catalog`` is set (its URL
+    and the S3 keys are handed on as their variables' names), and what a connection to
+    it may use."""
 
     path: str
     memory_limit: str
     threads: int
+    lake_catalog: str | None = None
+    lake_data_path: str | None = None
+    s3_key_id: str | None = None
+    s3_secret: str | None = None
+    s3_region: str = "us-east-1"
+    s3_endpoint_url: str | None = None
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         limits = DuckDBLimits(memory_limit=self.memory_limit, threads=self.threads)
-        with warehouse.connect(Path(self.path), read_only=read_only, limits=limits) as con:
+        with warehouse.connect(
+            Path(self.path), read_only=read_only, limits=limits, lake=self.lake()
+        ) as con:
             yield con
+
+    def lake(self) -> DuckLake | None:
+        if self.lake_catalog is None or self.lake_data_path is None:
+            return None
+        s3 = None
+        if self.s3_key_id and self.s3_secret:
+            s3 = S3Access(self.s3_key_id, self.s3_secret, self.s3_region, self.s3_endpoint_url)
+        return DuckLake(self.lake_catalog, self.lake_data_path, s3=s3)
+
+    @classmethod
+    def of(cls, settings: Settings) -> WarehouseResource:
+        lake, s3 = settings.lake, settings.lake.s3 if settings.lake else None
+        return cls(
+            path=str(settings.warehouse_path),
+            memory_limit=settings.duckdb.memory_limit,
+            threads=settings.duckdb.threads,
+            lake_catalog=_secret(DUCKLAKE_CATALOG_ENV, lake.catalog) if lake else None,
+            lake_data_path=lake.data_path if lake else None,
+            s3_key_id=_secret("AWS_ACCESS_KEY_ID", s3.key_id) if s3 else None,
+            s3_secret=_secret("AWS_SECRET_ACCESS_KEY", s3.secret) if s3 else None,
+            s3_region=s3.region if s3 else "us-east-1",
+            s3_endpoint_url=s3.endpoint_url if s3 else None,
+        )
 
 
 class FilesSourceResource(dg.ConfigurableResource):
@@ -152,7 +192,8 @@ class WarehouseDbtResource(DbtCliResource):
     the partial-parse file of the previous run and re-parse the whole project each time.
     Here every invocation on the same warehouse shares ``state_dir``: the profile (which
     names the warehouse) is the same each time, so dbt's partial parsing holds across
-    runs.  Invocations never overlap: dbt runs only in steps of the warehouse pool.
+    runs.  Invocations never overlap: dbt runs only in steps of the warehouse pool (the
+    DuckDB file) or of the dbt pool (a DuckLake), each of limit 1.
     """
 
     state_dir: str
@@ -205,12 +246,8 @@ def build_resources(
 ) -> dict[str, object]:
     """The pipeline's resources; ``raw_tables``: each declared source's table and columns."""
     return {
-        # The DuckDB file every stage reads and writes.
-        "warehouse": WarehouseResource(
-            path=str(settings.warehouse_path),
-            memory_limit=settings.duckdb.memory_limit,
-            threads=settings.duckdb.threads,
-        ),
+        # The DuckDB file (or the DuckLake) every stage reads and writes.
+        "warehouse": WarehouseResource.of(settings),
         # The declared sources' raw tables, created before dbt reads them.
         "raw_tables": RawTablesResource(
             tables={table: list(columns) for table, columns in (raw_tables or {}).items()}

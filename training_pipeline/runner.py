@@ -25,7 +25,12 @@ from training_pipeline.console import StepProgress, chatter_to, log_path_in
 from training_pipeline.environment import child_environment, publish_default
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_folder import seconds_until_settled
-from training_pipeline.resources import TRAINING_POOL, WAREHOUSE_POOL, FilesSourceResource
+from training_pipeline.resources import (
+    DBT_POOL,
+    TRAINING_POOL,
+    WAREHOUSE_POOL,
+    FilesSourceResource,
+)
 from training_pipeline.settings import REPO_ROOT, Settings
 from training_pipeline.stale_runs import release_dead_runs, run_tags, watch_for_dead_runs
 
@@ -35,7 +40,7 @@ if TYPE_CHECKING:
 JOB_NAME = "retrain_on_latest_data"
 
 
-def prepare_dagster_home() -> None:
+def prepare_dagster_home(warehouse_writers: int = 1) -> None:
     """Use the repo's Dagster home unless told otherwise, and set its pool up front.
 
     The instance's storage and the warehouse pool's limit are created here, once, before
@@ -47,29 +52,35 @@ def prepare_dagster_home() -> None:
     publish_default("DAGSTER_HOME", str(REPO_ROOT / "dagster_home"))
     publish_default("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     with dg.DagsterInstance.get() as instance:
-        limit_pools(instance)
+        limit_pools(instance, warehouse_writers)
         release_dead_runs(instance)
 
 
-def limit_pools(instance: dg.DagsterInstance) -> None:
+def limit_pools(instance: dg.DagsterInstance, warehouse_writers: int = 1) -> None:
+    """One slot per pool, but ``warehouse_writers`` (``Settings.warehouse_writers``) for the
+    warehouse pool: a DuckLake admits several writers, the DuckDB file one."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         raise RuntimeError(
             f"the Dagster instance at {instance.root_directory} cannot enforce pools, so "
             "runs could open the DuckDB warehouse at the same time"
         )
-    for pool in (WAREHOUSE_POOL, TRAINING_POOL):
+    for pool in (TRAINING_POOL, DBT_POOL):
         storage.set_concurrency_slots(pool, 1)
+    storage.set_concurrency_slots(WAREHOUSE_POOL, warehouse_writers)
 
 
 def table_counts(settings: Settings) -> dict[str, int]:
     """Row counts of every table and view in the warehouse, by schema.name."""
-    if not settings.warehouse_path.exists():
+    if settings.lake is None and not settings.warehouse_path.exists():
         return {}
-    with wh.connect(settings.warehouse_path, read_only=True, limits=settings.duckdb) as con:
+    with wh.connect(
+        settings.warehouse_path, read_only=True, limits=settings.duckdb, lake=settings.lake
+    ) as con:
         names = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_schema in ('raw', 'staging', 'marts') order by 1, 2"
+            "where table_catalog = current_database() "
+            "and table_schema in ('raw', 'staging', 'marts') order by 1, 2"
         ).fetchall()
         return {
             f"{schema}.{table}": con.execute(
@@ -166,7 +177,7 @@ def run_everything(settings: Settings, model: str | None = None) -> int:
 
 
 def _run_everything(settings: Settings, model: str | None, terminal: TextIO) -> int:
-    prepare_dagster_home()
+    prepare_dagster_home(settings.warehouse_writers)
     from training_pipeline.components import COMPONENT_TYPES
     from training_pipeline.components.loader import load_project
     from training_pipeline.components.models import models_of
@@ -226,7 +237,7 @@ def alert_failed(
 
 
 def run_ui(settings: Settings, host: str, port: int) -> int:
-    prepare_dagster_home()
+    prepare_dagster_home(settings.warehouse_writers)
     bin_dir = os.path.dirname(sys.executable)
     command = [os.path.join(bin_dir, "dagster"), "dev", "-w", "workspace.yaml"]
     with companions_for(settings) as companions:

@@ -105,6 +105,30 @@ def database_url(text: str) -> str:
     return text.strip()
 
 
+def postgres_url(text: str) -> str:
+    """A ``postgresql://`` URL with a host and a database, as libpq (DuckDB's postgres
+    extension) reads it."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("its scheme is not postgresql")
+    if not parts.hostname or not parts.path.strip("/"):
+        raise ValueError("it names no host or no database")
+    return text.strip()
+
+
+def lake_data_path(text: str) -> str:
+    """An ``s3://bucket/prefix`` or an absolute folder (a relative one would move with
+    each process's working directory)."""
+    text = text.strip()
+    if text.startswith("s3://"):
+        if not urlsplit(text).netloc:
+            raise ValueError("it names no bucket")
+        return text
+    if "://" in text or not text.startswith("/"):
+        raise ValueError("it is neither an s3:// URL nor an absolute folder")
+    return text
+
+
 def http_url(text: str) -> str:
     parts = urlsplit(text.strip())
     if parts.scheme not in ("http", "https"):

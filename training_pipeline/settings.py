@@ -22,6 +22,9 @@ from training_pipeline.environment import (  # noqa: F401
     DEFAULT_DUCKDB_MEMORY_LIMIT,
     DEFAULT_DUCKDB_THREADS,
     DEFAULT_UI_URL,
+    DUCKLAKE_CATALOG_ENV,
+    DUCKLAKE_DATA_PATH_ENV,
+    DUCKLAKE_WRITERS_ENV,
     FUTURE_TOLERANCE_ENV,
     LANDING_SETTLE_ENV,
     MAX_FILE_BYTES_ENV,
@@ -31,13 +34,16 @@ from training_pipeline.environment import (  # noqa: F401
     OPTUNA_STORAGE_ENV,
     PREFIX,
     PROJECT_DIR_ENV,
+    S3_ENDPOINT_URL_ENV,
     THREADS_ENV,
     UI_URL_ENV,
     WEBHOOK_URL_ENV,
     SettingsError,
     publish,
     read,
+    value_of,
 )
+from training_pipeline.ingestion.lake import DuckLake, S3Access
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -137,6 +143,7 @@ class Settings:
     optuna_storage: str | None = None
     webhook_url: str | None = None
     ui_url: str = DEFAULT_UI_URL
+    lake: DuckLake | None = None  # None: the warehouse is the DuckDB file
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -153,6 +160,7 @@ class Settings:
             optuna_storage=read(OPTUNA_STORAGE_ENV),
             webhook_url=read(WEBHOOK_URL_ENV),
             ui_url=read(UI_URL_ENV),
+            lake=_lake_from_env(data_dir),
         )
         settings.check_contained()
         # Child processes inherit the resolved paths: dbt runs in the project's dbt/ and
@@ -195,6 +203,11 @@ class Settings:
     @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def warehouse_writers(self) -> int:
+        """How many steps may write the warehouse at once: the ``warehouse`` pool's limit."""
+        return self.lake.writers if self.lake else 1
 
     @property
     def duckdb_temp_dir(self) -> Path:
@@ -246,3 +259,25 @@ class Settings:
     def demo_dir(self) -> Path:
         """Where the demo source systems keep their own state (not the pipeline's)."""
         return self.data_dir / "demo"
+
+
+def s3_access_from_env() -> S3Access:
+    """The standard AWS variables (as boto3 and s3fs read them) and the S3 endpoint."""
+    key_id, secret = value_of("AWS_ACCESS_KEY_ID"), value_of("AWS_SECRET_ACCESS_KEY")
+    if not key_id or not secret:
+        raise SettingsError(
+            "an s3:// location is configured but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "are not both set"
+        )
+    region = value_of("AWS_REGION") or value_of("AWS_DEFAULT_REGION") or "us-east-1"
+    return S3Access(key_id, secret, region, read(S3_ENDPOINT_URL_ENV))
+
+
+def _lake_from_env(data_dir: Path) -> DuckLake | None:
+    """The DuckLake warehouse when ``TRAINING_PIPELINE_DUCKLAKE_CATALOG`` is set."""
+    catalog = read(DUCKLAKE_CATALOG_ENV)
+    if catalog is None:
+        return None
+    data_path = read(DUCKLAKE_DATA_PATH_ENV) or str(data_dir / "lake")
+    s3 = s3_access_from_env() if data_path.startswith("s3://") else None
+    return DuckLake(catalog, data_path, read(DUCKLAKE_WRITERS_ENV), s3)

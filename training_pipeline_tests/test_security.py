@@ -187,7 +187,7 @@ class FakeDagsterDev:
 def ui_command(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> list[str]:
     """The `dagster dev` command line `training-pipeline ui` would start."""
     fake = FakeDagsterDev()
-    monkeypatch.setattr(runner, "prepare_dagster_home", lambda: None)
+    monkeypatch.setattr(runner, "prepare_dagster_home", lambda warehouse_writers: None)
     monkeypatch.setattr(runner, "companions_for", lambda settings: nullcontext([]))
     monkeypatch.setattr(runner.subprocess, "Popen", fake)
     monkeypatch.setattr(runner.signal, "signal", lambda *args: None)

@@ -12,6 +12,7 @@ from training_pipeline.assets.dbt_translator import TrainingPipelineDbtTranslato
 from training_pipeline.cleaning.nulled_values import NulledCount, nulled_values_by_relation
 from training_pipeline.project import dbt_project_for
 from training_pipeline.resources import (
+    DBT_POOL,
     WAREHOUSE_POOL,
     RawTablesResource,
     WarehouseDbtResource,
@@ -25,21 +26,22 @@ BUILD_ARGS = ("build", "--exclude", "resource_type:unit_test")
 
 
 def cleaned_tables_of(settings: Settings) -> dg.AssetsDefinition:
-    """The dbt assets of the configured project folder's models."""
-    return cleaned_tables_for(settings.project_dir)
+    """The dbt assets of the configured project folder's models: in the warehouse pool on
+    the DuckDB file, in their own pool on a DuckLake, so ingestion runs beside them."""
+    return cleaned_tables_for(settings.project_dir, DBT_POOL if settings.lake else WAREHOUSE_POOL)
 
 
 @cache
-def cleaned_tables_for(project_dir: Path) -> dg.AssetsDefinition:
-    """One asset per dbt model of ``project_dir``'s manifest, built once per folder (the
-    definitions and each declared model's lookups share it)."""
+def cleaned_tables_for(project_dir: Path, pool: str = WAREHOUSE_POOL) -> dg.AssetsDefinition:
+    """One asset per dbt model of ``project_dir``'s manifest, built once per folder and
+    pool (the definitions and each declared model's lookups share it)."""
     project = dbt_project_for(project_dir)
 
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
         dagster_dbt_translator=TrainingPipelineDbtTranslator(),
-        pool=WAREHOUSE_POOL,
+        pool=pool,
     )
     def cleaned_tables(
         context: dg.AssetExecutionContext,
@@ -76,8 +78,8 @@ def _build(
         for relation, key in built.items()
         if (counted := _counted_through(context.instance, key)) is not None
     }
-    # dbt has exited and this step still holds the warehouse pool's slot, so reading the
-    # file now cannot collide with any writer.
+    # dbt has exited and this step still holds its pool's slot, so reading the file now
+    # cannot collide with any writer (a DuckLake admits readers beside writers anyway).
     with warehouse.connect(read_only=True) as con:
         counts = nulled_values_by_relation(con, built, after)
     for relation, batch in counts.items():

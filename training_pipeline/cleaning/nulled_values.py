@@ -46,7 +46,7 @@ def _column_names(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> se
         name
         for (name,) in con.execute(
             "select column_name from information_schema.columns "
-            "where table_schema = ? and table_name = ?",
+            "where table_catalog = current_database() and table_schema = ? and table_name = ?",
             [schema, table],
         ).fetchall()
     }

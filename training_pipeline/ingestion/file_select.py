@@ -61,7 +61,8 @@ def select_as_text_sql(
         columns = ", ".join(quote_identifier(c) for c in declared)
         return (
             f"select {columns} from read_json(?, format = 'newline_delimited', "
-            f"columns = {{{spec}}}, compression = 'none', maximum_object_size = {backstop})"
+            f"columns = {{{spec}}}, compression = 'uncompressed', "
+            f"maximum_object_size = {backstop})"
         )
     columns = ", ".join(
         _absent(c)

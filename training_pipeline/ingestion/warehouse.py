@@ -3,7 +3,8 @@
 DuckDB lets one process write a database file at a time, and a read-only connection
 cannot open it while another process writes.  Nothing here retries or sleeps around
 that: every Dagster step that opens the file is in the ``warehouse`` concurrency pool
-(limit 1), so steps take turns instead of colliding.
+(limit 1), so steps take turns instead of colliding.  A DuckLake warehouse (``lake.py``)
+admits several writers; the pool's limit is then its ``writers``.
 
 Every connection is confined to the warehouse's folder, the data directory: DuckDB's
 file readers and writers (``read_csv``, ``COPY``, ``ATTACH``, extension installs) refuse
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from training_pipeline.ingestion.lake import DuckLake, open_lake
 from training_pipeline.settings import DUCKDB_TEMP_DIR_NAME, DuckDBLimits
 
 RAW_SCHEMA = "raw"
@@ -35,7 +37,7 @@ LEGACY_MANIFEST_SOURCE = "order_files"
 _BOOKKEEPING_DDL = (
     f"""
     create table if not exists {RAW_SCHEMA}.ingestion_batches (
-        batch_id varchar primary key,
+        batch_id varchar not null{{primary_key}},
         source varchar not null,
         started_at timestamp not null,
         finished_at timestamp not null,
@@ -54,7 +56,7 @@ _BOOKKEEPING_DDL = (
         mtime_ns bigint not null,
         ctime_ns bigint not null,
         format varchar not null,
-        status varchar not null check (status in ('loaded', 'quarantined')),
+        status varchar not null{{status_check}},
         rows_landed bigint,
         rows_loaded bigint not null,
         batch_id varchar not null,
@@ -80,7 +82,7 @@ _BOOKKEEPING_DDL = (
     )""",
     f"""
     create table if not exists {RAW_SCHEMA}.source_cursors (
-        source varchar primary key,
+        source varchar not null{{primary_key}},
         cursor_value varchar not null,
         updated_at timestamp not null
     )""",
@@ -103,14 +105,19 @@ def quote_identifier(name: str) -> str:
 
 @contextmanager
 def connect(
-    path: Path, *, limits: DuckDBLimits, read_only: bool = False
+    path: Path,
+    *,
+    limits: DuckDBLimits,
+    read_only: bool = False,
+    lake: DuckLake | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse; writers create it (and its folder) on first use.
 
     ``limits`` are the settings' (``Settings.duckdb``); the connection can read and
-    write files only inside ``path``'s folder.
+    write files only inside ``path``'s folder (and a DuckLake's data path).  With
+    ``lake`` the warehouse is that DuckLake, and ``path`` only places the data directory.
     """
-    if read_only and not path.exists():
+    if lake is None and read_only and not path.exists():
         raise FileNotFoundError(
             f"warehouse {path} does not exist yet: materialize the ingestion assets first"
         )
@@ -121,28 +128,52 @@ def connect(
         "memory_limit": limits.memory_limit,
         "threads": limits.threads,
         "temp_directory": str(data_dir / DUCKDB_TEMP_DIR_NAME),
-        # icu, json and parquet are statically linked: never download any.
+        # icu, json and parquet are statically linked, DuckLake's come from their wheels
+        # (lake.py): never download any.
         "autoinstall_known_extensions": False,
     }
-    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    database = ":memory:" if lake else str(path)
+    con = duckdb.connect(database, read_only=read_only and not lake, config=config)
     try:
-        confine(con, data_dir)
+        if lake is None:
+            confine(con, data_dir)
+        else:
+            open_lake(con, lake, read_only=read_only)
+            confine_beside_lake(con, data_dir, lake)
         yield con
-        if not read_only:
+        if not read_only and lake is None:
             # Fold the WAL into the file so a crash later cannot lose a finished step.
+            # (A DuckLake's commits are durable in its catalog when they return.)
             con.execute("checkpoint").fetchall()
     finally:
         con.close()
 
 
-def confine(con: duckdb.DuckDBPyConnection, directory: Path) -> None:
-    """Let the connection touch files only under ``directory``, for the rest of its life.
+def confine(con: duckdb.DuckDBPyConnection, *directories: Path, remote: Sequence[str] = ()) -> None:
+    """Let the connection touch files only under ``directories`` (and the ``remote``
+    prefixes, e.g. a DuckLake's ``s3://`` data path), for the rest of its life.
 
     DuckDB takes ``allowed_directories`` only while external access is still enabled,
     and external access cannot be re-enabled once disabled, so the order is fixed.
     """
-    con.execute("set allowed_directories = ?", [[str(directory)]]).fetchall()
+    allowed = [str(d.resolve()) for d in directories] + list(remote)
+    con.execute("set allowed_directories = ?", [allowed]).fetchall()
     con.execute("set enable_external_access = false").fetchall()
+
+
+def confine_beside_lake(con: duckdb.DuckDBPyConnection, data_dir: Path, lake: DuckLake) -> None:
+    """Confine a connection with ``lake`` attached to ``data_dir`` and the lake's data path."""
+    if lake.on_s3:
+        confine(con, data_dir, remote=(lake.data_prefix,))
+    else:
+        confine(con, data_dir, Path(lake.data_path))
+
+
+def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the connection's default catalog is a DuckLake, which keeps no primary
+    key, unique or check constraint."""
+    query = "select type from duckdb_databases() where database_name = current_database()"
+    return con.execute(query).fetchall()[0][0] == "ducklake"
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> None:
@@ -159,8 +190,13 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, table: str, columns: Sequen
 def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw schema, its tables and the ingestion bookkeeping if absent."""
     con.execute(f"create schema if not exists {RAW_SCHEMA}").fetchall()
+    lake = is_lake(con)
+    constraints = {
+        "primary_key": "" if lake else " primary key",
+        "status_check": "" if lake else " check (status in ('loaded', 'quarantined'))",
+    }
     for ddl in _BOOKKEEPING_DDL:
-        con.execute(ddl).fetchall()
+        con.execute(ddl.format(**constraints)).fetchall()
     # Before manifests were kept per source, order files were the only files source.
     con.execute(
         f"alter table {RAW_SCHEMA}.file_manifest add column if not exists source varchar "
@@ -227,16 +263,23 @@ def read_cursor(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
 
 
 def write_cursor(con: duckdb.DuckDBPyConnection, source: str, value: str) -> None:
+    if is_lake(con):  # no primary key to replace on: the caller's transaction holds both
+        con.execute(
+            f"delete from {RAW_SCHEMA}.source_cursors where source = ?", [source]
+        ).fetchall()
+        verb = "insert"
+    else:
+        verb = "insert or replace"
     con.execute(
-        f"insert or replace into {RAW_SCHEMA}.source_cursors values (?, ?, ?)",
-        [source, value, utc_now()],
+        f"{verb} into {RAW_SCHEMA}.source_cursors values (?, ?, ?)", [source, value, utc_now()]
     ).fetchall()
 
 
 def table_row_count(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int | None:
     """Row count of a table, or None when it does not exist (yet)."""
     exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = ? and table_name = ?",
         [schema, table],
     ).fetchall()[0][0]
     if not exists:
