@@ -51,6 +51,7 @@ def build_server(settings: Settings, models: Sequence[str], limits: Limits) -> S
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     from training_pipeline.components.models import ModelChoiceError, declared_models
     from training_pipeline.serving.app import Limits
@@ -66,6 +67,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     limits = Limits(args.max_body_bytes, args.max_records, args.watch_interval)
     app = build_server(settings, args.model or declared, limits)
+    # One thread per prediction: for a handful of rows, OpenMP workers (gradient boosting)
+    # cost more in wake-ups and spinning than they save, and the two cores are shared.
+    threadpool_limits(1)
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
     return 0
 

@@ -169,7 +169,7 @@ def test_metrics_count_requests_by_status_and_show_the_version_served(client):
     assert f'serving_model_version_info{{model="{NAME}",version="{version}"}} 1.0' in text
 
 
-def _wait_until(condition, timeout_s: float = 10.0) -> None:
+def _wait_until(condition, timeout_s: float = 30.0) -> None:
     import time
 
     deadline = time.monotonic() + timeout_s

@@ -83,8 +83,7 @@ class FeatureSpec:
             raise RequestError(413, "", f"{len(records)} records; at most {max_records}")
         for index, record in enumerate(records):
             self._check(record, "" if single else f"records[{index}].")
-        frame = pd.DataFrame.from_records(records, columns=self.names)
-        return _as_trained(frame, self.columns), single
+        return _as_trained(records, self.columns), single
 
     def _check(self, record: Any, where: str) -> None:
         if not isinstance(record, dict):
@@ -101,16 +100,18 @@ class FeatureSpec:
             raise RequestError(422, where + extra[0], "not a feature of this model")
 
 
-def _as_trained(frame: pd.DataFrame, columns: tuple[tuple[str, str], ...]) -> pd.DataFrame:
-    """Numbers as float64 and missing categories as NaN: a null arrives as ``None``,
-    which an object column keeps and ``SimpleImputer`` would not see as missing."""
+def _as_trained(
+    records: Sequence[Mapping[str, Any]], columns: tuple[tuple[str, str], ...]
+) -> pd.DataFrame:
+    """The records as columns: numbers as float64, categories as objects, a null as NaN
+    (``None`` in an object column is not missing to ``SimpleImputer``).  Built column
+    by column from arrays: several times faster than ``DataFrame.from_records`` for the
+    one-record requests that dominate."""
+    data = {}
     for name, role in columns:
-        values = frame[name]
-        if role == NUMERIC:
-            frame[name] = values.astype("float64")
-        else:
-            frame[name] = values.astype(object).where(values.notna(), np.nan)
-    return frame
+        values = [np.nan if record[name] is None else record[name] for record in records]
+        data[name] = np.array(values, dtype=float if role == NUMERIC else object)
+    return pd.DataFrame(data, copy=False)
 
 
 def _fits(value: Any, role: str) -> bool:
