@@ -3,7 +3,9 @@ with the training set the server smoke-tests it on, and a decision threshold."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,8 @@ from typing import Any
 import pandas as pd
 from fitted_models import fitted, register, training_rows
 
+from training_pipeline.ingestion.file_formats import sha256_of
+from training_pipeline.ml.datasets import TrainingSet
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.reproduce import TRAINING_SET_FILE
 from training_pipeline_tests.churn_model import CHURN
@@ -44,9 +48,25 @@ def servable(
         fitted(family) if model is None else model,
         family=family,
         metrics=metrics,
-        extra_files={TRAINING_SET_FILE: training},
+        extra_files={TRAINING_SET_FILE: training, "training_set.json": manifest(training)},
     )
     return version.version
+
+
+def manifest(training: Path) -> bytes:
+    """The export manifest of ``training`` (what the drift checks read the reference from)."""
+    rows = pd.read_parquet(training)
+    dataset = TrainingSet(
+        path=str(training),
+        fingerprint=sha256_of(training),
+        rows=len(rows),
+        snapshots=rows[CHURN.time_column].nunique(),
+        first_snapshot=str(rows[CHURN.time_column].min()),
+        last_snapshot=str(rows[CHURN.time_column].max()),
+        label_mean=float(rows[CHURN.label].mean()),
+        batches=("batch-1",),
+    )
+    return json.dumps(dataclasses.asdict(dataset)).encode()
 
 
 def record(index: int = 0) -> dict[str, Any]:
