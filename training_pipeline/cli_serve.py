@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from training_pipeline.settings import Settings
@@ -21,9 +22,12 @@ if TYPE_CHECKING:
     from training_pipeline.serving.app import Limits
 
 
-def build_server(settings: Settings, models: Sequence[str], limits: Limits) -> Starlette:
-    """The app serving ``models``: refusals alerted (log and webhook, once per version),
-    swaps and refusals counted, predictions logged under the data directory."""
+def build_server(
+    settings: Settings, models: Sequence[str], limits: Limits, shadowed: Sequence[str] = ()
+) -> Starlette:
+    """The app serving ``models`` (and the candidates of ``shadowed`` in shadow):
+    refusals alerted (log and webhook, once per version), swaps and refusals counted,
+    predictions logged under the data directory."""
     from training_pipeline.alerts import AlertDestination, deliver_once
     from training_pipeline.lifecycle_alerts import serving_refused_alert
     from training_pipeline.ml.registry import ModelRegistry
@@ -31,6 +35,7 @@ def build_server(settings: Settings, models: Sequence[str], limits: Limits) -> S
     from training_pipeline.serving.loaded import NotServable
     from training_pipeline.serving.metrics import ServingMetrics
     from training_pipeline.serving.prediction_log import PredictionLog
+    from training_pipeline.serving.shadow import mark_started
     from training_pipeline.serving.swap import ServedModels
 
     metrics = ServingMetrics()
@@ -43,21 +48,30 @@ def build_server(settings: Settings, models: Sequence[str], limits: Limits) -> S
         alert = serving_refused_alert(refusal.model, refusal.version, refusal.reason, serving)
         deliver_once(alert, destination)
 
+    def shadowing(model: str, version: str) -> None:
+        mark_started(settings.prediction_logs_dir, model, version, datetime.now(UTC))
+
     registries = {name: ModelRegistry.for_model(settings.models_dir, name) for name in models}
-    served = ServedModels(registries, on_refused=refused, on_swapped=metrics.swapped)
+    served = ServedModels(
+        registries,
+        on_refused=refused,
+        on_swapped=metrics.swapped,
+        shadowed=shadowed,
+        on_shadowing=shadowing,
+    )
     log = PredictionLog(settings.prediction_logs_dir, on_dropped=metrics.log_dropped.inc)
     return build_app(served, metrics, log, limits)
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
-    from threadpoolctl import threadpool_limits
 
     from training_pipeline.components.models import ModelChoiceError, declared_models
     from training_pipeline.serving.app import Limits
 
     settings = Settings.from_env()
-    declared = list(declared_models(settings))
+    specs = declared_models(settings)
+    declared = list(specs)
     unknown = sorted(set(args.model or ()) - set(declared))
     if unknown or not declared:
         error = ModelChoiceError(
@@ -66,10 +80,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"training-pipeline serve: {error}", file=sys.stderr)
         return 1
     limits = Limits(args.max_body_bytes, args.max_records, args.watch_interval)
-    app = build_server(settings, args.model or declared, limits)
-    # One thread per prediction: for a handful of rows, OpenMP workers (gradient boosting)
-    # cost more in wake-ups and spinning than they save, and the two cores are shared.
-    threadpool_limits(1)
+    served = args.model or declared
+    shadowed = [name for name in served if specs[name].serve.shadow]
+    app = build_server(settings, served, limits, shadowed)
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
     return 0
 

@@ -29,7 +29,8 @@ from training_pipeline.spec.model_parts import Drift
 def logged(request_id: str, score: float = 0.25) -> dict:
     at = datetime.now(UTC).isoformat()
     output = {"score": score, "prediction": 0}
-    return entry(request_id, NAME, "v1", "production", at, {"age": 30, "segment": None}, output)
+    features = {"age": 30, "segment": None}
+    return entry(request_id, 0, NAME, "v1", "production", at, features, output)
 
 
 def test_the_log_writes_batches_as_whole_files_per_model(tmp_path: Path):

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from training_pipeline.serving.features import RequestError
+from training_pipeline.serving.loaded import LoadedModel
 from training_pipeline.serving.metrics import ServingMetrics
 from training_pipeline.serving.prediction_log import PredictionLog, entry
 from training_pipeline.serving.swap import ServedModels
@@ -45,6 +47,7 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        one_thread_per_prediction()
         served.start(limits.watch_interval_s)
         try:
             yield
@@ -57,38 +60,51 @@ def build_app(
         name = request.path_params["name"]
         started = time.perf_counter()
         request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-        status, payload = await _predict(request, name, request_id)
+        status, payload, shadow = await _predict(request, name, request_id)
         if name in served.slots:
             metrics.requests.labels(name, str(status)).inc()
             metrics.latency.labels(name).observe(time.perf_counter() - started)
             if status >= 400:
                 metrics.errors.labels(name, str(status)).inc()
-        return JSONResponse(payload, status, headers={REQUEST_ID_HEADER: request_id})
+        headers = {REQUEST_ID_HEADER: request_id}
+        return JSONResponse(payload, status, headers=headers, background=shadow)
 
-    async def _predict(request: Request, name: str, request_id: str) -> tuple[int, dict]:
+    async def _predict(
+        request: Request, name: str, request_id: str
+    ) -> tuple[int, dict, BackgroundTask | None]:
         if name not in served.slots:
-            return 404, {"error": f"no model {name!r} is served here", "field": "name"}
+            return 404, {"error": f"no model {name!r} is served here", "field": "name"}, None
         loaded = served.get(name)  # read once: this request finishes on this version
         if loaded is None:
-            return 503, {"error": f"model {name!r} has no verified production version yet"}
+            return 503, {"error": f"model {name!r} has no verified production version yet"}, None
         try:
             body = await _json_body(request, limits.max_body_bytes)
             frame, single = loaded.features.frame(body, limits.max_records)
         except RequestError as error:
-            return error.status, error.to_dict()
+            return error.status, error.to_dict(), None
+        records = [body] if single else body
         outputs = loaded.predict(frame)
         metrics.records.labels(name).inc(len(outputs))
-        if prediction_log is not None:
-            at = datetime.now(UTC).isoformat()
-            records = [body] if single else body
-            prediction_log.append(
-                entry(request_id, name, loaded.version, "production", at, record, output)
-                for record, output in zip(records, outputs, strict=True)
-            )
+        _log(request_id, loaded, "production", records, outputs)
         answer = {"model": name, "version": loaded.version, "request_id": request_id}
-        if single:
-            return 200, answer | outputs[0]
-        return 200, answer | {"predictions": outputs}
+        answer |= outputs[0] if single else {"predictions": outputs}
+        shadow = served.slots[name].shadow
+        if shadow is None or prediction_log is None:
+            return 200, answer, None
+        # After the response is sent: the client never waits for, or sees, the shadow.
+        return 200, answer, BackgroundTask(_shadow, request_id, shadow, frame, records)
+
+    def _shadow(request_id: str, shadow: LoadedModel, frame, records: list) -> None:
+        _log(request_id, shadow, "shadow", records, shadow.predict(frame))
+
+    def _log(request_id: str, loaded: LoadedModel, role: str, records: list, outputs) -> None:
+        if prediction_log is None:
+            return
+        at = datetime.now(UTC).isoformat()
+        prediction_log.append(
+            entry(request_id, index, loaded.name, loaded.version, role, at, record, output)
+            for index, (record, output) in enumerate(zip(records, outputs, strict=True))
+        )
 
     async def list_models(request: Request) -> Response:
         return JSONResponse({"models": [_summary(name) for name in served.slots]})
@@ -105,7 +121,8 @@ def build_app(
         if loaded is None:
             return {"name": name, "version": None, "ready": False, "refused": refused}
         shown = loaded.describe() if full else {"name": name, "version": loaded.version}
-        return shown | {"ready": True, "refused": refused}
+        shadow = None if slot.shadow is None else slot.shadow.version
+        return shown | {"ready": True, "refused": refused, "shadow": shadow}
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -129,6 +146,19 @@ def build_app(
         Route("/metrics", prometheus, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def one_thread_per_prediction() -> None:
+    """Limit OpenMP and BLAS to one thread on this thread, the event loop's, which runs
+    every prediction.  For a few rows, gradient boosting's OpenMP workers cost far more
+    in wake-ups and spinning than they save (measured: 207 ms instead of 6.5 ms of CPU
+    per single-record prediction on a loaded 2-core machine).  OpenMP's limit holds per
+    calling thread and only for runtimes already loaded, hence importing the ensembles
+    (which load scikit-learn's OpenMP runtime) first, and calling it in the lifespan."""
+    import sklearn.ensemble  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 async def _json_body(request: Request, max_bytes: int) -> object:

@@ -23,6 +23,7 @@ LEDGER = f"{SCHEMA}.prediction_log_files"
 # The log line's fields and their warehouse types (prediction_log.entry).
 COLUMNS = {
     "request_id": "VARCHAR",
+    "record": "INTEGER",
     "model": "VARCHAR",
     "version": "VARCHAR",
     "role": "VARCHAR",
@@ -44,7 +45,7 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {SCHEMA}")
     con.execute(
         f"create table if not exists {PREDICTIONS} (model varchar, version varchar, "
-        "role varchar, request_id varchar, predicted_at timestamptz, score double, "
+        "role varchar, request_id varchar, record integer, predicted_at timestamptz, score double, "
         "prediction double, features json, log_file varchar)"
     )
     con.execute(
@@ -72,7 +73,7 @@ def ingest(con: duckdb.DuckDBPyConnection, directory: Path, model: str) -> Inges
         con.execute("begin transaction")
         try:
             con.execute(
-                f"insert into {PREDICTIONS} select model, version, role, request_id, "
+                f"insert into {PREDICTIONS} select model, version, role, request_id, record, "
                 '"at", score, prediction, features, parse_filename(filename) from read_json(?, '
                 f"format = 'newline_delimited', columns = {columns}, filename = true)",
                 [[str(f) for f in new]],
@@ -113,3 +114,24 @@ def live_scores(
         "and role = 'production' and predicted_at >= ?",
         [model, version, since],
     ).df()["score"]
+
+
+def shadow_agreement(con: duckdb.DuckDBPyConnection, model: str) -> list[dict]:
+    """Per shadowed version: how many records it saw beside production, the share where
+    both decided the same (binary) and the mean absolute difference of their scores,
+    and when its shadowing began and last ran.  Newest shadow first."""
+    create_tables(con)
+    rows = con.execute(
+        "select s.version, any_value(p.version), count(*), "
+        "avg((s.prediction = p.prediction)::int), avg(abs(s.score - p.score)), "
+        "min(s.predicted_at), max(s.predicted_at) "
+        f"from {PREDICTIONS} s join {PREDICTIONS} p on s.model = p.model "
+        "and s.request_id = p.request_id and s.record = p.record and p.role = 'production' "
+        "where s.model = ? and s.role = 'shadow' group by s.version order by 6 desc",
+        [model],
+    ).fetchall()
+    names = ("shadow", "production", "records", "agreement", "mean_abs_score_difference")
+    return [
+        dict(zip(names, row[:5], strict=True)) | {"first_at": row[5], "last_at": row[6]}
+        for row in rows
+    ]

@@ -9,8 +9,8 @@ load any file it finds and delete it afterwards.  The queue holds at most
 counted (``on_dropped``) rather than slowing requests or growing memory without limit.
 
 Layout: ``<directory>/<model>/<UTC time>-<pid>-<sequence>.jsonl``, one line per record
-with ``request_id, model, version, role ("production" or "shadow"), at, features,
-score, prediction``.
+with ``request_id, record`` (its index in the request), ``model, version, role``
+("production" or "shadow"), ``at, features, score, prediction``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 def entry(
     request_id: str,
+    record: int,
     model: str,
     version: str,
     role: str,
@@ -45,6 +46,7 @@ def entry(
     """One log line's content."""
     return {
         "request_id": request_id,
+        "record": record,
         "model": model,
         "version": version,
         "role": role,

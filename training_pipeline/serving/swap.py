@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from training_pipeline.ml.artifacts import RegistryError
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.registry_store import INDEX_FILE
 from training_pipeline.serving.loaded import LoadedModel, NotServable, load_servable
+from training_pipeline.serving.shadow import shadow_candidate
 
 log = logging.getLogger(__name__)
 Refused = Callable[[NotServable], None]
@@ -47,7 +48,9 @@ class ModelSlot:
 
     name: str
     registry: ModelRegistry
+    shadowing: bool = False  # serve the gate-passing candidate in shadow
     served: LoadedModel | None = None
+    shadow: LoadedModel | None = None
     refused: dict[str, str] = field(default_factory=dict)  # version -> reason
     seen: tuple[int, int, int] | None = None
     # Serializes this slot's refreshes: the watcher's and a direct call in tests.
@@ -63,10 +66,16 @@ class ServedModels:
         *,
         on_refused: Refused,
         on_swapped: Swapped | None = None,
+        shadowed: Collection[str] = (),
+        on_shadowing: Callable[[str, str], None] = lambda model, version: None,
     ) -> None:
-        self.slots = {name: ModelSlot(name, registry) for name, registry in registries.items()}
+        self.slots = {
+            name: ModelSlot(name, registry, shadowing=name in shadowed)
+            for name, registry in registries.items()
+        }
         self._on_refused = on_refused
         self._on_swapped = on_swapped
+        self._on_shadowing = on_shadowing
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -102,22 +111,41 @@ class ServedModels:
                 log.error("model %s: cannot read its registry index: %s", name, error)
                 return
             slot.seen = stamp
-            current = None if slot.served is None else slot.served.version
-            if production == current or production in slot.refused:
-                return
-            if production is None:
-                slot.served = None
-                self._swapped(name, current, None)
-                return
-            try:
-                loaded = load_servable(slot.registry, name, production)
-            except NotServable as refusal:
-                slot.refused[production] = refusal.reason
-                log.error("%s; still serving %s", refusal, current or "nothing")
-                self._on_refused(refusal)
-                return
+            self._refresh_production(slot, production)
+            if slot.shadowing:
+                self._refresh_shadow(slot, production)
+
+    def _refresh_production(self, slot: ModelSlot, production: str | None) -> None:
+        current = None if slot.served is None else slot.served.version
+        if production == current or production in slot.refused:
+            return
+        if production is None:
+            slot.served = None
+            self._swapped(slot.name, current, None)
+            return
+        loaded = self._servable(slot, production, f"still serving {current or 'nothing'}")
+        if loaded is not None:
             slot.served = loaded
-            self._swapped(name, current, production)
+            self._swapped(slot.name, current, production)
+
+    def _refresh_shadow(self, slot: ModelSlot, production: str | None) -> None:
+        candidate = shadow_candidate(slot.registry.versions(), production)
+        current = None if slot.shadow is None else slot.shadow.version
+        if candidate == current or candidate in slot.refused:
+            return
+        slot.shadow = None if candidate is None else self._servable(slot, candidate, "no shadow")
+        if slot.shadow is not None:
+            log.info("model %s: %s now serves in shadow", slot.name, candidate)
+            self._on_shadowing(slot.name, slot.shadow.version)
+
+    def _servable(self, slot: ModelSlot, version: str, instead: str) -> LoadedModel | None:
+        try:
+            return load_servable(slot.registry, slot.name, version)
+        except NotServable as refusal:
+            slot.refused[version] = refusal.reason
+            log.error("%s; %s", refusal, instead)
+            self._on_refused(refusal)
+            return None
 
     def refresh_all(self) -> None:
         for name in self.slots:
