@@ -11,11 +11,10 @@ from training_pipeline.assets.model_names import OWNERS, DeclaredModel
 from training_pipeline.assets.model_training import Candidate
 from training_pipeline.assets.production_guard import verified_production
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.ingestion.warehouse import utc_now
 from training_pipeline.lifecycle_alerts import blocked_alert, promoted_alert
 from training_pipeline.ml.datasets import latest_snapshot
 from training_pipeline.ml.deployment import deploy
-from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline.ml.registry import ModelRegistry, utc_now
 from training_pipeline.ml.workflow import holdout_of, scores_of, stored_threshold
 from training_pipeline.resources import (
     WAREHOUSE_POOL,

@@ -32,6 +32,7 @@ from training_pipeline.ml.drift import (
 )
 from training_pipeline.ml.recovery import production_check
 from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline.ml.registry import utc_now as aware_utc_now
 from training_pipeline.ml.workflow import scores_of
 from training_pipeline.resources import (
     WAREHOUSE_POOL,
@@ -152,7 +153,8 @@ def current_scores(con, model: DeclaredModel, problem, version: str) -> pd.Serie
     ``drift.current_periods`` ("scores")."""
     drift = problem.drift
     if drift.predictions_window == "live":
-        return live_scores(con, model.name, version, utc_now() - timedelta(hours=drift.live_hours))
+        since = aware_utc_now() - timedelta(hours=drift.live_hours)  # predicted_at has a zone
+        return live_scores(con, model.name, version, since)
     table, time, score = model.spec.scores_table, problem.time_column, problem.scores.score
     newest = (
         f"select distinct {time} from {table} where model_version = ? "
