@@ -44,7 +44,7 @@ TITLES: dict[str, str] = {
     "production_pinned": "Production pinned",
     "production_unpinned": "Production unpinned",
     "training_data_stale": "Production model's training data is too old",
-    "serving_refused_version": "Server refused a production version; the old one serves",
+    "serving_refused_version": "Server refused a model version; the old one serves",
 }
 SUMMARY_CHARS = 500
 

@@ -151,11 +151,11 @@ def stale_alert(
 
 
 def serving_refused_alert(model: str, version: str, reason: str, serving: str | None) -> Alert:
-    """The online server would not serve production ``version`` (it failed verification,
-    loading or its smoke test) and keeps ``serving``."""
+    """The online server would not serve ``version`` (production, or the candidate to
+    shadow): it failed verification, loading or its smoke test.  ``serving`` stays."""
     message = (
-        f"Model {model}: the server refused production version {version} ({reason}); "
-        f"it keeps serving {serving or 'nothing'}."
+        f"Model {model}: the server refused version {version} ({reason}); it keeps "
+        f"serving {serving or 'nothing'}."
     )
-    details = {"production": version, "serving": serving, "reason": reason}
+    details = {"version": version, "serving": serving, "reason": reason}
     return _alert("serving_refused_version", model, message, f"serving_refused:{version}", details)

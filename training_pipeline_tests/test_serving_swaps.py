@@ -67,7 +67,7 @@ def test_a_corrupted_production_artifact_is_never_served_and_is_alerted(settings
     assert load.failures == []
     assert "corrupt or truncated" in refused[bad]
     alerts = [json.loads(line) for line in alert_log_path(settings).read_text().splitlines()]
-    assert [(a["kind"], a["details"]["production"], a["details"]["serving"]) for a in alerts] == [
+    assert [(a["kind"], a["details"]["version"], a["details"]["serving"]) for a in alerts] == [
         ("serving_refused_version", bad, good)
     ]
 

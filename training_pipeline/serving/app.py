@@ -94,7 +94,8 @@ def build_app(
         # After the response is sent: the client never waits for, or sees, the shadow.
         return 200, answer, BackgroundTask(_shadow, request_id, shadow, frame, records)
 
-    def _shadow(request_id: str, shadow: LoadedModel, frame, records: list) -> None:
+    async def _shadow(request_id: str, shadow: LoadedModel, frame, records: list) -> None:
+        # On the event loop's thread, like the request: its OpenMP limit holds here.
         _log(request_id, shadow, "shadow", records, shadow.predict(frame))
 
     def _log(request_id: str, loaded: LoadedModel, role: str, records: list, outputs) -> None:
