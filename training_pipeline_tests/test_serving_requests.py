@@ -9,6 +9,7 @@ import pytest
 from serving_models import NAME, churn_registry, record, servable
 from starlette.testclient import TestClient
 
+from training_pipeline.cli import main
 from training_pipeline.serving.app import Limits, build_app
 from training_pipeline.serving.metrics import ServingMetrics
 from training_pipeline.serving.swap import ServedModels
@@ -176,3 +177,13 @@ def _wait_until(condition, timeout_s: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.02)
+
+
+def test_serving_a_model_the_project_does_not_declare_is_refused_naming_the_declared_ones(
+    settings, capsys
+):
+    code = main(["serve", "--model", "nope", "--port", "0"])
+
+    error = capsys.readouterr().err
+    assert code == 1
+    assert "no model named nope" in error and "churn" in error

@@ -27,7 +27,9 @@ def _no_webhook(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRAINING_PIPELINE_ALERT_WEBHOOK_URL", raising=False)
 
 
-def test_promotions_and_rollbacks_under_load_swap_without_a_failed_request(settings: Settings):
+def test_promotions_and_rollbacks_even_while_pinned_swap_under_load_without_a_failed_request(
+    settings: Settings,
+):
     registry = churn_registry(settings.models_dir)
     first = servable(registry, "logistic_regression")
     second = servable(registry, "hist_gradient_boosting")
@@ -41,7 +43,8 @@ def test_promotions_and_rollbacks_under_load_swap_without_a_failed_request(setti
         load.wait_serving(second)
         registry.rollback(reason="test: back to the first")
         load.wait_serving(first)
-        registry.rollback(to=second, reason="test: the second again")
+        registry.pin(reason="test: hold production")
+        registry.rollback(to=second, reason="test: the second again, while pinned")
         load.wait_serving(second)
 
     # Each wait above saw the version it waited for answer; no request failed meanwhile.
