@@ -26,6 +26,7 @@ from training_pipeline.serving.loaded import LoadedModel
 from training_pipeline.serving.metrics import ServingMetrics
 from training_pipeline.serving.prediction_log import PredictionLog, entry
 from training_pipeline.serving.swap import ServedModels
+from training_pipeline.serving.threads import one_thread_per_prediction
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -147,19 +148,6 @@ def build_app(
         Route("/metrics", prometheus, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
-
-
-def one_thread_per_prediction() -> None:
-    """Limit OpenMP and BLAS to one thread on this thread, the event loop's, which runs
-    every prediction.  For a few rows, gradient boosting's OpenMP workers cost far more
-    in wake-ups and spinning than they save (measured: 207 ms instead of 6.5 ms of CPU
-    per single-record prediction on a loaded 2-core machine).  OpenMP's limit holds per
-    calling thread and only for runtimes already loaded, hence importing the ensembles
-    (which load scikit-learn's OpenMP runtime) first, and calling it in the lifespan."""
-    import sklearn.ensemble  # noqa: F401
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
 
 
 async def _json_body(request: Request, max_bytes: int) -> object:

@@ -28,6 +28,7 @@ from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.registry_store import INDEX_FILE
 from training_pipeline.serving.loaded import LoadedModel, NotServable, load_servable
 from training_pipeline.serving.shadow import shadow_candidate
+from training_pipeline.serving.threads import one_thread_per_prediction
 
 log = logging.getLogger(__name__)
 Refused = Callable[[NotServable], None]
@@ -170,5 +171,6 @@ class ServedModels:
             self._thread.join()
 
     def _watch(self, interval_s: float) -> None:
+        one_thread_per_prediction()  # smoke tests here share the cores with requests
         while not self._stop.wait(interval_s):
             self.refresh_all()
