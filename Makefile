@@ -23,11 +23,12 @@ MANIFEST := $(PROJECT_DIR)/dbt/target/manifest.json
 # The project's declarations: the dbt raw sources are generated from them.
 DECLARATIONS := $(shell find $(PROJECT_DIR)/defs -name defs.yaml)
 
-.PHONY: install run ui test test-fast lint bench clean-data weather-data
+.PHONY: install run ui serve bench-serving test test-fast lint bench clean-data weather-data
 
 DATA_DIR := $(or $(TRAINING_PIPELINE_DATA_DIR),$(CURDIR)/data)
 # Where `make ui` serves the Dagster UI.
 PORT ?= 3000
+SERVE_PORT ?= 8000
 WEATHER_LANDING := $(DATA_DIR)/landing/seattle_weather
 WEATHER_CSV = $(BIN)/python -c 'import pathlib, vega_datasets; \
 	print(pathlib.Path(vega_datasets.__file__).parent / "_data" / "seattle-weather.csv")'
@@ -64,6 +65,15 @@ run: install weather-data
 ui: install weather-data
 	$(BIN)/churn-demo world --if-missing
 	$(BIN)/training-pipeline ui --port $(PORT)
+
+## Every declared model's production version on http://127.0.0.1:$(SERVE_PORT)/v1/models
+## (make serve SERVE_PORT=8001), swapped when production changes.
+serve: install
+	$(BIN)/training-pipeline serve --port $(SERVE_PORT)
+
+## Latency at a fixed rate, saturation throughput and swaps under load (scripts/bench_serving.py).
+bench-serving: install
+	$(BIN)/python scripts/bench_serving.py $(BENCH_ARGS)
 
 ## The weather example's file, copied from the installed vega_datasets package into its
 ## landing folder the way a user's file arrives; only while that folder is empty.

@@ -27,6 +27,7 @@ AlertKind = Literal[
     "production_pinned",
     "production_unpinned",
     "training_data_stale",
+    "serving_refused_version",
 ]
 TITLES: dict[str, str] = {
     "run_failure": "Run failed",
@@ -43,6 +44,7 @@ TITLES: dict[str, str] = {
     "production_pinned": "Production pinned",
     "production_unpinned": "Production unpinned",
     "training_data_stale": "Production model's training data is too old",
+    "serving_refused_version": "Server refused a model version; the old one serves",
 }
 SUMMARY_CHARS = 500
 

@@ -30,6 +30,7 @@ from training_pipeline.cli_dbt import add_dbt_commands
 from training_pipeline.cli_lifecycle import add_lifecycle_commands
 from training_pipeline.cli_reproduce import add_reproduce_command
 from training_pipeline.cli_scaffold import add_scaffold_commands
+from training_pipeline.cli_serve import add_serve_command
 from training_pipeline.environment import SettingsError
 from training_pipeline.settings import Settings
 from training_pipeline.source_declarations import check_settings
@@ -221,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_reproduce_command(commands, _loads_project)
     add_dbt_commands(commands)
     add_scaffold_commands(commands)
+    add_serve_command(commands, _loads_project)
     return parser
 
 

@@ -13,7 +13,8 @@ its episode, and ``alerts.deliver_once`` lets only the first alert of an episode
 - a retraining: one per run requested (the sensor's run key);
 - a promotion, a blocked promotion: one per candidate version;
 - an alias change by an operator: one per change (its time);
-- stale training data: one per production version.
+- stale training data: one per production version;
+- a production version the server refused to serve: one per version.
 """
 
 from __future__ import annotations
@@ -185,3 +186,14 @@ def stale_alert(
         "limit_days": limit_days,
     }
     return _alert("training_data_stale", model, message, f"stale:{production}", details)
+
+
+def serving_refused_alert(model: str, version: str, reason: str, serving: str | None) -> Alert:
+    """The online server would not serve ``version`` (production, or the candidate to
+    shadow): it failed verification, loading or its smoke test.  ``serving`` stays."""
+    message = (
+        f"Model {model}: the server refused version {version} ({reason}); it keeps "
+        f"serving {serving or 'nothing'}."
+    )
+    details = {"version": version, "serving": serving, "reason": reason}
+    return _alert("serving_refused_version", model, message, f"serving_refused:{version}", details)

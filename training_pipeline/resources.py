@@ -154,6 +154,7 @@ class ModelStoreResource(dg.ConfigurableResource):
     datasets_dir: str
     reports_dir: str
     optuna_storage_url: str
+    prediction_logs_dir: str  # the online server's prediction log, until ingested
 
 
 class RowContractResource(dg.ConfigurableResource):
@@ -258,6 +259,7 @@ def build_resources(
             datasets_dir=str(settings.datasets_dir),
             reports_dir=str(settings.reports_dir),
             optuna_storage_url=_secret(OPTUNA_STORAGE_ENV, settings.optuna_storage_url),
+            prediction_logs_dir=str(settings.prediction_logs_dir),
         ),
         # The row contract every source's rows are held to.
         "row_contract": RowContractResource(

@@ -180,6 +180,7 @@ class Settings:
             "training-set exports": self.datasets_dir,
             "reports": self.reports_dir,
             "alert log": self.data_dir / "alerts",
+            "prediction logs": self.prediction_logs_dir,
             "demo state": self.demo_dir,
             "dbt state": self.dbt_state_dir,
         }
@@ -232,6 +233,11 @@ class Settings:
     def models_dir(self) -> Path:
         """The model registry: versions, their reports and the production alias."""
         return self.data_dir / "models"
+
+    @property
+    def prediction_logs_dir(self) -> Path:
+        """What the online server predicted, until ingested (serving/prediction_log.py)."""
+        return self.data_dir / "serving" / "predictions"
 
     @property
     def datasets_dir(self) -> Path:

@@ -5,6 +5,8 @@ allowed."""
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import shutil
 import typing
 from dataclasses import replace
@@ -81,6 +83,7 @@ def test_the_churn_example_owns_exactly_these_assets_checks_jobs_schedules_and_s
             "churn/validation",
             "churn/production",
             "churn/scores",
+            "churn/live_predictions",
             "features/customer_snapshots",  # a dependency: the dbt assets own it
         },
         "checks": {
@@ -192,8 +195,11 @@ def test_a_declaration_naming_only_its_data_and_gate_takes_every_other_default()
         "column_threshold": 0.1,
         "warn_share": 0.0,
         "error_share": 0.5,
+        "predictions_window": "scores",
+        "live_hours": 24,
     }
     assert spec.scores_table == "predictions.m" and spec.deployment.canary_rows == 200
+    assert spec.serve.model_dump() == {"shadow": False, "min_shadow_period": None}
 
 
 def test_the_spec_hash_names_the_declaration_exactly():
@@ -205,6 +211,41 @@ def test_the_spec_hash_names_the_declaration_exactly():
 
     assert first.spec_hash == same.spec_hash and len(first.spec_hash) == 64
     assert other.spec_hash != first.spec_hash
+
+
+def plain_churn_attributes() -> dict:
+    """The churn declaration without its templates."""
+    return churn_attributes() | {
+        "tuning": {"trials": 20},
+        "gate": {"floor": 0.75},
+        "retraining": {},
+        "drift": {"exclude": ["tenure_days"]},
+    }
+
+
+def test_serving_settings_at_their_defaults_leave_the_spec_hash_as_before_they_existed():
+    # Regression: a new spec field changed every model's hash, which retrains the model.
+    spec = ModelSpec.model_validate(plain_churn_attributes())
+    dump = spec.model_dump(mode="json")
+    del dump["serve"], dump["drift"]["predictions_window"], dump["drift"]["live_hours"]
+    canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"))
+
+    assert spec.spec_hash == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_the_serve_section_never_changes_the_spec_hash_but_a_live_drift_window_does():
+    base = plain_churn_attributes()
+    shadowed = base | {"serve": {"shadow": True, "min_shadow_period": "6h"}}
+    live = base | {"drift": {"predictions_window": "live"}}
+    spec = ModelSpec.model_validate(base)
+
+    assert ModelSpec.model_validate(shadowed).spec_hash == spec.spec_hash
+    assert ModelSpec.model_validate(live).spec_hash != spec.spec_hash
+
+
+def test_a_minimum_shadow_period_without_shadow_serving_is_refused_naming_the_field():
+    with pytest.raises(pydantic.ValidationError, match="min_shadow_period"):
+        ModelSpec.model_validate(plain_churn_attributes() | {"serve": {"min_shadow_period": "6h"}})
 
 
 def test_a_model_named_after_its_folder_when_the_declaration_names_none(project):

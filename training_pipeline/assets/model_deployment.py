@@ -12,12 +12,26 @@ from training_pipeline.assets.model_training import Candidate
 from training_pipeline.assets.production_guard import verified_production
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.lifecycle_alerts import blocked_alert, promoted_alert
+from training_pipeline.ml.registry import ModelRegistry, utc_now
 from training_pipeline.resources import (
     WAREHOUSE_POOL,
     AlertsResource,
     ModelStoreResource,
     WarehouseResource,
 )
+from training_pipeline.serving.shadow import shadow_wait, shadowed_since
+
+
+def promotion_block(
+    model: DeclaredModel, registry: ModelRegistry, store: ModelStoreResource, version: str
+) -> str | None:
+    """Why ``version`` is not promoted now: a person's decision (a pin, a rejection), or
+    a shadow period shorter than ``serve.min_shadow_period``; None when it may be."""
+    if (block := registry.promotion_block(version)) is not None:
+        return block
+    since = shadowed_since(model.prediction_logs_dir(store), model.name, version)
+    return shadow_wait(model.spec.serve.min_shadow_s, since, utc_now(), version)
+
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,7 +64,7 @@ def promote(
     guarded = verified_production(context, registry, alerts)
     run = (context.run.job_name, context.run.run_id)
     metrics = registry.get(candidate.version).metrics
-    if (block := registry.promotion_block(candidate.version)) is not None:
+    if (block := promotion_block(model, registry, store, candidate.version)) is not None:
         # A person's decision (a pin, a rejection) holds: recorded and alerted, not failed.
         production = registry.aliases().production
         context.log.warning(f"{candidate.version} not promoted: {block}")

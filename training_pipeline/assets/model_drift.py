@@ -9,6 +9,7 @@ drift at WARN or ERROR is alerted once per drift episode and severity
 """
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ from training_pipeline.ml.datasets import (
 )
 from training_pipeline.ml.recovery import production_check
 from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline.ml.registry import utc_now as aware_utc_now
 from training_pipeline.resources import (
     WAREHOUSE_POOL,
     AlertsResource,
@@ -38,6 +40,8 @@ from training_pipeline.resources import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from training_pipeline.ml.drift import DriftResult
 
 # Drift measurement and scoring (pandas, scikit-learn, evidently) are imported in the
@@ -143,32 +147,46 @@ def check_prediction_drift(
     if production is None:
         return no_reference()
     fitted = registry.load(production.version)
-    table, time, score = model.spec.scores_table, problem.time_column, problem.scores.score
-    periods = problem.drift.current_periods
-    newest = (
-        f"select distinct {time} from {table} where model_version = ? "
-        f"order by {time} desc limit {periods}"
-    )
-    window = "" if time is None else f"and {time} in ({newest})"
-    params = [production.version] * (1 if time is None else 2)
     with warehouse.connect(read_only=True) as con:
-        current = con.execute(
-            f"select {score} from {table} where model_version = ? {window}", params
-        ).df()
+        current = current_scores(con, model, problem, production.version)
+    window = problem.drift.predictions_window
     if current.empty:
+        where = "live predictions ingested" if window == "live" else "scores"
         return dg.AssetCheckResult(
-            passed=True, metadata={"skipped": f"no scores by {production.version} yet"}
+            passed=True, metadata={"skipped": f"no {where} by {production.version} yet"}
         )
     reason = too_few_rows(len(reference), len(current), problem.drift)
     if reason is not None:
         return not_judged(reason, len(reference), len(current), production.version)
-    drift = prediction_drift(scores_of(fitted, reference, problem), current[score], problem)
+    drift = prediction_drift(scores_of(fitted, reference, problem), current, problem)
     return check_result(
         drift,
         model.reports_dir(store) / "drift",
         "predictions",
-        {"production_model": production.version},
+        {"production_model": production.version, "current_window": window},
     )
+
+
+def current_scores(con, model: DeclaredModel, problem, version: str) -> "pd.Series":
+    """The current window of ``version``'s outputs: what the online server returned over
+    the last ``drift.live_hours`` ("live"), or the batch scores of the newest
+    ``drift.current_periods`` ("scores")."""
+    drift = problem.drift
+    if drift.predictions_window == "live":
+        from training_pipeline.serving.ingest import live_scores
+
+        since = aware_utc_now() - timedelta(hours=drift.live_hours)  # predicted_at has a zone
+        return live_scores(con, model.name, version, since)
+    table, time, score = model.spec.scores_table, problem.time_column, problem.scores.score
+    newest = (
+        f"select distinct {time} from {table} where model_version = ? "
+        f"order by {time} desc limit {drift.current_periods}"
+    )
+    window = "" if time is None else f"and {time} in ({newest})"
+    params = [version] * (1 if time is None else 2)
+    return con.execute(
+        f"select {score} from {table} where model_version = ? {window}", params
+    ).df()[score]
 
 
 def model_checks(model: DeclaredModel) -> list[dg.AssetChecksDefinition]:
@@ -192,13 +210,20 @@ def model_checks(model: DeclaredModel) -> list[dg.AssetChecksDefinition]:
         run = (context.run.job_name, context.run.run_id)
         return check_feature_drift(run, model, warehouse, model_store, alerts)
 
+    live = spec.drift.predictions_window == "live"
+
     @dg.asset_check(
-        asset=model.scores,
+        asset=model.live_predictions if live else model.scores,
         name="prediction_drift",
         pool=WAREHOUSE_POOL,
         automation_condition=dg.AutomationCondition.eager(),
-        description="Drift of the scored batch's scores against the production model's "
-        "scores on its own training reference.",
+        description=(
+            f"Drift of what production returned to clients over the last "
+            f"{spec.drift.live_hours} hours"
+            if live
+            else "Drift of the scored batch's scores"
+        )
+        + " against the production model's scores on its own training reference.",
     )
     def prediction_drift_check(
         warehouse: WarehouseResource, model_store: ModelStoreResource

@@ -70,6 +70,10 @@ class DeclaredModel:
         return self.key("scores")
 
     @property
+    def live_predictions(self) -> dg.AssetKey:
+        return self.key("live_predictions")
+
+    @property
     def feature_drift_check(self) -> dg.AssetCheckKey:
         # On the features asset, which two models may share: the name keeps them apart.
         return dg.AssetCheckKey(self.features_key, f"{self.name}_feature_drift")
@@ -89,3 +93,7 @@ class DeclaredModel:
 
     def reports_dir(self, store: ModelStoreResource) -> Path:
         return Path(store.reports_dir) / self.name
+
+    def prediction_logs_dir(self, store: ModelStoreResource) -> Path:
+        """The online server's prediction log: a folder per model (serving/prediction_log.py)."""
+        return Path(store.prediction_logs_dir)

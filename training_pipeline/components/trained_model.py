@@ -26,6 +26,7 @@ from training_pipeline.assets.model_deployment import deployment_assets
 from training_pipeline.assets.model_drift import model_checks
 from training_pipeline.assets.model_gate import gate_asset
 from training_pipeline.assets.model_names import DeclaredModel
+from training_pipeline.assets.model_serving import serving_assets
 from training_pipeline.assets.model_training import training_assets
 from training_pipeline.automation.model_automation import automation_defs
 from training_pipeline.components.base import ProjectComponent, current_settings
@@ -119,6 +120,7 @@ class TrainedModel(ProjectComponent):
     scores: Section = {}
     deployment: Section = {}
     freshness: Section = {}
+    serve: Section = {}
     pool: str = "training"
 
     _spec: ModelSpec | None = PrivateAttr(default=None)
@@ -166,7 +168,12 @@ def model_definitions(spec: ModelSpec, settings: Settings) -> dg.Definitions:
     """Everything model ``spec.name`` owns, keys and names derived from the name."""
     features_key = get_asset_key_for_model(dbt_assets_of_project(settings), spec.features_model)
     model = DeclaredModel(spec, features_key)
-    assets = [*training_assets(model), gate_asset(model), *deployment_assets(model)]
+    assets = [
+        *training_assets(model),
+        gate_asset(model),
+        *deployment_assets(model),
+        *serving_assets(model),
+    ]
     return dg.Definitions.merge(
         dg.Definitions(assets=assets, asset_checks=[*model_checks(model), data_age_check(model)]),
         automation_defs(model, settings.policy.sensor_interval_s),

@@ -90,6 +90,10 @@ class DriftSettings:
     column_threshold: float = 0.1
     warn_share: float = 0.0  # WARN when the drifted share exceeds this
     error_share: float = 0.5  # ERROR from this share on
+    # Prediction drift's current window: "scores" (the batch scores of the newest
+    # current_periods) or "live" (what the online server returned over live_hours).
+    predictions_window: str = "scores"
+    live_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -197,9 +201,13 @@ class ProblemSpec:
 
     def _check_drift(self) -> None:
         d = self.drift
-        for name in ("reference_periods", "current_periods", "min_rows"):
+        for name in ("reference_periods", "current_periods", "min_rows", "live_hours"):
             if getattr(d, name) < 1:
                 raise ValueError(f"drift.{name}: must be at least 1, got {getattr(d, name)}")
+        if d.predictions_window not in ("scores", "live"):
+            raise ValueError(
+                f"drift.predictions_window: {d.predictions_window!r}; allowed: scores, live"
+            )
         if d.column_threshold <= 0:
             raise ValueError(f"drift.column_threshold: must be positive, got {d.column_threshold}")
         if not 0 <= d.warn_share < d.error_share <= 1:

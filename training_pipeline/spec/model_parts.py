@@ -122,10 +122,14 @@ class Drift(_Part):
     column_threshold: float = 0.1
     warn_share: float = 0.0
     error_share: float = 0.5
+    # The prediction-drift check's current window: the batch scores table, or what the
+    # online server returned to clients over the last live_hours (its ingested log).
+    predictions_window: Literal["scores", "live"] = "scores"
+    live_hours: int = 24
 
     @model_validator(mode="after")
     def _shares(self) -> Drift:
-        for name in ("reference_periods", "current_periods", "min_rows"):
+        for name in ("reference_periods", "current_periods", "min_rows", "live_hours"):
             if getattr(self, name) < 1:
                 raise FieldError(name, f"{getattr(self, name)}", "an integer >= 1")
         if not 0 <= self.warn_share < self.error_share <= 1:
@@ -151,3 +155,30 @@ class Deployment(_Part):
         if self.canary_rows < 1:
             raise FieldError("canary_rows", f"{self.canary_rows} is too small", "an integer >= 1")
         return self
+
+
+class Serve(_Part):
+    """The online server (``training-pipeline serve``) and this model's candidates."""
+
+    # Serve the newest candidate that passed the gate in shadow: it gets a copy of every
+    # request, its predictions are logged beside production's but never returned.
+    shadow: bool = False
+    # A promotion waits until the candidate has shadowed live traffic this long
+    # (null: no wait).  Needs shadow: true.
+    min_shadow_period: str | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> Serve:
+        period = self.min_shadow_period
+        if period is not None and not re.fullmatch(DURATION_PATTERN, period):
+            raise FieldError("min_shadow_period", f"{period!r} is not a duration", "e.g. 6h, 2d")
+        if period is not None and not self.shadow:
+            raise FieldError(
+                "min_shadow_period", "is set but shadow is false", "shadow: true, or no period"
+            )
+        return self
+
+    @property
+    def min_shadow_s(self) -> int | None:
+        period = self.min_shadow_period
+        return None if period is None else duration_seconds(period)

@@ -33,6 +33,7 @@ from training_pipeline.spec.model_parts import (
     MetricChoice,
     Retraining,
     Scores,
+    Serve,
     Tuning,
     _Part,
 )
@@ -73,6 +74,7 @@ class ModelSpec(_Part):
     scores: Scores = Scores()
     deployment: Deployment = Deployment()
     freshness: Freshness = Freshness()
+    serve: Serve = Serve()
     pool: str = "training"
 
     @model_validator(mode="after")
@@ -137,9 +139,28 @@ class ModelSpec(_Part):
 
     @property
     def spec_hash(self) -> str:
-        """sha256 of the canonical JSON of every field: equal specs, equal hashes."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """sha256 of the canonical JSON of every field but ``NOT_HASHED``: equal specs,
+        equal hashes."""
+        dump = _without_later_defaults(self.model_dump(mode="json"))
+        canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# Fields added after declarations were deployed, with their defaults: left out of the
+# hash while at those defaults, so an unchanged declaration keeps its hash (a changed
+# hash retrains the model).  ``serve`` is never hashed: it changes how the model is
+# served, not what is trained.
+LATER_DEFAULTS: dict[str, dict] = {"drift": {"predictions_window": "scores", "live_hours": 24}}
+NOT_HASHED = ("serve",)
+
+
+def _without_later_defaults(dump: dict) -> dict:
+    dump = {k: v for k, v in dump.items() if k not in NOT_HASHED}
+    for section, defaults in LATER_DEFAULTS.items():
+        dump[section] = {
+            k: v for k, v in dump[section].items() if k not in defaults or defaults[k] != v
+        }
+    return dump
 
 
 def _check_names(spec: ModelSpec) -> None:
