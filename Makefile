@@ -41,7 +41,7 @@ install: $(VENV)/.synced $(MANIFEST)
 
 # The lock is the source of truth: --locked fails if pyproject.toml and uv.lock disagree.
 $(VENV)/.synced: pyproject.toml examples/churn_demo/pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --python $(PYTHON)
+	$(UV) sync --locked --all-extras --python $(PYTHON)
 	touch $@
 
 # Dagster reads the dbt manifest when it loads the definitions. Partial parsing: after
