@@ -108,12 +108,14 @@ class SqlSourceResource(dg.ConfigurableResource):
 
 
 class ModelStoreResource(dg.ConfigurableResource):
-    """Where models, training-set exports and tuning studies are kept."""
+    """Where models, training-set exports and tuning studies are kept, and how many
+    processes share one tuning's trials (more than 1: the study is on PostgreSQL)."""
 
     models_dir: str
     datasets_dir: str
     reports_dir: str
     optuna_storage_url: str
+    tuning_workers: int = 1
 
 
 class RowContractResource(dg.ConfigurableResource):
@@ -218,6 +220,7 @@ def build_resources(
             datasets_dir=str(settings.datasets_dir),
             reports_dir=str(settings.reports_dir),
             optuna_storage_url=_secret(OPTUNA_STORAGE_ENV, settings.optuna_storage_url),
+            tuning_workers=settings.tuning_workers,
         ),
         # The row contract every source's rows are held to.
         "row_contract": RowContractResource(

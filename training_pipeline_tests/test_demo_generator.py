@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import sqlite3
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,12 +21,9 @@ from churn_demo import cli, declared, messy, ticket_store, writers
 from churn_demo.generator import generate, generate_if_missing, load_state
 from churn_demo.population import ACTIVE, SEGMENTS
 from churn_demo.world import World, WorldConfig
+from postgres_databases import throwaway_database, url_text
 
 from training_pipeline.settings import Settings
-
-POSTGRES_URL = os.environ.get(
-    "TRAINING_PIPELINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 @pytest.fixture(autouse=True)
@@ -350,22 +345,8 @@ def test_customers_with_low_satisfaction_churn_and_go_quiet_more_often():
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A throw-away database on the local PostgreSQL server, dropped afterwards."""
-    admin = sa.create_engine(
-        POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    name = f"tp_demo_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'create database "{name}"'))
-    except sa.exc.OperationalError as error:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {error.orig}")
-    try:
-        yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
+    with throwaway_database("tp_demo") as url:
+        yield url_text(url)
 
 
 @pytest.mark.postgres
