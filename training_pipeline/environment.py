@@ -155,8 +155,8 @@ VARIABLES: dict[str, Variable] = _declare(
     Variable(TUNING_WORKERS_ENV, whole_number(1),
              "expected a whole number of tuning worker processes >= 1 (more than 1 needs a "
              "shared study storage such as PostgreSQL)", "1", "two"),
-    Variable(EXECUTOR_ENV, one_of("in_process", "multiprocess", "celery"),
-             "expected one of in_process, multiprocess, celery", "in_process", "k8s"),
+    Variable(EXECUTOR_ENV, one_of("in_process", "multiprocess", "celery", "k8s"),
+             "expected one of in_process, multiprocess, celery, k8s", "in_process", "dask"),
     Variable(CELERY_BROKER_ENV, service_url("amqp", "pyamqp", "redis", "rediss"),
              "expected the Celery broker's amqp:// or redis:// URL",
              "amqp://guest:guest@127.0.0.1:5672//", "127.0.0.1:5672", password_masked),

@@ -6,6 +6,8 @@
 - ``celery``: each step is a task on a message broker, executed by whichever Celery
   worker takes it (``dagster-celery worker start``, see deploy/cluster/); the workers
   must reach the same Dagster instance (PostgreSQL) and the same warehouse.
+- ``k8s``: each step in its own Kubernetes job (dagster-k8s, not installed here, and
+  not run on this project's machines; deploy/k8s/values.yaml shows the set-up).
 
 Pools hold on every executor: a step waits for its pool's slot wherever it runs, so the
 one-slot ``warehouse`` pool still lets one step at a time open the DuckDB file.
@@ -75,12 +77,22 @@ def build_executor(execution: ExecutionSettings) -> dg.ExecutorDefinition:
     """The executor ``execution`` names, configured.
 
     Raises:
-        SettingsError: ``celery`` without dagster-celery installed (the ``cluster`` extra).
+        SettingsError: ``celery`` without dagster-celery installed (the ``cluster``
+            extra), ``k8s`` without dagster-k8s.
     """
     if execution.executor == "in_process":
         return dg.in_process_executor
     if execution.executor == "multiprocess":
         return dg.multiprocess_executor
+    if execution.executor == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError:
+            raise SettingsError(
+                f"{EXECUTOR_ENV}=k8s needs dagster-k8s in the image the steps run in "
+                '(pip install dagster-k8s; README "Scaling out")'
+            ) from None
+        return k8s_job_executor
     try:
         from dagster_celery import celery_executor
     except ImportError:
