@@ -25,14 +25,11 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-import sqlalchemy as sa
 from churn_demo import declared
+from churn_demo.benchmark.databases import created_database
 from churn_demo.benchmark.measure import HEADER, Measured, cost_row, run_measured
 from churn_demo.benchmark.overhead import run_anatomy
 
@@ -51,20 +48,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     return parser.parse_args(argv)
-
-
-@contextmanager
-def database(admin_url: str, prefix: str) -> Iterator[sa.URL]:
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'create database "{name}"'))
-    try:
-        yield sa.make_url(admin_url).set(database=name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
 
 
 def run_profile(
@@ -117,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         "laptop", world, work, REPO_ROOT / "dagster_home" / "dagster.yaml", tuning
     )
     with (
-        database(args.postgres, "tp_bench_dagster") as dagster_db,
-        database(args.postgres, "tp_bench_optuna") as optuna_db,
+        created_database(args.postgres, "tp_bench_dagster") as dagster_db,
+        created_database(args.postgres, "tp_bench_optuna") as optuna_db,
     ):
         cluster = {
             **tuning,
