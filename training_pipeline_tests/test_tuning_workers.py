@@ -13,9 +13,11 @@ import pytest
 from postgres_databases import throwaway_database, url_text
 from synthetic_churn import churn_snapshots
 
+from training_pipeline.environment import SettingsError
 from training_pipeline.ml.splits import holdout_split
 from training_pipeline.ml.studies import refuse_repeat
 from training_pipeline.ml.tuning import TuningConfig, tune
+from training_pipeline.settings import Settings
 from training_pipeline_tests.churn_model import CHURN
 
 SMALL = TuningConfig(n_trials=10, timeout_s=None, n_folds=2, n_threads=2, seed=7, min_rung_rows=500)
@@ -85,3 +87,15 @@ def test_a_repeated_parameter_set_is_pruned_before_it_is_evaluated():
     assert evaluated == [0]
     assert study.trials[1].state == optuna.trial.TrialState.PRUNED
     assert study.trials[1].user_attrs["stopped_by"] == "repeats trial 0"
+
+
+def test_the_settings_refuse_several_tuning_workers_without_a_shared_study_storage(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TRAINING_PIPELINE_TUNING_WORKERS", "2")
+    monkeypatch.delenv("TRAINING_PIPELINE_OPTUNA_STORAGE", raising=False)
+    with pytest.raises(SettingsError, match="TRAINING_PIPELINE_TUNING_WORKERS=2 needs a study"):
+        Settings.from_env()
+    monkeypatch.setenv("TRAINING_PIPELINE_OPTUNA_STORAGE", "postgresql+psycopg2://u:pw@db/optuna")
+    assert Settings.from_env().tuning_workers == 2
