@@ -2,8 +2,9 @@
 
     .venv/bin/python scripts/bench_scale.py [--trials 20] [--work-dir .bench/scale]
 
-One demo world is generated (untimed) and each profile runs ``training-pipeline run`` on
-a fresh copy of it, with its own Dagster home and a demo ticket API on a free port:
+One demo world is generated (untimed, once per ``--work-dir``) and each profile runs
+``training-pipeline run`` on a fresh copy of it, with its own Dagster home and a demo
+ticket API on a free port:
 
 - laptop: the defaults (instance on SQLite, Optuna on SQLite, one tuning process with
   ``--threads`` threads);
@@ -23,6 +24,7 @@ Needs PostgreSQL (``--postgres``, an admin URL); two databases are created and d
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -74,6 +76,8 @@ def run_profile(
         )
         command = [str(Path(sys.executable).parent / "training-pipeline"), "run"]
         measured = run_measured(command, run_env)
+    # The cluster instance's dagster.yaml reads its connection from the environment.
+    os.environ.update({k: v for k, v in env.items() if k.startswith("DAGSTER_PG_")})
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (record,) = instance.get_runs(limit=1)
         steps = run_anatomy(instance, record.run_id).step_s
@@ -85,11 +89,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     work = args.work_dir.resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    world = work / "world"
+    world = work / "world"  # kept between invocations: generated once
+    for profile in ("laptop", "cluster"):
+        shutil.rmtree(work / profile, ignore_errors=True)
     publish(DATA_DIR_ENV, str(world))
-    print(f"generating the default demo world in {world} (untimed) ...")
-    generate(Settings.from_env())
+    if not world.exists():
+        print(f"generating the default demo world in {world} (untimed) ...", flush=True)
+        generate(Settings.from_env())
     tuning = {
         "TRAINING_PIPELINE_TUNING_TRIALS": str(args.trials),
         "TRAINING_PIPELINE_TUNING_SECONDS": "3600",  # the trial budget binds
