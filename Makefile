@@ -45,7 +45,7 @@ install: $(VENV)/.synced $(MANIFEST)
 # compiles what it imports (about 4 s of CPU to load the definitions, 1.5 s per dbt
 # start) and, where PYTHONDONTWRITEBYTECODE is set, never keeps the result.
 $(VENV)/.synced: pyproject.toml examples/churn_demo/pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
+	$(UV) sync --locked --all-extras --compile-bytecode --python $(PYTHON)
 	touch $@
 
 # Dagster reads the dbt manifest when it loads the definitions. Partial parsing: after

@@ -17,6 +17,7 @@ from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import LoadedProject, load_project
 from training_pipeline.components.sources import declared_sources, declared_systems
 from training_pipeline.dbt_sources import check_dbt_sources
+from training_pipeline.execution import build_executor
 from training_pipeline.project import dbt_project_of
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
@@ -64,7 +65,8 @@ def pipeline_definitions(settings: Settings, sources: Sequence[Source]) -> dg.De
             # Every failed run, failed gate and automatic rollback: a JSON line and a webhook.
             build_run_failure_sensor(settings),
         ],
-        # Steps of a run share one process: start-up dominates on small machines.
-        executor=dg.in_process_executor,
+        # In the run's process by default (start-up dominates on small machines); Celery
+        # workers or a process per step by TRAINING_PIPELINE_EXECUTOR (execution.py).
+        executor=build_executor(settings.execution),
         resources=build_resources(settings, {s.name: s.contract.names for s in sources}),
     )

@@ -35,6 +35,8 @@ from training_pipeline.setting_parsers import (
     one_of,
     optional_http_url,
     postgres_url,
+    queue_name,
+    service_url,
     whole_number,
 )
 
@@ -58,6 +60,11 @@ DUCKLAKE_CATALOG_ENV = PREFIX + "DUCKLAKE_CATALOG"
 DUCKLAKE_DATA_PATH_ENV = PREFIX + "DUCKLAKE_DATA_PATH"
 DUCKLAKE_WRITERS_ENV = PREFIX + "DUCKLAKE_WRITERS"
 S3_ENDPOINT_URL_ENV = PREFIX + "S3_ENDPOINT_URL"
+EXECUTOR_ENV = PREFIX + "EXECUTOR"
+CELERY_BROKER_ENV = PREFIX + "CELERY_BROKER"
+CELERY_BACKEND_ENV = PREFIX + "CELERY_BACKEND"
+CELERY_QUEUE_ENV = PREFIX + "CELERY_QUEUE"
+TUNING_WORKERS_ENV = PREFIX + "TUNING_WORKERS"
 
 DEFAULT_UI_URL = "http://127.0.0.1:3000"  # where `make ui` serves the Dagster UI
 # 2 GB leaves an 8 GB laptop room for the Dagster webserver, daemon and code server and
@@ -163,6 +170,20 @@ VARIABLES: dict[str, Variable] = _declare(
              "expected a finite number of seconds > 0", "45", "0"),
     Variable(PREFIX + "TUNING_THREADS", whole_number(1),
              "expected a whole number of threads >= 1 (unset: every usable core)", None, "all"),
+    Variable(TUNING_WORKERS_ENV, whole_number(1),
+             "expected a whole number of tuning worker processes >= 1 (more than 1 needs a "
+             "shared study storage such as PostgreSQL)", "1", "two"),
+    Variable(EXECUTOR_ENV, one_of("in_process", "multiprocess", "celery", "k8s"),
+             "expected one of in_process, multiprocess, celery, k8s", "in_process", "dask"),
+    Variable(CELERY_BROKER_ENV, service_url("amqp", "pyamqp", "redis", "rediss"),
+             "expected the Celery broker's amqp:// or redis:// URL",
+             "amqp://guest:guest@127.0.0.1:5672//", "127.0.0.1:5672", password_masked),
+    Variable(CELERY_BACKEND_ENV, service_url("redis", "rediss"),
+             "expected the Celery result backend's redis:// URL",
+             "redis://127.0.0.1:6379/0", "6379", password_masked),
+    Variable(CELERY_QUEUE_ENV, queue_name,
+             "expected the queue name the Celery workers listen on (letters, digits, _ - .)",
+             "dagster", "my queue"),
     Variable(PREFIX + "GATE_AUC_FLOOR", number(0, 1), "expected a ROC AUC from 0 to 1", "0.75",
              "abc"),
     Variable(PREFIX + "GATE_MAX_AUC_DROP", number(0, 1),

@@ -148,13 +148,15 @@ class SqlSourceResource(dg.ConfigurableResource):
 
 
 class ModelStoreResource(dg.ConfigurableResource):
-    """Where models, training-set exports and tuning studies are kept."""
+    """Where models, training-set exports and tuning studies are kept, and how many
+    processes share one tuning's trials (more than 1: the study is on PostgreSQL)."""
 
     models_dir: str
     datasets_dir: str
     reports_dir: str
     optuna_storage_url: str
     prediction_logs_dir: str  # the online server's prediction log, until ingested
+    tuning_workers: int = 1
 
 
 class RowContractResource(dg.ConfigurableResource):
@@ -260,6 +262,7 @@ def build_resources(
             reports_dir=str(settings.reports_dir),
             optuna_storage_url=_secret(OPTUNA_STORAGE_ENV, settings.optuna_storage_url),
             prediction_logs_dir=str(settings.prediction_logs_dir),
+            tuning_workers=settings.tuning_workers,
         ),
         # The row contract every source's rows are held to.
         "row_contract": RowContractResource(

@@ -142,6 +142,27 @@ def http_url(text: str) -> str:
     return text.strip()
 
 
+def service_url(*schemes: str) -> Callable[[str], str]:
+    """A URL of a network service (a message broker, a result store) in one of ``schemes``."""
+
+    def parse(text: str) -> str:
+        parts = urlsplit(text.strip())
+        if parts.scheme not in schemes:
+            raise ValueError(f"its scheme is not one of {', '.join(schemes)}")
+        if not parts.hostname:
+            raise ValueError("it names no host")
+        return text.strip()
+
+    return parse
+
+
+def queue_name(text: str) -> str:
+    """A message queue's name: letters, digits, ``_``, ``-`` and ``.``."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", text.strip()):
+        raise ValueError("it is not a queue name")
+    return text.strip()
+
+
 def optional_http_url(text: str) -> str | None:
     """Empty means not configured."""
     return http_url(text) if text.strip() else None

@@ -36,6 +36,7 @@ from training_pipeline.environment import (  # noqa: F401
     PROJECT_DIR_ENV,
     S3_ENDPOINT_URL_ENV,
     THREADS_ENV,
+    TUNING_WORKERS_ENV,
     UI_URL_ENV,
     WEBHOOK_URL_ENV,
     SettingsError,
@@ -43,6 +44,7 @@ from training_pipeline.environment import (  # noqa: F401
     read,
     value_of,
 )
+from training_pipeline.execution import ExecutionSettings
 from training_pipeline.ingestion.lake import DuckLake, S3Access
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -132,6 +134,8 @@ class Settings:
     an explicitly set ``TRAINING_PIPELINE_OPTUNA_STORAGE`` (``optuna_storage``) are the
     exceptions: they name other systems on purpose.  ``webhook_url`` is where alerts are
     posted (None: the alert log only); ``ui_url`` is the Dagster UI their links open.
+    ``execution`` is where a run's steps execute; ``tuning_workers`` how many processes
+    share one tuning's trials (README "Scaling out").
     """
 
     data_dir: Path
@@ -144,6 +148,8 @@ class Settings:
     webhook_url: str | None = None
     ui_url: str = DEFAULT_UI_URL
     lake: DuckLake | None = None  # None: the warehouse is the DuckDB file
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    tuning_workers: int = 1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -161,13 +167,26 @@ class Settings:
             webhook_url=read(WEBHOOK_URL_ENV),
             ui_url=read(UI_URL_ENV),
             lake=_lake_from_env(data_dir),
+            execution=ExecutionSettings.from_env(),
+            tuning_workers=read(TUNING_WORKERS_ENV),
         )
         settings.check_contained()
+        settings.check_tuning_storage()
         # Child processes inherit the resolved paths: dbt runs in the project's dbt/ and
         # `dagster dev` in the repo root, so a relative one would name another folder.
         publish(DATA_DIR_ENV, str(data_dir))
         publish(PROJECT_DIR_ENV, str(settings.project_dir))
         return settings
+
+    def check_tuning_storage(self) -> None:
+        """Refuse several tuning workers on a SQLite study: its writers lock each other
+        out, so the workers would fail or wait rather than share the trials."""
+        if self.tuning_workers > 1 and self.optuna_storage_url.startswith("sqlite"):
+            raise SettingsError(
+                f"{TUNING_WORKERS_ENV}={self.tuning_workers} needs a study storage that "
+                "takes concurrent writers: set TRAINING_PIPELINE_OPTUNA_STORAGE to a "
+                "PostgreSQL URL (postgresql+psycopg2://user@host/db)"
+            )
 
     def owned_paths(self) -> dict[str, Path]:
         """Every file or folder the pipeline itself reads or writes, by what it is."""

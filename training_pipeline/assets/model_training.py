@@ -133,6 +133,7 @@ def train(
         n_threads=config.threads or default_threads(),
         reduction_factor=config.reduction_factor,
         min_rung_rows=config.min_rung_rows,
+        n_workers=store.tuning_workers,
     )
     frame = load_training_set(dataset)
     problem, inferred = resolve_roles(model.problem, frame)
@@ -177,6 +178,7 @@ def train(
             "trials_pruned": tuning.n_pruned,
             "training_time_s": round(tuning.duration_s, 1),
             "tuning_threads": tuning.n_threads,
+            "tuning_workers": tuning_config.n_workers,
             "sample_fractions": [round(f, 4) for f in tuning.rung_fractions],
             "cv_sample_fraction": round(tuning.sample_fraction, 4),
             **({} if trained.threshold is None else {"threshold": round(trained.threshold, 4)}),

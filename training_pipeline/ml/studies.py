@@ -39,17 +39,21 @@ def fingerprint(frame: pd.DataFrame, spec: ProblemSpec, config: TuningConfig) ->
     return digest.hexdigest()[:16]
 
 
+def _pruner(config: TuningConfig) -> optuna.pruners.BasePruner:
+    # The resource is a rung's step, eta**k: a trial goes on to the next rung only
+    # when it is in the top 1/eta of the values reported at its rung so far.
+    return optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=1, reduction_factor=config.reduction_factor
+    )
+
+
 def open_study(config: TuningConfig, data_fingerprint: str) -> optuna.Study:
     study = optuna.create_study(
         storage=config.storage_url,
         study_name=config.study_name,
         direction="maximize" if METRICS[str(config.metric)].greater_is_better else "minimize",
         sampler=optuna.samplers.TPESampler(seed=config.seed),
-        # The resource is a rung's step, eta**k: a trial goes on to the next rung only
-        # when it is in the top 1/eta of the values reported at its rung so far.
-        pruner=optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=1, reduction_factor=config.reduction_factor
-        ),
+        pruner=_pruner(config),
         load_if_exists=True,
     )
     stored = study.user_attrs.get("fingerprint")
@@ -63,6 +67,31 @@ def open_study(config: TuningConfig, data_fingerprint: str) -> optuna.Study:
         )
     study.set_user_attr("fingerprint", data_fingerprint)
     return study
+
+
+def join_study(config: TuningConfig, seed: int) -> optuna.Study:
+    """The stored study ``open_study`` created, as one worker process samples it: with
+    its own sampler seed, so workers do not draw the same configurations in step."""
+    return optuna.load_study(
+        study_name=config.study_name,
+        storage=config.storage_url,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=_pruner(config),
+    )
+
+
+def refuse_repeat(trial: optuna.Trial) -> None:
+    """Prune ``trial`` when an earlier trial of its study drew the same parameters.
+
+    Parameters are stored as they are drawn, so of two workers holding the same set the
+    later trial (higher number) sees the earlier one and yields to it.  An earlier trial
+    still drawing its parameters is not comparable yet; workers with distinct seeds
+    draw one configuration twice only by coincidence, so that window stays open.
+    """
+    for other in trial.study.get_trials(deepcopy=False):
+        if other.number < trial.number and other.params == trial.params:
+            trial.set_user_attr("stopped_by", f"repeats trial {other.number}")
+            raise optuna.TrialPruned(f"repeats the parameters of trial {other.number}")
 
 
 def history(study: optuna.Study) -> list[dict[str, Any]]:

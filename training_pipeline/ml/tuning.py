@@ -8,14 +8,16 @@ trains on every row.  The budget is trials *and* seconds, whichever runs out fir
 the seconds bind inside a trial too: before each fit the trial checks that the fit, at
 the speed measured on its own earlier fits, ends by the deadline, and is pruned if not
 (a scikit-learn fit cannot be interrupted).  While the trial budget is the one that
-binds, the same data and seed give the same result.
+binds, the same data and seed give the same result.  Trials may also fan out over
+several worker processes sharing one stored study (``tuning_workers``); that search is
+faster but not repeatable, since trials finish in whatever order the workers reach.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -26,19 +28,15 @@ from optuna.trial import TrialState
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from training_pipeline.ml.halving import (
-    Deadline,
-    HalvingObjective,
-    default_threads,
-    fit_predict,
-    rung_fractions,
-    sample_order,
-)
-from training_pipeline.ml.metrics import METRICS, compute
-from training_pipeline.ml.pipelines import build_pipeline, check_family, suggest_params
+from training_pipeline.masking import password_masked
+from training_pipeline.ml.halving import Deadline, default_threads, fit_predict, rung_fractions
+from training_pipeline.ml.metrics import METRICS
+from training_pipeline.ml.objective import build_objective, checked_folds, output_of, xy
+from training_pipeline.ml.pipelines import build_pipeline, check_family
 from training_pipeline.ml.problem import ProblemSpec
-from training_pipeline.ml.splits import Fold, check_frame, cv_folds, labels_of
+from training_pipeline.ml.splits import Fold, check_frame, labels_of
 from training_pipeline.ml.studies import chosen, fingerprint, history, open_study
+from training_pipeline.ml.tuning_workers import fan_out
 
 
 @dataclass(frozen=True)
@@ -52,6 +50,8 @@ class TuningConfig:
     sampler and the pruner see results in a fixed order.  ``reduction_factor``,
     ``min_rung_rows`` and ``max_rungs`` shape the rungs (``halving.rung_fractions``).
     ``families`` and ``metric`` left None mean the problem's families and primary metric.
+    ``n_workers`` above 1 fans the trials out over that many processes, which share
+    ``n_threads`` and need a ``storage_url`` every process can write (PostgreSQL).
     """
 
     n_trials: int = 20
@@ -67,6 +67,7 @@ class TuningConfig:
     reduction_factor: int = 3
     min_rung_rows: int = 2_000
     max_rungs: int = 4
+    n_workers: int = 1
 
     def __post_init__(self) -> None:
         if self.n_trials < 1:
@@ -79,6 +80,13 @@ class TuningConfig:
             check_family(family)
         if self.n_threads < 1:
             raise ValueError(f"n_threads must be at least 1, got {self.n_threads}")
+        if self.n_workers < 1:
+            raise ValueError(f"n_workers must be at least 1, got {self.n_workers}")
+        if self.n_workers > 1 and (self.storage_url or "sqlite").startswith("sqlite"):
+            raise ValueError(
+                f"{self.n_workers} tuning workers need a study storage every worker can "
+                f"write at once (PostgreSQL), not {password_masked(self.storage_url or 'memory')}"
+            )
         if self.metric is not None and self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; expected one of {tuple(METRICS)}")
         rung_fractions(1, self.reduction_factor, self.min_rung_rows, self.max_rungs)
@@ -141,14 +149,6 @@ def for_problem(config: TuningConfig, spec: ProblemSpec) -> TuningConfig:
     return dataclasses.replace(config, families=families, metric=name)
 
 
-def _xy(frame: pd.DataFrame, spec: ProblemSpec) -> tuple[pd.DataFrame, np.ndarray]:
-    return frame[list(spec.features)], labels_of(frame, spec)
-
-
-def _output(spec: ProblemSpec) -> Callable[[Any, pd.DataFrame], np.ndarray]:
-    return spec.task_adapter.output
-
-
 def _fold_scores(
     frame: pd.DataFrame,
     spec: ProblemSpec,
@@ -158,20 +158,10 @@ def _fold_scores(
     n_threads: int,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Per fold, in order: the validation indices and the model's output on them."""
-    x, y = _xy(frame, spec)
+    x, y = xy(frame, spec)
     build = lambda: build_pipeline(family, params, spec, n_threads)  # noqa: E731
     for train_idx, valid_idx in folds:
-        yield valid_idx, fit_predict(x, y, train_idx, valid_idx, build, _output(spec))
-
-
-def _checked_folds(frame: pd.DataFrame, spec: ProblemSpec, config: TuningConfig) -> list[Fold]:
-    """Folds whose training and validation labels both vary (both classes, or values)."""
-    folds = cv_folds(frame, spec, config.n_folds, config.valid_snapshots, config.seed)
-    y = labels_of(frame, spec)
-    for number, (train_idx, valid_idx) in enumerate(folds, start=1):
-        for part, idx in (("training", train_idx), ("validation", valid_idx)):
-            spec.task_adapter.check_variation(y[idx], spec.label, f"fold {number} {part} rows:")
-    return folds
+        yield valid_idx, fit_predict(x, y, train_idx, valid_idx, build, output_of(spec))
 
 
 def tune(train: pd.DataFrame, spec: ProblemSpec, config: TuningConfig) -> TuningResult:
@@ -195,41 +185,13 @@ def tune(train: pd.DataFrame, spec: ProblemSpec, config: TuningConfig) -> Tuning
     config = for_problem(config, spec)
     metric = METRICS[str(config.metric)]
     deadline = Deadline.after(config.timeout_s)
-    check_frame(train, spec)
-    folds = _checked_folds(train, spec, config)
-    smallest_fold = min(len(train_idx) for train_idx, _ in folds)
-    fractions = rung_fractions(
-        smallest_fold, config.reduction_factor, config.min_rung_rows, config.max_rungs
-    )
-    order = sample_order(train, spec, config.seed)
-    x, y = _xy(train, spec)
-
-    def score(y_true: np.ndarray, output: np.ndarray) -> float:
-        return compute(metric.name, y_true, output)
-
-    def propose(trial: optuna.Trial) -> Callable[[], Pipeline]:
-        family = trial.suggest_categorical("family", list(config.families or ()))
-        params = suggest_params(trial, family, len(train))
-        trial.set_user_attr("params", params)
-        return lambda: build_pipeline(family, params, spec, config.n_threads)
-
-    objective = HalvingObjective(
-        x,
-        y,
-        folds,
-        fractions,
-        order,
-        config.reduction_factor,
-        score,
-        propose,
-        deadline,
-        _output(spec),
-        metric.greater_is_better,
-    )
+    objective, fractions = build_objective(train, spec, config, deadline)
     study = open_study(config, fingerprint(train, spec, config))
     finished = [t for t in study.trials if t.state.is_finished()]
     remaining = config.n_trials - len(finished)
-    if remaining > 0:
+    if remaining > 0 and config.n_workers > 1:
+        fan_out(train, spec, config, remaining, deadline.remaining())
+    elif remaining > 0:
         # Optuna checks its timeout only between trials; the objective honours it within.
         timeout = None if config.timeout_s is None else max(deadline.remaining(), 1e-3)
         with threadpool_limits(config.n_threads):
@@ -279,7 +241,7 @@ def out_of_fold_scores(
     """
     check_frame(train, spec)
     y = labels_of(train, spec)
-    folds = _checked_folds(train, spec, config)
+    folds = checked_folds(train, spec, config)
     with threadpool_limits(config.n_threads):
         parts = list(_fold_scores(train, spec, folds, family, params, config.n_threads))
     return (
@@ -308,7 +270,7 @@ def fit_final(
         The fitted pipeline; it takes ``frame[list(spec.features)]``.
     """
     check_frame(train, spec)
-    x, y = _xy(train, spec)
+    x, y = xy(train, spec)
     with threadpool_limits(n_threads):
         return build_pipeline(family, params, spec, n_threads).fit(x, y)
 
