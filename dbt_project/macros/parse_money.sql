@@ -15,23 +15,24 @@
 #}
 {% macro parse_money(expr) -%}
     {%- set number -%} ((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?) {%- endset -%}
-    {#- groups: 1 sign, 2 prefix, 3 sign after the prefix, 4 number,
-        5 suffix #}
     {%- set grammar -%}
         \s*([-+]?)\s*(\$|USD)?\s*([-+]?)\s*{{ number }}\s*(USD)?\s*
     {%- endset -%}
     {%- set text = 'upper(trim(cast(' ~ expr ~ ' as varchar)))' -%}
-    {%- set extract = 'regexp_extract(' ~ text ~ ", '" ~ grammar ~ "', " -%}
+    {#- One anchored match gives every part (the number is never empty in a
+        match); the same expression repeated is computed once by DuckDB. -#}
+    {%- set part = 'regexp_extract(' ~ text ~ ", '^" ~ grammar ~ "$', "
+        ~ "['sign', 'prefix', 'sign_after', 'number', 'suffix'])." -%}
     case
-        when regexp_full_match({{ text }}, '{{ grammar }}')
+        when {{ part }}number <> ''
             {#- one sign; a sign after the marker only follows a prefix #}
-            and ({{ extract }}1) = '' or {{ extract }}3) = '')
-            and ({{ extract }}3) = '' or {{ extract }}2) <> '')
+            and ({{ part }}sign = '' or {{ part }}sign_after = '')
+            and ({{ part }}sign_after = '' or {{ part }}prefix <> '')
             {#- one currency marker #}
-            and ({{ extract }}2) = '' or {{ extract }}5) = '')
+            and ({{ part }}prefix = '' or {{ part }}suffix = '')
             then try_cast(
-                {{ extract }}1) || {{ extract }}3)
-                || replace({{ extract }}4), ',', '')
+                {{ part }}sign || {{ part }}sign_after
+                || replace({{ part }}number, ',', '')
                 as decimal(12, 2)
             )
     end

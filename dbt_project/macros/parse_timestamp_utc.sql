@@ -26,29 +26,34 @@
     {%- set zone -%}
         (Z|[+-](?:0\d|1[0-3])(?::?[0-5]\d)?|[+-]14(?::?00)?)
     {%- endset -%}
-    {#- groups: 1 the date, 2 the time of day, 3 the zone #}
     {%- set grammar = day ~ '[T ]' ~ clock ~ ' ?' ~ zone ~ '?' -%}
+    {#- One anchored match gives every part (the date is never empty in a
+        match). The same expression repeated is computed once by DuckDB when
+        the first branch holds it, so that branch comes first: the two forms
+        cannot both match. -#}
+    {%- set part = 'regexp_extract(' ~ text ~ ", '^" ~ grammar ~ "$', "
+        ~ "['day', 'clock', 'zone'])." -%}
     {#- the cast rejects a day that does not exist ("02-30"), where
         strptime with %z would roll it over to March #}
     {%- set local -%}
         try_cast(replace(
-            regexp_replace({{ text }}, '^{{ grammar }}$', '\1 \2'), '/', '-'
+            {{ part }}day || ' ' || {{ part }}clock, '/', '-'
         ) as timestamp)
     {%- endset -%}
     {#- the zone's offset east of UTC as an interval ("Z" and none are 0) #}
     {%- set offset -%}
         (timestamp '2000-01-01' - timezone('UTC', try_strptime(
             '2000-01-01 00:00' || coalesce(nullif(replace(
-                regexp_replace({{ text }}, '^{{ grammar }}$', '\3'), 'Z', ''
+                {{ part }}zone, 'Z', ''
             ), ''), '+00'),
             '%Y-%m-%d %H:%M%z'
         )))
     {%- endset -%}
     case
+        when {{ part }}day <> ''
+            then {{ local }} - {{ offset }}
         when regexp_full_match({{ text }}, '\d{9,10}(\.\d+)?')
             and cast({{ text }} as double) < 4102444800
             then timezone('UTC', to_timestamp(cast({{ text }} as double)))
-        when regexp_full_match({{ text }}, '{{ grammar }}')
-            then {{ local }} - {{ offset }}
     end
 {%- endmacro %}

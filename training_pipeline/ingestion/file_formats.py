@@ -1,10 +1,11 @@
-"""Reading one delivered file: first checked and counted in Python, then read by DuckDB.
+"""The Python scan of one delivered file: every record parsed, the first problem named.
 
-The Python pass (csv, json, Parquet metadata) counts the records independently of DuckDB,
-so a reader that silently skips or splits rows is caught as a count mismatch; it also
-names the line of the first problem, which DuckDB's messages often do not.  Column names
-match the source's declaration exactly (case included); how DuckDB then reads the file is
-in ``file_select.py``.
+DuckDB reads and validates every file (``file_screen.py``); this scan runs only when
+DuckDB refuses a file, or a cheap screen finds something DuckDB would accept that the
+rules refuse, to explain it: it counts the records independently of DuckDB (a reader
+that skips or splits rows shows as a count mismatch) and names the line of the first
+problem, which DuckDB's messages often do not.  Column names match the source's
+declaration exactly (case included); how DuckDB reads the file is in ``file_select.py``.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def sha256_of(path: Path) -> str:
 
 
 @contextmanager
-def _csv_field_limit(limit: int) -> Iterator[None]:
+def csv_field_limit(limit: int) -> Iterator[None]:
     # The csv module's limit is process-wide; it is set only for the duration of one read.
     previous = csv.field_size_limit(limit)
     try:
@@ -77,7 +78,7 @@ def _inspect_csv(path: Path, max_line_bytes: int, limit_from: str) -> FileShape:
     check_utf8_text(path, max_line_bytes, cr_breaks_lines=True, limit_from=limit_from)
     records, first_problem = 0, None
     # utf-8-sig: a UTF-8 byte-order mark is legitimate and is not part of the first name.
-    with _csv_field_limit(max_line_bytes), path.open(newline="", encoding="utf-8-sig") as handle:
+    with csv_field_limit(max_line_bytes), path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle, strict=True)
         try:
             header = next(reader, None)
@@ -180,7 +181,7 @@ def _is_nested(arrow_type: pa.DataType) -> bool:
     return pa.types.is_nested(arrow_type)
 
 
-def _inspect_parquet(path: Path, declared: tuple[str, ...]) -> FileShape:
+def parquet_shape(path: Path, declared: tuple[str, ...]) -> FileShape:
     try:
         parquet = pq.ParquetFile(path)
         records, schema = parquet.metadata.num_rows, parquet.schema_arrow
@@ -194,14 +195,14 @@ def _inspect_parquet(path: Path, declared: tuple[str, ...]) -> FileShape:
     return FileShape(records, tuple(schema.names), non_text)
 
 
-def inspect_file(
+def scan_file(
     path: Path,
     fmt: str,
     declared: tuple[str, ...],
     max_line_bytes: int,
     line_limit_from: str = MAX_LINE_BYTES_ENV,
 ) -> FileShape:
-    """Count and check the file without DuckDB; FileRejected names the first problem.
+    """Count and check every record without DuckDB; FileRejected names the first problem.
 
     ``declared``: the source's columns, whose values must be scalars;
     ``line_limit_from``: where ``max_line_bytes`` was set, named when a line breaks it.
@@ -213,7 +214,7 @@ def inspect_file(
     elif fmt == "jsonl":
         shape = _inspect_jsonl(path, declared, max_line_bytes, line_limit_from)
     else:
-        shape = _inspect_parquet(path, declared)
+        shape = parquet_shape(path, declared)
     if shape.records == 0:
         raise FileRejected("the file holds no data rows (a header or blank lines only)", rows=0)
     return shape
@@ -221,7 +222,7 @@ def inspect_file(
 
 def count_records(path: Path, fmt: str, max_line_bytes: int) -> int:
     """Data records in the file, counted without DuckDB."""
-    return inspect_file(path, fmt, (), max_line_bytes).records
+    return scan_file(path, fmt, (), max_line_bytes).records
 
 
 def _delimiter_hint(columns: tuple[str, ...]) -> str:

@@ -1,4 +1,4 @@
-"""How DuckDB reads a delivered file that passed the Python pass (``file_formats.py``).
+"""How DuckDB reads a delivered file (``file_screen.py`` decides what it must hold).
 
 Names found in a file (a CSV header, JSON keys) never reach SQL: CSV columns are read by
 position under generated names, JSON and Parquet columns by the source's declared names,
@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from training_pipeline.ingestion.file_formats import FileShape
 from training_pipeline.ingestion.warehouse import quote_identifier
 
 _GLOB_CHARACTERS = re.compile(r"([*?\[])")
@@ -29,48 +28,69 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# What a JSON Lines record holds besides the declared values, for the screen in
+# ``file_screen.py``: its keys, the JSON type of each declared value, and whether it needs
+# the Python scan (a ``null`` line, a nested value, NaN or Infinity, which DuckDB accepts).
+JSON_KEYS, JSON_TYPES, JSON_SUSPECT = "__json_keys", "__json_types", "__json_suspect"
+
+
 def select_as_text_sql(
-    fmt: str, shape: FileShape, declared: tuple[str, ...], max_line_bytes: int
+    fmt: str, columns: tuple[str, ...] | None, declared: tuple[str, ...], max_line_bytes: int
 ) -> str:
     """A SELECT over the file (one ``?``: its reader_path) giving the declared columns as
     text, in declaration order; a column the file lacks (an optional one) is NULL.
 
-    DuckDB's own line limit is a looser backstop (a row may span lines, a character up to
-    four bytes): the Python pass enforces the configured one and names the line.
+    ``columns``: the CSV header or the Parquet names (JSON Lines: None, DuckDB finds the
+    keys).  DuckDB's own line limit is a looser backstop (a row may span lines, a
+    character up to four bytes): ``check_utf8_text`` enforces the configured one.
     """
-    backstop = 4 * max_line_bytes * max(len(shape.columns), 1) + 65536
+    backstop = 4 * max_line_bytes * max(len(columns or declared), 1) + 65536
+    if fmt == "jsonl":
+        return _select_json_sql(declared, backstop)
+    columns = columns or ()
     if fmt == "csv":
-        by_position = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(shape.columns)))
-        columns = ", ".join(
-            f"{_absent(c)}"
-            if c not in shape.columns
-            else f"c{shape.columns.index(c)} as {quote_identifier(c)}"
+        by_position = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns)))
+        selected = ", ".join(
+            f"{_absent(c)}" if c not in columns else f"c{columns.index(c)} as {quote_identifier(c)}"
             for c in declared
         )
         return (
-            f"select {columns} from read_csv(?, header = true, auto_detect = false, "
+            f"select {selected} from read_csv(?, header = true, auto_detect = false, "
             f"columns = {{{by_position}}}, delim = ',', quote = '\"', escape = '\"', "
             "strict_mode = true, null_padding = false, encoding = 'utf-8', "
             f"compression = 'none', max_line_size = {backstop})"
         )
-    if fmt == "jsonl":
-        # Every declared field is read as text: a number in one record and a string in
-        # the next is ordinary in JSON and is cleaned later, not guessed at here.  A key
-        # no record holds reads as NULL.
-        spec = ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in declared)
-        columns = ", ".join(quote_identifier(c) for c in declared)
-        return (
-            f"select {columns} from read_json(?, format = 'newline_delimited', "
-            f"columns = {{{spec}}}, compression = 'uncompressed', "
-            f"maximum_object_size = {backstop})"
-        )
-    columns = ", ".join(
+    selected = ", ".join(
         _absent(c)
-        if c not in shape.columns
+        if c not in columns
         else f"cast({quote_identifier(c)} as varchar) as {quote_identifier(c)}"
         for c in declared
     )
-    return f"select {columns} from read_parquet(?)"
+    return f"select {selected} from read_parquet(?)"
+
+
+def _select_json_sql(declared: tuple[str, ...], backstop: int) -> str:
+    """Each record read once, as a map of its keys to JSON values: every declared field
+    comes out as text (a number in one record and a string in the next is ordinary in
+    JSON and is cleaned later, not guessed at here); a key no record holds reads as NULL.
+    A duplicate key or a line that is not an object makes DuckDB refuse the file."""
+    values = [f"m[{_literal(c)}]" for c in declared]
+    columns = ", ".join(
+        f"{v} ->> '$' as {quote_identifier(c)}" for v, c in zip(values, declared, strict=True)
+    )
+    suspect = (
+        "m is null or list_bool_or(list_transform(map_values(m), lambda v: "
+        "left(cast(v as varchar), 1) in ('{', '[') "
+        "or cast(v as varchar) in ('NaN', 'Infinity', '-Infinity')))"
+    )
+    return (
+        f"select {columns}, map_keys(m) as {JSON_KEYS}, "
+        f"[{', '.join(f'json_type({v})' for v in values)}] as {JSON_TYPES}, "
+        f"coalesce({suspect}, false) as {JSON_SUSPECT} "
+        "from read_json(?, format = 'newline_delimited', records = false, "
+        "columns = {'m': 'MAP(VARCHAR, JSON)'}, compression = 'uncompressed', "
+        f"maximum_object_size = {backstop})"
+    )
 
 
 def _absent(column: str) -> str:

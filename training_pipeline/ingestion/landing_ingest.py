@@ -25,14 +25,12 @@ import duckdb
 
 from training_pipeline.ingestion.file_formats import (
     FileRejected,
-    check_columns,
     clip,
     file_format,
     format_name,
-    inspect_file,
     sha256_of,
 )
-from training_pipeline.ingestion.file_select import reader_path, select_as_text_sql
+from training_pipeline.ingestion.file_screen import inspect_file, read_checked
 from training_pipeline.ingestion.landing_folder import (
     TAKE_AT_ONCE,
     Entry,
@@ -78,35 +76,6 @@ def _changed_since_listed(entry: Entry) -> bool:
     return stat_signature(now) != stat_signature(entry.lstat)
 
 
-def _stage(
-    con: duckdb.DuckDBPyConnection, entry: Entry, fmt: str, select: str, records: int
-) -> None:
-    """Read the file into the temporary table the row contract is checked on.
-
-    ``_record`` is the record's position in the file: DuckDB keeps a scan's order
-    (``preserve_insertion_order``, on by default), which the tests pin.
-    """
-    try:
-        con.execute(
-            f"create or replace temp table {INCOMING} as "
-            f"select row_number() over () as _record, * from ({select})",
-            [reader_path(entry.path)],
-        ).fetchall()
-    except duckdb.OutOfMemoryException:
-        raise  # the warehouse's memory limit, not the file: fail loudly, the next run retries
-    except duckdb.Error as error:
-        # DuckDB reports a corrupt file with many classes (even the bare base class).
-        first_line = str(error).strip().splitlines()[0]
-        raise FileRejected(f"unreadable {fmt} file: {first_line}", rows=records) from None
-    ((staged,),) = con.execute(f"select count(*) from {INCOMING}").fetchall()
-    if staged != records:
-        raise FileRejected(
-            f"row count mismatch: the file holds {records} records but the reader "
-            f"produced {staged}",
-            rows=records,
-        )
-
-
 def _load(
     con: duckdb.DuckDBPyConnection,
     source: FilesSource,
@@ -118,15 +87,16 @@ def _load(
 ) -> FileOutcome:
     """Check the file, load its rows that keep the contract and record the others; the
     caller owns the transaction."""
-    declared = source.contract.names
-    shape = inspect_file(
-        entry.path, fmt, declared, limits.max_line_bytes, limits.origins.max_line_bytes
+    look = inspect_file(
+        entry.path,
+        fmt,
+        source.contract.names,
+        limits.max_line_bytes,
+        limits.origins.max_line_bytes,
     )
-    extra = check_columns(shape, declared, source.contract.required)
-    select = select_as_text_sql(fmt, shape, declared, limits.max_line_bytes)
     # Not dropped on failure: the caller rolls back, which removes it (and after a
     # failed statement DuckDB accepts nothing but the rollback).
-    _stage(con, entry, fmt, select, shape.records)
+    shape, extra = read_checked(con, INCOMING, entry.path, fmt, look, source.contract, limits)
     if _changed_since_listed(entry):
         raise _ChangedWhileReading
     contract = source.contract.row_contract(source.name)
