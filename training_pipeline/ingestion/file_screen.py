@@ -19,7 +19,12 @@ it, at the cost of one DuckDB read.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +108,24 @@ def inspect_file(
     return FirstLook(header)
 
 
+@contextmanager
+def _without_byte_order_mark(path: Path, fmt: str) -> Iterator[Path]:
+    """The file as DuckDB can read it.  A UTF-8 byte-order mark is legitimate, but
+    DuckDB 1.5's JSON reader refuses it ("BOM is not supported"): such a file is read
+    from a copy without the mark, a dot-name beside it (the landing scan skips those,
+    and the warehouse may read there)."""
+    with path.open("rb") as original:
+        if fmt != "jsonl" or original.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
+            yield path
+            return
+        with tempfile.NamedTemporaryFile(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".jsonl"
+        ) as copy:
+            shutil.copyfileobj(original, copy)
+            copy.flush()
+            yield Path(copy.name)
+
+
 class _Unreadable(Exception):
     """DuckDB refused the file; the message is DuckDB's first line."""
 
@@ -147,7 +170,8 @@ def read_checked(
 
     select = select_as_text_sql(fmt, look.columns, declared, max_line)
     try:
-        staged = _stage(con, table, path, select)
+        with _without_byte_order_mark(path, fmt) as readable:
+            staged = _stage(con, table, readable, select)
     except _Unreadable as refused:
         shape = look.scanned or scanned()  # raises with the scan's reason when it has one
         check_columns(shape, declared, contract.required)
