@@ -95,6 +95,7 @@ DECIDES_SETTINGS = {
     "cli_lifecycle.py",  # `training-pipeline rollback/pin/unpin`
     "cli_dbt.py",  # `training-pipeline dbt-sources/dbt-parse`
     "cli_reproduce.py",  # `training-pipeline reproduce`
+    "cli_serve.py",  # `training-pipeline serve`
     "benchmark/our_path.py",  # `python -m churn_demo.benchmark.our_path`
     "benchmark/overhead_run.py",  # `make bench`'s overhead command
 }

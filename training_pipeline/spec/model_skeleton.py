@@ -88,6 +88,9 @@ NOTES: dict[str, str] = {
     "drift.column_threshold": "a column drifts when its stattest score passes this",
     "drift.warn_share": "WARN above this share of drifted columns; 0 <= warn < error",
     "drift.error_share": "ERROR (and on_drift retrains) at this share; <= 1",
+    "drift.predictions_window": "scores = the prediction-drift check reads the batch scores; "
+    "live = what `training-pipeline serve` returned (its ingested log)",
+    "drift.live_hours": "live window: the last this many hours of served predictions; >= 1",
     "scores": "where the production model's predictions are written",
     "scores.table": f"null = {SCORES_SCHEMA}.<name>; or {SCORES_SCHEMA}.<table>",
     "scores.score_column": "the column of the probability (binary) or predicted value",
@@ -97,6 +100,11 @@ NOTES: dict[str, str] = {
     "freshness": "what the production model promises about its data",
     "freshness.max_training_data_age": "the check fails (and alerts) when production's newest "
     "training data is older, e.g. 36h, 30d; null = no promise",
+    "serve": "the online server (training-pipeline serve) and this model's candidates",
+    "serve.shadow": "true = the newest candidate that passed the gate gets a copy of every "
+    "request; its predictions are logged, never returned",
+    "serve.min_shadow_period": "a promotion waits until the candidate has shadowed this "
+    "long, e.g. 6h, 2d; needs shadow: true; null = no wait",
     "pool": "Dagster pool the tuning step runs in (limits concurrent training)",
 }
 
