@@ -13,7 +13,7 @@ not assumed: ``loaded.py`` checks it on the version's training rows before servi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,8 +75,11 @@ def _nan_if_none(value: Any) -> Any:
     return np.nan if value is None else value
 
 
-def compile_fast_path(pipeline: Any, is_classification: bool) -> FastPath:
-    """The fast path of a fitted ``preprocess`` + ``model`` pipeline (``ml/pipelines.py``).
+def compile_fast_path(
+    pipeline: Any, is_classification: bool, numeric: Collection[str]
+) -> FastPath:
+    """The fast path of a fitted ``preprocess`` + ``model`` pipeline (``ml/pipelines.py``)
+    whose ``numeric`` input columns arrive as float64, the others as objects.
 
     Raises:
         NoFastPath: Naming the part of the pipeline it cannot replay.
@@ -84,7 +87,7 @@ def compile_fast_path(pipeline: Any, is_classification: bool) -> FastPath:
     if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
         raise NoFastPath(f"not a two-step preprocess + model pipeline: {pipeline!r:.200}")
     preprocess, model = pipeline.steps[0][1], pipeline.steps[1][1]
-    if not isinstance(preprocess, ColumnTransformer) or preprocess.sparse_threshold != 0:
+    if not isinstance(preprocess, ColumnTransformer) or preprocess.sparse_output_:
         raise NoFastPath(f"preprocessing is not a dense ColumnTransformer: {preprocess!r:.200}")
     blocks = []
     for name, transformer, columns in preprocess.transformers_:
@@ -92,22 +95,25 @@ def compile_fast_path(pipeline: Any, is_classification: bool) -> FastPath:
             continue
         if not all(isinstance(column, str) for column in columns):
             raise NoFastPath(f"transformer {name!r} selects columns by position, not by name")
-        blocks.append(_block(name, transformer, tuple(columns)))
+        roles = {column in numeric for column in columns}
+        if len(roles) != 1:
+            raise NoFastPath(f"transformer {name!r} mixes numeric and categorical columns")
+        blocks.append(_block(name, transformer, tuple(columns), roles.pop()))
     if not blocks:
         raise NoFastPath("the column transformer selects no columns")
     return FastPath(tuple(blocks), _estimator(model, is_classification))
 
 
-def _block(name: str, transformer: Any, columns: tuple[str, ...]) -> Block:
+def _block(name: str, transformer: Any, columns: tuple[str, ...], numeric: bool) -> Block:
     steps = transformer.steps if isinstance(transformer, Pipeline) else [(name, transformer)]
     first = steps[0][1]
-    if not isinstance(first, FunctionTransformer) or first.func not in (
-        as_float,
-        as_object_with_nan,
+    # The request's values already have the dtypes these functions give (Block.transform).
+    if isinstance(first, FunctionTransformer) and first.func is (
+        as_float if numeric else as_object_with_nan
     ):
-        raise NoFastPath(f"transformer {name!r} does not start by fixing its dtype")
-    compiled = [_step(f"{name}.{step}", fitted) for step, fitted in steps[1:]]
-    return Block(columns, first.func is as_float, tuple(compiled))
+        steps = steps[1:]
+    compiled = [_step(f"{name}.{step}", fitted) for step, fitted in steps]
+    return Block(columns, numeric, tuple(compiled))
 
 
 def _step(where: str, fitted: Any) -> Step:
@@ -156,8 +162,8 @@ def _scaled(x: np.ndarray, mean: np.ndarray | None, scale: np.ndarray | None) ->
 def _one_hot(where: str, encoder: OneHotEncoder) -> Step:
     if encoder.handle_unknown != "ignore" or encoder.drop_idx_ is not None:
         raise NoFastPath(f"step {where}: only handle_unknown='ignore' without drop is replayed")
-    if encoder._infrequent_enabled or encoder.sparse_output:
-        raise NoFastPath(f"step {where}: infrequent categories or sparse output")
+    if encoder._infrequent_enabled:
+        raise NoFastPath(f"step {where}: infrequent categories are not replayed")
     offsets = np.cumsum([0] + [len(c) for c in encoder.categories_])
     # Category -> output column; a dict, like scikit-learn's own lookup (same hashing).
     positions = [

@@ -187,7 +187,7 @@ def fast_path_of(
     ``canary`` plus a row of nulls and a row of unseen categories; else None and why."""
     task = problem.task_adapter
     try:
-        fast = compile_fast_path(pipeline, task.is_classification)
+        fast = compile_fast_path(pipeline, task.is_classification, problem.numeric or ())
     except NoFastPath as error:
         return None, f"no fast path for this pipeline: {error}"
     unseen = {name: UNSEEN_CATEGORY for name in problem.categorical or ()}
