@@ -94,7 +94,10 @@ def test_a_version_whose_fast_path_agrees_is_served_by_it_and_says_on_what_rows(
     fast, reason = fast_path_of(pipeline, CHURN, features_of(CHURN), 0.5, canary)
 
     assert fast is not None
-    assert reason == "equal to the pipeline on 22 probe rows (training rows, nulls, unseen)"
+    assert reason == (
+        "linear model as a dot product; "
+        "equal to the pipeline on 22 probe rows (training rows, nulls, unseen)"
+    )
 
 
 def test_a_version_whose_fast_path_disagrees_is_served_by_the_plain_path_saying_why(monkeypatch):
@@ -163,3 +166,14 @@ def client(models_dir: Path) -> TestClient:
     metrics = ServingMetrics()
     served = ServedModels({NAME: churn_registry(models_dir)}, on_refused=lambda refusal: None)
     return TestClient(build_app(served, metrics, None, Limits(watch_interval_s=0.05)))
+
+
+def test_gradient_boosting_is_served_by_walking_its_trees_and_a_forest_by_its_own_predict():
+    canary = as_records(churn_frame()[list(CHURN.features)].head(20))
+    reasons = {}
+    for family in ("hist_gradient_boosting", "random_forest"):
+        pipeline = fit_final(churn_frame(), CHURN, family, SMALL[family])
+        reasons[family] = fast_path_of(pipeline, CHURN, features_of(CHURN), 0.5, canary)[1]
+
+    assert reasons["hist_gradient_boosting"].startswith("gradient boosting's trees walked")
+    assert reasons["random_forest"].startswith("RandomForestClassifier's own predict")

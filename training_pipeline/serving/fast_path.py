@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from training_pipeline.ml.pipelines import as_float, as_object_with_nan
+from training_pipeline.serving.fast_trees import NoTreeWalk, tree_walk
 
 Step = Callable[[np.ndarray], np.ndarray]
 
@@ -61,6 +62,7 @@ class FastPath:
 
     blocks: tuple[Block, ...]
     estimate: Step  # transformed rows -> one float per row
+    how: str  # how the estimator's step is done, for the path's description
 
     def transform(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The rows the estimator sees (the column transformer's output)."""
@@ -101,7 +103,7 @@ def compile_fast_path(
         blocks.append(_block(name, transformer, tuple(columns), roles.pop()))
     if not blocks:
         raise NoFastPath("the column transformer selects no columns")
-    return FastPath(tuple(blocks), _estimator(model, is_classification))
+    return FastPath(tuple(blocks), *_estimator(model, is_classification))
 
 
 def _block(name: str, transformer: Any, columns: tuple[str, ...], numeric: bool) -> Block:
@@ -184,23 +186,27 @@ def _one_hot(where: str, encoder: OneHotEncoder) -> Step:
     return encode
 
 
-def _estimator(model: Any, is_classification: bool) -> Step:
+def _estimator(model: Any, is_classification: bool) -> tuple[Step, str]:
     if isinstance(model, LogisticRegression) and is_classification:
         if len(model.classes_) != 2:
             raise NoFastPath(f"logistic regression with {len(model.classes_)} classes")
         coef, intercept = model.coef_[0], float(model.intercept_[0])
-        return lambda x: expit(x @ coef + intercept)
+        return (lambda x: expit(x @ coef + intercept)), "linear model as a dot product"
     if isinstance(model, Ridge) and not is_classification:
         coef, intercept = np.ravel(model.coef_), float(np.ravel(model.intercept_)[0])
-        return lambda x: x @ coef + intercept
+        return (lambda x: x @ coef + intercept), "linear model as a dot product"
     if not hasattr(model, "n_features_in_") or hasattr(model, "feature_names_in_"):
         raise NoFastPath(f"{type(model).__name__} was not fit on a numpy array")
+    try:
+        return tree_walk(model), "gradient boosting's trees walked in numpy"
+    except NoTreeWalk as error:
+        how = f"{type(model).__name__}'s own predict on numpy rows ({error})"
     method = model.predict_proba if is_classification else model.predict
 
-    def trees(x: np.ndarray) -> np.ndarray:
+    def own(x: np.ndarray) -> np.ndarray:
         # The estimator's own prediction code, without re-validating rows built above.
         with config_context(assume_finite=True, skip_parameter_validation=True):
             out = method(x)
         return np.asarray(out[:, 1] if is_classification else out, dtype=np.float64)
 
-    return trees
+    return own, how

@@ -202,5 +202,6 @@ def fast_path_of(
         )
     if threshold is not None and not np.array_equal(got >= threshold, expected >= threshold):
         return None, f"the fast path's decisions at threshold {threshold} differ"
-    return fast, f"equal to the pipeline on {len(probes)} probe rows (training rows, nulls, unseen)"
+    rows = f"{len(probes)} probe rows (training rows, nulls, unseen)"
+    return fast, f"{fast.how}; equal to the pipeline on {rows}"
 
