@@ -29,7 +29,7 @@ from bench_serving import one_record, registry_with_two_versions  # noqa: E402
 
 from training_pipeline.ml.registry import ModelRegistry  # noqa: E402
 from training_pipeline.serving.app import build_app  # noqa: E402
-from training_pipeline.serving.loaded import load_servable  # noqa: E402
+from training_pipeline.serving.loaded import LoadedModel, load_servable  # noqa: E402
 from training_pipeline.serving.metrics import ServingMetrics  # noqa: E402
 from training_pipeline.serving.prediction_log import PredictionLog  # noqa: E402
 from training_pipeline.serving.swap import ServedModels  # noqa: E402
@@ -91,21 +91,24 @@ def main() -> None:
         registry, versions = registry_with_two_versions(data_dir)
         body = one_record()
         for version in versions:
-            loaded = load_servable(registry, "churn", version)
-            frame = loaded.features.as_frame([body])
             family = registry.metadata(version)["family"]
-            pipeline = cpu_ms(lambda: loaded.problem.task_adapter.output(loaded.pipeline, frame), n)
-            served = cpu_ms(lambda: loaded.predict([body]), n)
-            print(
-                f"{family}: pipeline {pipeline:.3f} ms, served by the {loaded.served_by} path "
-                f"{served:.3f} ms CPU per record ({loaded.path_reason})"
-            )
+            print(f"{family}: {prediction_cpu(load_servable(registry, 'churn', version), body, n)}")
             if registry.aliases().production != version:
                 registry.rollback(to=version, reason="bench", reject=False)
             request = cpu_ms(asgi_request(app_for(registry, data_dir), body), n)
             print(f"{family}: whole request through the ASGI app {request:.3f} ms CPU")
     finally:
         shutil.rmtree(data_dir)
+
+
+def prediction_cpu(loaded: LoadedModel, body: dict, n: int) -> str:
+    frame = loaded.features.as_frame([body])
+    pipeline = cpu_ms(lambda: loaded.problem.task_adapter.output(loaded.pipeline, frame), n)
+    served = cpu_ms(lambda: loaded.predict([body]), n)
+    return (
+        f"pipeline {pipeline:.3f} ms, served by the {loaded.served_by} path {served:.3f} ms "
+        f"CPU per record ({loaded.path_reason})"
+    )
 
 
 def app_for(registry: ModelRegistry, data_dir: Path):

@@ -77,9 +77,7 @@ def _nan_if_none(value: Any) -> Any:
     return np.nan if value is None else value
 
 
-def compile_fast_path(
-    pipeline: Any, is_classification: bool, numeric: Collection[str]
-) -> FastPath:
+def compile_fast_path(pipeline: Any, is_classification: bool, numeric: Collection[str]) -> FastPath:
     """The fast path of a fitted ``preprocess`` + ``model`` pipeline (``ml/pipelines.py``)
     whose ``numeric`` input columns arrive as float64, the others as objects.
 

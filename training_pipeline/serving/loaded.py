@@ -17,12 +17,11 @@ it is logged and shown (``served_by``, ``path_reason`` on ``GET /v1/models/{name
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-import logging
-from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -82,7 +81,8 @@ class LoadedModel:
         if self.fast is not None:
             scores = self.fast.output(records)
         else:
-            scores = self.problem.task_adapter.output(self.pipeline, self.features.as_frame(records))
+            frame = self.features.as_frame(records)
+            scores = self.problem.task_adapter.output(self.pipeline, frame)
         if not self.problem.task_adapter.has_threshold:
             return [{"score": float(s), "prediction": float(s)} for s in scores]
         return [{"score": float(s), "prediction": self._decision(s)} for s in scores]
@@ -150,8 +150,13 @@ def load_servable(registry: ModelRegistry, name: str, version: str) -> LoadedMod
         raise NotServable(name, version, "smoke test failed: " + "; ".join(verdict.reasons))
     threshold = stored_threshold(metadata["metrics"])
     fast, path_reason = fast_path_of(pipeline, problem, features, threshold, records)
-    log.info("model %s version %s: served by the %s path (%s)", name, version,
-             PLAIN if fast is None else FAST, path_reason)
+    log.info(
+        "model %s version %s: served by the %s path (%s)",
+        name,
+        version,
+        PLAIN if fast is None else FAST,
+        path_reason,
+    )
     return LoadedModel(
         name=name,
         version=version,
@@ -204,4 +209,3 @@ def fast_path_of(
         return None, f"the fast path's decisions at threshold {threshold} differ"
     rows = f"{len(probes)} probe rows (training rows, nulls, unseen)"
     return fast, f"{fast.how}; equal to the pipeline on {rows}"
-
