@@ -111,6 +111,29 @@ def test_a_version_whose_fast_path_disagrees_is_served_by_the_plain_path_saying_
     assert reason.startswith("the fast path disagrees with the pipeline on 22 probe rows")
 
 
+def test_a_fast_path_that_fails_on_the_probe_rows_leaves_the_version_to_the_plain_path(
+    monkeypatch,
+):
+    def fails(x):
+        raise ValueError("shapes (1,20) and (19,) not aligned")
+
+    compile_real = loaded_module.compile_fast_path
+    monkeypatch.setattr(
+        loaded_module,
+        "compile_fast_path",
+        lambda *args: dataclasses.replace(compile_real(*args), estimate=fails),
+    )
+    pipeline = fit_final(churn_frame(), CHURN, "logistic_regression", {})
+    canary = as_records(churn_frame()[list(CHURN.features)].head(5))
+
+    fast, reason = fast_path_of(pipeline, CHURN, features_of(CHURN), 0.5, canary)
+
+    assert fast is None
+    assert reason == (
+        "the fast path failed on the probe rows: ValueError: shapes (1,20) and (19,) not aligned"
+    )
+
+
 def test_a_pipeline_step_the_fast_path_does_not_know_is_named_and_served_plainly():
     preprocess = preprocessor()
     preprocess.transformers[0][1].steps.append(("minmaxscaler", MinMaxScaler()))

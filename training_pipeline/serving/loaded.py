@@ -150,11 +150,15 @@ def load_servable(registry: ModelRegistry, name: str, version: str) -> LoadedMod
         raise NotServable(name, version, "smoke test failed: " + "; ".join(verdict.reasons))
     threshold = stored_threshold(metadata["metrics"])
     fast, path_reason = fast_path_of(pipeline, problem, features, threshold, records)
-    log.info(
+    # A version served without its fast path is slower: worth a warning, not an alert.
+    level = logging.INFO if fast is not None else logging.WARNING
+    served_by = PLAIN if fast is None else FAST
+    log.log(
+        level,
         "model %s version %s: served by the %s path (%s)",
         name,
         version,
-        PLAIN if fast is None else FAST,
+        served_by,
         path_reason,
     )
     return LoadedModel(
@@ -198,7 +202,12 @@ def fast_path_of(
     unseen = {name: UNSEEN_CATEGORY for name in problem.categorical or ()}
     probes = [*canary, dict.fromkeys(features.names), canary[0] | unseen]
     expected = task.output(pipeline, features.as_frame(probes))
-    got = fast.output(probes)
+    try:
+        got = fast.output(probes)
+    # What the replay raises on rows the pipeline scores is the finding, shown as the
+    # reason; the pipeline itself (the plain path) just scored them.
+    except (ArithmeticError, LookupError, TypeError, ValueError) as error:
+        return None, f"the fast path failed on the probe rows: {type(error).__name__}: {error}"
     if got.shape != expected.shape or not np.allclose(got, expected, **AGREEMENT):
         worst = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else None
         return None, (
