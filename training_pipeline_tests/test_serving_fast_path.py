@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,19 @@ def test_gradient_boosting_is_served_by_walking_its_trees_and_a_forest_by_its_ow
 
     assert reasons["hist_gradient_boosting"].startswith("gradient boosting's trees walked")
     assert reasons["random_forest"].startswith("RandomForestClassifier's own predict")
+
+
+def test_loading_a_version_logs_which_path_serves_it(tmp_path: Path, monkeypatch, caplog):
+    registry = churn_registry(tmp_path / "models")
+    fast_version, plain_version = servable(registry), servable(registry)
+
+    with caplog.at_level(logging.INFO, logger=loaded_module.__name__):
+        loaded_module.load_servable(registry, NAME, fast_version)
+        off_by_a_little(monkeypatch)
+        loaded_module.load_servable(registry, NAME, plain_version)
+
+    said = [(r.levelname, r.getMessage().split(" (")[0]) for r in caplog.records]
+    assert said == [
+        ("INFO", f"model churn version {fast_version}: served by the fast path"),
+        ("WARNING", f"model churn version {plain_version}: served by the plain path"),
+    ]
