@@ -23,7 +23,7 @@ MANIFEST := $(PROJECT_DIR)/dbt/target/manifest.json
 # The project's declarations: the dbt raw sources are generated from them.
 DECLARATIONS := $(shell find $(PROJECT_DIR)/defs -name defs.yaml)
 
-.PHONY: install run ui serve bench-serving test test-fast lint bench clean-data weather-data
+.PHONY: install run ui serve bench-serving bench-serving-cpu test test-fast lint bench clean-data weather-data
 
 DATA_DIR := $(or $(TRAINING_PIPELINE_DATA_DIR),$(CURDIR)/data)
 # Where `make ui` serves the Dagster UI.
@@ -74,6 +74,9 @@ serve: install
 ## Latency at a fixed rate, saturation throughput and swaps under load (scripts/bench_serving.py).
 bench-serving: install
 	$(BIN)/python scripts/bench_serving.py $(BENCH_ARGS)
+
+bench-serving-cpu: install
+	$(BIN)/python scripts/bench_serving_cpu.py $(BENCH_ARGS)
 
 ## The weather example's file, copied from the installed vega_datasets package into its
 ## landing folder the way a user's file arrives; only while that folder is empty.

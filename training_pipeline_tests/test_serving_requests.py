@@ -150,7 +150,14 @@ def test_the_model_listing_shows_version_metrics_and_training_data_hash(client):
     detail = client.get(f"/v1/models/{NAME}").json()
 
     assert listing["models"] == [
-        {"name": NAME, "version": detail["version"], "ready": True, "refused": {}, "shadow": None}
+        {
+            "name": NAME,
+            "version": detail["version"],
+            "served_by": "fast",
+            "ready": True,
+            "refused": {},
+            "shadow": None,
+        }
     ]
     assert detail["metrics"]["roc_auc"] == 0.81
     assert detail["trained_on_hash"] == "sha256:feedface"

@@ -61,9 +61,9 @@ class FeatureSpec:
     def to_dict(self) -> dict[str, str]:
         return dict(self.columns)
 
-    def frame(self, body: Any, max_records: int) -> tuple[pd.DataFrame, bool]:
-        """The records of ``body`` as a frame in training column order, and whether the
-        body was a single record (an object) rather than a list.
+    def records(self, body: Any, max_records: int) -> tuple[Sequence[dict[str, Any]], bool]:
+        """The checked records of ``body``, and whether the body was a single record (an
+        object) rather than a list.
 
         Raises:
             RequestError: 422 naming the field for a missing, extra or wrongly typed
@@ -83,7 +83,18 @@ class FeatureSpec:
             raise RequestError(413, "", f"{len(records)} records; at most {max_records}")
         for index, record in enumerate(records):
             self._check(record, "" if single else f"records[{index}].")
-        return _as_trained(records, self.columns), single
+        return records, single
+
+    def as_frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """Checked records as the frame the pipeline was fit on: training column order,
+        numbers as float64, categories as objects, a null as NaN (``None`` in an object
+        column is not missing to ``SimpleImputer``).  Built column by column from
+        arrays: several times faster than ``DataFrame.from_records``."""
+        data = {}
+        for name, role in self.columns:
+            values = [np.nan if record[name] is None else record[name] for record in records]
+            data[name] = np.array(values, dtype=float if role == NUMERIC else object)
+        return pd.DataFrame(data, copy=False)
 
     def _check(self, record: Any, where: str) -> None:
         if not isinstance(record, dict):
@@ -98,20 +109,6 @@ class FeatureSpec:
         extra = sorted(set(record) - set(self.names))
         if extra:
             raise RequestError(422, where + extra[0], "not a feature of this model")
-
-
-def _as_trained(
-    records: Sequence[Mapping[str, Any]], columns: tuple[tuple[str, str], ...]
-) -> pd.DataFrame:
-    """The records as columns: numbers as float64, categories as objects, a null as NaN
-    (``None`` in an object column is not missing to ``SimpleImputer``).  Built column
-    by column from arrays: several times faster than ``DataFrame.from_records`` for the
-    one-record requests that dominate."""
-    data = {}
-    for name, role in columns:
-        values = [np.nan if record[name] is None else record[name] for record in records]
-        data[name] = np.array(values, dtype=float if role == NUMERIC else object)
-    return pd.DataFrame(data, copy=False)
 
 
 def _fits(value: Any, role: str) -> bool:
