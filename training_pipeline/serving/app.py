@@ -102,8 +102,19 @@ def build_app(
         if prediction_log is None:
             return
         at = datetime.now(UTC).isoformat()
+        spec = loaded.features
         prediction_log.append(
-            entry(request_id, index, loaded.name, loaded.version, role, at, record, output)
+            entry(
+                request_id,
+                index,
+                loaded.name,
+                loaded.version,
+                role,
+                at,
+                spec.features_of(record),
+                output,
+                *spec.identity(record),
+            )
             for index, (record, output) in enumerate(zip(records, outputs, strict=True))
         )
 

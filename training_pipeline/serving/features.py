@@ -5,6 +5,11 @@ The columns and their roles come from the registered version's metadata (the
 what that version was fit on.  Numeric features take JSON numbers; categorical ones
 strings or booleans; any feature may be null, as the training rows could be (the
 fitted pipeline imputes).  Every problem is reported with the field it concerns.
+
+A record may also carry the row's identity, which is no feature: the problem's id
+column (a string or an integer) and time column (an ISO date or time), named as in the
+warehouse.  They are logged with the prediction so that, once the label arrives, the
+served row can be joined to it (``serving/live_labels.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -37,6 +43,8 @@ class FeatureSpec:
     """The input columns in the order the pipeline was fit on, with their roles."""
 
     columns: tuple[tuple[str, str], ...]  # (name, NUMERIC or CATEGORICAL)
+    id_column: str | None = None  # optional in a record: the entity the row is about
+    time_column: str | None = None  # optional in a record: the time its features are as of
 
     @classmethod
     def from_problem(cls, problem: Mapping[str, Any]) -> FeatureSpec:
@@ -52,7 +60,7 @@ class FeatureSpec:
                 "feature roles (numeric, categorical)"
             )
         roles = [(c, NUMERIC) for c in numeric] + [(c, CATEGORICAL) for c in categorical]
-        return cls(tuple(roles))
+        return cls(tuple(roles), problem.get("id_column"), problem.get("time_column"))
 
     @property
     def names(self) -> list[str]:
@@ -60,6 +68,18 @@ class FeatureSpec:
 
     def to_dict(self) -> dict[str, str]:
         return dict(self.columns)
+
+    def features_of(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """A checked record's features alone, without its identity fields."""
+        return {name: record[name] for name in self.names}
+
+    def identity(self, record: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        """A checked record's entity id (as text) and as-of time (ISO, UTC without an
+        offset, so the warehouse compares it with the time column whatever its session's
+        time zone), None where not sent.  When the id is the time column it is both."""
+        entity = None if self.id_column is None else record.get(self.id_column)
+        sent = None if self.time_column is None else record.get(self.time_column)
+        return (None if entity is None else str(entity)), None if sent is None else _utc(sent)
 
     def records(self, body: Any, max_records: int) -> tuple[Sequence[dict[str, Any]], bool]:
         """The checked records of ``body``, and whether the body was a single record (an
@@ -106,9 +126,41 @@ class FeatureSpec:
                 shown = type(record[name]).__name__
                 wanted = "a number" if role == NUMERIC else "a string or boolean"
                 raise RequestError(422, where + name, f"got {shown}; expected {wanted} or null")
-        extra = sorted(set(record) - set(self.names))
+        extra = sorted(set(record) - set(self.names) - {self.id_column, self.time_column})
         if extra:
             raise RequestError(422, where + extra[0], "not a feature of this model")
+        self._check_identity(record, where)
+
+    def _check_identity(self, record: Mapping[str, Any], where: str) -> None:
+        if self.time_column is not None and record.get(self.time_column) is not None:
+            value = record[self.time_column]
+            if not (isinstance(value, str) and _is_iso_time(value)):
+                raise RequestError(
+                    422, where + self.time_column, "expected an ISO date or time, or null"
+                )
+        if self.id_column is None or self.id_column == self.time_column:
+            return
+        value = record.get(self.id_column)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+            shown = type(value).__name__
+            raise RequestError(
+                422, where + self.id_column, f"got {shown}; expected a string, an integer or null"
+            )
+
+
+def _utc(value: str) -> str:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat()
+
+
+def _is_iso_time(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _fits(value: Any, role: str) -> bool:

@@ -34,6 +34,9 @@ COLUMNS = {
     "features": "JSON",
     "score": "DOUBLE",
     "prediction": "DOUBLE",
+    # Files written before the log carried the row's identity load these as null.
+    "entity": "VARCHAR",
+    "as_of": "VARCHAR",
 }
 
 
@@ -49,8 +52,11 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"create table if not exists {PREDICTIONS} (model varchar, version varchar, "
         "role varchar, request_id varchar, record integer, predicted_at timestamptz, score double, "
-        "prediction double, features json, log_file varchar)"
+        "prediction double, features json, log_file varchar, entity varchar, as_of varchar)"
     )
+    # A table created before the log carried the row's identity gains its columns.
+    for column in ("entity", "as_of"):
+        con.execute(f"alter table {PREDICTIONS} add column if not exists {column} varchar")
     con.execute(
         f"create table if not exists {LEDGER} (model varchar, log_file varchar, rows bigint, "
         "ingested_at timestamptz, primary key (model, log_file))"
@@ -76,8 +82,9 @@ def ingest(con: duckdb.DuckDBPyConnection, directory: Path, model: str) -> Inges
         con.execute("begin transaction")
         try:
             con.execute(
-                f"insert into {PREDICTIONS} select model, version, role, request_id, record, "
-                '"at", score, prediction, features, parse_filename(filename) from read_json(?, '
+                f"insert into {PREDICTIONS} by name select model, version, role, request_id, "
+                'record, "at" as predicted_at, score, prediction, features, entity, as_of, '
+                "parse_filename(filename) as log_file from read_json(?, "
                 f"format = 'newline_delimited', columns = {columns}, filename = true)",
                 [[str(f) for f in new]],
             )

@@ -10,7 +10,9 @@ counted (``on_dropped``) rather than slowing requests or growing memory without 
 
 Layout: ``<directory>/<model>/<UTC time>-<pid>-<sequence>.jsonl``, one line per record
 with ``request_id, record`` (its index in the request), ``model, version, role``
-("production" or "shadow"), ``at, features, score, prediction``.
+("production" or "shadow"), ``at, features, score, prediction`` and the row's identity
+as the client sent it, null when it did not: ``entity`` (the id column's value, as
+text) and ``as_of`` (the time column's value), which join the row to its label later.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def entry(
     at: str,
     features: Mapping[str, Any],
     output: Mapping[str, Any],
+    entity: str | None = None,
+    as_of: str | None = None,
 ) -> dict[str, Any]:
     """One log line's content."""
     return {
@@ -54,6 +58,8 @@ def entry(
         "features": dict(features),
         "score": output["score"],
         "prediction": output["prediction"],
+        "entity": entity,
+        "as_of": as_of,
     }
 
 
