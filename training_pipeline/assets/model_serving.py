@@ -5,7 +5,9 @@ the model into ``serving.predictions`` (serving/ingest.py) on a schedule, in the
 warehouse pool like every step that writes the DuckDB file.  With
 ``drift.predictions_window: live`` the prediction-drift check hangs here and compares
 what production returned to clients against its training reference.  A candidate served
-in shadow (``serve.shadow``) gets an observation with its agreement with production.
+in shadow (``serve.shadow``) gets an observation with its agreement with production
+and, on the requests it answered, both models' live metrics once labels arrived
+(serving/live_labels.py); production gets one with its own live metrics.
 """
 
 import dagster as dg
@@ -13,6 +15,11 @@ import dagster as dg
 from training_pipeline.assets.model_names import OWNERS, DeclaredModel
 from training_pipeline.resources import WAREHOUSE_POOL, ModelStoreResource, WarehouseResource
 from training_pipeline.serving.ingest import PREDICTIONS, ingest, shadow_agreement
+from training_pipeline.serving.live_labels import (
+    LiveMetrics,
+    labels_relation_exists,
+    live_metrics,
+)
 
 # Often enough that live drift is judged on recent traffic, rarely enough that the
 # warehouse pool stays free for ingestion and training.
@@ -41,10 +48,28 @@ def serving_assets(model: DeclaredModel) -> list[dg.AssetsDefinition]:
                 f"select count(*) from {PREDICTIONS} where model = ?", [model.name]
             ).fetchone()
             shadows = shadow_agreement(con, model.name)
+            # Before the features relation is first built there is no label to join: said
+            # on the asset, and ingestion goes on.
+            labels = labels_relation_exists(con, model.problem)
+            compared = {
+                s["shadow"]: live_metrics(con, model.name, model.problem, s["shadow"])
+                for s in shadows
+                if labels
+            }
+            every = live_metrics(con, model.name, model.problem) if labels else []
+            served = [m for m in every if m.role == "production"]
+        no_labels = {} if labels else {"live_metrics": f"{model.problem.relation} not built yet"}
         for shadow in shadows:
             # Shown on the candidate: how its shadow predictions compare with production's.
+            paired = paired_metadata(compared[shadow["shadow"]]) if labels else no_labels
+            metadata = shadow_metadata(shadow) | paired
+            context.log_event(dg.AssetObservation(asset_key=model.candidate, metadata=metadata))
+        if served:  # the version served most recently: production now, or until the swap
             context.log_event(
-                dg.AssetObservation(asset_key=model.candidate, metadata=shadow_metadata(shadow))
+                dg.AssetObservation(
+                    asset_key=model.production,
+                    metadata={"live_version": served[0].version, **live_metadata(served[0])},
+                )
             )
         return dg.MaterializeResult(
             metadata={
@@ -52,10 +77,31 @@ def serving_assets(model: DeclaredModel) -> list[dg.AssetsDefinition]:
                 "rows_loaded": loaded.rows,
                 "files_already_loaded": loaded.already_loaded,
                 "dagster/row_count": total,
+                **no_labels,
             }
         )
 
     return [live_predictions]
+
+
+def live_metadata(measured: LiveMetrics, prefix: str = "live") -> dict[str, str | float | int]:
+    """Counts, and each metric (n/a: undefined, e.g. no label yet or a single class)."""
+    shown: dict[str, str | float | int] = {
+        f"{prefix}_rows_served": measured.served,
+        f"{prefix}_rows_identified": measured.identified,
+        f"{prefix}_rows_labelled": measured.labelled,
+    }
+    for name, value in measured.values.items():
+        shown[f"{prefix}_{name}"] = "n/a" if value is None else round(value, 4)
+    return shown
+
+
+def paired_metadata(measured: list[LiveMetrics]) -> dict[str, str | float | int]:
+    """The shadow's live metrics and production's on the same requests."""
+    shown: dict[str, str | float | int] = {}
+    for m in measured:
+        shown |= live_metadata(m, "live" if m.role == "shadow" else "production_live")
+    return shown
 
 
 def shadow_metadata(shadow: dict) -> dict[str, str | float | int]:
