@@ -14,6 +14,7 @@ from training_pipeline.automation.drift_episodes import (
     Severity,
     decide,
 )
+from training_pipeline.automation.shadow_promotion import shadow_promotion_sensor
 from training_pipeline.lifecycle_alerts import retrain_alert
 from training_pipeline.resources import AlertsResource
 
@@ -113,8 +114,11 @@ def drift_sensor(model: DeclaredModel, job, interval_s: int) -> dg.SensorDefinit
 
 def automation_defs(model: DeclaredModel, interval_s: int) -> dg.Definitions:
     job = retrain_job(model)
+    sensors = [drift_sensor(model, job, interval_s)]
+    if model.spec.serve.min_shadow_s is not None:  # only a shadow period holds promotions
+        sensors.append(shadow_promotion_sensor(model, interval_s))
     return dg.Definitions(
         jobs=[job],
         schedules=[nightly_schedule(model, job)],
-        sensors=[drift_sensor(model, job, interval_s)],
+        sensors=sensors,
     )

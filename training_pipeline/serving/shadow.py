@@ -6,12 +6,17 @@ production version and was never rejected; it gets a copy of every request, its
 predictions are logged beside production's (role "shadow") and never returned.  The
 server marks when it started shadowing a version with a small file beside the model's
 prediction log, so the promotion step can read the shadow period without the server.
+
+A promotion held for too short a shadow period is run again when the period has passed
+(``promotion_due``, asked by the shadow promotion sensor): nothing else would, since
+the promotion step runs when a new candidate arrives.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -68,3 +73,39 @@ def shadow_wait(
             f"UTC); serve.min_shadow_period is {hours:g}h"
         )
     return None
+
+
+@dataclass(frozen=True)
+class AwaitingPromotion:
+    """What the registry and the shadow marker say about the version awaiting promotion."""
+
+    candidate: str | None  # ``shadow_candidate``: gate passed, newer than production
+    newest: str | None  # the newest registered version: what the promotion step reads
+    held: str | None  # a person's decision holding it (a pin, ...): registry.promotion_block
+    since: datetime | None  # when it started shadowing (``shadowed_since``)
+
+
+def promotion_due(
+    awaiting: AwaitingPromotion, min_shadow_s: int, now: datetime, requested: Collection[str]
+) -> tuple[bool, str]:
+    """Whether to run the promotion step again now, and why (not).
+
+    Once per candidate (``requested``: the versions it was already run again for), when
+    the candidate is the newest version (the one the step would promote), no person
+    holds it, and it has shadowed production for ``min_shadow_s``.  A gate-passing
+    version newer than production has been held by the shadow period: with a minimum
+    period, every candidate is, since shadowing starts only once it passed the gate.
+    """
+    candidate = awaiting.candidate
+    if candidate is None:
+        return False, "no gate-passing version newer than production awaits promotion"
+    if awaiting.newest != candidate:
+        return False, f"{awaiting.newest} is newer than {candidate}; its own promotion decides"
+    if awaiting.held is not None:
+        return False, awaiting.held
+    if candidate in requested:
+        return False, f"the promotion of {candidate} was already run again once"
+    wait = shadow_wait(min_shadow_s, awaiting.since, now, candidate)
+    if wait is not None:
+        return False, wait
+    return True, f"{candidate} has shadowed production for serve.min_shadow_period"
