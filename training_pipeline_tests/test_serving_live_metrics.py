@@ -4,6 +4,7 @@ production and shadow measured on the same requests, unlabelled records counted 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,11 +14,15 @@ import duckdb
 import pytest
 from churn_model import churn_spec, key
 from churn_problem import CHURN
+from serving_models import NAME, churn_registry, record, servable
+from starlette.testclient import TestClient
 
 from training_pipeline.assets.model_names import DeclaredModel
 from training_pipeline.assets.model_serving import serving_assets
+from training_pipeline.cli_serve import build_server
 from training_pipeline.ml.problem import GatePolicy, Holdout, ProblemSpec
 from training_pipeline.resources import build_resources
+from training_pipeline.serving.app import Limits
 from training_pipeline.serving.features import FeatureSpec, RequestError
 from training_pipeline.serving.ingest import ingest
 from training_pipeline.serving.live_labels import LiveMetrics, live_metrics
@@ -164,8 +169,8 @@ def test_a_problem_whose_id_is_its_time_joins_on_the_time_with_a_time_zone(tmp_p
     spec = FeatureSpec.from_problem(dataclasses.asdict(daily_problem()))
     sent = [{"temp_max": 9.0, "day": day} for day in ("2026-03-01", "2026-03-02T01:00:00+01:00")]
     rows = [
-        served(f"r{i}", "production", "v1", score, *spec.identity(record), model="daily")
-        for i, (record, score) in enumerate(zip(sent, (12.0, 11.0), strict=True))
+        served(f"r{i}", "production", "v1", score, *spec.identity(one), model="daily")
+        for i, (one, score) in enumerate(zip(sent, (12.0, 11.0), strict=True))
     ]
     rows.append(
         served("r9", "production", "v1", 20.0, *spec.identity({"day": "2026-03-03"}), model="daily")
@@ -185,11 +190,11 @@ def test_a_record_may_carry_its_id_and_time_and_they_are_checked():
     spec = FeatureSpec.from_problem(
         dataclasses.asdict(CHURN) | {"numeric": ["age"], "categorical": []}
     )
-    record = {"age": 40, "customer_id": 17, "snapshot_date": "2026-03-01T10:00:00+02:00"}
-    spec.records(record, 10)
+    sent = {"age": 40, "customer_id": 17, "snapshot_date": "2026-03-01T10:00:00+02:00"}
+    spec.records(sent, 10)
 
-    assert spec.identity(record) == ("17", "2026-03-01T08:00:00")
-    assert spec.features_of(record) == {"age": 40}
+    assert spec.identity(sent) == ("17", "2026-03-01T08:00:00")
+    assert spec.features_of(sent) == {"age": 40}
     assert spec.identity({"age": 40}) == (None, None)
     with pytest.raises(RequestError, match="snapshot_date"):
         spec.records({"age": 40, "snapshot_date": "next week"}, 10)
@@ -236,3 +241,68 @@ def test_ingestion_goes_on_and_says_so_before_the_labels_relation_exists(setting
     (materialization,) = result.asset_materializations_for_node(asset.op.name)
     assert materialization.metadata["rows_loaded"].value == 12
     assert "not built yet" in materialization.metadata["live_metrics"].value
+
+
+def test_the_server_logs_the_id_and_time_a_client_sent_with_both_models_predictions(
+    settings: Settings,
+):
+    registry = churn_registry(settings.models_dir)
+    production, candidate = servable(registry), servable(registry)
+    registry.promote(production)
+    registry.record_gate(candidate, {"passed": True})
+    identity = {"customer_id": "C-1042", "snapshot_date": "2026-03-01T02:00:00+02:00"}
+    server = build_server(settings, [NAME], Limits(watch_interval_s=0.05), shadowed=[NAME])
+    with TestClient(server) as client:
+        answer = client.post(f"/v1/models/{NAME}/predict", json=record(0) | identity)
+        anonymous = client.post(f"/v1/models/{NAME}/predict", json=record(1))
+
+    lines = [
+        json.loads(line)
+        for path in (settings.prediction_logs_dir / NAME).glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    sent = {
+        (x["role"], x["entity"], x["as_of"])
+        for x in lines
+        if x["request_id"] == answer.json()["request_id"]
+    }
+    assert (answer.status_code, anonymous.status_code) == (200, 200)
+    assert sent == {
+        ("production", "C-1042", "2026-03-01T00:00:00"),
+        ("shadow", "C-1042", "2026-03-01T00:00:00"),
+    }
+    assert all("customer_id" not in x["features"] for x in lines)
+    assert {
+        (x["entity"], x["as_of"])
+        for x in lines
+        if x["request_id"] == anonymous.json()["request_id"]
+    } == {(None, None)}
+
+
+def test_a_log_file_written_before_the_identity_was_logged_loads_with_none(tmp_path: Path):
+    old = served("r1", "production", "v1", 0.9, None, None)
+    del old["entity"], old["as_of"]
+    (tmp_path / "churn").mkdir()
+    (tmp_path / "churn" / "20260101T000000-1-1.jsonl").write_text(json.dumps(old) + "\n")
+    con = duckdb.connect()
+
+    ingest(con, tmp_path, "churn")
+
+    assert con.execute("select entity, as_of from serving.predictions").fetchall() == [(None, None)]
+
+
+def test_a_predictions_table_from_before_the_identity_gains_its_columns(tmp_path: Path):
+    con = duckdb.connect()
+    con.execute("create schema serving")
+    con.execute(
+        "create table serving.predictions (model varchar, version varchar, role varchar, "
+        "request_id varchar, record integer, predicted_at timestamptz, score double, "
+        "prediction double, features json, log_file varchar)"
+    )
+    write_batch(tmp_path, [served("r1", "production", "v1", 0.9, "C1", "2026-03-01")], 1)
+
+    ingest(con, tmp_path, "churn")
+
+    assert con.execute("select entity, as_of from serving.predictions").fetchall() == [
+        ("C1", "2026-03-01")
+    ]
