@@ -17,14 +17,12 @@ from typing import TYPE_CHECKING
 from training_pipeline.settings import Settings
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
-
-    from training_pipeline.serving.app import Limits
+    from training_pipeline.serving.app import Limits, ServingApp
 
 
 def build_server(
     settings: Settings, models: Sequence[str], limits: Limits, shadowed: Sequence[str] = ()
-) -> Starlette:
+) -> ServingApp:
     """The app serving ``models`` (and the candidates of ``shadowed`` in shadow):
     refusals alerted (log and webhook, once per version), swaps and refusals counted,
     predictions logged under the data directory."""
