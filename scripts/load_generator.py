@@ -31,6 +31,9 @@ from urllib.parse import urlsplit
 import uvloop
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+# uvicorn closes a connection idle for 5 s (--timeout-keep-alive); one idle for longer
+# than this is not reused, lest the request cross the server's close (a false failure).
+MAX_IDLE_S = 4.0
 
 
 class Target:
@@ -44,11 +47,11 @@ class Target:
             f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
         )
         self.request = head.encode() + body
-        self.idle: list[Connection] = []
+        self.idle: list[tuple[Connection, float]] = []  # with when it was last used
 
     async def post(self) -> tuple[int, bytes]:
         """Status and body of one request, on an idle connection or a new one."""
-        reader, writer = self.idle.pop() if self.idle else await self._connect()
+        reader, writer = self._reusable() or await self._connect()
         writer.write(self.request)
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
@@ -57,14 +60,23 @@ class Target:
             if line[:15].lower() == b"content-length:":
                 length = int(line[15:])
         body = await reader.readexactly(length)
-        self.idle.append((reader, writer))
+        self.idle.append(((reader, writer), time.perf_counter()))
         return status, body
+
+    def _reusable(self) -> Connection | None:
+        """The most recently used idle connection the server has not closed."""
+        while self.idle:
+            (reader, writer), used = self.idle.pop()
+            if time.perf_counter() - used < MAX_IDLE_S and not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return None
 
     async def _connect(self) -> Connection:
         return await asyncio.open_connection(self.host, self.port)
 
     def close(self) -> None:
-        for _, writer in self.idle:
+        for (_, writer), _ in self.idle:
             writer.close()
 
 
