@@ -7,8 +7,8 @@ Builds a temporary data directory with two churn versions (logistic regression a
 gradient boosting, the product's own pipelines fit on synthetic churn rows), starts the
 real CLI server on a free port in its own process, and drives it with
 ``load_generator.py`` in a third (raw asyncio streams on uvloop, kept-alive
-connections: about 0.1-0.25 ms of CPU a request where httpx took over 1 ms of the
-same two cores):
+connections; measured 0.2-0.4 ms of CPU a request at a fixed rate, 0.07 ms at
+saturation, printed with each phase):
 
 1. ``--rate`` single-record requests per second for ``--seconds`` (open loop: each
    request is sent at its scheduled time, and its latency counts from that time, so a

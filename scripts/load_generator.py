@@ -6,10 +6,11 @@
 Prints one JSON object: latencies (seconds), failures, the versions answered, and this
 process's own CPU seconds, so a benchmark can say what the load cost besides the server.
 
-Why not httpx: on a 2-core machine the generator shares the cores with the server, and
-an httpx request costs about a millisecond of CPU, more than the server spends on it.
-Here a request is one prebuilt byte string written to a kept-alive socket and the
-answer is read by its ``content-length``, on uvloop (as the server).
+Why not httpx: on a 2-core machine the generator shares the cores with the server, so
+its CPU is latency the server is blamed for; httpx builds request and response objects
+and runs its pool and h11 parser in Python for every request.  Here a request is one
+prebuilt byte string written to a kept-alive socket and the answer is read by its
+``content-length``, on uvloop (as the server).
 
 ``--rate``: open loop.  Request ``i`` is due at ``start + i / rate`` whatever happened to
 the earlier ones; it takes an idle connection (or opens one) and its latency counts from
