@@ -4,6 +4,7 @@ prediction-drift check's current window."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +44,30 @@ def test_the_log_writes_batches_as_whole_files_per_model(tmp_path: Path):
     assert [line["request_id"] for line in lines] == [f"r{i}" for i in range(10)]
     assert len(files) >= 3  # at most four entries per file
     assert list(tmp_path.rglob(".*.tmp")) == []
+
+
+def test_entries_arriving_within_the_flush_period_share_one_file(tmp_path: Path):
+    log = PredictionLog(tmp_path, flush_s=0.5)
+    for i in range(5):
+        log.append([logged(f"r{i}")])
+        time.sleep(0.02)
+    time.sleep(1.0)
+    files = sorted((tmp_path / NAME).glob("*.jsonl"))
+    log.close()
+
+    assert len(files) == 1
+    assert len(files[0].read_text().splitlines()) == 5
+
+
+def test_closing_writes_what_is_queued_without_waiting_for_the_flush_period(tmp_path: Path):
+    log = PredictionLog(tmp_path, flush_s=60)
+    log.append(logged(f"r{i}") for i in range(3))
+    started = time.monotonic()
+    log.close()
+
+    assert time.monotonic() - started < 10
+    written = [f.read_text() for f in (tmp_path / NAME).glob("*.jsonl")]
+    assert sum(len(text.splitlines()) for text in written) == 3
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking_the_request(tmp_path: Path):

@@ -3,6 +3,7 @@ readiness before and after a production model exists."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,49 @@ def test_too_many_records_are_refused_with_413(tmp_path: Path):
         response = client.post(f"/v1/models/{NAME}/predict", json=[record()] * 4)
 
     assert response.status_code == 413
+
+
+def test_a_declared_too_large_body_is_refused_with_413_before_it_is_read(tmp_path: Path):
+    registry = churn_registry(tmp_path / "models")
+    registry.promote(servable(registry))
+    limits = Limits(max_body_bytes=2000, watch_interval_s=0.05)
+    body = b'{"age": 1}'
+    headers = {"content-type": "application/json", "content-length": "999999"}
+    with client_for(tmp_path / "models", limits) as client:
+        # The declared length alone decides: the client here sends less than it declares.
+        response = client.post(f"/v1/models/{NAME}/predict", content=body, headers=headers)
+
+    assert response.status_code == 413
+    assert "999999" in response.json()["error"]
+
+
+def test_nan_in_the_body_is_refused_as_not_json(client):
+    sent = json.dumps(record() | {"age": float("nan")})
+
+    response = client.post(f"/v1/models/{NAME}/predict", content=sent)
+
+    assert response.status_code == 422
+    assert "not valid JSON" in response.json()["error"]
+
+
+def test_the_request_id_sent_is_the_one_answered_and_echoed(client):
+    headers = {"x-request-id": "client-chosen-id"}
+
+    response = client.post(f"/v1/models/{NAME}/predict", json=record(), headers=headers)
+
+    assert response.json()["request_id"] == "client-chosen-id"
+    assert response.headers["x-request-id"] == "client-chosen-id"
+
+
+def test_predict_takes_only_post(client):
+    response = client.get(f"/v1/models/{NAME}/predict")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
+def test_a_path_with_more_segments_than_a_model_name_is_not_the_predict_route(client):
+    assert client.post(f"/v1/models/{NAME}/x/predict", json=record()).status_code == 404
 
 
 def test_an_unknown_model_is_404(client):

@@ -16,6 +16,7 @@ class ServingMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, int], tuple] = {}
         r = self.registry
         self.requests = Counter(
             "serving_requests",
@@ -59,6 +60,23 @@ class ServingMetrics:
             "Prediction log entries dropped because the log's queue was full",
             registry=r,
         )
+
+    def observe_request(self, model: str, status: int, seconds: float) -> None:
+        """Count a prediction request (an error too, for 4xx/5xx) and its latency.
+
+        The labelled children are looked up once per (model, status): ``labels()``
+        validates and joins its arguments on every call (14 µs under cProfile)."""
+        children = self._children.get((model, status))
+        if children is None:
+            code = str(status)
+            errors = self.errors.labels(model, code) if status >= 400 else None
+            children = (self.requests.labels(model, code), self.latency.labels(model), errors)
+            self._children[(model, status)] = children
+        requests, latency, errors = children
+        requests.inc()
+        latency.observe(seconds)
+        if errors is not None:
+            errors.inc()
 
     def swapped(self, model: str, old: str | None, new: str | None) -> None:
         if old is not None:

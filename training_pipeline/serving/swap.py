@@ -26,6 +26,7 @@ from pathlib import Path
 from training_pipeline.ml.artifacts import RegistryError
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.registry_store import INDEX_FILE
+from training_pipeline.serving.latency import freeze_loaded
 from training_pipeline.serving.loaded import LoadedModel, NotServable, load_servable
 from training_pipeline.serving.shadow import shadow_candidate
 from training_pipeline.serving.threads import one_thread_per_prediction
@@ -127,6 +128,7 @@ class ServedModels:
         loaded = self._servable(slot, production, f"still serving {current or 'nothing'}")
         if loaded is not None:
             slot.served = loaded
+            freeze_loaded()  # out of full collections' reach, like the first version
             self._swapped(slot.name, current, production)
 
     def _refresh_shadow(self, slot: ModelSlot, production: str | None) -> None:
@@ -136,6 +138,7 @@ class ServedModels:
             return
         slot.shadow = None if candidate is None else self._servable(slot, candidate, "no shadow")
         if slot.shadow is not None:
+            freeze_loaded()
             log.info("model %s: %s now serves in shadow", slot.name, candidate)
             self._on_shadowing(slot.name, slot.shadow.version)
 
