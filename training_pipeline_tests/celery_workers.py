@@ -92,9 +92,11 @@ def _start_worker(name: str, queue: str, logs: Path, env: Mapping[str, str]) -> 
         str(Path(sys.executable).parent / "dagster-celery"),
         *("worker", "start", "-A", "dagster_celery.app", "-y", str(CLUSTER / "celery.yaml")),
         *("-q", queue, "--name", f"{name}-{queue}", "--loglevel", "WARNING"),
-        # One step at a time, and no step reserved ahead: a worker that prefetched the
-        # next step would hold it while the other worker sits idle.
-        *("--", "--concurrency", "1", "--prefetch-multiplier", "1"),
+        # One step at a time, on a thread of the worker's own process: a step may start
+        # processes (the tuning fan-out), which a prefork child may not, and the main
+        # thread keeps the broker connection alive through a long step (deploy/cluster/
+        # celery.yaml).  No step reserved ahead: it would wait while the other worker idles.
+        *("--", "--pool", "threads", "--concurrency", "1", "--prefetch-multiplier", "1"),
         *("--without-heartbeat", "--without-gossip"),
     ]
     log = (logs / f"{name}.log").open("w")
