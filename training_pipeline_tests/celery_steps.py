@@ -1,7 +1,8 @@
-"""A small job for the Celery executor tests: steps that record which worker ran them and
-when, so a test can tell that two workers took steps and that pool members never overlap.
+"""Jobs for the Celery executor tests: a small one whose steps record which worker ran
+them and when, so a test can tell that two workers took steps and that pool members never
+overlap; and the project's own one-button job.
 
-The workers import this module to run a step, so the job is built by a function
+The workers import this module to run a step, so each job is built by a function
 (``dg.reconstructable``) from the settings of the process that calls it.
 """
 # No `from __future__ import annotations`: Dagster reads the op's config class from its
@@ -16,6 +17,7 @@ import dagster as dg
 
 from training_pipeline.execution import ExecutionSettings, build_executor
 from training_pipeline.resources import WAREHOUSE_POOL
+from training_pipeline.settings import Settings
 
 WORKER_NAME_ENV = "TP_TEST_CELERY_WORKER"
 FREE_STEPS = [f"feature_{i}" for i in range(4)]
@@ -59,3 +61,12 @@ def recorded_steps() -> dg.JobDefinition:
 def run_config(log_path: Path, seconds: float) -> dict:
     config = {"config": {"path": str(log_path), "seconds": seconds}}
     return {"ops": {name: config for name in FREE_STEPS + WAREHOUSE_STEPS}}
+
+
+def one_button_job() -> dg.JobDefinition:
+    """``retrain_on_latest_data`` of the definitions this process's settings build: the
+    launching process and every worker build it alike from the same environment."""
+    from training_pipeline.definitions import build_definitions
+    from training_pipeline.runner import JOB_NAME
+
+    return build_definitions(Settings.from_env()).resolve_job_def(JOB_NAME)

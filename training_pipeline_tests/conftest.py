@@ -28,8 +28,8 @@ from training_pipeline.settings import (
     Settings,
 )
 
-# The order-file tests' `dirs` and `con` fixtures; the DuckLake and S3 tests' services.
-pytest_plugins = ["order_file_helpers", "postgres_helpers", "s3_helpers"]
+# The order-file tests' `dirs` and `con` fixtures; the DuckLake, S3 and Celery tests' services.
+pytest_plugins = ["order_file_helpers", "postgres_helpers", "s3_helpers", "celery_workers"]
 
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 # Tuning defaults to every core; tests share the machine (and often run beside each

@@ -30,6 +30,7 @@ SLOW_MARKERS = ("slow", "e2e")
 # (CPU seconds of each module's slow tests, measured one module at a time: README, Tests).
 HEAVIEST_FIRST = (
     "test_automation_end_to_end.py",
+    "test_cluster_e2e.py",  # two Celery workers run the churn graph on the cluster profile
     "test_crash_recovery.py::test_kill_9",
     "test_crash_recovery.py::test_the_chaos_script",
     "test_cli_run.py",

@@ -7,53 +7,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from celery_steps import FREE_STEPS, WAREHOUSE_STEPS, WORKER_NAME_ENV, recorded_steps, run_config
-from postgres_helpers import fresh_database
+from celery_steps import FREE_STEPS, WAREHOUSE_STEPS, recorded_steps, run_config
+from celery_workers import celery_workers, skip_unless_brokers_reachable, use_celery
 
-from training_pipeline.environment import SettingsError, child_environment
+from training_pipeline.environment import SettingsError
 from training_pipeline.execution import ExecutionSettings, build_executor, celery_config
 from training_pipeline.resources import WAREHOUSE_POOL
 from training_pipeline.runner import limit_pools
-from training_pipeline.settings import REPO_ROOT
-
-CLUSTER = REPO_ROOT / "deploy" / "cluster"
-TESTS = Path(__file__).parent
-BROKER = os.environ.get(
-    "TRAINING_PIPELINE_TEST_CELERY_BROKER", "amqp://guest:guest@127.0.0.1:5672//"
-)
-BACKEND = os.environ.get("TRAINING_PIPELINE_TEST_CELERY_BACKEND", "redis://127.0.0.1:6379/3")
-
-
-@pytest.fixture
-def cluster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A DAGSTER_HOME holding the profile's dagster.yaml, on a throw-away database."""
-    with fresh_database("tp_scale_core_dagster") as url:
-        home = tmp_path / "dagster_home"
-        home.mkdir()
-        shutil.copy(CLUSTER / "dagster.yaml", home / "dagster.yaml")
-        for name, value in {
-            "DAGSTER_HOME": str(home),
-            "DAGSTER_PG_HOST": url.host or "127.0.0.1",
-            "DAGSTER_PG_PORT": str(url.port or 5432),
-            "DAGSTER_PG_DB": url.database or "",
-            "DAGSTER_PG_USERNAME": url.username or "postgres",
-            "DAGSTER_PG_PASSWORD": url.password or "",
-        }.items():
-            monkeypatch.setenv(name, value)
-        yield home
 
 
 @dg.asset
@@ -105,91 +70,23 @@ def test_the_k8s_executor_without_dagster_k8s_is_refused_with_what_to_install():
         build_executor(ExecutionSettings(executor="k8s"))
 
 
-def _reachable(url: str, default_port: int) -> str | None:
-    """None when something listens at ``url``'s host and port, else why not."""
-    parts = sa.make_url(url.replace("amqp://", "amqp+x://").replace("redis://", "redis+x://"))
-    address = (parts.host or "127.0.0.1", parts.port or default_port)
-    try:
-        socket.create_connection(address, timeout=2).close()
-    except OSError as error:
-        return f"{url.split('@')[-1]} not reachable: {error}"
-    return None
-
-
-def _start_worker(name: str, queue: str, home: Path, env: dict[str, str]) -> subprocess.Popen:
-    command = [
-        str(Path(sys.executable).parent / "dagster-celery"),
-        *("worker", "start", "-A", "dagster_celery.app", "-y", str(CLUSTER / "celery.yaml")),
-        *("-q", queue, "--name", f"{name}-{queue}", "--loglevel", "WARNING"),
-        *("--", "--concurrency", "1", "--without-heartbeat", "--without-gossip"),
-    ]
-    log = (home / f"{name}.log").open("w")
-    worker_env = {**env, WORKER_NAME_ENV: name}  # `celery` runs from the venv's bin
-    # Its own session: the worker's process group is ended as a whole, by its id.
-    return subprocess.Popen(
-        command, env=worker_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def _wait_until_ready(
-    workers: dict[str, subprocess.Popen], queue: str, home: Path, timeout_s: float = 120
-) -> None:
-    """Return once every worker answers a ping; fail with its log if one exits first."""
-    from dagster_celery.executor import CeleryExecutor
-    from dagster_celery.make_app import make_app
-
-    app = make_app(CeleryExecutor.for_cli(broker=BROKER, backend=BACKEND).app_args())
-    expected = {f"{name}-{queue}@{socket.gethostname()}" for name in workers}
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for name, worker in workers.items():
-            if worker.poll() is not None:
-                log = (home / f"{name}.log").read_text()[-3000:]
-                pytest.fail(f"Celery worker {name} exited with {worker.returncode}:\n{log}")
-        answered = {name for reply in app.control.ping(timeout=1.0) for name in reply}
-        if expected <= answered:
-            return
-    pytest.fail(f"Celery workers {sorted(expected)} did not answer within {timeout_s} s")
-
-
 @pytest.mark.slow  # starts two Celery workers
 @pytest.mark.postgres
 def test_two_celery_workers_share_a_runs_steps_while_the_warehouse_pool_serializes(
     cluster_home, tmp_path, monkeypatch
 ):
-    for url, port in ((BROKER, 5672), (BACKEND, 6379)):
-        if reason := _reachable(url, port):
-            pytest.skip(reason)
+    skip_unless_brokers_reachable()
     queue = f"tp_scale_core_{uuid.uuid4().hex[:8]}"  # no other run's worker takes its steps
-    settings = {
-        "TRAINING_PIPELINE_EXECUTOR": "celery",
-        "TRAINING_PIPELINE_CELERY_BROKER": BROKER,
-        "TRAINING_PIPELINE_CELERY_BACKEND": BACKEND,
-        "TRAINING_PIPELINE_CELERY_QUEUE": queue,
-    }
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
-    path = os.pathsep.join([str(TESTS), str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
-    env = child_environment({"PYTHONPATH": path}, path_first=str(Path(sys.executable).parent))
-    workers = {name: _start_worker(name, queue, cluster_home, env) for name in ("w1", "w2")}
+    use_celery(monkeypatch, queue)
     log_path = tmp_path / "steps.jsonl"
-    try:
-        # Both listen before any step is sent: else the first up could take them all.
-        _wait_until_ready(workers, queue, cluster_home)
-        with dg.DagsterInstance.get() as instance:
-            limit_pools(instance)
-            result = dg.execute_job(
-                dg.reconstructable(recorded_steps),
-                instance=instance,
-                run_config=run_config(log_path, seconds=2.0),
-            )
-            assert result.success
-    finally:
-        for worker in workers.values():
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-        for worker in workers.values():
-            worker.wait(timeout=60)
+    with celery_workers(("w1", "w2"), queue, cluster_home), dg.DagsterInstance.get() as instance:
+        limit_pools(instance)
+        result = dg.execute_job(
+            dg.reconstructable(recorded_steps),
+            instance=instance,
+            run_config=run_config(log_path, seconds=2.0),
+        )
+        assert result.success
     steps = {line["step"]: line for line in map(json.loads, log_path.read_text().splitlines())}
     assert set(steps) == set(FREE_STEPS + WAREHOUSE_STEPS)
     assert {steps[name]["worker"] for name in steps} == {"w1", "w2"}

@@ -118,6 +118,36 @@ def test_two_writers_overlapping_in_time_both_commit_to_one_ducklake(lake_catalo
     assert batches == [("dbt",), ("ingestion",)]
 
 
+def _open_when_all_are_ready(catalog: str, data_dir: str, barrier) -> None:
+    lake = DuckLake(catalog, str(Path(data_dir) / "lake"))
+    barrier.wait(timeout=120)
+    with wh.connect(Path(data_dir) / "warehouse.duckdb", limits=LIMITS, lake=lake) as con:
+        wh.ensure_raw_layer(con)
+
+
+@pytest.mark.postgres
+def test_writers_opening_a_new_ducklake_at_once_all_get_its_catalog(lake_catalog, tmp_path):
+    # Regression: DuckLake creates its catalog tables on the first attach, unguarded; two
+    # Celery workers' first ingestions collided on them (a duplicate pg_type key).
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        barrier = manager.Barrier(3)
+        writers = [
+            context.Process(
+                target=_open_when_all_are_ready, args=(lake_catalog, str(tmp_path), barrier)
+            )
+            for _ in range(3)
+        ]
+        for process in writers:
+            process.start()
+        for process in writers:
+            process.join(timeout=300)
+    assert [p.exitcode for p in writers] == [0, 0, 0]
+    lake = lake_in(lake_catalog, tmp_path)
+    with wh.connect(tmp_path / "warehouse.duckdb", limits=LIMITS, lake=lake) as con:
+        assert wh.table_row_count(con, "raw", "source_cursors") == 0
+
+
 def test_a_ducklake_catalog_setting_makes_the_warehouse_a_lake_with_its_writers(
     tmp_path, monkeypatch
 ):

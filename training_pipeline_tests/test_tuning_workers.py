@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from training_pipeline.environment import SettingsError
 from training_pipeline.ml.splits import holdout_split
 from training_pipeline.ml.studies import refuse_repeat
 from training_pipeline.ml.tuning import TuningConfig, tune
+from training_pipeline.ml.tuning_workers import fan_out
 from training_pipeline.settings import Settings
 from training_pipeline_tests.churn_model import CHURN
 
@@ -99,3 +101,23 @@ def test_the_settings_refuse_several_tuning_workers_without_a_shared_study_stora
         Settings.from_env()
     monkeypatch.setenv("TRAINING_PIPELINE_OPTUNA_STORAGE", "postgresql+psycopg2://u:pw@db/optuna")
     assert Settings.from_env().tuning_workers == 2
+
+
+def _fan_out_reporting(errors) -> None:
+    config = dataclasses.replace(SMALL, n_workers=2, storage_url="postgresql+psycopg2://u@db/o")
+    try:
+        fan_out(pd.DataFrame(), CHURN, config, trials=2, seconds=10)
+    except RuntimeError as error:
+        errors.put(str(error))
+
+
+def test_a_fan_out_from_a_daemonic_process_is_refused_naming_the_celery_pool_to_use():
+    # Regression: a step in a Celery prefork child (daemonic) failed with Python's bare
+    # "daemonic processes are not allowed to have children".
+    context = multiprocessing.get_context("spawn")
+    errors = context.Queue()
+    process = context.Process(target=_fan_out_reporting, args=(errors,), daemon=True)
+    process.start()
+    process.join(timeout=120)
+    assert process.exitcode == 0
+    assert "`--pool threads`" in errors.get(timeout=5)

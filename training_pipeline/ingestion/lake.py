@@ -14,6 +14,7 @@ wheels exist for DuckDB 1.5.5 only, hence the pin in pyproject.toml.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -131,10 +132,54 @@ def attach_sql(lake: DuckLake, *, read_only: bool = False) -> str:
     return f"attach if not exists {path} as {ALIAS} ({options})"
 
 
-def open_lake(con: duckdb.DuckDBPyConnection, lake: DuckLake, *, read_only: bool) -> None:
-    """Attach ``lake`` and make it the connection's default catalog."""
+# Any fixed number: every process setting a lake up takes this lock in its catalog.
+_SETUP_LOCK = 0x74706C616B65  # "tplake"
+_set_up: set[str] = set()  # the catalogs this process has set up
+
+
+def set_up_once(lake: DuckLake, setup: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+    """Attach ``lake`` and run ``setup`` (idempotent DDL: the raw layer) on it, one process
+    at a time, once per process.
+
+    DuckLake creates its catalog tables on the first attach, unguarded, and two
+    transactions that create the same table conflict at commit: two Celery workers whose
+    first ingestions opened a new lake at once failed, one with ``duplicate key value
+    violates unique constraint "pg_type_typname_nsp_index"``, then (that fixed) with
+    ``Transaction conflict - attempting to create table "ingestion_batches"``.  A
+    Postgres advisory lock in the catalog database orders these first steps; afterwards
+    the tables exist and the steps' own ``create ... if not exists`` change nothing.
+    """
+    if lake.catalog in _set_up:
+        return
+    import psycopg  # only a DuckLake needs it
+
+    # The lock is the session's: closing the connection releases it, also on a failure.
+    with psycopg.connect(lake.catalog, autocommit=True) as pg:
+        pg.execute("select pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        with duckdb.connect(config={"autoinstall_known_extensions": False}) as con:
+            prepare(con, lake)
+            _attach(con, lake, read_only=False)
+            setup(con)
+    _set_up.add(lake.catalog)
+
+
+def open_lake(
+    con: duckdb.DuckDBPyConnection,
+    lake: DuckLake,
+    *,
+    read_only: bool,
+    setup: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> None:
+    """Attach ``lake`` and make it the connection's default catalog; a writer first has
+    it set up by ``setup`` (``set_up_once``)."""
     prepare(con, lake)
     if not lake.on_s3 and not read_only:
         Path(lake.data_path).mkdir(parents=True, exist_ok=True)
+    if setup is not None and not read_only:
+        set_up_once(lake, setup)
+    _attach(con, lake, read_only=read_only)
+
+
+def _attach(con: duckdb.DuckDBPyConnection, lake: DuckLake, *, read_only: bool) -> None:
     con.execute(attach_sql(lake, read_only=read_only)).fetchall()
     con.execute(f"use {ALIAS}").fetchall()

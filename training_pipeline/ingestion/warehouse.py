@@ -144,7 +144,8 @@ def connect(
         if lake is None:
             confine(con, data_dir)
         else:
-            open_lake(con, lake, read_only=read_only)
+            # Several processes may open a new lake at once: its raw layer is made once.
+            open_lake(con, lake, read_only=read_only, setup=ensure_raw_layer)
             confine_beside_lake(con, data_dir, lake)
         yield con
         if not read_only and lake is None:

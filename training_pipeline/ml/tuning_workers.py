@@ -83,8 +83,16 @@ def fan_out(
     processes within ``seconds``; returns the trials each worker ran.
 
     Raises:
+        RuntimeError: called from a daemonic process, which may not start workers.
         Whatever a worker raised (bad data, an unreachable storage), with its traceback.
     """
+    if multiprocessing.current_process().daemon:
+        # Python refuses a daemonic process children, with a bare AssertionError.
+        raise RuntimeError(
+            f"{config.n_workers} tuning workers cannot start from a daemonic process, such "
+            "as a step in a Celery worker's prefork child: start the Celery workers with "
+            '`--pool threads` (README "Scaling out") or tune with one worker'
+        )
     threads = max(1, config.n_threads // config.n_workers)
     worker_config = dataclasses.replace(config, n_threads=threads)
     context = multiprocessing.get_context("spawn")
