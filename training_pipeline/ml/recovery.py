@@ -136,7 +136,7 @@ def _nothing_to_restore(registry: ModelRegistry, check: ProductionCheck, refused
         f"production model {check.version} failed verification ({check.reason}) and no "
         f"earlier production version verifies{tried}; production was left unchanged and "
         "no run can compare with it or score with it. To recover, restore the registry "
-        f"directory {registry.root} from a backup, or put a version you trust into "
+        f"{registry.root} from a backup, or put a version you trust into "
         f"production with `training-pipeline rollback --to VERSION` ({choices}), then "
         "rerun."
     )
