@@ -19,7 +19,6 @@ model that could not be served never becomes production.
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +37,11 @@ from training_pipeline.ml.registry_aliases import (
     PinnedError,
     timestamp,
 )
-from training_pipeline.ml.registry_local import LocalRegistryStore, RegistryStore
+from training_pipeline.ml.registry_local import (
+    LocalRegistryStore,
+    RegistryStore,
+    legacy_layout_message,
+)
 from training_pipeline.ml.registry_s3 import S3RegistryStore
 from training_pipeline.ml.registry_store import (
     FORMAT,
@@ -68,7 +71,8 @@ __all__ = [  # the registry's names, importable from here as before the split
 
 
 class LegacyLayoutError(RegistryError):
-    """The models folder still holds the one-model registry of earlier releases."""
+    """The models folder still holds the one-model registry of earlier releases
+    (``registry_local.legacy_layout_message``)."""
 
 
 def utc_now() -> datetime:
@@ -108,19 +112,8 @@ class ModelRegistry(AliasMoves):
                 raise RegistryError(f"the registry {models_dir} is on S3: give its filesystem")
             return cls(S3RegistryStore(f"{str(models_dir).rstrip('/')}/{name}", fs), **kwargs)
         models_dir = Path(models_dir)
-        legacy = models_dir / store.INDEX_FILE
-        if legacy.exists():
-            target = shlex.quote(str(models_dir / name))
-            moved = " ".join(
-                shlex.quote(str(models_dir / part))
-                for part in (store.INDEX_FILE, store.VERSIONS_DIR, store.LOCK_FILE)
-                if (models_dir / part).exists()
-            )
-            raise LegacyLayoutError(
-                f"{legacy} is a registry in the old one-model layout; each model now has "
-                f"its own folder {models_dir}/<model>/. Nothing was moved: stop the "
-                f"pipeline and move it with `mkdir -p {target} && mv {moved} {target}/`"
-            )
+        if (legacy := legacy_layout_message(models_dir, name)) is not None:
+            raise LegacyLayoutError(legacy)
         return cls(models_dir / name, **kwargs)
 
     # Reading: no lock; the index is replaced atomically, so any read is consistent.
@@ -154,13 +147,8 @@ class ModelRegistry(AliasMoves):
             UnknownVersionError, ModelIntegrityError, IncompatibleModelError: as ``load``.
         """
         expected = self._metadata_checked(version)
-        path = self.store.location(version, MODEL_FILE)
-        try:
-            actual = artifacts.sha256_bytes(self.store.read_file(version, MODEL_FILE))
-        except FileNotFoundError:
-            what = "artifact is missing:"
-            raise ModelIntegrityError(version, path, expected, "missing", what) from None
-        if actual != expected:
+        data, path = self._artifact(version, expected)
+        if (actual := artifacts.sha256_bytes(data)) != expected:
             what = "artifact is corrupt or truncated:"
             raise ModelIntegrityError(version, path, expected, actual, what)
         return expected
@@ -175,12 +163,7 @@ class ModelRegistry(AliasMoves):
             UntrustedArtifactError: The file names a type outside the allowlist.
         """
         expected = self._metadata_checked(version)
-        path = self.store.location(version, MODEL_FILE)
-        try:
-            data = self.store.read_file(version, MODEL_FILE)
-        except FileNotFoundError:
-            what = "artifact is missing:"
-            raise ModelIntegrityError(version, path, expected, "missing", what) from None
+        data, path = self._artifact(version, expected)
         return artifacts.model_from_bytes(data, path, version=version, expected_sha256=expected)
 
     def read_file(self, version: str, name: str) -> bytes:
@@ -198,14 +181,6 @@ class ModelRegistry(AliasMoves):
     def file_url(self, version: str, name: str) -> str:
         """A link to the file: ``file://`` locally, ``s3://`` on S3."""
         return self.store.url(version, name)
-
-    def change_stamp(self) -> object:
-        """Differs after every change of the index (a watcher compares it, e.g. serving)."""
-        return self.store.change_stamp()
-
-    def describe(self) -> str:
-        """The registry's root as a person would look for it (absolute path or URI)."""
-        return self.store.describe()
 
     @property
     def name(self) -> str:
@@ -301,6 +276,15 @@ class ModelRegistry(AliasMoves):
 
     def _read_index(self) -> dict[str, Any]:
         return self.store.read_index()
+
+    def _artifact(self, version: str, expected: str) -> tuple[bytes, Path | str]:
+        """The artifact's bytes and where they were read; ``ModelIntegrityError`` if missing."""
+        path = self.store.location(version, MODEL_FILE)
+        try:
+            return self.store.read_file(version, MODEL_FILE), path
+        except FileNotFoundError:
+            what = "artifact is missing:"
+            raise ModelIntegrityError(version, path, expected, "missing", what) from None
 
     def _metadata_checked(self, version: str) -> str:
         """The registered sha256, once the metadata agrees with it and with scikit-learn."""

@@ -4,12 +4,15 @@ local implementation over ``registry_store``'s folder functions (rename + file l
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from training_pipeline.ml.registry_store import (
     INDEX_FILE,
+    LOCK_FILE,
+    VERSIONS_DIR,
     attach_files,
     publish_version,
     read_index,
@@ -97,3 +100,23 @@ class LocalRegistryStore:
 
     def exists(self, version: str, name: str) -> bool:
         return (version_directory(self.root, version) / name).is_file()
+
+
+def legacy_layout_message(models_dir: Path, name: str) -> str | None:
+    """Why ``models_dir`` cannot hold model ``name``'s registry: it is itself a registry
+    of the one-model layout of earlier releases.  Nothing is moved silently; the message
+    says how to move it.  None: the layout is current."""
+    legacy = models_dir / INDEX_FILE
+    if not legacy.exists():
+        return None
+    target = shlex.quote(str(models_dir / name))
+    moved = " ".join(
+        shlex.quote(str(models_dir / part))
+        for part in (INDEX_FILE, VERSIONS_DIR, LOCK_FILE)
+        if (models_dir / part).exists()
+    )
+    return (
+        f"{legacy} is a registry in the old one-model layout; each model now has "
+        f"its own folder {models_dir}/<model>/. Nothing was moved: stop the "
+        f"pipeline and move it with `mkdir -p {target} && mv {moved} {target}/`"
+    )

@@ -14,7 +14,7 @@ every alias move from any process (pipeline, CLI), a stat is a few microseconds,
 works the same on every filesystem the data directory may live on (including network
 mounts, where inotify sees nothing), and needs no extra dependency.  On an S3 registry
 the poll lists the index generations instead (one request; every change publishes a
-new generation), see ``ModelRegistry.change_stamp``.
+new generation), see ``RegistryStore.change_stamp``.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class ServedModels:
         """
         slot = self.slots[name]
         with slot.lock:
-            stamp = slot.registry.change_stamp()
+            stamp = slot.registry.store.change_stamp()
             if stamp is not None and stamp == slot.seen:
                 return
             try:
