@@ -136,7 +136,9 @@ class Settings:
     exceptions: they name other systems on purpose.  ``webhook_url`` is where alerts are
     posted (None: the alert log only); ``ui_url`` is the Dagster UI their links open.
     ``execution`` is where a run's steps execute; ``tuning_workers`` how many processes
-    share one tuning's trials (README "Scaling out").
+    share one tuning's trials (README "Scaling out").  ``registry_url``, when set, puts
+    the model registry on S3 instead of ``models_dir`` (another system on purpose, like
+    the DuckLake's data path), reached with ``registry_s3``.
     """
 
     data_dir: Path

@@ -4,13 +4,13 @@ S3 (conditional writes, on moto).  Whatever the pipeline relies on must hold on 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+from at_once import at_once
 from fitted_models import canary_rows, fitted, register
 
 from training_pipeline.ml.artifacts import ModelIntegrityError, sha256_bytes
@@ -81,22 +81,8 @@ def test_promote_then_rollback_sticks_the_rolled_back_version_is_rejected(regist
 def test_concurrent_promotions_from_separate_processes_are_all_recorded(open_registry):
     setup = open_registry()
     versions = [register(setup, fitted()).version for _ in range(4)]
-    start = threading.Barrier(len(versions))
-    failures: list[BaseException] = []
-
-    def promote(version: str) -> None:
-        registry = open_registry()
-        start.wait()
-        try:
-            registry.promote(version)
-        except BaseException as error:  # collected and asserted below
-            failures.append(error)
-
-    threads = [threading.Thread(target=promote, args=(v,)) for v in versions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # A registry instance per thread, as separate processes would each open one.
+    failures = at_once(lambda version: open_registry().promote(version), versions)
     assert failures == []
     history = setup.history()
     assert sorted(change.after.production for change in history) == sorted(versions)
