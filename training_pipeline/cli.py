@@ -155,7 +155,8 @@ def _add_model_commands(commands: argparse._SubParsersAction) -> None:
         "status",
         help="show the production model, its metrics and training batches, and recent versions",
         description=(
-            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models/<model> (--model, "
+            "Reads the model registry in $TRAINING_PIPELINE_DATA_DIR/models/<model> (or "
+            "$TRAINING_PIPELINE_REGISTRY_URL/<model> on S3; --model, "
             "or the project's only model) and verifies the production artifact; exits 1 when it "
             "fails verification. --json prints the "
             "object documented in training_pipeline/ml/status.py (schema_version 1)."

@@ -45,12 +45,12 @@ def _change(args: argparse.Namespace, move) -> int:
     """Apply ``move(registry)`` to the chosen model; report and announce the changes."""
     from training_pipeline.components.models import ModelChoiceError, chosen_model
     from training_pipeline.ml.artifacts import RegistryError
-    from training_pipeline.ml.registry import ModelRegistry
+    from training_pipeline.registries import registry_of
 
     settings = Settings.from_env()
     try:
         model = chosen_model(settings, args.model)
-        registry = ModelRegistry.for_model(settings.models_dir, model)
+        registry = registry_of(settings, model)
         changes = move(registry)
     except (RegistryError, ModelChoiceError) as error:
         print(f"training-pipeline {args.command}: {error}", file=sys.stderr)

@@ -28,7 +28,7 @@ def build_server(
     predictions logged under the data directory."""
     from training_pipeline.alerts import AlertDestination, deliver_once
     from training_pipeline.lifecycle_alerts import serving_refused_alert
-    from training_pipeline.ml.registry import ModelRegistry
+    from training_pipeline.registries import registry_of
     from training_pipeline.serving.app import build_app
     from training_pipeline.serving.loaded import NotServable
     from training_pipeline.serving.metrics import ServingMetrics
@@ -49,7 +49,7 @@ def build_server(
     def shadowing(model: str, version: str) -> None:
         mark_started(settings.prediction_logs_dir, model, version, datetime.now(UTC))
 
-    registries = {name: ModelRegistry.for_model(settings.models_dir, name) for name in models}
+    registries = {name: registry_of(settings, name) for name in models}
     served = ServedModels(
         registries,
         on_refused=refused,

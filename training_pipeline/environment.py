@@ -36,6 +36,7 @@ from training_pipeline.setting_parsers import (
     optional_http_url,
     postgres_url,
     queue_name,
+    s3_prefix,
     service_url,
     whole_number,
 )
@@ -60,6 +61,7 @@ DUCKLAKE_CATALOG_ENV = PREFIX + "DUCKLAKE_CATALOG"
 DUCKLAKE_DATA_PATH_ENV = PREFIX + "DUCKLAKE_DATA_PATH"
 DUCKLAKE_WRITERS_ENV = PREFIX + "DUCKLAKE_WRITERS"
 S3_ENDPOINT_URL_ENV = PREFIX + "S3_ENDPOINT_URL"
+REGISTRY_URL_ENV = PREFIX + "REGISTRY_URL"
 EXECUTOR_ENV = PREFIX + "EXECUTOR"
 CELERY_BROKER_ENV = PREFIX + "CELERY_BROKER"
 CELERY_BACKEND_ENV = PREFIX + "CELERY_BACKEND"
@@ -149,6 +151,9 @@ VARIABLES: dict[str, Variable] = _declare(
     Variable(DUCKLAKE_WRITERS_ENV, whole_number(1),
              "expected a whole number >= 1 of steps that may write the DuckLake at once", "4",
              "0"),
+    Variable(REGISTRY_URL_ENV, s3_prefix,
+             "expected s3://bucket/prefix for the model registry (unset: the folder "
+             "<data dir>/models)", None, "/srv/models"),
     Variable(S3_ENDPOINT_URL_ENV, http_url,
              "expected the http(s):// URL of an S3-compatible server (unset: AWS S3)", None,
              "localhost:9000"),

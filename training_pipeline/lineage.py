@@ -135,7 +135,7 @@ class Lineage:
     model: ModelVersion
     aliases: tuple[str, ...]
     training_set: TrainingSet
-    manifest: Path
+    manifest: Path | str  # a path, or an s3:// URI (the registry's copy on S3)
     warehouse: Path
     batches: tuple[Batch, ...]
     missing_batches: tuple[str, ...]
@@ -198,7 +198,7 @@ def model_lineage(
     except (ModelChoiceError, RegistryError) as error:
         raise LineageError(str(error)) from error
     model = _resolve(registry, version)
-    dataset, manifest = _training_set(settings, model, registry.root.name)
+    dataset, manifest = _training_set(settings, model, registry)
     with ExitStack() as stack:
         batches = _batches(_open_read_only(stack, settings), model.trained_on, by_ledger)
     found = {batch.batch_id for batch in batches}
@@ -239,22 +239,25 @@ def _resolve(registry: ModelRegistry, version: str) -> ModelVersion:
 
 
 def _training_set(
-    settings: Settings, model: ModelVersion, model_name: str
-) -> tuple[TrainingSet, Path]:
+    settings: Settings, model: ModelVersion, registry: ModelRegistry
+) -> tuple[TrainingSet, Path | str]:
     """The manifest exported beside the Parquet file, else the copy registered with the model."""
     fingerprint = model.data_fingerprint
-    candidates = [
-        settings.datasets_dir / model_name / f"{fingerprint[:16]}.json",
-        model.directory / REGISTRY_COPY,
-    ]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
+    exported = settings.datasets_dir / registry.name / f"{fingerprint[:16]}.json"
+    copy = registry.file_location(model.version, REGISTRY_COPY)
+    path: Path | str = exported
+    try:
+        if exported.is_file():
+            content = exported.read_bytes()
+        else:
+            path, content = copy, registry.read_file(model.version, REGISTRY_COPY)
+    except FileNotFoundError:
         raise LineageError(
             f"the training-set manifest of {model.version} (data fingerprint {fingerprint}) "
-            f"is missing: neither {candidates[0]} nor {candidates[1]} exists"
-        )
+            f"is missing: neither {exported} nor {copy} exists"
+        ) from None
     try:
-        payload = json.loads(path.read_bytes())
+        payload = json.loads(content)
         known = {field.name: payload[field.name] for field in fields(TrainingSet)}
         dataset = TrainingSet(**known | {"batches": tuple(payload["batches"])})
     except (ValueError, TypeError, KeyError) as error:

@@ -15,6 +15,7 @@ from training_pipeline.assets.model_gate import GATE_CHECK
 from training_pipeline.assets.model_training import NO_DATA
 from training_pipeline.ml.recovery import production_check
 from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline.registries import registry_of
 from training_pipeline.settings import Settings
 from training_pipeline.spec.model_spec import ModelSpec
 
@@ -62,7 +63,7 @@ def model_lines(
     """Per model: production version and primary metric, this run's outcome, registry."""
     lines = []
     for name, spec in specs.items():
-        registry = ModelRegistry.for_model(settings.models_dir, name)
+        registry = registry_of(settings, name)
         lines += [*_production_lines(registry, spec), f"  this run: {outcomes[name]}"]
         lines.append(f"  model registry: {registry.root}")
     return lines

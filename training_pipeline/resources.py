@@ -35,7 +35,9 @@ from training_pipeline.environment import (
 )
 from training_pipeline.ingestion import warehouse
 from training_pipeline.ingestion.lake import DuckLake, S3Access
+from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.project import dbt_executable, dbt_project_of, seed_partial_parse
+from training_pipeline.registries import open_registry
 from training_pipeline.settings import (
     DuckDBLimits,
     LandingLimits,
@@ -151,12 +153,24 @@ class ModelStoreResource(dg.ConfigurableResource):
     """Where models, training-set exports and tuning studies are kept, and how many
     processes share one tuning's trials (more than 1: the study is on PostgreSQL)."""
 
-    models_dir: str
+    models_dir: str  # the local registry folder
     datasets_dir: str
     reports_dir: str
     optuna_storage_url: str
     prediction_logs_dir: str  # the online server's prediction log, until ingested
     tuning_workers: int = 1
+    registry_url: str | None = None  # s3://bucket/prefix: the registry is there, not models_dir
+    s3_key_id: str | None = None
+    s3_secret: str | None = None
+    s3_region: str = "us-east-1"
+    s3_endpoint_url: str | None = None
+
+    def registry_of(self, name: str) -> ModelRegistry:
+        """Model ``name``'s registry: on S3 when ``registry_url`` is set."""
+        s3 = None
+        if self.s3_key_id and self.s3_secret:
+            s3 = S3Access(self.s3_key_id, self.s3_secret, self.s3_region, self.s3_endpoint_url)
+        return open_registry(self.registry_url or self.models_dir, name, s3)
 
 
 class RowContractResource(dg.ConfigurableResource):
@@ -224,6 +238,20 @@ class WarehouseDbtResource(DbtCliResource):
         return None
 
 
+def _registry_access(settings: Settings) -> dict[str, object]:
+    """The model store's S3 fields when the registry is on S3 (none otherwise)."""
+    s3 = settings.registry_s3
+    if settings.registry_url is None or s3 is None:
+        return {}
+    return {
+        "registry_url": settings.registry_url,
+        "s3_key_id": _secret("AWS_ACCESS_KEY_ID", s3.key_id),
+        "s3_secret": _secret("AWS_SECRET_ACCESS_KEY", s3.secret),
+        "s3_region": s3.region,
+        "s3_endpoint_url": s3.endpoint_url,
+    }
+
+
 def _secret(variable: str, value: str) -> str | dg.EnvVar:
     """A value that may hold a password: Dagster then records the variable's name only."""
     return dg.EnvVar(variable) if is_set(variable) else value
@@ -263,6 +291,7 @@ def build_resources(
             optuna_storage_url=_secret(OPTUNA_STORAGE_ENV, settings.optuna_storage_url),
             prediction_logs_dir=str(settings.prediction_logs_dir),
             tuning_workers=settings.tuning_workers,
+            **_registry_access(settings),
         ),
         # The row contract every source's rows are held to.
         "row_contract": RowContractResource(

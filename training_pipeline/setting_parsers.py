@@ -129,6 +129,18 @@ def lake_data_path(text: str) -> str:
     return text
 
 
+def s3_prefix(text: str) -> str:
+    """An ``s3://bucket/prefix`` (the prefix may be empty), without a trailing slash."""
+    parts = urlsplit(text.strip())
+    if parts.scheme != "s3":
+        raise ValueError("its scheme is not s3")
+    if not parts.netloc:
+        raise ValueError("it names no bucket")
+    if parts.query or parts.fragment:
+        raise ValueError("it has a ?query or #fragment, which S3 keys do not take")
+    return text.strip().rstrip("/")
+
+
 def http_url(text: str) -> str:
     parts = urlsplit(text.strip())
     if parts.scheme not in ("http", "https"):

@@ -34,6 +34,7 @@ from training_pipeline.environment import (  # noqa: F401
     OPTUNA_STORAGE_ENV,
     PREFIX,
     PROJECT_DIR_ENV,
+    REGISTRY_URL_ENV,
     S3_ENDPOINT_URL_ENV,
     THREADS_ENV,
     TUNING_WORKERS_ENV,
@@ -135,7 +136,9 @@ class Settings:
     exceptions: they name other systems on purpose.  ``webhook_url`` is where alerts are
     posted (None: the alert log only); ``ui_url`` is the Dagster UI their links open.
     ``execution`` is where a run's steps execute; ``tuning_workers`` how many processes
-    share one tuning's trials (README "Scaling out").
+    share one tuning's trials (README "Scaling out").  ``registry_url``, when set, puts
+    the model registry on S3 instead of ``models_dir`` (another system on purpose, like
+    the DuckLake's data path), reached with ``registry_s3``.
     """
 
     data_dir: Path
@@ -150,12 +153,15 @@ class Settings:
     lake: DuckLake | None = None  # None: the warehouse is the DuckDB file
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     tuning_workers: int = 1
+    registry_url: str | None = None  # s3://bucket/prefix; None: the folder models_dir
+    registry_s3: S3Access | None = None  # how the registry's bucket is reached
 
     @classmethod
     def from_env(cls) -> Settings:
         """Every setting, read once: the definitions and the CLI call this, nothing else."""
         data_dir = read(DATA_DIR_ENV) or REPO_ROOT / "data"
         data_dir = data_dir.expanduser().resolve()
+        registry_url = read(REGISTRY_URL_ENV)
         settings = cls(
             data_dir=data_dir,
             duckdb=DuckDBLimits.from_env(),
@@ -169,6 +175,8 @@ class Settings:
             lake=_lake_from_env(data_dir),
             execution=ExecutionSettings.from_env(),
             tuning_workers=read(TUNING_WORKERS_ENV),
+            registry_url=registry_url,
+            registry_s3=s3_access_from_env() if registry_url else None,
         )
         settings.check_contained()
         settings.check_tuning_storage()
@@ -250,8 +258,13 @@ class Settings:
 
     @property
     def models_dir(self) -> Path:
-        """The model registry: versions, their reports and the production alias."""
+        """The local model registry: versions, their reports and the production alias."""
         return self.data_dir / "models"
+
+    @property
+    def registry_root(self) -> Path | str:
+        """Where each model's registry is: ``<root>/<model>`` (a folder or on S3)."""
+        return self.registry_url or self.models_dir
 
     @property
     def prediction_logs_dir(self) -> Path:

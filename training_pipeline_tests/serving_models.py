@@ -34,11 +34,14 @@ def churn_registry(models_dir: Path) -> ModelRegistry:
 
 
 def servable(
-    registry: ModelRegistry, family: str = "logistic_regression", model: Any = None
+    registry: ModelRegistry,
+    family: str = "logistic_regression",
+    model: Any = None,
+    scratch: Path | None = None,
 ) -> str:
-    """Register ``model`` (default: a fitted ``family`` pipeline) with its training rows;
-    the new version's id."""
-    training = registry.root.parent / "training_set.parquet"
+    """Register ``model`` (default: a fitted ``family`` pipeline) with its training rows,
+    written first to ``scratch`` (default: beside a local registry); the new version's id."""
+    training = (scratch or registry.root.parent) / "training_set.parquet"
     if not training.exists():
         training.parent.mkdir(parents=True, exist_ok=True)
         training_rows().to_parquet(training)

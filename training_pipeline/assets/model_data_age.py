@@ -28,7 +28,8 @@ def production_data_age(
     model: DeclaredModel, warehouse: WarehouseResource, store: ModelStoreResource
 ) -> tuple[str, DataAge] | None:
     """Production's version and the age of its training data; None without production."""
-    production = model.registry(store).production()
+    registry = model.registry(store)
+    production = registry.production()
     if production is None:
         return None
     limit = model.spec.freshness.max_age_s
@@ -36,7 +37,7 @@ def production_data_age(
     if time_column is None:
         now = datetime.now(UTC).isoformat()
         return production.version, data_age(production.created_at, now, limit)
-    dataset = TrainingSet.from_manifest(production.directory / "training_set.json")
+    dataset = TrainingSet.from_json(registry.read_file(production.version, "training_set.json"))
     with warehouse.connect(read_only=True) as con:
         (newest,) = con.execute(f"select max({time_column}) from {model.spec.features}").fetchone()
     return production.version, data_age(dataset.last_snapshot, str(newest), limit)

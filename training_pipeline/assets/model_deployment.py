@@ -105,7 +105,7 @@ def promote(
         deployed.metrics,
         deployed.data_fingerprint,
         deployed.gate,
-        deployed.directory,
+        registry,
     )
     yield dg.MaterializeResult(
         metadata={

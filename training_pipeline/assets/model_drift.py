@@ -60,7 +60,7 @@ def production_reference(model: DeclaredModel, registry: ModelRegistry):
         return None, None, None
     problem = model.problem_of(registry, production.version)
     # The registry keeps its own copy of the manifest: the export it names is immutable.
-    dataset = TrainingSet.from_manifest(production.directory / "training_set.json")
+    dataset = TrainingSet.from_json(registry.read_file(production.version, "training_set.json"))
     training = load_training_set(dataset)
     return production, problem, reference_snapshots(training, problem)
 

@@ -4,13 +4,13 @@ Per version the pair that matters: challenger and champion measured on the same 
 rows, their difference and the paired interval of it, the holdout itself, and links to
 the report, model card and trial history.  Numbers are floats, so Dagster plots them
 over materializations; files are given both as a path (to copy) and as a ``file://``
-URL (a link the UI renders, which opens where the browser can read the registry).
+URL (a link the UI renders, which opens where the browser can read the registry); on an
+S3 registry both are the object's ``s3://`` URI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -19,19 +19,21 @@ from training_pipeline.ml.metrics import METRICS
 
 if TYPE_CHECKING:
     from training_pipeline.ml.evaluation import Metrics
+    from training_pipeline.ml.registry import ModelRegistry
 
 REPORT, MODEL_CARD, TRIAL_HISTORY = "report.html", "model_card.md", "trial_history.html"
 LINKED_FILES = {"report": REPORT, "model_card": MODEL_CARD, "trial_history": TRIAL_HISTORY}
 
 
-def file_links(directory: Path, names: Mapping[str, str] = LINKED_FILES) -> dict[str, Any]:
-    """``<name>`` (a path) and ``<name>_url`` (a link) for each file of ``directory`` there."""
+def file_links(
+    registry: ModelRegistry, version: str, names: Mapping[str, str] = LINKED_FILES
+) -> dict[str, Any]:
+    """``<name>`` (a path) and ``<name>_url`` (a link) for each file ``version`` has."""
     links: dict[str, Any] = {}
     for key, name in names.items():
-        path = directory / name
-        if path.exists():
-            links[key] = dg.MetadataValue.path(str(path))
-            links[f"{key}_url"] = dg.MetadataValue.url(path.resolve().as_uri())
+        if registry.has_file(version, name):
+            links[key] = dg.MetadataValue.path(str(registry.file_location(version, name)))
+            links[f"{key}_url"] = dg.MetadataValue.url(registry.file_url(version, name))
     return links
 
 
@@ -93,12 +95,11 @@ def production_metadata(
     metrics: Mapping[str, Any],
     training_set_sha256: str,
     gate: Mapping[str, Any] | None,
-    directory: Path,
+    registry: ModelRegistry,
 ) -> dict[str, Any]:
     """Everything the production asset's page shows about the model in production."""
     interval = None if gate is None else gate.get("interval")
-    card = directory / MODEL_CARD
-    links = file_links(directory)
+    links = file_links(registry, version)
     if "model_card" in links:
         # The card itself is shown as markdown; its file keeps a path beside the link.
         links["model_card_file"] = links.pop("model_card")
@@ -117,6 +118,7 @@ def production_metadata(
             f"{label} {interval['challenger']:.4f} vs {interval['champion']:.4f} at promotion: "
             f"difference {interval['difference']:+.4f} ({interval['verdict']})"
         )
-    if card.exists():
-        metadata["model_card"] = dg.MetadataValue.md(card.read_text(encoding="utf-8"))
+    if "model_card_file" in links:
+        card = registry.read_file(version, MODEL_CARD).decode("utf-8")
+        metadata["model_card"] = dg.MetadataValue.md(card)
     return {"production": version, **metadata}

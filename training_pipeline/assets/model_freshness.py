@@ -40,8 +40,11 @@ def unchanged_reason(registry: ModelRegistry, fingerprint: str, spec_hash: str) 
     if not versions or versions[0].data_fingerprint != fingerprint:
         return None
     newest = versions[0]
-    recorded = newest.directory / SPEC_FILE
-    if not recorded.is_file() or json.loads(recorded.read_bytes())["spec_hash"] != spec_hash:
+    try:
+        recorded = json.loads(registry.read_file(newest.version, SPEC_FILE))
+    except FileNotFoundError:
+        return None  # registered before specs were recorded with the version
+    if recorded["spec_hash"] != spec_hash:
         return None
     gate = newest.gate or {}
     promoted = any(change.after.production == newest.version for change in registry.history())

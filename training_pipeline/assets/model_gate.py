@@ -147,7 +147,7 @@ def validate(
             "summary": dg.MetadataValue.md(summary),
             **pair_metadata(result.challenger, result.champion),
             **interval_metadata(interval),
-            **file_links(registry.get(candidate.version).directory),
+            **file_links(registry, candidate.version),
             **guarded,
         },
         check_results=[

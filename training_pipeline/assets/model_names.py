@@ -86,7 +86,7 @@ class DeclaredModel:
         return f"{self.name}__{what}"
 
     def registry(self, store: ModelStoreResource) -> ModelRegistry:
-        return ModelRegistry.for_model(Path(store.models_dir), self.name)
+        return store.registry_of(self.name)
 
     def datasets_dir(self, store: ModelStoreResource) -> Path:
         return Path(store.datasets_dir) / self.name

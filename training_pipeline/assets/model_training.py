@@ -141,7 +141,8 @@ def train(
     trained = train_candidate(frame, problem, tuning_config, config.holdout_snapshots)
     tuning = trained.tuning
     run = TrainingRun(config.holdout_snapshots, tuning_config.n_threads, config.seed)
-    version = model.registry(store).register(
+    registry = model.registry(store)
+    version = registry.register(
         trained.model,
         family=tuning.family,
         params=tuning.params,
@@ -185,7 +186,9 @@ def train(
             "inferred_roles": inferred.to_dict(),
             "train_rows": trained.train_rows,
             "holdout_rows": trained.holdout_rows,
-            "trial_history": dg.MetadataValue.path(str(version.directory / "trial_history.html")),
+            "trial_history": dg.MetadataValue.path(
+                str(registry.file_location(version.version, "trial_history.html"))
+            ),
             "spec_hash": model.spec.spec_hash,
             # TRAINING_PIPELINE_OPTUNA_STORAGE may hold a password.
             "optuna_study": f"{tuning.study_name} in {password_masked(tuning.storage_url)}",

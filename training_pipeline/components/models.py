@@ -6,6 +6,7 @@ from training_pipeline.components import COMPONENT_TYPES
 from training_pipeline.components.loader import LoadedProject, load_project
 from training_pipeline.components.trained_model import TrainedModel
 from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline.registries import registry_of
 from training_pipeline.settings import Settings
 from training_pipeline.spec.model_spec import ModelSpec
 
@@ -46,4 +47,4 @@ def chosen_model(settings: Settings, requested: str | None = None) -> str:
 
 def model_registry(settings: Settings, requested: str | None = None) -> ModelRegistry:
     """The registry of the chosen model (see ``choose_model``)."""
-    return ModelRegistry.for_model(settings.models_dir, chosen_model(settings, requested))
+    return registry_of(settings, chosen_model(settings, requested))

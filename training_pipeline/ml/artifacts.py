@@ -60,7 +60,9 @@ class RegistryError(Exception):
 class ModelIntegrityError(RegistryError):
     """A model artifact whose bytes are not the ones that were registered."""
 
-    def __init__(self, version: str, path: Path, expected: str, actual: str, what: str) -> None:
+    def __init__(
+        self, version: str, path: Path | str, expected: str, actual: str, what: str
+    ) -> None:
         self.version, self.path, self.expected, self.actual = version, path, expected, actual
         super().__init__(
             f"model version {version}: {what} {path} (expected sha256 {expected}, "
@@ -220,10 +222,15 @@ def read_model(path: Path, *, version: str, expected_sha256: str) -> Any:
         raise ModelIntegrityError(
             version, path, expected_sha256, "missing", "artifact is missing:"
         ) from None
+    return model_from_bytes(data, path, version=version, expected_sha256=expected_sha256)
+
+
+def model_from_bytes(data: bytes, where: Path | str, *, version: str, expected_sha256: str) -> Any:
+    """The model in ``data`` (read from ``where``), checked as ``read_model`` checks it."""
     actual = sha256_bytes(data)
     if actual != expected_sha256:
         raise ModelIntegrityError(
-            version, path, expected_sha256, actual, "artifact is corrupt or truncated:"
+            version, where, expected_sha256, actual, "artifact is corrupt or truncated:"
         )
-    trusted = check_trusted(data, f"model version {version} ({path})")
+    trusted = check_trusted(data, f"model version {version} ({where})")
     return skops_io().loads(data, trusted=trusted)

@@ -44,7 +44,12 @@ class TrainingSet:
     @classmethod
     def from_manifest(cls, path: Path) -> TrainingSet:
         """Read a manifest written by :func:`export_training_set` (or its registry copy)."""
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls.from_json(path.read_bytes())
+
+    @classmethod
+    def from_json(cls, text: bytes) -> TrainingSet:
+        """A manifest's contents, e.g. as read from the registry."""
+        data = json.loads(text.decode("utf-8"))
         if "positive_rate" in data:
             # Manifests of binary-only releases: the mean of a 0/1 label is its positive rate.
             data["label_mean"] = data.pop("positive_rate")

@@ -132,11 +132,13 @@ def _nothing_to_restore(registry: ModelRegistry, check: ProductionCheck, refused
         if verifying
         else "no registered version verifies"
     )
+    on_s3 = str(registry.root).startswith("s3://")
+    where = f"prefix {registry.root}" if on_s3 else f"directory {registry.root}"
     return (
         f"production model {check.version} failed verification ({check.reason}) and no "
         f"earlier production version verifies{tried}; production was left unchanged and "
         "no run can compare with it or score with it. To recover, restore the registry "
-        f"directory {registry.root} from a backup, or put a version you trust into "
+        f"{where} from a backup, or put a version you trust into "
         f"production with `training-pipeline rollback --to VERSION` ({choices}), then "
         "rerun."
     )

@@ -2,7 +2,10 @@
 
 No server: a directory is the registry, so the pipeline, the CLI and a scoring job on
 the same machine share it, and a backup is a copy of the directory.  The files, and how
-they are written so that no reader sees half of one, are in ``registry_store``.
+they are written so that no reader sees half of one, are in ``registry_store``; the same
+registry may live under an ``s3://bucket/prefix`` instead (``registry_s3``), where
+conditional writes replace the rename and the file lock.  Everything here goes through
+the store, so both behave alike.
 
 A version id is ``v<created UTC %Y%m%dT%H%M%S>-<first 12 hex digits of the artifact's
 sha256>``: it sorts by time for a person reading a listing, and names the exact bytes
@@ -16,7 +19,6 @@ model that could not be served never becomes production.
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +37,12 @@ from training_pipeline.ml.registry_aliases import (
     PinnedError,
     timestamp,
 )
+from training_pipeline.ml.registry_local import (
+    LocalRegistryStore,
+    RegistryStore,
+    legacy_layout_message,
+)
+from training_pipeline.ml.registry_s3 import S3RegistryStore
 from training_pipeline.ml.registry_store import (
     FORMAT,
     METADATA_FILE,
@@ -63,7 +71,8 @@ __all__ = [  # the registry's names, importable from here as before the split
 
 
 class LegacyLayoutError(RegistryError):
-    """The models folder still holds the one-model registry of earlier releases."""
+    """The models folder still holds the one-model registry of earlier releases
+    (``registry_local.legacy_layout_message``)."""
 
 
 def utc_now() -> datetime:
@@ -71,38 +80,40 @@ def utc_now() -> datetime:
 
 
 class ModelRegistry(AliasMoves):
-    """The registry rooted at ``root``; nothing is created on disk until the first write.
+    """The registry rooted at ``root`` (a folder, or a store such as ``S3RegistryStore``);
+    nothing is created until the first write.
 
     Versions are registered and loaded here; production moves in ``AliasMoves``.
     """
 
-    def __init__(self, root: Path, *, clock: Callable[[], datetime] = utc_now) -> None:
-        self.root = Path(root)
+    def __init__(
+        self, root: Path | RegistryStore, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        if isinstance(root, str) and "://" in root:
+            raise RegistryError(f"{root!r} is a URL: open it with ModelRegistry.for_model")
+        self.store = LocalRegistryStore(root) if isinstance(root, str | Path) else root
+        self.root = self.store.root
         self._clock = clock
 
     @classmethod
-    def for_model(cls, models_dir: Path, name: str, **kwargs: Any) -> ModelRegistry:
-        """The registry of the model ``name``: ``<models_dir>/<name>/``.
+    def for_model(
+        cls, models_dir: Path | str, name: str, *, fs: Any = None, **kwargs: Any
+    ) -> ModelRegistry:
+        """The registry of the model ``name``: ``<models_dir>/<name>/``; ``models_dir`` may
+        be an ``s3://bucket/prefix``, reached through the s3fs filesystem ``fs``.
 
         Raises:
             LegacyLayoutError: ``models_dir`` itself holds a registry (the layout before
                 models were declared by name); it is not moved silently, the message
                 says how to move it.
         """
+        if str(models_dir).startswith("s3://"):
+            if fs is None:
+                raise RegistryError(f"the registry {models_dir} is on S3: give its filesystem")
+            return cls(S3RegistryStore(f"{str(models_dir).rstrip('/')}/{name}", fs), **kwargs)
         models_dir = Path(models_dir)
-        legacy = models_dir / store.INDEX_FILE
-        if legacy.exists():
-            target = shlex.quote(str(models_dir / name))
-            moved = " ".join(
-                shlex.quote(str(models_dir / part))
-                for part in (store.INDEX_FILE, store.VERSIONS_DIR, store.LOCK_FILE)
-                if (models_dir / part).exists()
-            )
-            raise LegacyLayoutError(
-                f"{legacy} is a registry in the old one-model layout; each model now has "
-                f"its own folder {models_dir}/<model>/. Nothing was moved: stop the "
-                f"pipeline and move it with `mkdir -p {target} && mv {moved} {target}/`"
-            )
+        if (legacy := legacy_layout_message(models_dir, name)) is not None:
+            raise LegacyLayoutError(legacy)
         return cls(models_dir / name, **kwargs)
 
     # Reading: no lock; the index is replaced atomically, so any read is consistent.
@@ -136,13 +147,8 @@ class ModelRegistry(AliasMoves):
             UnknownVersionError, ModelIntegrityError, IncompatibleModelError: as ``load``.
         """
         expected = self._metadata_checked(version)
-        path = self._directory(version) / MODEL_FILE
-        try:
-            actual = artifacts.sha256_file(path)
-        except FileNotFoundError:
-            what = "artifact is missing:"
-            raise ModelIntegrityError(version, path, expected, "missing", what) from None
-        if actual != expected:
+        data, path = self._artifact(version, expected)
+        if (actual := artifacts.sha256_bytes(data)) != expected:
             what = "artifact is corrupt or truncated:"
             raise ModelIntegrityError(version, path, expected, actual, what)
         return expected
@@ -157,8 +163,29 @@ class ModelRegistry(AliasMoves):
             UntrustedArtifactError: The file names a type outside the allowlist.
         """
         expected = self._metadata_checked(version)
-        path = self._directory(version) / MODEL_FILE
-        return artifacts.read_model(path, version=version, expected_sha256=expected)
+        data, path = self._artifact(version, expected)
+        return artifacts.model_from_bytes(data, path, version=version, expected_sha256=expected)
+
+    def read_file(self, version: str, name: str) -> bytes:
+        """A file stored with ``version`` (report, training set ...); ``FileNotFoundError``
+        if it has none of that name."""
+        return self.store.read_file(version, name)
+
+    def has_file(self, version: str, name: str) -> bool:
+        return self.store.exists(version, name)
+
+    def file_location(self, version: str, name: str) -> Path | str:
+        """Where a person finds the file: a path, or an ``s3://`` URI."""
+        return self.store.location(version, name)
+
+    def file_url(self, version: str, name: str) -> str:
+        """A link to the file: ``file://`` locally, ``s3://`` on S3."""
+        return self.store.url(version, name)
+
+    @property
+    def name(self) -> str:
+        """The model's name: the last part of the registry's root."""
+        return str(self.root).rstrip("/").rsplit("/", 1)[-1]
 
     # Writing: each change is one read-modify-replace of the index under the writer lock.
 
@@ -209,12 +236,12 @@ class ModelRegistry(AliasMoves):
             "created_at": timestamp(created),
             "files": {},
         }
-        store.publish_version(self.root, version, data, metadata, extra_files or {})
+        self.store.publish_version(version, data, metadata, extra_files or {})
         summary = {key: metadata[key] for key in ("version", "sha256", "family", "created_at")}
         summary |= {key: metadata[key] for key in ("metrics", "trained_on", "data_fingerprint")}
         summary["code_version"] = metadata["code_version"]
         summary["gate"] = None
-        store.update_index(self.root, lambda index: index["versions"].__setitem__(version, summary))
+        self.store.update_index(lambda index: index["versions"].__setitem__(version, summary))
         return self.get(version)
 
     def record_gate(self, version: str, decision: Mapping[str, Any]) -> ModelVersion:
@@ -224,40 +251,47 @@ class ModelRegistry(AliasMoves):
         def attach(index: dict[str, Any]) -> None:
             self._summary(index, version)["gate"] = gate
 
-        store.update_index(self.root, attach)
+        self.store.update_index(attach)
         return self.get(version)
 
-    def attach(self, version: str, files: Mapping[str, bytes]) -> dict[str, Path]:
-        """Store reports written after registration (validation report, model card)."""
+    def attach(self, version: str, files: Mapping[str, bytes]) -> dict[str, Path | str]:
+        """Store reports written after registration (validation report, model card);
+        returns where each one is (``file_location``)."""
 
         def write(index: dict[str, Any]) -> None:
             self._summary(index, version)
-            store.attach_files(self.root, version, files)
+            self.store.attach_files(version, files)
 
-        store.update_index(self.root, write)
-        return {name: self._directory(version) / name for name in files}
+        self.store.update_index(write)
+        return {name: self.file_location(version, name) for name in files}
 
     # Internals
 
-    def _directory(self, version: str) -> Path:
-        return store.version_directory(self.root, version)
-
     def _from_summary(self, summary: Mapping[str, Any]) -> ModelVersion:
-        return ModelVersion.from_summary(summary, self._directory(summary["version"]))
+        return ModelVersion.from_summary(summary, str(self.store.location(summary["version"])))
 
     @staticmethod
     def _summary(index: Mapping[str, Any], version: str) -> dict[str, Any]:
         return store.summary_of(index, version)
 
     def _read_index(self) -> dict[str, Any]:
-        return store.read_index(self.root)
+        return self.store.read_index()
+
+    def _artifact(self, version: str, expected: str) -> tuple[bytes, Path | str]:
+        """The artifact's bytes and where they were read; ``ModelIntegrityError`` if missing."""
+        path = self.store.location(version, MODEL_FILE)
+        try:
+            return self.store.read_file(version, MODEL_FILE), path
+        except FileNotFoundError:
+            what = "artifact is missing:"
+            raise ModelIntegrityError(version, path, expected, "missing", what) from None
 
     def _metadata_checked(self, version: str) -> str:
         """The registered sha256, once the metadata agrees with it and with scikit-learn."""
         expected = self._summary(self._read_index(), version)["sha256"]
         metadata = self._read_metadata(version, expected)
         if metadata.get("sha256") != expected:
-            path = self._directory(version) / METADATA_FILE
+            path = self.store.location(version, METADATA_FILE)
             what = "the index and metadata disagree on the artifact's hash:"
             raise ModelIntegrityError(version, path, expected, str(metadata.get("sha256")), what)
         artifacts.check_sklearn_version(
@@ -268,9 +302,9 @@ class ModelRegistry(AliasMoves):
         return expected
 
     def _read_metadata(self, version: str, expected_sha256: str) -> dict[str, Any]:
-        path = self._directory(version) / METADATA_FILE
+        path = self.store.location(version, METADATA_FILE)
         try:
-            return json.loads(path.read_bytes())
+            return json.loads(self.store.read_file(version, METADATA_FILE))
         except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError) as error:
             what = f"metadata is missing or unreadable ({error}):"
             raise ModelIntegrityError(version, path, expected_sha256, "unknown", what) from error

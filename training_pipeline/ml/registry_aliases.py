@@ -17,13 +17,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from training_pipeline.ml import provenance
 from training_pipeline.ml import registry_store as store
 from training_pipeline.ml.artifacts import RegistryError
-from training_pipeline.ml.registry_store import AliasChange, Aliases, Decision, ModelVersion
+from training_pipeline.ml.registry_local import RegistryStore
+from training_pipeline.ml.registry_store import (
+    AliasChange,
+    Aliases,
+    Decision,
+    ModelVersion,
+)
 
 PROMOTED, ROLLBACK = "promoted", "rollback"
 AUTOMATIC_ROLLBACK = "automatic rollback after failed smoke test"
@@ -96,9 +101,9 @@ def _rolled_back(rejection: Decision) -> str:
 
 class AliasMoves:
     """The alias half of ``ModelRegistry``: reading and moving production, under the
-    index's writer lock (``registry_store.update_index``)."""
+    index's compare-and-swap (``RegistryStore.update_index``)."""
 
-    root: Path
+    store: RegistryStore
     _clock: Callable[[], datetime]
 
     def load(self, version: str) -> Any:  # provided by ModelRegistry
@@ -111,15 +116,15 @@ class AliasMoves:
         raise NotImplementedError
 
     def aliases(self) -> Aliases:
-        return Aliases(**store.read_index(self.root)["aliases"])
+        return Aliases(**self.store.read_index()["aliases"])
 
     def history(self) -> list[AliasChange]:
         """Every alias change, oldest first."""
-        return [AliasChange.from_dict(entry) for entry in store.read_index(self.root)["history"]]
+        return [AliasChange.from_dict(entry) for entry in self.store.read_index()["history"]]
 
     def pinned(self) -> Decision | None:
         """The pin holding production, if any."""
-        return Decision.from_dict(store.read_index(self.root).get("pin"))
+        return Decision.from_dict(self.store.read_index().get("pin"))
 
     def promotion_block(self, version: str) -> str | None:
         """Why automation must not promote ``version`` now (``automatic_promotion_block``)."""
@@ -143,7 +148,7 @@ class AliasMoves:
                 )
             return self._move(index, "promote", before, version, reason, actor)
 
-        return store.update_index(self.root, move)
+        return self.store.update_index(move)
 
     def rollback(
         self,
@@ -192,7 +197,7 @@ class AliasMoves:
                 self._reject(index, seen.production, change)
             return change
 
-        return store.update_index(self.root, move)
+        return self.store.update_index(move)
 
     def revert(self, change: AliasChange, reason: str, actor: str | None = None) -> AliasChange:
         """Restore both aliases exactly as they were before ``change``, rejecting the
@@ -213,7 +218,7 @@ class AliasMoves:
                 self._reject(index, change.after.production, undone)
             return undone
 
-        return store.update_index(self.root, move)
+        return self.store.update_index(move)
 
     def withdraw(self, version: str, reason: str, actor: str | None = None) -> AliasChange:
         """Leave production empty rather than serve ``version`` (which is rejected)."""
@@ -226,7 +231,7 @@ class AliasMoves:
             self._reject(index, version, change)
             return change
 
-        return store.update_index(self.root, move)
+        return self.store.update_index(move)
 
     def pin(self, reason: str, actor: str | None = None) -> AliasChange:
         """Hold production where it is until ``unpin``; recorded in the alias history."""
@@ -243,7 +248,7 @@ class AliasMoves:
             )
             return change
 
-        return store.update_index(self.root, move)
+        return self.store.update_index(move)
 
     def unpin(self, reason: str, actor: str | None = None) -> AliasChange:
         """Let automation promote again."""
@@ -255,7 +260,7 @@ class AliasMoves:
             aliases = Aliases(**index["aliases"])
             return self._record(index, "unpin", aliases, aliases, reason, actor)
 
-        return store.update_index(self.root, move)
+        return self.store.update_index(move)
 
     # Internals: each is called under the index lock with the index being changed.
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from training_pipeline.ml import artifacts
@@ -60,7 +61,18 @@ class S3RegistryStore:
             return []
         return sorted(n for n in names if n.rsplit("/", 1)[-1].split(".")[0].isdigit())
 
-    def read_index(self) -> tuple[int, dict[str, Any]]:
+    def describe(self) -> str:
+        return self.root
+
+    def read_index(self) -> dict[str, Any]:
+        return self.read_generation()[1]
+
+    def change_stamp(self) -> str | None:
+        """The newest generation's key: every index change publishes a new one."""
+        generations = self._generations()
+        return generations[-1] if generations else None
+
+    def read_generation(self) -> tuple[int, dict[str, Any]]:
         """The newest generation number (0: never written) and its index."""
         generations = self._generations()
         if not generations:
@@ -76,7 +88,7 @@ class S3RegistryStore:
         on a lost race, re-read and apply ``change`` again.  If ``change`` raises,
         nothing is written."""
         for _ in range(self.attempts):
-            generation, index = self.read_index()
+            generation, index = self.read_generation()
             result = change(index)
             key = f"{self.root}/{INDEX_DIR}/{generation + 1:0{GENERATION_DIGITS}d}.json"
             try:
@@ -94,17 +106,21 @@ class S3RegistryStore:
         version: str,
         model_bytes: bytes,
         metadata: dict[str, Any],
-        extra_files: Mapping[str, bytes],
+        extra_files: Mapping[str, Path | bytes],
     ) -> None:
         """Create the version's objects, ``metadata.json`` (with each extra file's
         sha256) last; refused if any of them exists already."""
         for name in extra_files:
             if not name or name in (MODEL_FILE, METADATA_FILE) or "/" in name:
                 raise RegistryError(f"cannot store an extra file named {name!r}")
-        metadata["files"] = metadata.get("files", {}) | {
-            name: artifacts.sha256_bytes(payload) for name, payload in extra_files.items()
+        payloads = {
+            name: content.read_bytes() if isinstance(content, Path) else content
+            for name, content in extra_files.items()
         }
-        objects = {MODEL_FILE: model_bytes, **extra_files}
+        metadata["files"] = metadata.get("files", {}) | {
+            name: artifacts.sha256_bytes(payload) for name, payload in payloads.items()
+        }
+        objects = {MODEL_FILE: model_bytes, **payloads}
         objects[METADATA_FILE] = artifacts.to_json_bytes(metadata)
         for name, payload in objects.items():
             key = self.key_of(version, name)
@@ -113,8 +129,34 @@ class S3RegistryStore:
             except FileExistsError:
                 raise RegistryError(f"version object {key} already exists") from None
 
+    def attach_files(self, version: str, files: Mapping[str, bytes]) -> dict[str, str]:
+        """Add (or replace) report files beside a published version; called inside
+        ``update_index``.  The reports are written before ``metadata.json`` lists their
+        hashes, so a hash listed is never of a report not yet there; the artifact and
+        metadata.json itself cannot be replaced this way."""
+        for name in files:
+            if not name or name in (MODEL_FILE, METADATA_FILE) or "/" in name:
+                raise RegistryError(f"cannot attach a file named {name!r}")
+        hashes = {name: artifacts.sha256_bytes(payload) for name, payload in files.items()}
+        metadata = json.loads(self.read_file(version, METADATA_FILE))
+        metadata["files"] = metadata.get("files", {}) | hashes
+        for name, payload in files.items():
+            self.fs.pipe_file(self.key_of(version, name), payload)
+        self.fs.pipe_file(self.key_of(version, METADATA_FILE), artifacts.to_json_bytes(metadata))
+        return hashes
+
     def key_of(self, version: str, name: str) -> str:
         return f"{self.root}/{VERSIONS_DIR}/{version}/{name}"
 
     def read_file(self, version: str, name: str) -> bytes:
+        """The object's bytes; ``FileNotFoundError`` if the version has no such file."""
         return self.fs.cat_file(self.key_of(version, name))
+
+    def location(self, version: str, name: str = "") -> str:
+        return self.key_of(version, name).rstrip("/")
+
+    def url(self, version: str, name: str) -> str:
+        return self.key_of(version, name)
+
+    def exists(self, version: str, name: str) -> bool:
+        return bool(self.fs.exists(self.key_of(version, name)))

@@ -90,10 +90,20 @@ class ModelVersion:
     trained_on: tuple[str, ...]
     data_fingerprint: str
     code_version: str
-    directory: Path
+    location: str  # the version's folder: a local path or an s3:// URI
     gate: Mapping[str, Any] | None
     gate_recorded_at: str | None
     rejected: Decision | None = None
+
+    @property
+    def directory(self) -> Path:
+        """The version's local folder; an S3 registry's files are read through it."""
+        if self.location.startswith("s3://"):
+            raise RegistryError(
+                f"version {self.version} is on S3 ({self.location}), not in a local folder: "
+                "read its files through ModelRegistry.read_file"
+            )
+        return Path(self.location)
 
     @property
     def artifact_path(self) -> Path:
@@ -104,7 +114,7 @@ class ModelVersion:
         return self.directory / METADATA_FILE
 
     @classmethod
-    def from_summary(cls, summary: Mapping[str, Any], directory: Path) -> ModelVersion:
+    def from_summary(cls, summary: Mapping[str, Any], location: str) -> ModelVersion:
         gate = summary.get("gate") or {}
         return cls(
             version=summary["version"],
@@ -115,7 +125,7 @@ class ModelVersion:
             trained_on=tuple(summary["trained_on"]),
             data_fingerprint=summary["data_fingerprint"],
             code_version=summary["code_version"],
-            directory=directory,
+            location=location,
             gate=gate.get("decision"),
             gate_recorded_at=gate.get("recorded_at"),
             rejected=Decision.from_dict(summary.get("rejected")),

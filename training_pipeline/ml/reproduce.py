@@ -18,6 +18,7 @@ predictions during tuning and is part of the version, like its hyperparameters.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ class Check:
 @dataclass(frozen=True)
 class Reproduction:
     version: str
-    training_set: Path
+    training_set: Path | str  # where the registered training set is
     checks: list[Check]
     library_differences: list[str] = field(default_factory=list)
 
@@ -131,32 +132,36 @@ def library_differences(registered: Mapping[str, str], installed: Mapping[str, s
     ]
 
 
-def verified_training_set(directory: Path, metadata: Mapping[str, Any]) -> Path:
-    """The version's stored training set, once its bytes hash to the data fingerprint.
+def verified_training_set(registry: ModelRegistry, metadata: Mapping[str, Any]) -> bytes:
+    """The version's stored training set (Parquet bytes), once they hash to the data
+    fingerprint.
 
     Raises:
         ReproductionError: Missing, or altered since registration (naming the file).
     """
-    path = directory / TRAINING_SET_FILE
+    version = metadata["version"]
+    path = registry.file_location(version, TRAINING_SET_FILE)
     expected = metadata["data_fingerprint"]
-    if not path.is_file():
+    try:
+        data = registry.read_file(version, TRAINING_SET_FILE)
+    except FileNotFoundError:
         raise ReproductionError(
-            f"{path} is missing: version {metadata['version']} was registered without its "
+            f"{path} is missing: version {version} was registered without its "
             "training set, so it cannot be rebuilt"
-        )
-    actual = artifacts.sha256_file(path)
+        ) from None
+    actual = artifacts.sha256_bytes(data)
     if actual != expected:
         raise ReproductionError(
             f"training set {path} was altered since registration: sha256 {actual}, "
             f"registered {expected}; refusing to rebuild from it"
         )
-    return path
+    return data
 
 
-def training_run(directory: Path) -> TrainingRun:
-    path = directory / TRAINING_RUN_FILE
+def training_run(registry: ModelRegistry, version: str) -> TrainingRun:
+    path = registry.file_location(version, TRAINING_RUN_FILE)
     try:
-        return TrainingRun(**json.loads(path.read_bytes()))
+        return TrainingRun(**json.loads(registry.read_file(version, TRAINING_RUN_FILE)))
     except FileNotFoundError:
         raise ReproductionError(
             f"{path} is missing: the version was registered before training runs were "
@@ -177,11 +182,11 @@ def reproduce(
         RegistryError: The version is unknown or its artifact does not verify.
     """
     metadata = registry.metadata(version)
-    directory = registry.get(version).directory
-    path = verified_training_set(directory, metadata)
-    run = training_run(directory)
+    rows = verified_training_set(registry, metadata)
+    run = training_run(registry, version)
     problem = problem_from_dict(metadata["problem"])
-    train, holdout = holdout_split(pd.read_parquet(path), problem, run.holdout_periods)
+    frame = pd.read_parquet(io.BytesIO(rows))
+    train, holdout = holdout_split(frame, problem, run.holdout_periods)
     rebuilt = fit_final(train, problem, metadata["family"], metadata["params"], run.threads)
     registered = registry.load(version)
     stored = metadata["metrics"]
@@ -192,6 +197,7 @@ def reproduce(
         provenance.library_versions() if installed_libraries is None else installed_libraries
     )
     differences = library_differences(metadata.get("library_versions", {}), installed)
+    path = registry.file_location(version, TRAINING_SET_FILE)
     return Reproduction(version, path, checks, differences)
 
 

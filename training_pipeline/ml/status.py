@@ -87,7 +87,7 @@ def registry_status(registry: ModelRegistry, last: int = 5) -> dict[str, Any]:
     check = production_check(registry)
     return {
         "schema_version": SCHEMA_VERSION,
-        "registry": str(registry.root.resolve()),
+        "registry": registry.store.describe(),
         "production": production,
         "production_verified": check.verified,
         "production_verification_error": check.reason,

@@ -17,6 +17,7 @@ it is logged and shown (``served_by``, ``path_reason`` on ``GET /v1/models/{name
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -117,11 +118,13 @@ def canary_of(registry: ModelRegistry, version: str, problem: ProblemSpec) -> pd
         NotServable: The version was registered without its training set, so nothing
             can show it scores sensibly.
     """
-    path = registry.get(version).directory / TRAINING_SET_FILE
-    if not path.exists():
+    try:
+        data = registry.read_file(version, TRAINING_SET_FILE)
+    except FileNotFoundError:
+        path = registry.file_location(version, TRAINING_SET_FILE)
         reason = f"no {TRAINING_SET_FILE} beside it to smoke-test it on ({path})"
-        raise NotServable(problem.name, version, reason)
-    rows = pd.read_parquet(path, columns=list(problem.features))
+        raise NotServable(problem.name, version, reason) from None
+    rows = pd.read_parquet(io.BytesIO(data), columns=list(problem.features))
     step = max(1, len(rows) // CANARY_ROWS)
     return rows.iloc[::step].head(CANARY_ROWS)
 

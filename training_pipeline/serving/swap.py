@@ -12,7 +12,9 @@ Production changes are found by polling the registry index's stat (mtime, size,
 inode) on an interval rather than with inotify: the index is replaced by rename on
 every alias move from any process (pipeline, CLI), a stat is a few microseconds, it
 works the same on every filesystem the data directory may live on (including network
-mounts, where inotify sees nothing), and needs no extra dependency.
+mounts, where inotify sees nothing), and needs no extra dependency.  On an S3 registry
+the poll lists the index generations instead (one request; every change publishes a
+new generation), see ``RegistryStore.change_stamp``.
 """
 
 from __future__ import annotations
@@ -21,11 +23,9 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from training_pipeline.ml.artifacts import RegistryError
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.ml.registry_store import INDEX_FILE
 from training_pipeline.serving.latency import freeze_loaded
 from training_pipeline.serving.loaded import LoadedModel, NotServable, load_servable
 from training_pipeline.serving.shadow import shadow_candidate
@@ -34,14 +34,6 @@ from training_pipeline.serving.threads import one_thread_per_prediction
 log = logging.getLogger(__name__)
 Refused = Callable[[NotServable], None]
 Swapped = Callable[[str, str | None, str | None], None]  # model, old version, new version
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        status = path.stat()
-    except FileNotFoundError:
-        return None
-    return (status.st_mtime_ns, status.st_size, status.st_ino)
 
 
 @dataclass
@@ -54,7 +46,7 @@ class ModelSlot:
     served: LoadedModel | None = None
     shadow: LoadedModel | None = None
     refused: dict[str, str] = field(default_factory=dict)  # version -> reason
-    seen: tuple[int, int, int] | None = None
+    seen: object = None  # the registry's change stamp when last read
     # Serializes this slot's refreshes: the watcher's and a direct call in tests.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -98,12 +90,13 @@ class ServedModels:
     def refresh(self, name: str) -> None:
         """Serve ``name``'s production version if it changed and is servable.
 
-        Cheap when nothing changed: one stat of the index.  Production withdrawn (no
-        production alias) stops serving the model: the operator chose to serve nothing.
+        Cheap when nothing changed: one stat of the index (one listing on S3).
+        Production withdrawn (no production alias) stops serving the model: the
+        operator chose to serve nothing.
         """
         slot = self.slots[name]
         with slot.lock:
-            stamp = _stamp(slot.registry.root / INDEX_FILE)
+            stamp = slot.registry.store.change_stamp()
             if stamp is not None and stamp == slot.seen:
                 return
             try:
