@@ -30,7 +30,7 @@ from ducklake_demo import DemoWorld, build_demo, demo_settings, reconciliations
 from postgres_helpers import fresh_database, url_text
 
 from training_pipeline.definitions import build_definitions
-from training_pipeline.ml.registry import ModelRegistry
+from training_pipeline.registries import registry_of
 from training_pipeline.resources import DBT_POOL, WAREHOUSE_POOL
 from training_pipeline.runner import JOB_NAME, limit_pools, model_selection, table_counts
 from training_pipeline.settings import Settings
@@ -55,12 +55,12 @@ FEW_TRIALS = {
 def on_s3(bucket: str) -> dict[str, str]:
     """What the cluster keeps in ``bucket``: one variable per component.
 
-    To be added here when their branches land (nothing else in this test changes but
-    where the production model is read): the model registry (s3-registry,
-    ``TRAINING_PIPELINE_REGISTRY_URL``: ``s3://{bucket}/models/``) and the landing
-    folders (s3-landing).
+    The warehouse's data files and the model registry.
     """
-    return {"TRAINING_PIPELINE_DUCKLAKE_DATA_PATH": f"s3://{bucket}/lake/"}
+    return {
+        "TRAINING_PIPELINE_DUCKLAKE_DATA_PATH": f"s3://{bucket}/lake/",
+        "TRAINING_PIPELINE_REGISTRY_URL": f"s3://{bucket}/models/",
+    }
 
 
 def step_spans(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
@@ -169,6 +169,8 @@ def test_the_churn_example_on_the_cluster_profile_matches_the_laptop_and_deploys
     assert not cluster.warehouse_path.exists()
     # Tuning fanned out: both seeds in the one study, the total capped.
     assert len(trials) == 4 and len({t.user_attrs.get("worker_seed") for t in trials}) == 2
-    # A production model, promoted through the gate.
-    production = ModelRegistry.for_model(cluster.models_dir, "churn").production()
+    # A production model, promoted through the gate into the registry on S3.
+    production = registry_of(cluster, "churn").production()
     assert production is not None and production.gate["passed"]
+    assert s3.glob(f"{bucket}/models/churn/**/metadata.json"), "no model in the bucket"
+    assert not list(cluster.models_dir.rglob("*.skops")), "a model was written locally"
