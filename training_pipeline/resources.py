@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -36,6 +37,7 @@ from training_pipeline.environment import (
 from training_pipeline.ingestion import warehouse
 from training_pipeline.ingestion.lake import DuckLake, S3Access
 from training_pipeline.project import dbt_executable, dbt_project_of, seed_partial_parse
+from training_pipeline.s3_filesystem import s3_filesystem
 from training_pipeline.settings import (
     DuckDBLimits,
     LandingLimits,
@@ -119,6 +121,35 @@ class FilesSourceResource(dg.ConfigurableResource):
     max_file_bytes_from: str = MAX_FILE_BYTES_ENV
     max_line_bytes_from: str = MAX_LINE_BYTES_ENV
     settle_s_from: str = LANDING_SETTLE_ENV
+    # An S3 landing prefix instead of ``landing_dir``: its objects are downloaded into
+    # ``staging_dir`` to be read; the keys are handed on as their variables' names.
+    landing_url: str | None = None
+    staging_dir: str | None = None
+    s3_key_id: str | None = None
+    s3_secret: str | None = None
+    s3_region: str = "us-east-1"
+    s3_endpoint_url: str | None = None
+
+    @staticmethod
+    def s3_fields(landing_url: str, staging_dir: Path, access: S3Access) -> dict[str, Any]:
+        """The fields of an S3 landing prefix, the keys as their variables' names."""
+        return {
+            "landing_url": landing_url,
+            "staging_dir": str(staging_dir),
+            "s3_key_id": _secret("AWS_ACCESS_KEY_ID", access.key_id),
+            "s3_secret": _secret("AWS_SECRET_ACCESS_KEY", access.secret),
+            "s3_region": access.region,
+            "s3_endpoint_url": access.endpoint_url,
+        }
+
+    def s3(self) -> Any:
+        """The s3fs filesystem of the landing prefix (``s3_filesystem.py``)."""
+        if self.landing_url is None or not self.s3_key_id or not self.s3_secret:
+            raise ValueError(
+                f"no S3 landing prefix with credentials is configured here ({self.landing_url})"
+            )
+        access = S3Access(self.s3_key_id, self.s3_secret, self.s3_region, self.s3_endpoint_url)
+        return s3_filesystem(access)
 
     def limits(self) -> LandingLimits:
         origins = LimitOrigins(
@@ -131,7 +162,10 @@ class FilesSourceResource(dg.ConfigurableResource):
         directory (a folder replaced by a link): the warehouse could not read from it, and
         good files would be quarantined as unreadable."""
         data_dir = Path(self.data_dir).resolve()
-        for what, folder in (("landing", self.landing_dir), ("quarantine", self.quarantine_dir)):
+        owned = [("landing", self.landing_dir), ("quarantine", self.quarantine_dir)]
+        if self.staging_dir is not None:
+            owned.append(("staging", self.staging_dir))
+        for what, folder in owned:
             if not Path(folder).resolve().is_relative_to(data_dir):
                 raise ValueError(
                     f"the {what} folder {folder} resolves to {Path(folder).resolve()}, outside "
