@@ -148,7 +148,18 @@ class FilesSourceResource(dg.ConfigurableResource):
             raise ValueError(
                 f"no S3 landing prefix with credentials is configured here ({self.landing_url})"
             )
-        access = S3Access(self.s3_key_id, self.s3_secret, self.s3_region, self.s3_endpoint_url)
+        # Outside a run (``training-pipeline run`` waiting for settling objects) the keys
+        # are still the ``dg.EnvVar`` the definitions hold; Dagster resolves them in a run.
+        key_id, secret = (
+            value.get_value() if isinstance(value, dg.EnvVar) else value
+            for value in (self.s3_key_id, self.s3_secret)
+        )
+        if not key_id or not secret:
+            raise ValueError(
+                f"the landing prefix {self.landing_url} needs AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, and one of them is not set"
+            )
+        access = S3Access(key_id, secret, self.s3_region, self.s3_endpoint_url)
         return s3_filesystem(access)
 
     def limits(self) -> LandingLimits:

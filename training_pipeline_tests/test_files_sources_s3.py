@@ -20,6 +20,7 @@ import pytest
 from order_file_helpers import AT, HEADER, ORDERS, order_ids, reconcile_orders
 from test_files_sources import declare, materialize, metadata, project, query  # noqa: F401
 
+from training_pipeline.assets.source_files import files_source_resource
 from training_pipeline.automation.policy import RetrainingPolicy
 from training_pipeline.automation.sensors import build_new_data_sensor
 from training_pipeline.components import COMPONENT_TYPES
@@ -30,8 +31,10 @@ from training_pipeline.ingestion.landing_s3 import ingest_s3_landing
 from training_pipeline.ingestion.landing_s3_survey import scan_s3_landing
 from training_pipeline.ingestion.manifest import LandingReport
 from training_pipeline.resources import build_resources
+from training_pipeline.runner import settle_waits
 from training_pipeline.s3_filesystem import s3_filesystem
 from training_pipeline.settings import LandingLimits, Settings, s3_access_from_env
+from training_pipeline.spec.sources import FileLimits
 
 
 class Landing:
@@ -203,7 +206,8 @@ WEATHER_ON_S3 = """
 
 
 def test_a_declared_s3_landing_prefix_is_materialized_and_watched_by_the_sensor(
-    project: Settings, s3_bucket  # noqa: F811
+    project: Settings,
+    s3_bucket,  # noqa: F811
 ):
     bucket, fs = s3_bucket
     url = f"s3://{bucket}/met/weather/"
@@ -243,3 +247,26 @@ def test_a_landing_that_is_not_an_s3_bucket_and_prefix_fails_at_load_naming_the_
         load_project(project, COMPONENT_TYPES)
     message = str(raised.value)
     assert "landing" in message and "is not an S3 bucket and prefix" in message
+
+
+def test_a_declared_s3_prefix_without_keys_fails_at_load_naming_the_variables(
+    project: Settings,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    declare(project, "met", WEATHER_ON_S3.format(landing="s3://bucket/met/"))
+    with pytest.raises(DeclarationError) as raised:
+        load_project(project, COMPONENT_TYPES)
+    message = str(raised.value)
+    assert "sources.0.landing" in message and "s3://bucket/met/" in message
+    assert "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set" in message
+
+
+def test_an_explicit_run_waits_for_an_object_still_settling(landing, project):  # noqa: F811
+    landing.put("orders_1.csv", csv("O1,C1,2026-01-01,10.00,done"))
+    source = landing.source.model_copy(update={"limits": FileLimits(settle_s=60)})
+    resource = files_source_resource(source, project)
+    (wait_s,) = settle_waits({"orders": resource}).values()
+    assert 50 < wait_s <= 60
+    assert settle_waits({"orders": resource}, now=time.time() + 61) == {"orders": 0.0}

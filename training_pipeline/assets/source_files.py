@@ -24,6 +24,7 @@ from training_pipeline.assets.source_common import (
     raw_asset_spec,
     source_resource_key,
 )
+from training_pipeline.environment import SettingsError
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 from training_pipeline.ingestion.landing_s3 import ingest_s3_landing
@@ -62,11 +63,12 @@ def files_source_resource(
             )
     s3_fields = {}
     if source.landing_url is not None:
-        s3_fields = FilesSourceResource.s3_fields(
-            source.landing_url,
-            settings.staging_dir_of(source.landing_folder),
-            s3_access_from_env(),
-        )
+        try:
+            access = s3_access_from_env()
+        except SettingsError as error:
+            raise FieldError("landing", f"{source.landing_url}: {error}") from error
+        staging = settings.staging_dir_of(source.landing_folder)
+        s3_fields = FilesSourceResource.s3_fields(source.landing_url, staging, access)
     return FilesSourceResource(
         **s3_fields,
         data_dir=str(settings.data_dir),
