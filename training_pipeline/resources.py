@@ -32,11 +32,11 @@ from training_pipeline.environment import (
     MAX_LINE_BYTES_ENV,
     OPTUNA_STORAGE_ENV,
     WEBHOOK_URL_ENV,
-    is_set,
 )
 from training_pipeline.ingestion import warehouse
 from training_pipeline.ingestion.lake import DuckLake, S3Access
 from training_pipeline.project import dbt_executable, dbt_project_of, seed_partial_parse
+from training_pipeline.resource_keys import S3KeysResource, secret_or_name
 from training_pipeline.s3_filesystem import s3_filesystem
 from training_pipeline.settings import (
     DuckDBLimits,
@@ -60,7 +60,7 @@ TRAINING_POOL = "training"
 """Tuning joins this pool (limit 1 too), so two trainings never run at once."""
 
 
-class WarehouseResource(dg.ConfigurableResource):
+class WarehouseResource(S3KeysResource):
     """The DuckDB warehouse file, or a DuckLake when ``lake_catalog`` is set (its URL
     and the S3 keys are handed on as their variables' names), and what a connection to
     it may use."""
@@ -70,10 +70,6 @@ class WarehouseResource(dg.ConfigurableResource):
     threads: int
     lake_catalog: str | None = None
     lake_data_path: str | None = None
-    s3_key_id: str | None = None
-    s3_secret: str | None = None
-    s3_region: str = "us-east-1"
-    s3_endpoint_url: str | None = None
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -86,10 +82,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def lake(self) -> DuckLake | None:
         if self.lake_catalog is None or self.lake_data_path is None:
             return None
-        s3 = None
-        if self.s3_key_id and self.s3_secret:
-            s3 = S3Access(self.s3_key_id, self.s3_secret, self.s3_region, self.s3_endpoint_url)
-        return DuckLake(self.lake_catalog, self.lake_data_path, s3=s3)
+        return DuckLake(self.lake_catalog, self.lake_data_path, s3=self.s3_access())
 
     @classmethod
     def of(cls, settings: Settings) -> WarehouseResource:
@@ -98,16 +91,13 @@ class WarehouseResource(dg.ConfigurableResource):
             path=str(settings.warehouse_path),
             memory_limit=settings.duckdb.memory_limit,
             threads=settings.duckdb.threads,
-            lake_catalog=_secret(DUCKLAKE_CATALOG_ENV, lake.catalog) if lake else None,
+            lake_catalog=secret_or_name(DUCKLAKE_CATALOG_ENV, lake.catalog) if lake else None,
             lake_data_path=lake.data_path if lake else None,
-            s3_key_id=_secret("AWS_ACCESS_KEY_ID", s3.key_id) if s3 else None,
-            s3_secret=_secret("AWS_SECRET_ACCESS_KEY", s3.secret) if s3 else None,
-            s3_region=s3.region if s3 else "us-east-1",
-            s3_endpoint_url=s3.endpoint_url if s3 else None,
+            **cls.key_fields(s3),
         )
 
 
-class FilesSourceResource(dg.ConfigurableResource):
+class FilesSourceResource(S3KeysResource):
     """A files source's landing folder, where its unreadable files go, and the limits a
     file must keep (``settings.LandingLimits``), each with where it was set; one per
     declared files source."""
@@ -122,44 +112,27 @@ class FilesSourceResource(dg.ConfigurableResource):
     max_line_bytes_from: str = MAX_LINE_BYTES_ENV
     settle_s_from: str = LANDING_SETTLE_ENV
     # An S3 landing prefix instead of ``landing_dir``: its objects are downloaded into
-    # ``staging_dir`` to be read; the keys are handed on as their variables' names.
+    # ``staging_dir`` to be read, with the keys of ``S3KeysResource``.
     landing_url: str | None = None
     staging_dir: str | None = None
-    s3_key_id: str | None = None
-    s3_secret: str | None = None
-    s3_region: str = "us-east-1"
-    s3_endpoint_url: str | None = None
 
-    @staticmethod
-    def s3_fields(landing_url: str, staging_dir: Path, access: S3Access) -> dict[str, Any]:
+    @classmethod
+    def s3_fields(cls, landing_url: str, staging_dir: Path, access: S3Access) -> dict[str, Any]:
         """The fields of an S3 landing prefix, the keys as their variables' names."""
         return {
             "landing_url": landing_url,
             "staging_dir": str(staging_dir),
-            "s3_key_id": _secret("AWS_ACCESS_KEY_ID", access.key_id),
-            "s3_secret": _secret("AWS_SECRET_ACCESS_KEY", access.secret),
-            "s3_region": access.region,
-            "s3_endpoint_url": access.endpoint_url,
+            **cls.key_fields(access),
         }
 
     def s3(self) -> Any:
         """The s3fs filesystem of the landing prefix (``s3_filesystem.py``)."""
-        if self.landing_url is None or not self.s3_key_id or not self.s3_secret:
-            raise ValueError(
-                f"no S3 landing prefix with credentials is configured here ({self.landing_url})"
-            )
-        # Outside a run (``training-pipeline run`` waiting for settling objects) the keys
-        # are still the ``dg.EnvVar`` the definitions hold; Dagster resolves them in a run.
-        key_id, secret = (
-            value.get_value() if isinstance(value, dg.EnvVar) else value
-            for value in (self.s3_key_id, self.s3_secret)
-        )
-        if not key_id or not secret:
+        access = self.s3_access()
+        if self.landing_url is None or access is None:
             raise ValueError(
                 f"the landing prefix {self.landing_url} needs AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY, and one of them is not set"
             )
-        access = S3Access(key_id, secret, self.s3_region, self.s3_endpoint_url)
         return s3_filesystem(access)
 
     def limits(self) -> LandingLimits:
@@ -269,11 +242,6 @@ class WarehouseDbtResource(DbtCliResource):
         return None
 
 
-def _secret(variable: str, value: str) -> str | dg.EnvVar:
-    """A value that may hold a password: Dagster then records the variable's name only."""
-    return dg.EnvVar(variable) if is_set(variable) else value
-
-
 class RawTablesResource(dg.ConfigurableResource):
     """Every declared source's raw table and its columns.
 
@@ -305,7 +273,7 @@ def build_resources(
             models_dir=str(settings.models_dir),
             datasets_dir=str(settings.datasets_dir),
             reports_dir=str(settings.reports_dir),
-            optuna_storage_url=_secret(OPTUNA_STORAGE_ENV, settings.optuna_storage_url),
+            optuna_storage_url=secret_or_name(OPTUNA_STORAGE_ENV, settings.optuna_storage_url),
             prediction_logs_dir=str(settings.prediction_logs_dir),
             tuning_workers=settings.tuning_workers,
         ),
@@ -317,7 +285,7 @@ def build_resources(
         # Where the alerts a step raises itself go (the run-failure sensor takes settings).
         "alerts": AlertsResource(
             log_path=str(alert_log_path(settings)),
-            webhook_url=_secret(WEBHOOK_URL_ENV, settings.webhook_url)
+            webhook_url=secret_or_name(WEBHOOK_URL_ENV, settings.webhook_url)
             if settings.webhook_url
             else None,
             ui_url=settings.ui_url,
