@@ -188,6 +188,10 @@ def test_the_sensor_scan_yields_a_new_object_once_and_a_reupload_again(landing):
     assert scan_s3_landing(landing.fs, landing.url, seen.cursor).new_content == ()
     young = scan_s3_landing(landing.fs, landing.url, None, LandingLimits(settle_s=60))
     assert young.new_content == () and young.deferred == (landing.url + "orders_1.csv",)
+    time.sleep(1.1)  # LastModified has one-second steps
+    landing.put("orders_1.csv", csv("O1,C1,2026-01-01,11.00,done"))
+    reuploaded = scan_s3_landing(landing.fs, landing.url, seen.cursor)
+    assert [key.split("@")[0] for key in reuploaded.new_content] == [landing.url + "orders_1.csv"]
 
 
 WEATHER_ON_S3 = """
@@ -206,8 +210,8 @@ WEATHER_ON_S3 = """
 
 
 def test_a_declared_s3_landing_prefix_is_materialized_and_watched_by_the_sensor(
-    project: Settings,
-    s3_bucket,  # noqa: F811
+    project: Settings,  # noqa: F811
+    s3_bucket,
 ):
     bucket, fs = s3_bucket
     url = f"s3://{bucket}/met/weather/"
