@@ -9,7 +9,7 @@ from pathlib import Path
 from training_pipeline.ingestion.lake import S3Access
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import Settings
-from training_pipeline.storage_s3 import s3_filesystem
+from training_pipeline.s3_filesystem import s3_filesystem
 
 
 def open_registry(root: Path | str, name: str, s3: S3Access | None = None) -> ModelRegistry:

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -31,13 +32,14 @@ from training_pipeline.environment import (
     MAX_LINE_BYTES_ENV,
     OPTUNA_STORAGE_ENV,
     WEBHOOK_URL_ENV,
-    is_set,
 )
 from training_pipeline.ingestion import warehouse
 from training_pipeline.ingestion.lake import DuckLake, S3Access
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.project import dbt_executable, dbt_project_of, seed_partial_parse
 from training_pipeline.registries import open_registry
+from training_pipeline.resource_keys import S3KeysResource, secret_or_name
+from training_pipeline.s3_filesystem import s3_filesystem
 from training_pipeline.settings import (
     DuckDBLimits,
     LandingLimits,
@@ -60,7 +62,7 @@ TRAINING_POOL = "training"
 """Tuning joins this pool (limit 1 too), so two trainings never run at once."""
 
 
-class WarehouseResource(dg.ConfigurableResource):
+class WarehouseResource(S3KeysResource):
     """The DuckDB warehouse file, or a DuckLake when ``lake_catalog`` is set (its URL
     and the S3 keys are handed on as their variables' names), and what a connection to
     it may use."""
@@ -70,10 +72,6 @@ class WarehouseResource(dg.ConfigurableResource):
     threads: int
     lake_catalog: str | None = None
     lake_data_path: str | None = None
-    s3_key_id: str | None = None
-    s3_secret: str | None = None
-    s3_region: str = "us-east-1"
-    s3_endpoint_url: str | None = None
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -86,10 +84,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def lake(self) -> DuckLake | None:
         if self.lake_catalog is None or self.lake_data_path is None:
             return None
-        s3 = None
-        if self.s3_key_id and self.s3_secret:
-            s3 = S3Access(self.s3_key_id, self.s3_secret, self.s3_region, self.s3_endpoint_url)
-        return DuckLake(self.lake_catalog, self.lake_data_path, s3=s3)
+        return DuckLake(self.lake_catalog, self.lake_data_path, s3=self.s3_access())
 
     @classmethod
     def of(cls, settings: Settings) -> WarehouseResource:
@@ -98,16 +93,13 @@ class WarehouseResource(dg.ConfigurableResource):
             path=str(settings.warehouse_path),
             memory_limit=settings.duckdb.memory_limit,
             threads=settings.duckdb.threads,
-            lake_catalog=_secret(DUCKLAKE_CATALOG_ENV, lake.catalog) if lake else None,
+            lake_catalog=secret_or_name(DUCKLAKE_CATALOG_ENV, lake.catalog) if lake else None,
             lake_data_path=lake.data_path if lake else None,
-            s3_key_id=_secret("AWS_ACCESS_KEY_ID", s3.key_id) if s3 else None,
-            s3_secret=_secret("AWS_SECRET_ACCESS_KEY", s3.secret) if s3 else None,
-            s3_region=s3.region if s3 else "us-east-1",
-            s3_endpoint_url=s3.endpoint_url if s3 else None,
+            **cls.key_fields(s3),
         )
 
 
-class FilesSourceResource(dg.ConfigurableResource):
+class FilesSourceResource(S3KeysResource):
     """A files source's landing folder, where its unreadable files go, and the limits a
     file must keep (``settings.LandingLimits``), each with where it was set; one per
     declared files source."""
@@ -121,6 +113,29 @@ class FilesSourceResource(dg.ConfigurableResource):
     max_file_bytes_from: str = MAX_FILE_BYTES_ENV
     max_line_bytes_from: str = MAX_LINE_BYTES_ENV
     settle_s_from: str = LANDING_SETTLE_ENV
+    # An S3 landing prefix instead of ``landing_dir``: its objects are downloaded into
+    # ``staging_dir`` to be read, with the keys of ``S3KeysResource``.
+    landing_url: str | None = None
+    staging_dir: str | None = None
+
+    @classmethod
+    def s3_fields(cls, landing_url: str, staging_dir: Path, access: S3Access) -> dict[str, Any]:
+        """The fields of an S3 landing prefix, the keys as their variables' names."""
+        return {
+            "landing_url": landing_url,
+            "staging_dir": str(staging_dir),
+            **cls.key_fields(access),
+        }
+
+    def s3(self) -> Any:
+        """The s3fs filesystem of the landing prefix (``s3_filesystem.py``)."""
+        access = self.s3_access()
+        if self.landing_url is None or access is None:
+            raise ValueError(
+                f"the landing prefix {self.landing_url} needs AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, and one of them is not set"
+            )
+        return s3_filesystem(access)
 
     def limits(self) -> LandingLimits:
         origins = LimitOrigins(
@@ -133,7 +148,10 @@ class FilesSourceResource(dg.ConfigurableResource):
         directory (a folder replaced by a link): the warehouse could not read from it, and
         good files would be quarantined as unreadable."""
         data_dir = Path(self.data_dir).resolve()
-        for what, folder in (("landing", self.landing_dir), ("quarantine", self.quarantine_dir)):
+        owned = [("landing", self.landing_dir), ("quarantine", self.quarantine_dir)]
+        if self.staging_dir is not None:
+            owned.append(("staging", self.staging_dir))
+        for what, folder in owned:
             if not Path(folder).resolve().is_relative_to(data_dir):
                 raise ValueError(
                     f"the {what} folder {folder} resolves to {Path(folder).resolve()}, outside "
@@ -149,7 +167,7 @@ class SqlSourceResource(dg.ConfigurableResource):
     url: str
 
 
-class ModelStoreResource(dg.ConfigurableResource):
+class ModelStoreResource(S3KeysResource):
     """Where models, training-set exports and tuning studies are kept, and how many
     processes share one tuning's trials (more than 1: the study is on PostgreSQL)."""
 
@@ -160,17 +178,10 @@ class ModelStoreResource(dg.ConfigurableResource):
     prediction_logs_dir: str  # the online server's prediction log, until ingested
     tuning_workers: int = 1
     registry_url: str | None = None  # s3://bucket/prefix: the registry is there, not models_dir
-    s3_key_id: str | None = None
-    s3_secret: str | None = None
-    s3_region: str = "us-east-1"
-    s3_endpoint_url: str | None = None
 
     def registry_of(self, name: str) -> ModelRegistry:
         """Model ``name``'s registry: on S3 when ``registry_url`` is set."""
-        s3 = None
-        if self.s3_key_id and self.s3_secret:
-            s3 = S3Access(self.s3_key_id, self.s3_secret, self.s3_region, self.s3_endpoint_url)
-        return open_registry(self.registry_url or self.models_dir, name, s3)
+        return open_registry(self.registry_url or self.models_dir, name, self.s3_access())
 
 
 class RowContractResource(dg.ConfigurableResource):
@@ -240,21 +251,9 @@ class WarehouseDbtResource(DbtCliResource):
 
 def _registry_access(settings: Settings) -> dict[str, object]:
     """The model store's S3 fields when the registry is on S3 (none otherwise)."""
-    s3 = settings.registry_s3
-    if settings.registry_url is None or s3 is None:
+    if settings.registry_url is None or settings.registry_s3 is None:
         return {}
-    return {
-        "registry_url": settings.registry_url,
-        "s3_key_id": _secret("AWS_ACCESS_KEY_ID", s3.key_id),
-        "s3_secret": _secret("AWS_SECRET_ACCESS_KEY", s3.secret),
-        "s3_region": s3.region,
-        "s3_endpoint_url": s3.endpoint_url,
-    }
-
-
-def _secret(variable: str, value: str) -> str | dg.EnvVar:
-    """A value that may hold a password: Dagster then records the variable's name only."""
-    return dg.EnvVar(variable) if is_set(variable) else value
+    return {"registry_url": settings.registry_url, **S3KeysResource.key_fields(settings.registry_s3)}
 
 
 class RawTablesResource(dg.ConfigurableResource):
@@ -288,7 +287,7 @@ def build_resources(
             models_dir=str(settings.models_dir),
             datasets_dir=str(settings.datasets_dir),
             reports_dir=str(settings.reports_dir),
-            optuna_storage_url=_secret(OPTUNA_STORAGE_ENV, settings.optuna_storage_url),
+            optuna_storage_url=secret_or_name(OPTUNA_STORAGE_ENV, settings.optuna_storage_url),
             prediction_logs_dir=str(settings.prediction_logs_dir),
             tuning_workers=settings.tuning_workers,
             **_registry_access(settings),
@@ -301,7 +300,7 @@ def build_resources(
         # Where the alerts a step raises itself go (the run-failure sensor takes settings).
         "alerts": AlertsResource(
             log_path=str(alert_log_path(settings)),
-            webhook_url=_secret(WEBHOOK_URL_ENV, settings.webhook_url)
+            webhook_url=secret_or_name(WEBHOOK_URL_ENV, settings.webhook_url)
             if settings.webhook_url
             else None,
             ui_url=settings.ui_url,

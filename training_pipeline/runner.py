@@ -25,6 +25,7 @@ from training_pipeline.console import StepProgress, chatter_to, log_path_in
 from training_pipeline.environment import child_environment, publish_default
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_folder import seconds_until_settled
+from training_pipeline.ingestion.landing_s3_survey import seconds_until_settled_s3
 from training_pipeline.resources import (
     DBT_POOL,
     TRAINING_POOL,
@@ -95,7 +96,13 @@ def settle_waits(
 ) -> dict[str, float]:
     """Per files source, the seconds until its newest delivery has settled (0: none)."""
     return {
-        name: seconds_until_settled(Path(resource.landing_dir), resource.settle_s, now)
+        name: (
+            seconds_until_settled(Path(resource.landing_dir), resource.settle_s, now)
+            if resource.landing_url is None
+            else seconds_until_settled_s3(
+                resource.s3(), resource.landing_url, resource.settle_s, now
+            )
+        )
         for name, resource in sorted(files.items())
     }
 

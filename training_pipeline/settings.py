@@ -203,6 +203,7 @@ class Settings:
             "DuckDB temp directory": self.duckdb_temp_dir,
             "landing folder": self.data_dir / "landing",
             "quarantine folder": self.data_dir / "quarantine",
+            "S3 landing staging folder": self.data_dir / "s3-staging",
             "model registry": self.models_dir,
             "training-set exports": self.datasets_dir,
             "reports": self.reports_dir,
@@ -255,6 +256,11 @@ class Settings:
     def quarantine_dir_of(self, folder: str) -> Path:
         """Where a files source's refused deliveries go, with their reasons."""
         return self.data_dir / "quarantine" / folder
+
+    def staging_dir_of(self, folder: str) -> Path:
+        """Where a files source's objects from an S3 landing prefix are downloaded to be
+        read (one folder per batch, removed when the batch ends)."""
+        return self.data_dir / "s3-staging" / folder
 
     @property
     def models_dir(self) -> Path:

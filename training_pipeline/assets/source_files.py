@@ -11,9 +11,11 @@ every source has, a files source carries two more: ``no_quarantined_files`` (WAR
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from training_pipeline.assets.source_common import (
     RESOURCE_PREFIX,
+    Batch,
     close_batch,
     column_schema,
     judge_batch,
@@ -22,12 +24,14 @@ from training_pipeline.assets.source_common import (
     raw_asset_spec,
     source_resource_key,
 )
+from training_pipeline.environment import SettingsError
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
+from training_pipeline.ingestion.landing_s3 import ingest_s3_landing
 from training_pipeline.ingestion.manifest import LandingReport
 from training_pipeline.ingestion.reconciliation import Reconciliation, reconcile_files
 from training_pipeline.resources import FilesSourceResource
-from training_pipeline.settings import Settings
+from training_pipeline.settings import RowContractLimits, Settings, s3_access_from_env
 from training_pipeline.spec.errors import FieldError
 from training_pipeline.spec.sources import FilesSource, SourceSystem
 
@@ -57,7 +61,16 @@ def files_source_resource(
                 f"directory {settings.data_dir} (TRAINING_PIPELINE_DATA_DIR); the pipeline "
                 "reads and writes nothing outside it, so make that a real folder inside it",
             )
+    s3_fields = {}
+    if source.landing_url is not None:
+        try:
+            access = s3_access_from_env()
+        except SettingsError as error:
+            raise FieldError("landing", f"{source.landing_url}: {error}") from error
+        staging = settings.staging_dir_of(source.landing_folder)
+        s3_fields = FilesSourceResource.s3_fields(source.landing_url, staging, access)
     return FilesSourceResource(
+        **s3_fields,
         data_dir=str(settings.data_dir),
         landing_dir=str(settings.landing_dir_of(source.landing_folder)),
         quarantine_dir=str(settings.quarantine_dir_of(source.landing_folder)),
@@ -164,6 +177,34 @@ def build_files_source(
     )
 
 
+def _ingest(
+    con: duckdb.DuckDBPyConnection,
+    source: FilesSource,
+    files: FilesSourceResource,
+    batch: Batch,
+    contract_limits: RowContractLimits,
+) -> LandingReport:
+    """The local landing folder's engine, or the S3 prefix's (which stages each object
+    and hands it to the local engine)."""
+    landing_dir, quarantine_dir = files.folders()
+    taken = (batch.batch_id, batch.started_at, files.limits())
+    if files.landing_url is None:
+        return ingest_landing_folder(
+            con, source, landing_dir, quarantine_dir, *taken, contract_limits=contract_limits
+        )
+    staging_dir = Path(files.staging_dir or "")
+    return ingest_s3_landing(
+        con,
+        source,
+        files.s3(),
+        files.landing_url,
+        staging_dir,
+        quarantine_dir,
+        *taken,
+        contract_limits=contract_limits,
+    )
+
+
 def files_source_asset(system: SourceSystem, source: FilesSource) -> dg.AssetsDefinition:
     """The ``raw/<name>`` asset; it reads its folders from resource ``source__<name>``."""
     files_key = source_resource_key(source)
@@ -174,21 +215,12 @@ def files_source_asset(system: SourceSystem, source: FilesSource) -> dg.AssetsDe
     def _raw_files(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         resources = context.resources
         files: FilesSourceResource = getattr(resources, files_key)
-        landing_dir, quarantine_dir = files.folders()
+        _, quarantine_dir = files.folders()
         batch = new_batch(source)
         with resources.warehouse.connect() as con:
             wh.ensure_raw_layer(con)
             # Each file commits on its own (its rows, rejections and manifest entry).
-            report = ingest_landing_folder(
-                con,
-                source,
-                landing_dir,
-                quarantine_dir,
-                batch.batch_id,
-                batch.started_at,
-                files.limits(),
-                contract_limits=resources.row_contract.limits(),
-            )
+            report = _ingest(con, source, files, batch, resources.row_contract.limits())
             loaded = report.with_status("loaded")
             close_batch(context, con, source, batch, report, [o.path for o in loaded])
             ledger = reconcile_files(con, source)

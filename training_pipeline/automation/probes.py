@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from training_pipeline.ingestion.feed_order import updated_at_instant
 from training_pipeline.ingestion.http_client import HttpApiError
+from training_pipeline.ingestion.landing_s3_survey import scan_s3_landing, taken_before_cursor_s3
 from training_pipeline.ingestion.landing_scan import scan_landing, taken_before_cursor
 from training_pipeline.ingestion.records import as_text
 from training_pipeline.ingestion.sql_table import SqlSourceError, source_relation
@@ -62,6 +63,10 @@ def first_entry(source: Source, resource: Any, taken: Taken | None) -> str | Non
     if taken is None:
         return None
     if isinstance(source, FilesSource):
+        if resource.landing_url is not None:
+            return taken_before_cursor_s3(
+                resource.s3(), resource.landing_url, resource.limits(), taken.started_at
+            )
         return taken_before_cursor(Path(resource.landing_dir), resource.limits(), taken.started_at)
     return taken.cursor
 
@@ -92,9 +97,18 @@ def _moved(source: Source, seen: str | None, now: str | None) -> Probe:
 
 
 def probe_files(source: FilesSource, resource: Any, seen: str | None, until: datetime) -> Probe:
-    """New file contents (``path@sha256``) in the source's landing folder."""
+    """New file contents (``path@sha256``) in the source's landing folder, or new objects
+    (``s3://bucket/prefix/name@etag``) under its S3 landing prefix, never downloaded."""
     del until
-    scan = scan_landing(Path(resource.landing_dir), seen, resource.limits())
+    if resource.landing_url is not None:
+        try:
+            scan = scan_s3_landing(resource.s3(), resource.landing_url, seen, resource.limits())
+        except OSError as error:  # s3fs's errors (denied, no such bucket, unreachable)
+            raise SourceUnavailable(
+                f"cannot list {resource.landing_url} of source {source.name!r}: {error}"
+            ) from error
+    else:
+        scan = scan_landing(Path(resource.landing_dir), seen, resource.limits())
     changes = tuple(f"{source.name}:{entry}" for entry in scan.new_content)
     return Probe(changes, scan.cursor)
 

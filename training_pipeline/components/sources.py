@@ -79,12 +79,14 @@ class Sources(ProjectComponent):
     def claimed_names(self) -> tuple[tuple[str, str], ...]:
         """Landing folders are unique too: two files sources sharing one would each take
         the other's deliveries."""
-        folders = tuple(
-            ("files source landing folder", source.landing_folder)
-            for source in self.spec.sources
-            if isinstance(source, FilesSource)
+        files = [source for source in self.spec.sources if isinstance(source, FilesSource)]
+        folders = tuple(("files source landing folder", source.landing_folder) for source in files)
+        prefixes = tuple(
+            ("files source landing prefix", source.landing_url)
+            for source in files
+            if source.landing_url is not None
         )
-        return super().claimed_names() + folders
+        return super().claimed_names() + folders + prefixes
 
     def build_project_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         settings = current_settings()

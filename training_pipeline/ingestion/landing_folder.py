@@ -74,7 +74,14 @@ def in_flight_reason(
     The kernel sets ``ctime`` on every write, rename and ``utime`` and no writer can set it
     back, so an mtime stamped in the past never makes a fresh file look settled.
     """
-    age_s = now - st.st_ctime_ns / 1e9
+    return settle_wait_reason(st.st_ctime_ns / 1e9, now, settle_s, settle_from)
+
+
+def settle_wait_reason(
+    changed_at: float, now: float, settle_s: float, settle_from: str = LANDING_SETTLE_ENV
+) -> str | None:
+    """Why a delivery last changed at ``changed_at`` (epoch seconds) must wait, or None."""
+    age_s = now - changed_at
     if age_s < settle_s:
         return (
             f"changed {max(age_s, 0):.1f} s ago, less than the settle time of {settle_s:g} s "

@@ -128,8 +128,9 @@ def _quarantine(
     rejected: FileRejected,
     batch_id: str,
     ingested_at: datetime,
+    stat_key: StatSignature,
 ) -> FileOutcome:
-    st = entry.lstat
+    _, size_bytes, mtime_ns, ctime_ns = stat_key
     record = QuarantineRecord(
         file=entry.rel,
         sha256=sha,
@@ -137,9 +138,9 @@ def _quarantine(
         reason=clip(str(rejected)),
         batch_id=batch_id,
         rows_landed=rejected.rows,
-        size_bytes=st.st_size,
-        mtime_ns=st.st_mtime_ns,
-        ctime_ns=st.st_ctime_ns,
+        size_bytes=size_bytes,
+        mtime_ns=mtime_ns,
+        ctime_ns=ctime_ns,
         quarantined_at=ingested_at.isoformat(),
     )
     target = move_to_quarantine(entry.path, quarantine_dir, record)
@@ -156,8 +157,11 @@ def ingest_file(
     limits: LandingLimits = TAKE_AT_ONCE,
     known: dict[StatSignature, str] | None = None,
     contract_limits: RowContractLimits = DEFAULT_CONTRACT_LIMITS,
+    stat_key: StatSignature | None = None,
 ) -> FileOutcome:
-    stat_key = signature(entry.rel, entry.lstat)
+    """``stat_key``: the signature the manifest keeps for the delivery; default the
+    file's own (an S3 object staged locally passes the object's, ``landing_s3.py``)."""
+    stat_key = signature(entry.rel, entry.lstat) if stat_key is None else stat_key
     known_sha = (known or {}).get(stat_key)
     fmt_name = entry.path.suffix.lstrip(".")
     if known_sha is not None:
@@ -194,7 +198,9 @@ def ingest_file(
             # A fault of the machine (too many open files, an I/O error, a stale mount)
             # says nothing about the file: quarantining it would lose a good delivery.
             raise
-        return _quarantine(con, source, entry, quarantine_dir, sha, rejected, batch_id, ingested_at)
+        return _quarantine(
+            con, source, entry, quarantine_dir, sha, rejected, batch_id, ingested_at, stat_key
+        )
 
 
 def ingest_landing_folder(
@@ -224,7 +230,15 @@ def ingest_landing_folder(
         rejected = FileRejected(f"{why}; only regular files are read")
         report.outcomes.append(
             _quarantine(
-                con, source, entry, quarantine_dir, NOT_HASHED, rejected, batch_id, ingested_at
+                con,
+                source,
+                entry,
+                quarantine_dir,
+                NOT_HASHED,
+                rejected,
+                batch_id,
+                ingested_at,
+                signature(entry.rel, entry.lstat),
             )
         )
     for entry, why in survey.deferred:

@@ -170,3 +170,23 @@ def record_unrecorded_quarantine(
         orphan.unlink()
     prune_empty_batch_folders(quarantine_dir)
     return [record_quarantine(con, source, record, moved, at) for record, moved in unrecorded.moved]
+
+
+def loaded_path_of(con: duckdb.DuckDBPyConnection, source: str, sha: str) -> str | None:
+    """The first delivery of this source loaded with content ``sha``, or None."""
+    rows = con.execute(
+        f"select path from {RAW_SCHEMA}.file_manifest "
+        "where source = ? and sha256 = ? and status = 'loaded' order by processed_at, path limit 1",
+        [source, sha],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def quarantined_signatures(con: duckdb.DuckDBPyConnection, source: str) -> set[StatSignature]:
+    """The signature of every delivery of this source that was quarantined."""
+    rows = con.execute(
+        f"select path, size_bytes, mtime_ns, ctime_ns from {RAW_SCHEMA}.file_manifest "
+        "where source = ? and status = 'quarantined'",
+        [source],
+    ).fetchall()
+    return {(path, size, mtime, ctime) for path, size, mtime, ctime in rows}

@@ -92,24 +92,50 @@ class FileLimits(Spec):
         return None if value is None else seconds(value)
 
 
+S3_PREFIX_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w.=-]+)*/?$"
+LANDING_ALLOWED = f"one plain folder name ({NAME_PATTERN}) or s3://bucket/prefix/"
+
+
 class FilesSource(_Source):
     kind: Literal["files"]
-    landing: str | None = None  # folder under <data>/landing/; default: the source's name
+    # A folder under <data>/landing/ (default: the source's name), or s3://bucket/prefix/.
+    landing: str | None = None
     formats: list[Literal["csv", "jsonl", "parquet"]] = list(FORMATS)
     limits: FileLimits = FileLimits()
 
     @model_validator(mode="after")
     def _rules(self) -> FilesSource:
-        if self.landing is not None and not re.match(NAME_PATTERN, self.landing):
-            raise FieldError(
-                "landing", f"{self.landing!r} is not one plain folder name", NAME_PATTERN
-            )
+        if self.landing is not None:
+            if self.landing.startswith("s3://"):
+                segments = self.landing[5:].rstrip("/").split("/")
+                if not re.match(S3_PREFIX_PATTERN, self.landing) or {".", ".."} & set(segments):
+                    raise FieldError(
+                        "landing",
+                        f"{self.landing!r} is not an S3 bucket and prefix",
+                        LANDING_ALLOWED,
+                    )
+            elif not re.match(NAME_PATTERN, self.landing):
+                raise FieldError(
+                    "landing", f"{self.landing!r} is not one plain folder name", LANDING_ALLOWED
+                )
         if not self.formats:
             raise FieldError("formats", "accepts no format", ", ".join(FORMATS))
         return self
 
     @property
+    def landing_url(self) -> str | None:
+        """The ``s3://bucket/prefix/`` (one trailing slash) deliveries land under, or None
+        for a local landing folder."""
+        if self.landing is None or not self.landing.startswith("s3://"):
+            return None
+        return self.landing.rstrip("/") + "/"
+
+    @property
     def landing_folder(self) -> str:
+        """The local folder name: the landing folder itself, or for an S3 landing prefix
+        the source's name (its quarantine and staging folders are named by it)."""
+        if self.landing_url is not None:
+            return self.name
         return self.landing or self.name
 
 
