@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import hypothesis_budget  # noqa: F401  (registers the inner loop's hypothesis profile)
 import pytest
 import scheduling
 from scheduling import SLOW_MARKERS
