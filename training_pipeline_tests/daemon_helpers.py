@@ -192,13 +192,15 @@ def settle_first_look(instance: dg.DagsterInstance) -> None:
 
 
 def cli(pipeline: dict, *args: str) -> str:
+    # The deadline is for a hung command: on a loaded 2-core machine a `pin` that had
+    # finished its work was seen still exiting after 120 s.
     done = subprocess.run(
         [str(BIN / "training-pipeline"), *args, "--model", "churn"],
         env=pipeline["env"],
         capture_output=True,
         text=True,
         check=True,
-        timeout=120,
+        timeout=600,
     )
     return done.stdout
 
