@@ -29,8 +29,9 @@ from training_pipeline.settings import (
     Settings,
 )
 
-# The order-file tests' `dirs` and `con` fixtures; the DuckLake and S3 tests' services.
-pytest_plugins = ["order_file_helpers", "postgres_helpers", "s3_helpers"]
+# The order-file tests' `dirs` and `con` fixtures; the DuckLake and S3 tests' services;
+# the daemon tests' `pipeline`.
+pytest_plugins = ["order_file_helpers", "postgres_helpers", "s3_helpers", "daemon_helpers"]
 
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 # Tuning defaults to every core; tests share the machine (and often run beside each

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -84,9 +83,10 @@ def wait_for(what: str, condition: Callable[[], bool], timeout_s: float) -> None
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
-@contextmanager
-def running_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    """A demo world with a production churn model, and the daemon running over it."""
+@pytest.fixture
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """A demo world with a production churn model, and the daemon running over it
+    (conftest.py lists this module among its plugins)."""
     data, home = tmp_path / "data", tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())

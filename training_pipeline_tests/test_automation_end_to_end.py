@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -25,7 +23,6 @@ from daemon_helpers import (
     cli,
     drift_runs,
     quiet,
-    running_pipeline,
     settle_first_look,
     wait_for,
 )
@@ -33,12 +30,6 @@ from daemon_helpers import (
 from training_pipeline.ml.registry import ModelRegistry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    with running_pipeline(tmp_path, monkeypatch) as pipeline:
-        yield pipeline
 
 
 def materialized_since(instance: dg.DagsterInstance, key: dg.AssetKey, since: float) -> bool:

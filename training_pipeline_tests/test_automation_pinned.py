@@ -9,9 +9,6 @@ halves run on two xdist workers at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import dagster as dg
 import pytest
 from churn_demo.generator import generate
@@ -20,7 +17,6 @@ from daemon_helpers import (
     cli,
     drift_runs,
     quiet,
-    running_pipeline,
     settle_first_look,
     wait_for,
 )
@@ -28,12 +24,6 @@ from daemon_helpers import (
 from training_pipeline.ml.registry import ModelRegistry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    with running_pipeline(tmp_path, monkeypatch) as pipeline:
-        yield pipeline
 
 
 @pytest.mark.timeout(2400)
