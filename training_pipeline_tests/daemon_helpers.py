@@ -192,8 +192,8 @@ def settle_first_look(instance: dg.DagsterInstance) -> None:
 
 
 def cli(pipeline: dict, *args: str) -> str:
-    # The deadline is for a hung command: on a loaded 2-core machine a `pin` that had
-    # finished its work was seen still exiting after 120 s.
+    # The deadline is for a hung command: on a 2-core machine at a load average of 20, a
+    # `pin` that had printed its result was still running at 120 s and was killed.
     done = subprocess.run(
         [str(BIN / "training-pipeline"), *args, "--model", "churn"],
         env=pipeline["env"],
