@@ -97,9 +97,11 @@ XDIST := --dist loadscope --no-loadscope-reorder
 test: install
 	$(BIN)/pytest -n $(TEST_WORKERS) $(XDIST) --durations=25
 
-## The inner loop: pure functions, dbt unit tests, definitions load (no `slow` or `e2e`).
+## The inner loop: pure functions, dbt unit tests, definitions load (no `slow` or `e2e`);
+## property tests on a third of their examples (training_pipeline_tests/hypothesis_budget.py).
 test-fast: install
-	$(BIN)/pytest -n $(FAST_WORKERS) $(XDIST) -m "not slow and not e2e"
+	$(BIN)/pytest -n $(FAST_WORKERS) $(XDIST) -m "not slow and not e2e" \
+		--hypothesis-profile inner-loop
 
 ## Engine speed and fixed costs against plain reference scripts, e.g.
 ## make bench BENCH_ARGS="--rows 1e6,5e6"  (or --incremental, --overhead; see scripts/bench.py)

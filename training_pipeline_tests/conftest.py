@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import hypothesis_budget  # noqa: F401  (registers the inner loop's hypothesis profile)
 import pytest
 import scheduling
 from scheduling import SLOW_MARKERS
@@ -28,8 +29,15 @@ from training_pipeline.settings import (
     Settings,
 )
 
-# The order-file tests' `dirs` and `con` fixtures; the DuckLake, S3 and Celery tests' services.
-pytest_plugins = ["order_file_helpers", "postgres_helpers", "s3_helpers", "celery_workers"]
+# The order-file tests' `dirs` and `con` fixtures; the DuckLake, S3 and Celery tests'
+# services; the daemon tests' `pipeline`.
+pytest_plugins = [
+    "order_file_helpers",
+    "postgres_helpers",
+    "s3_helpers",
+    "celery_workers",
+    "daemon_helpers",
+]
 
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 # Tuning defaults to every core; tests share the machine (and often run beside each

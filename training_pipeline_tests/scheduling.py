@@ -29,7 +29,9 @@ SLOW_MARKERS = ("slow", "e2e")
 # The longest units first, so that none of them starts when the rest is nearly done
 # (CPU seconds of each module's slow tests, measured one module at a time: README, Tests).
 HEAVIEST_FIRST = (
+    # The daemon scenario in two halves, one world each, started on two workers at once.
     "test_automation_end_to_end.py",
+    "test_automation_pinned.py",
     "test_cluster_e2e.py",  # two Celery workers run the churn graph on the cluster profile
     "test_crash_recovery.py::test_kill_9",
     "test_crash_recovery.py::test_the_chaos_script",

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 from order_file_helpers import ORDERS, reconcile_orders
 
 from training_pipeline.ingestion import warehouse as wh
@@ -28,7 +29,9 @@ from training_pipeline.settings import DuckDBLimits, LandingLimits
 COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status")
 AT = datetime(2026, 3, 1)
 LIMITS = LandingLimits(settle_s=0)
-PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # Any text a person or a system might put in a field: every code point UTF-8 can carry
 # except NUL (a text file with NUL bytes is refused as binary), plus the characters that

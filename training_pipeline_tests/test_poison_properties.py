@@ -20,6 +20,7 @@ from churn_demo.reliability.bad_files import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 from order_file_helpers import ORDERS, reconcile_orders
 
 from training_pipeline.ingestion import landing_ingest, manifest, quarantine
@@ -71,7 +72,7 @@ batches = st.lists(
 
 
 @given(batches=batches, seed=st.integers(0, 2**16))
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_every_landed_row_is_loaded_rejected_or_quarantined_exactly_once(batches, seed):
     rng = random.Random(seed)
     with (

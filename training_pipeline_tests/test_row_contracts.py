@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from churn_demo import messy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 from order_file_helpers import ORDERS
 from test_crm_database import CRM, add_records, customers_table
 
@@ -93,7 +94,7 @@ def test_the_contract_judges_with_the_staging_macro_file_itself(tmp_path, monkey
 
 
 @given(st.text(max_size=40))
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 def test_a_value_staging_cannot_read_is_never_out_of_range(text):
     # Only a value staging parses can be outside the bounds: the rest is staging's to null.
     with duckdb.connect() as memory:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import conftest
 import pytest
+from hypothesis import settings
+from hypothesis_budget import INNER_LOOP, examples
 from scheduling import ModuleScheduling, order
 from tiers import slow_command
 
@@ -126,3 +128,22 @@ def test_a_module_is_one_unit_of_work_except_the_long_crash_tests():
     assert split(None, "t/test_value_parsers.py::test_b[x@y]") == "t/test_value_parsers.py"
     kill = "t/test_crash_recovery.py::test_kill"
     assert split(None, kill) == kill
+
+
+def test_the_inner_loop_runs_every_property_on_a_third_of_its_examples_and_ci_on_all():
+    current = settings.get_current_profile_name()
+    try:
+        settings.load_profile("default")
+        assert [examples(n) for n in (30, 40, 100, 150)] == [30, 40, 100, 150]
+        settings.load_profile(INNER_LOOP)
+        assert [examples(n) for n in (30, 40, 100, 150)] == [10, 13, 34, 51]
+    finally:
+        settings.load_profile(current)
+
+
+def test_make_test_fast_loads_the_inner_loop_profile_and_make_test_does_not():
+    makefile = (Path(conftest.__file__).parents[1] / "Makefile").read_text()
+    fast = makefile.split("\ntest-fast:", 1)[1].split("\n\n", 1)[0]
+    full = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert f"--hypothesis-profile {INNER_LOOP}" in fast
+    assert "--hypothesis-profile" not in full

@@ -23,6 +23,7 @@ from churn_demo import messy
 from dbt.cli.main import dbtRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from training_pipeline.settings import DBT_PROJECT_DIR, DEFAULT_PROJECT_DIR, PROJECT_DBT_MODELS
 
@@ -54,8 +55,9 @@ CLOSED_SETS = {
 NUMBER_WORDS = (*messy._ONES, "twenty", "thirty", "forty", "fifty", "sixty", "seventy",
                 "eighty", "ninety")  # fmt: skip
 
-PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW_OK = [HealthCheck.too_slow]
+PROPERTY = settings(max_examples=examples(100), deadline=None, suppress_health_check=SLOW_OK)
+FEW = settings(max_examples=examples(40), deadline=None, suppress_health_check=SLOW_OK)
 
 # Any text DuckDB can hold: no NUL byte, no lone surrogate (neither can be a VARCHAR).
 ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"))

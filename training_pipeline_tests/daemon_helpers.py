@@ -1,0 +1,214 @@
+"""The real Dagster daemon on a temporary home, for the daemon tests.
+
+Two modules use it (test_automation_end_to_end.py, test_automation_pinned.py), so that
+the scenario of "Watch it happen" runs on two xdist workers at once instead of being
+one 20-minute test that bounds the suite.  Every wait has a deadline, and waits follow
+the daemon's own clock (its runs and sensor ticks), never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from churn_demo.api_server import DemoApiServer
+from churn_demo.generator import generate
+from dagster._core.scheduler.instigation import InstigatorType, TickStatus
+
+from training_pipeline.settings import Settings
+
+REPO = Path(__file__).parents[1]
+BIN = Path(sys.executable).parent
+ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+# The sensors that launch runs; the run-failure alert sensor only reports on them.
+LAUNCHERS = ("new_data_sensor", "downstream_automation", "churn__drift_retraining")
+# What the daemon is given besides its home, data and URLs: everything it would wait
+# for or compute beyond what the scenario proves is shortened here.
+DAEMON_SETTINGS = {
+    # The daemon's loop ticks every 5 s at most; with 1 s every loop looks.
+    "TRAINING_PIPELINE_SENSOR_INTERVAL_S": "1",
+    # A day lands at once, so its files and records make one run, not two; the
+    # settle time has its own tests.
+    "TRAINING_PIPELINE_LANDING_SETTLE_S": "0",
+    # Every training here (the bootstrap and each drift retraining) only has to produce a
+    # model the gate passes; tuning quality has its own tests (test_tuning*.py).
+    "TRAINING_PIPELINE_TUNING_TRIALS": "2",
+    "TRAINING_PIPELINE_TUNING_SECONDS": "15",
+    "TRAINING_PIPELINE_GATE_MAX_AUC_DROP": "0.05",
+    "TRAINING_PIPELINE_NIGHTLY_RETRAIN": "off",
+    "TRAINING_PIPELINE_DRIFT_COOLDOWN": "0s",
+}
+
+
+class Receiver(ThreadingHTTPServer):
+    """A local webhook that records every JSON body posted to it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(handler) -> None:  # noqa: N802, N805
+                length = int(handler.headers.get("Content-Length", 0))
+                self.bodies.append(json.loads(handler.rfile.read(length)))
+                handler.send_response(200)
+                handler.end_headers()
+
+            def log_message(handler, *args) -> None:  # noqa: N805
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def wait_for(what: str, condition: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """A demo world with a production churn model, and the daemon running over it
+    (conftest.py lists this module among its plugins)."""
+    data, home = tmp_path / "data", tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())
+    monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(data))
+    settings = Settings.from_env()
+    generate(settings, days=260, customers=500, seed=7)
+    receiver = Receiver()
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    with DemoApiServer(settings, port=0) as api:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_PIPELINE_")}
+        env |= DAEMON_SETTINGS | {
+            "DAGSTER_HOME": str(home),
+            "TRAINING_PIPELINE_DATA_DIR": str(data),
+            "TRAINING_PIPELINE_API_URL": api.url,
+            "TRAINING_PIPELINE_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{receiver.server_port}/hook",
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        }
+        # The starting point: a production model from the one-button job.
+        subprocess.run(
+            [str(BIN / "training-pipeline"), "retrain", "--model", "churn"],
+            env=env,
+            check=True,
+            cwd=REPO,
+            capture_output=True,
+            timeout=600,
+        )
+        daemon_log = (tmp_path / "daemon.log").open("wb")
+        daemon = subprocess.Popen(
+            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            cwd=REPO,
+            env=env,
+            stdout=daemon_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                yield {
+                    "settings": settings,
+                    "instance": instance,
+                    "env": env,
+                    "receiver": receiver,
+                    "api": api,
+                }
+        finally:
+            # The daemon runs in its own session: stop it and every run it launched.
+            os.killpg(daemon.pid, signal.SIGTERM)
+            try:
+                daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(daemon.pid, signal.SIGKILL)
+                daemon.wait(timeout=30)
+            daemon_log.close()
+            receiver.shutdown()
+
+
+def sensor_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    return instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "new_data_sensor"}))
+
+
+def drift_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    tags = {"dagster/sensor_name": "churn__drift_retraining"}
+    return instance.get_runs(filters=dg.RunsFilter(tags=tags))
+
+
+def active(instance: dg.DagsterInstance) -> bool:
+    return bool(instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE), limit=1))
+
+
+def looked_since(instance: dg.DagsterInstance, since: float) -> bool:
+    """Each sensor that launches runs has finished a tick that began after ``since``."""
+    looked = set()
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        if state.instigator_name not in LAUNCHERS:
+            continue
+        ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
+        if ticks and ticks[0].timestamp > since and ticks[0].status != TickStatus.STARTED:
+            looked.add(state.instigator_name)
+    return looked == set(LAUNCHERS)
+
+
+def quiet(instance: dg.DagsterInstance) -> bool:
+    """No run is active, and none has started after every sensor had looked again.
+
+    Between one run's end and the run that automation launches after it there is a
+    moment with nothing active; a full tick of each sensor after that moment tells that
+    from the end (a tick creates its run before it finishes).
+    """
+    if active(instance):
+        return False
+    since = time.time()
+    wait_for("every sensor to look again", lambda: looked_since(instance, since), 120)
+    return not active(instance)
+
+
+def settle_first_look(instance: dg.DagsterInstance) -> None:
+    """The sensor's first look requests only what the bootstrap run did not ingest (the
+    weather example's file); let that finish so that what follows is caused by the new
+    days alone."""
+    wait_for("the first sensor run to finish", lambda: quiet(instance), 600)
+    orders = dg.AssetKey(["raw", "orders"])
+    assert not [r.run_id for r in sensor_runs(instance) if orders in (r.asset_selection or ())]
+
+
+def cli(pipeline: dict, *args: str) -> str:
+    # The deadline is for a hung command: on a 2-core machine at a load average of 20, a
+    # `pin` that had printed its result was still running at 120 s and was killed.
+    done = subprocess.run(
+        [str(BIN / "training-pipeline"), *args, "--model", "churn"],
+        env=pipeline["env"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return done.stdout
+
+
+def alert_kinds(settings: Settings) -> list[str]:
+    log = settings.data_dir / "alerts" / "alerts.jsonl"
+    alerts = [json.loads(line) for line in log.read_text().splitlines()]
+    return [
+        f"{a['kind']} {a['details']['severity']}" if a["kind"] == "drift_detected" else a["kind"]
+        for a in alerts
+    ]
