@@ -36,7 +36,6 @@ HEAVIEST_FIRST = (
     "test_crash_recovery.py::test_kill_9",
     "test_crash_recovery.py::test_the_chaos_script",
     "test_cli_run.py",
-    "test_ducklake_pipeline.py",  # two demo builds, on the file and on a DuckLake
     "test_end_to_end.py",
     "test_warehouse_pool.py",
     "test_dbt_invocation.py",
