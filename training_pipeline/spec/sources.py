@@ -20,6 +20,7 @@ declaration fails when the definitions load, naming the field (``FieldError``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -96,31 +97,62 @@ S3_PREFIX_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w.=-]+)*/?$"
 LANDING_ALLOWED = f"one plain folder name ({NAME_PATTERN}) or s3://bucket/prefix/"
 
 
+def landing_location(text: str) -> str:
+    """A landing as written: one plain folder name, or ``s3://bucket/prefix/``.
+
+    Raises:
+        ValueError: it is neither (the reason, without the allowed values).
+    """
+    value = text
+    if value.startswith("s3://"):
+        segments = value[5:].rstrip("/").split("/")
+        if not re.match(S3_PREFIX_PATTERN, value) or {".", ".."} & set(segments):
+            raise ValueError(f"{value!r} is not an S3 bucket and prefix")
+    elif not re.match(NAME_PATTERN, value):
+        raise ValueError(f"{value!r} is not one plain folder name")
+    return value
+
+
 class FilesSource(_Source):
     kind: Literal["files"]
     # A folder under <data>/landing/ (default: the source's name), or s3://bucket/prefix/.
     landing: str | None = None
+    # An environment variable that, when set, replaces ``landing`` (same rules).
+    landing_env: str | None = None
     formats: list[Literal["csv", "jsonl", "parquet"]] = list(FORMATS)
     limits: FileLimits = FileLimits()
 
     @model_validator(mode="after")
     def _rules(self) -> FilesSource:
         if self.landing is not None:
-            if self.landing.startswith("s3://"):
-                segments = self.landing[5:].rstrip("/").split("/")
-                if not re.match(S3_PREFIX_PATTERN, self.landing) or {".", ".."} & set(segments):
-                    raise FieldError(
-                        "landing",
-                        f"{self.landing!r} is not an S3 bucket and prefix",
-                        LANDING_ALLOWED,
-                    )
-            elif not re.match(NAME_PATTERN, self.landing):
-                raise FieldError(
-                    "landing", f"{self.landing!r} is not one plain folder name", LANDING_ALLOWED
-                )
+            try:
+                landing_location(self.landing)
+            except ValueError as error:
+                raise FieldError("landing", str(error), LANDING_ALLOWED) from None
+        if self.landing_env is not None:
+            _env_name("landing_env", self.landing_env)
         if not self.formats:
             raise FieldError("formats", "accepts no format", ", ".join(FORMATS))
         return self
+
+    def landing_from(self, lookup: Callable[[str], str | None]) -> FilesSource:
+        """This source with ``landing`` replaced by its ``landing_env`` variable's value
+        when ``lookup`` finds one set (the same project lands in a local folder on a
+        laptop and under an S3 prefix on a cluster); unchanged otherwise.
+
+        Raises:
+            FieldError: the variable's value is not a landing (``landing_env``, naming
+                the variable and the value).
+        """
+        value = None if self.landing_env is None else lookup(self.landing_env)
+        if value is None:
+            return self
+        try:
+            landing = landing_location(value.strip())
+        except ValueError as error:
+            problem = f"{self.landing_env}={value!r} is refused: {error}"
+            raise FieldError("landing_env", problem, LANDING_ALLOWED) from None
+        return self.model_copy(update={"landing": landing})
 
     @property
     def landing_url(self) -> str | None:
@@ -299,3 +331,22 @@ class SourceSystem(Spec):
                 raise FieldError(f"sources.{position}.name", f"{source.name!r} is declared twice")
             seen.add(source.name)
         return self
+
+    def landings_from(self, lookup: Callable[[str], str | None]) -> SourceSystem:
+        """These sources with each files source's ``landing_env`` applied
+        (``FilesSource.landing_from``).
+
+        Raises:
+            FieldError: a variable's value is not a landing; names the source's position.
+        """
+        sources: list[Source] = []
+        for position, source in enumerate(self.sources):
+            try:
+                sources.append(
+                    source.landing_from(lookup) if isinstance(source, FilesSource) else source
+                )
+            except FieldError as error:
+                problem = error.problem
+                field = f"sources.{position}.{problem.field}"
+                raise FieldError(field, problem.problem, problem.allowed) from None
+        return self.model_copy(update={"sources": sources})
