@@ -45,6 +45,12 @@ def weather_source(project: Settings) -> FilesSource:  # noqa: F811
     return source
 
 
+def landing_of(project: Settings) -> tuple[str | None, str | None, str]:  # noqa: F811
+    """The loaded source's landing, S3 prefix (or None) and local folder name."""
+    source = weather_source(project)
+    return source.landing, source.landing_url, source.landing_folder
+
+
 def env_of(project: Settings, **variables: str) -> dict[str, str]:  # noqa: F811
     return {"TRAINING_PIPELINE_PROJECT_DIR": str(project.project_dir), **variables}
 
@@ -55,12 +61,7 @@ def test_with_the_variable_unset_the_declared_local_folder_is_the_landing(
 ):
     monkeypatch.delenv(VARIABLE, raising=False)
     declare(project, "met", WEATHER)
-    source = weather_source(project)
-    assert (source.landing, source.landing_url, source.landing_folder) == (
-        "met_drops",
-        None,
-        "met_drops",
-    )
+    assert landing_of(project) == ("met_drops", None, "met_drops")
     drops = project.landing_dir_of("met_drops")
     drops.mkdir(parents=True)
     (drops / "day1.csv").write_text("day,temp_c\n2026-01-01,4.5\n")
@@ -75,12 +76,7 @@ def test_a_folder_name_in_the_variable_replaces_the_declared_folder(
 ):
     monkeypatch.setenv(VARIABLE, " other_drops ")
     declare(project, "met", WEATHER)
-    source = weather_source(project)
-    assert (source.landing, source.landing_url, source.landing_folder) == (
-        "other_drops",
-        None,
-        "other_drops",
-    )
+    assert landing_of(project) == ("other_drops", None, "other_drops")
 
 
 def test_an_s3_prefix_in_the_variable_is_where_the_declared_source_is_ingested_from(
