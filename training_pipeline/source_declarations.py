@@ -32,12 +32,12 @@ from training_pipeline.environment import (
 from training_pipeline.masking import password_masked
 from training_pipeline.setting_parsers import database_url, http_url
 from training_pipeline.settings import DEFAULT_PROJECT_DIR
-from training_pipeline.spec.sources import (
+from training_pipeline.spec.source_fields import (
     ENV_NAME_PATTERN,
     LANDING_ALLOWED,
-    SourceSystem,
     landing_location,
 )
+from training_pipeline.spec.sources import SourceSystem
 
 SOURCES_TYPE = "training_pipeline.components.Sources"
 DECLARATION_FILE = "defs.yaml"
