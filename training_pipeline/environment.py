@@ -237,7 +237,9 @@ def handed_on(name: str, value: str) -> Iterator[None]:
 
 def value_of(name: str) -> str | None:
     """The value the user gave ``name``, or None: for a source's base URL variable, read
-    only to compare it with a companion's address (``companions.py``)."""
+    only to compare it with a companion's address (``companions.py``); for a files
+    source's ``landing_env``, the landing that replaces the declared one (checked with
+    the settings first, ``source_declarations.py``)."""
     return os.environ.get(name)
 
 

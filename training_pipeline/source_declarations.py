@@ -2,14 +2,15 @@
 
 Not through the project loader, which builds every asset (and needs the dbt manifest):
 ``training-pipeline dbt-sources`` writes that manifest's sources from these, and every
-command checks the declared URL variables before it does anything.
+command checks the variables they name before it does anything.
 
 A declaration names the environment variable that holds a source's URL (``url_env``,
-``base_url_env``).  Such a variable is checked like a setting (``environment.py``),
-when the definitions load and before any command runs: a value that is not a
-SQLAlchemy URL (``sql_table``) or an http(s) URL with a host (``http_api``) is refused
-with the variable, the masked value, the source and the declaration file, and a
-``TRAINING_PIPELINE_*`` variable a declaration names is not "unknown".
+``base_url_env``) or a files source's landing (``landing_env``).  Such a variable is
+checked like a setting (``environment.py``), when the definitions load and before any
+command runs: a value that is not a SQLAlchemy URL (``sql_table``), an http(s) URL with
+a host (``http_api``) or a landing folder name or ``s3://`` prefix (``files``) is
+refused with the variable, the masked value, the source and the declaration file, and
+a ``TRAINING_PIPELINE_*`` variable a declaration names is not "unknown".
 """
 
 from __future__ import annotations
@@ -31,13 +32,18 @@ from training_pipeline.environment import (
 from training_pipeline.masking import password_masked
 from training_pipeline.setting_parsers import database_url, http_url
 from training_pipeline.settings import DEFAULT_PROJECT_DIR
-from training_pipeline.spec.sources import ENV_NAME_PATTERN, SourceSystem
+from training_pipeline.spec.source_fields import (
+    ENV_NAME_PATTERN,
+    LANDING_ALLOWED,
+    landing_location,
+)
+from training_pipeline.spec.sources import SourceSystem
 
 SOURCES_TYPE = "training_pipeline.components.Sources"
 DECLARATION_FILE = "defs.yaml"
 
 # Per kind: the field naming the variable, how its value must parse, what is allowed.
-URL_FIELDS: dict[str, tuple[str, Callable[[str], str], str]] = {
+VARIABLE_FIELDS: dict[str, tuple[str, Callable[[str], str], str]] = {
     "sql_table": (
         "url_env",
         database_url,
@@ -45,6 +51,11 @@ URL_FIELDS: dict[str, tuple[str, Callable[[str], str], str]] = {
         "postgresql+psycopg://user@host/db",
     ),
     "http_api": ("base_url_env", http_url, "expected an http:// or https:// URL with a host"),
+    "files": (
+        "landing_env",
+        lambda text: landing_location(text.strip()),
+        f"expected {LANDING_ALLOWED}",
+    ),
 }
 
 
@@ -84,8 +95,8 @@ def systems_in(defs_dir: Path) -> list[SourceSystem]:
     return systems
 
 
-def _declared_urls(defs_dir: Path) -> Iterator[tuple[str, str, str, Path]]:
-    """(variable, kind, source name, file) for every URL variable a declaration names.
+def _declared_variables(defs_dir: Path) -> Iterator[tuple[str, str, str, Path]]:
+    """(variable, kind, source name, file) for every variable a declaration names.
 
     Read leniently: a file that is not YAML, or a source whose kind, name or variable is
     malformed, is left out here, because loading the definitions refuses it naming the
@@ -94,9 +105,9 @@ def _declared_urls(defs_dir: Path) -> Iterator[tuple[str, str, str, Path]]:
     for path, attributes in _source_documents(defs_dir, skip_invalid_yaml=True):
         sources = attributes.get("sources") if isinstance(attributes, dict) else None
         for source in sources if isinstance(sources, list) else []:
-            if not isinstance(source, dict) or source.get("kind") not in URL_FIELDS:
+            if not isinstance(source, dict) or source.get("kind") not in VARIABLE_FIELDS:
                 continue
-            variable = source.get(URL_FIELDS[source["kind"]][0])
+            variable = source.get(VARIABLE_FIELDS[source["kind"]][0])
             if isinstance(variable, str) and re.match(ENV_NAME_PATTERN, variable):
                 yield variable, source["kind"], str(source.get("name")), path
 
@@ -111,21 +122,21 @@ def _parse_all(parsers: list[Callable[[str], str]]) -> Callable[[str], str]:
 
 
 def declared_variables(defs_dir: Path) -> dict[str, Variable]:
-    """Every URL variable the declarations under ``defs_dir`` name, as a checkable
+    """Every variable the declarations under ``defs_dir`` name, as a checkable
     ``Variable`` whose message names each source that reads it and its file."""
     uses: dict[str, list[tuple[str, str, Path]]] = {}
-    for variable, kind, name, path in _declared_urls(defs_dir):
+    for variable, kind, name, path in _declared_variables(defs_dir):
         uses.setdefault(variable, []).append((kind, name, path))
     declared = {}
     for variable, used in uses.items():
         kinds = sorted({kind for kind, _, _ in used})
         named_by = "; ".join(
-            f"{URL_FIELDS[kind][0]} of source {name!r} in {path}" for kind, name, path in used
+            f"{VARIABLE_FIELDS[kind][0]} of source {name!r} in {path}" for kind, name, path in used
         )
-        allowed = " and ".join(URL_FIELDS[kind][2] for kind in kinds)
+        allowed = " and ".join(VARIABLE_FIELDS[kind][2] for kind in kinds)
         declared[variable] = Variable(
             variable,
-            _parse_all([URL_FIELDS[kind][1] for kind in kinds]),
+            _parse_all([VARIABLE_FIELDS[kind][1] for kind in kinds]),
             f"{allowed} (named by {named_by})",
             None,
             "garbage",

@@ -11,6 +11,7 @@ Each service's state is the test's own (databases, bucket, queue) and dropped af
 from __future__ import annotations
 
 import itertools
+import shutil
 import uuid
 from collections.abc import Mapping
 
@@ -24,12 +25,14 @@ from celery_workers import (
     use_celery,
     worker_hostname,
 )
+from churn_demo import declared
 from churn_demo.api_server import DemoApiServer
 from declared_sources import declared_raw_assets
 from ducklake_demo import DemoWorld, build_demo, demo_settings, reconciliations
 from postgres_helpers import fresh_database, url_text
 
 from training_pipeline.definitions import build_definitions
+from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.registries import registry_of
 from training_pipeline.resources import DBT_POOL, WAREHOUSE_POOL
 from training_pipeline.runner import JOB_NAME, limit_pools, model_selection, table_counts
@@ -40,6 +43,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]  # workers, dbt, a whole r
 # The smallest world whose churn model still trains, reaches the gate and is promoted.
 WORLD = DemoWorld(days=250, customers=300, seed=7)
 WORKERS = ("w1", "w2")
+
+# The variable the example's orders declaration names in `landing_env`.
+ORDERS_LANDING_ENV = "TRAINING_PIPELINE_ORDERS_LANDING"
 
 FEW_TRIALS = {
     "TRAINING_PIPELINE_TUNING_WORKERS": "2",
@@ -55,12 +61,35 @@ FEW_TRIALS = {
 def on_s3(bucket: str) -> dict[str, str]:
     """What the cluster keeps in ``bucket``: one variable per component.
 
-    The warehouse's data files and the model registry.
+    The warehouse's data files, the model registry, and the order files' landing (the
+    variable the orders declaration names in ``landing_env``).
     """
     return {
         "TRAINING_PIPELINE_DUCKLAKE_DATA_PATH": f"s3://{bucket}/lake/",
         "TRAINING_PIPELINE_REGISTRY_URL": f"s3://{bucket}/models/",
+        ORDERS_LANDING_ENV: f"s3://{bucket}/orders/",
     }
+
+
+def deliver_orders_to(s3, prefix: str, settings: Settings) -> list[str]:
+    """Move the generated order files from their local landing folder under ``prefix``
+    (as a shop on a cluster would upload them); the object names."""
+    folder = declared.orders_landing(settings)
+    delivered = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            s3.put_file(str(path), f"{prefix}{path.name}")
+            delivered.append(path.name)
+    shutil.rmtree(folder)  # nothing is left to ingest locally
+    return delivered
+
+
+def source_refs(settings: Settings, table: str) -> set[str]:
+    with wh.connect(
+        settings.warehouse_path, read_only=True, limits=settings.duckdb, lake=settings.lake
+    ) as con:
+        rows = con.execute(f"select distinct _source_ref from {table}").fetchall()
+    return {ref for (ref,) in rows}
 
 
 def step_spans(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
@@ -119,7 +148,10 @@ def test_the_churn_example_on_the_cluster_profile_matches_the_laptop_and_deploys
         }
         for name, value in cluster_env.items():
             monkeypatch.setenv(name, value)
+        # The world is generated locally, as on the laptop; its order files then land
+        # in the bucket, where the orders source's landing variable points.
         generated = demo_settings(tmp_path / "cluster", monkeypatch, WORLD)
+        delivered = deliver_orders_to(s3, cluster_env[ORDERS_LANDING_ENV][5:], generated)
         with DemoApiServer(generated, host="127.0.0.1", port=0) as api:
             monkeypatch.setenv("TRAINING_PIPELINE_API_URL", api.url)
             cluster = Settings.from_env()
@@ -167,6 +199,11 @@ def test_the_churn_example_on_the_cluster_profile_matches_the_laptop_and_deploys
     assert cluster_ledgers == laptop_ledgers and all(r.holds for r in cluster_ledgers.values())
     assert s3.glob(f"{bucket}/lake/**/*.parquet"), "no data files in the bucket"
     assert not cluster.warehouse_path.exists()
+    # The orders came from the bucket: lineage names their objects (refs differ from the
+    # laptop's local paths, which is why counts, not refs, are compared above).
+    orders_prefix = cluster_env[ORDERS_LANDING_ENV]
+    refs = source_refs(cluster, "raw.orders")
+    assert refs and refs <= {orders_prefix + name for name in delivered}, refs
     # Tuning fanned out: both seeds in the one study, the total capped.
     assert len(trials) == 4 and len({t.user_attrs.get("worker_seed") for t in trials}) == 2
     # A production model, promoted through the gate into the registry on S3.

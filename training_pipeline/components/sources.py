@@ -19,7 +19,8 @@ from training_pipeline.assets.sources import build_source_defs
 from training_pipeline.components.base import ProjectComponent, current_settings
 from training_pipeline.components.errors import DeclarationError, Location, problems_of
 from training_pipeline.dbt_sources import DeclaredSystem
-from training_pipeline.spec.errors import FieldProblem
+from training_pipeline.environment import value_of
+from training_pipeline.spec.errors import FieldError, FieldProblem
 from training_pipeline.spec.sources import FilesSource, Source, SourceSystem
 
 if TYPE_CHECKING:
@@ -64,6 +65,11 @@ class Sources(ProjectComponent):
             problems = problems_of(error, SourceSystem)
             where = naming_the_source(component.location, problems, component.sources)
             raise DeclarationError(where, problems) from error
+        try:
+            component._spec = component._spec.landings_from(value_of)
+        except FieldError as error:
+            where = naming_the_source(component.location, [error.problem], component.sources)
+            raise DeclarationError(where, [error.problem]) from error
         return component
 
     @property

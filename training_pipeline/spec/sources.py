@@ -11,7 +11,8 @@ Every source has a ``contract``: its columns in delivery order (kept as text in
 ``raw.<name>``), its primary key, and per column what a row must hold
 (``ingestion/row_contract.py`` judges rows by it).  Secrets never appear here: a
 declaration names the environment variable that holds a URL (``url_env``), and only a
-credential-free default may be written out.
+credential-free default may be written out.  A files source's landing may differ per
+deployment the same way: ``landing_env`` names a variable that, when set, replaces it.
 
 Every rule that can be checked without the outside world is checked here, so a wrong
 declaration fails when the definitions load, naming the field (``FieldError``).
@@ -20,38 +21,24 @@ declaration fails when the definitions load, naming the field (``FieldError``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
 from training_pipeline.spec.contracts import Contract, Spec
 from training_pipeline.spec.errors import FieldError
 from training_pipeline.spec.sizes import byte_size, seconds
+from training_pipeline.spec.source_fields import (
+    LANDING_ALLOWED,
+    NAME_PATTERN,
+    credential_free,
+    env_name,
+    landing_location,
+)
 
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
-ENV_NAME_PATTERN = r"^[A-Z][A-Z0-9_]*$"
 KINDS = ("files", "sql_table", "http_api")
 FORMATS = ("csv", "jsonl", "parquet")
-
-
-def _env_name(field: str, value: str) -> str:
-    if "://" in value or "/" in value:
-        raise FieldError(
-            field,
-            f"{value!r} looks like a URL; secrets never go in YAML: put the URL in an "
-            "environment variable and name the variable here",
-            "an environment variable name such as SHOP_DB_URL",
-        )
-    if not re.match(ENV_NAME_PATTERN, value):
-        raise FieldError(field, f"{value!r} is not an environment variable name", ENV_NAME_PATTERN)
-    return value
-
-
-def _credential_free(field: str, value: str | None) -> str | None:
-    if value is not None and urlsplit(value.replace("{data_dir}", "data")).password:
-        raise FieldError(field, "holds a password; put such a URL in the environment variable")
-    return value
 
 
 class _Source(Spec):
@@ -92,35 +79,46 @@ class FileLimits(Spec):
         return None if value is None else seconds(value)
 
 
-S3_PREFIX_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w.=-]+)*/?$"
-LANDING_ALLOWED = f"one plain folder name ({NAME_PATTERN}) or s3://bucket/prefix/"
-
-
 class FilesSource(_Source):
     kind: Literal["files"]
     # A folder under <data>/landing/ (default: the source's name), or s3://bucket/prefix/.
     landing: str | None = None
+    # An environment variable that, when set, replaces ``landing`` (same rules).
+    landing_env: str | None = None
     formats: list[Literal["csv", "jsonl", "parquet"]] = list(FORMATS)
     limits: FileLimits = FileLimits()
 
     @model_validator(mode="after")
     def _rules(self) -> FilesSource:
         if self.landing is not None:
-            if self.landing.startswith("s3://"):
-                segments = self.landing[5:].rstrip("/").split("/")
-                if not re.match(S3_PREFIX_PATTERN, self.landing) or {".", ".."} & set(segments):
-                    raise FieldError(
-                        "landing",
-                        f"{self.landing!r} is not an S3 bucket and prefix",
-                        LANDING_ALLOWED,
-                    )
-            elif not re.match(NAME_PATTERN, self.landing):
-                raise FieldError(
-                    "landing", f"{self.landing!r} is not one plain folder name", LANDING_ALLOWED
-                )
+            try:
+                landing_location(self.landing)
+            except ValueError as error:
+                raise FieldError("landing", str(error), LANDING_ALLOWED) from None
+        if self.landing_env is not None:
+            env_name("landing_env", self.landing_env)
         if not self.formats:
             raise FieldError("formats", "accepts no format", ", ".join(FORMATS))
         return self
+
+    def landing_from(self, lookup: Callable[[str], str | None]) -> FilesSource:
+        """This source with ``landing`` replaced by its ``landing_env`` variable's value
+        when ``lookup`` finds one set (the same project lands in a local folder on a
+        laptop and under an S3 prefix on a cluster); unchanged otherwise.
+
+        Raises:
+            FieldError: the variable's value is not a landing (``landing_env``, naming
+                the variable and the value).
+        """
+        value = None if self.landing_env is None else lookup(self.landing_env)
+        if value is None:
+            return self
+        try:
+            landing = landing_location(value.strip())
+        except ValueError as error:
+            problem = f"{self.landing_env}={value!r} is refused: {error}"
+            raise FieldError("landing_env", problem, LANDING_ALLOWED) from None
+        return self.model_copy(update={"landing": landing})
 
     @property
     def landing_url(self) -> str | None:
@@ -155,8 +153,8 @@ class SqlTableSource(_Source):
 
     @model_validator(mode="after")
     def _rules(self) -> SqlTableSource:
-        _env_name("url_env", self.url_env)
-        _credential_free("url_default", self.url_default)
+        env_name("url_env", self.url_env)
+        credential_free("url_default", self.url_default)
         if (self.table is None) == (self.query is None):
             raise FieldError("table", "give exactly one of table and query")
         if self.table is not None and not re.match(r"^[A-Za-z_][\w.]*$", self.table):
@@ -246,8 +244,8 @@ class HttpApiSource(_Source):
 
     @model_validator(mode="after")
     def _rules(self) -> HttpApiSource:
-        _env_name("base_url_env", self.base_url_env)
-        _credential_free("base_url_default", self.base_url_default)
+        env_name("base_url_env", self.base_url_env)
+        credential_free("base_url_default", self.base_url_default)
         if not self.endpoint.startswith("/") or "://" in self.endpoint:
             raise FieldError(
                 "endpoint", f"{self.endpoint!r} is not a path", "a path such as /items"
@@ -299,3 +297,22 @@ class SourceSystem(Spec):
                 raise FieldError(f"sources.{position}.name", f"{source.name!r} is declared twice")
             seen.add(source.name)
         return self
+
+    def landings_from(self, lookup: Callable[[str], str | None]) -> SourceSystem:
+        """These sources with each files source's ``landing_env`` applied
+        (``FilesSource.landing_from``).
+
+        Raises:
+            FieldError: a variable's value is not a landing; names the source's position.
+        """
+        sources: list[Source] = []
+        for position, source in enumerate(self.sources):
+            try:
+                sources.append(
+                    source.landing_from(lookup) if isinstance(source, FilesSource) else source
+                )
+            except FieldError as error:
+                problem = error.problem
+                field = f"sources.{position}.{problem.field}"
+                raise FieldError(field, problem.problem, problem.allowed) from None
+        return self.model_copy(update={"sources": sources})
