@@ -8,8 +8,8 @@ from pathlib import Path
 
 from training_pipeline.ingestion.lake import S3Access
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.settings import Settings
 from training_pipeline.s3_filesystem import s3_filesystem
+from training_pipeline.settings import Settings
 
 
 def open_registry(root: Path | str, name: str, s3: S3Access | None = None) -> ModelRegistry:

@@ -253,7 +253,10 @@ def _registry_access(settings: Settings) -> dict[str, object]:
     """The model store's S3 fields when the registry is on S3 (none otherwise)."""
     if settings.registry_url is None or settings.registry_s3 is None:
         return {}
-    return {"registry_url": settings.registry_url, **S3KeysResource.key_fields(settings.registry_s3)}
+    return {
+        "registry_url": settings.registry_url,
+        **S3KeysResource.key_fields(settings.registry_s3),
+    }
 
 
 class RawTablesResource(dg.ConfigurableResource):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
-import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
