@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from training_pipeline.lineage import Batch, Lineage
+from training_pipeline.lineage_record import Batch, Lineage
 
 
 def format_lineage(lineage: Lineage) -> str:

@@ -35,18 +35,13 @@ from training_pipeline.environment import (
 )
 from training_pipeline.ingestion import warehouse
 from training_pipeline.ingestion.lake import DuckLake, S3Access
+from training_pipeline.limits import DuckDBLimits, LandingLimits, LimitOrigins, RowContractLimits
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.project import dbt_executable, dbt_project_of, seed_partial_parse
 from training_pipeline.registries import open_registry
 from training_pipeline.resource_keys import S3KeysResource, secret_or_name
 from training_pipeline.s3_filesystem import s3_filesystem
-from training_pipeline.settings import (
-    DuckDBLimits,
-    LandingLimits,
-    LimitOrigins,
-    RowContractLimits,
-    Settings,
-)
+from training_pipeline.settings import Settings
 
 WAREHOUSE_POOL = "warehouse"
 """Every step that opens the warehouse runs in this pool; its limit is set before any run

@@ -16,7 +16,8 @@ from training_pipeline.assets.source_http import (
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.http_api import HttpApiClient, ensure_source_table
 from training_pipeline.settings import REPO_ROOT
-from training_pipeline.spec.sources import HttpApiSource, Retry, SourceSystem
+from training_pipeline.spec.http_options import Retry
+from training_pipeline.spec.sources import HttpApiSource, SourceSystem
 
 SUPPORT_YAML = REPO_ROOT / "examples" / "defs" / "churn" / "support" / "defs.yaml"
 LEDGER = "tickets_api"  # the declaration's ledger_id: existing data dirs keep their cursor

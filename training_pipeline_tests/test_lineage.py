@@ -31,7 +31,8 @@ from synthetic_churn import churn_snapshots
 
 from training_pipeline.cli import main
 from training_pipeline.ingestion import warehouse as wh
-from training_pipeline.lineage import Lineage, LineageError, _batches, model_lineage
+from training_pipeline.lineage import LineageError, _batches, model_lineage
+from training_pipeline.lineage_record import Lineage
 from training_pipeline.ml.datasets import TrainingSet, export_training_set
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.settings import DuckDBLimits, LandingLimits, Settings

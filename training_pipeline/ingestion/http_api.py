@@ -41,13 +41,13 @@ from training_pipeline.ingestion.rejected_rows import Provenance
 from training_pipeline.ingestion.retry import RetryPolicy
 from training_pipeline.ingestion.warehouse import ensure_raw_table, read_cursor, write_cursor
 from training_pipeline.settings import RowContractLimits
-from training_pipeline.spec.sources import (
+from training_pipeline.spec.http_options import (
     CursorPagination,
-    HttpApiSource,
     LinkHeaderPagination,
     OffsetPagination,
     PageNumberPagination,
 )
+from training_pipeline.spec.sources import HttpApiSource
 
 _NEXT = {"cursor": "cursor", "link_header": "next link", "page_number": "page", "offset": "offset"}
 
