@@ -164,3 +164,15 @@ def test_a_new_column_in_the_schema_misses_the_kept_lineage(
 
     assert widened["age"] == {("staging/stg_crm__customers", "age")}
     assert sqlglot_lineage_calls == [MODEL, MODEL]
+
+
+def test_kept_lineage_is_readable_by_the_other_users_sharing_the_project(
+    target: Path, tmp_path: Path
+):
+    write_compiled(target, SQL)
+    kept = tmp_path / "kept"
+    list(stream_with_kept_lineage(invocation(target, ["customer_id", "email", "age"]), kept))
+
+    (written,) = kept.iterdir()
+    assert written.stat().st_mode & 0o777 == 0o644
+    assert not [p for p in kept.iterdir() if p.name.startswith(".")]

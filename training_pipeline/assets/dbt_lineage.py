@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -30,7 +31,7 @@ import dagster as dg
 from dagster_dbt.core.dbt_cli_event import DbtCliEventMessage
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
-from training_pipeline.ml.artifacts import atomic_write_bytes
+from training_pipeline.ml.artifacts import write_temporary
 
 LINEAGE = "dagster/column_lineage"
 FOLDER = "column_lineage"
@@ -120,7 +121,15 @@ def read_lineage(folder: Path, key: str) -> dg.MetadataValue | None:
 
 def write_lineage(folder: Path, key: str, lineage: dg.MetadataValue) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(folder / f"{key}.json", dg.serialize_value(lineage).encode())
+    temporary = write_temporary(folder / f"{key}.json", dg.serialize_value(lineage).encode())
+    try:
+        # Readable by every user whose runs share the project, as dbt's target files are
+        # (a temporary file is created private).
+        temporary.chmod(0o644)
+        os.replace(temporary, folder / f"{key}.json")
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _history(event: DbtCliEventMessage) -> Mapping[str, Any]:
