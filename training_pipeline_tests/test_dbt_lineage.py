@@ -176,3 +176,20 @@ def test_kept_lineage_is_readable_by_the_other_users_sharing_the_project(
     (written,) = kept.iterdir()
     assert written.stat().st_mode & 0o777 == 0o644
     assert not [p for p in kept.iterdir() if p.name.startswith(".")]
+
+
+def test_a_read_only_project_folder_still_gets_its_lineage_and_a_warning(
+    target: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    write_compiled(target, SQL)
+    occupied = tmp_path / "kept"
+    occupied.write_text("a file where the folder would be")  # mkdir fails as on a read-only disk
+
+    built = lineage_of(
+        list(
+            stream_with_kept_lineage(invocation(target, ["customer_id", "email", "age"]), occupied)
+        )
+    )
+
+    assert built["email"] == {("staging/stg_crm__customers", "email")}
+    assert "column lineage not kept" in caplog.text

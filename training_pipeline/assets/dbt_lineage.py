@@ -71,7 +71,7 @@ def stream_with_kept_lineage(invocation: DbtCliInvocation, folder: Path) -> Iter
                         {**dagster_event.metadata, LINEAGE: kept}
                     )
                 elif (computed := dagster_event.metadata.get(LINEAGE)) is not None:
-                    write_lineage(folder, key, computed)
+                    _keep(folder, key, computed)
             yield dagster_event
 
 
@@ -130,6 +130,17 @@ def write_lineage(folder: Path, key: str, lineage: dg.MetadataValue) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _keep(folder: Path, key: str, lineage: dg.MetadataValue) -> None:
+    """Keep a computed lineage; where the project folder is read-only (an image's), the
+    build still carries its lineage and the next one computes it again, with a warning."""
+    try:
+        write_lineage(folder, key, lineage)
+    except OSError as error:
+        dg.get_dagster_logger().warning(
+            f"column lineage not kept in {folder} ({error}): the next build computes it again"
+        )
 
 
 def _history(event: DbtCliEventMessage) -> Mapping[str, Any]:
