@@ -6,10 +6,9 @@ post-hook logged (``macros/log_column_metadata.sql``: the model's and its parent
 on every build: 2.4-2.8 s of CPU for the demo's 11 models (``scripts/bench_lineage.py``),
 the same answer every run while the SQL and the schemas stay the same.  The answer
 depends on nothing else but the parents' asset keys and the lineage code's versions, so
-it is kept
-under a hash of all of them: a build whose inputs match a kept answer reuses it, and any
-change (an edited model, a new column, a new dagster-dbt or sqlglot) misses and is
-computed by dagster-dbt exactly as before, then kept.
+it is kept under a hash of all of them: a build whose inputs match a kept answer reuses
+it, and any change (an edited model, a new column, a new dagster-dbt or sqlglot) misses
+and is computed by dagster-dbt exactly as before, then kept.
 
 The folder is the project's (its dbt target folder, beside the manifest), not a
 warehouse's, so every data directory of a project shares it: a fresh demo, the test
