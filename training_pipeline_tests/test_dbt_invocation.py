@@ -165,3 +165,26 @@ def test_the_dbt_resource_learns_dbts_version_without_starting_dbt(settings, mon
     monkeypatch.setattr(dagster_dbt_resource, "check_output", refuse)
     dbt = build_resources(settings)["dbt"]
     assert str(dbt._cli_version) == importlib.metadata.version("dbt-core")
+
+
+def _column_lineage(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    return {
+        event.asset_key.to_user_string(): event.materialization.metadata.get(
+            "dagster/column_lineage"
+        )
+        for event in result.get_asset_materialization_events()
+        if event.asset_key.path[0] in {"staging", "marts", "features"}
+    }
+
+
+def test_every_built_model_carries_the_same_column_lineage_in_both_runs(two_runs: TwoRuns):
+    # The lineage is kept per compiled SQL and schemas (assets/dbt_lineage.py): the
+    # second build reads what the first computed, and the catalog shows the same.
+    first, second = _column_lineage(two_runs.first), _column_lineage(two_runs.second)
+    assert "marts/orders" in first
+    assert all(lineage is not None for lineage in first.values()), first
+    assert second == first
+    deps = first["marts/orders"].value.deps_by_column["amount"]
+    assert [(d.asset_key.to_user_string(), d.column_name) for d in deps] == [
+        ("staging/stg_shop__orders", "amount")
+    ]

@@ -8,6 +8,8 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import dbt_assets
 
+from training_pipeline.assets.dbt_lineage import FOLDER as LINEAGE_FOLDER
+from training_pipeline.assets.dbt_lineage import stream_with_kept_lineage
 from training_pipeline.assets.dbt_translator import TrainingPipelineDbtTranslator
 from training_pipeline.cleaning.nulled_values import NulledCount, nulled_values_by_relation
 from training_pipeline.project import dbt_project_for
@@ -18,7 +20,7 @@ from training_pipeline.resources import (
     WarehouseDbtResource,
     WarehouseResource,
 )
-from training_pipeline.settings import Settings
+from training_pipeline.settings import PROJECT_DBT_TARGET, Settings
 
 # dbt unit tests check the SQL's logic on fixed fixtures, not the data: they run in the
 # test suite (training_pipeline_tests/test_dbt_project.py), not in every production build.
@@ -64,8 +66,11 @@ def _build(
         raw_tables.ensure(con)
     # dbt opens the DuckDB file itself: column types and lineage come from dbt's own
     # post-hook (macros/log_column_metadata.sql), not from a second connection here.
+    # The lineage is kept per compiled SQL in the project's dbt target folder.
+    lineage_dir = Path(dbt.project_dir) / PROJECT_DBT_TARGET.name / LINEAGE_FOLDER
     built: dict[tuple[str, str], dg.AssetKey] = {}
-    for event in dbt.cli(list(BUILD_ARGS), context=context).stream():
+    invocation = dbt.cli(list(BUILD_ARGS), context=context)
+    for event in stream_with_kept_lineage(invocation, lineage_dir):
         if isinstance(event, dg.Output):
             relation = _relation(event.metadata)
             if relation is not None:
