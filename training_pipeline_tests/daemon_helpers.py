@@ -46,8 +46,11 @@ LAUNCHERS = ("new_data_sensor", "downstream_automation", "churn__drift_retrainin
 # What the daemon is given besides its home, data and URLs: everything it would wait
 # for or compute beyond what the scenario proves is shortened here.
 DAEMON_SETTINGS = {
-    # The daemon's loop ticks every 5 s at most; with 1 s every loop looks.
-    "TRAINING_PIPELINE_SENSOR_INTERVAL_S": "1",
+    # The daemon's sensor and automation loops come round every 5 s at most, so an
+    # interval under 5 s looks on every loop: the automation tick and the sensors'
+    # evaluations were most of the daemon's and the code server's CPU.  10 s looks on
+    # every other loop, for a few seconds more between a day landing and its runs.
+    "TRAINING_PIPELINE_SENSOR_INTERVAL_S": "10",
     # A day lands at once, so its files and records make one run, not two; the
     # settle time has its own tests.
     "TRAINING_PIPELINE_LANDING_SETTLE_S": "0",
@@ -81,11 +84,13 @@ class Receiver(ThreadingHTTPServer):
 
 
 def wait_for(what: str, condition: Callable[[], bool], timeout_s: float) -> None:
+    """Polls ``condition`` (it reads the instance or the registry) every 2 s: the daemon
+    moves on the sensors' 10 s, so looking more often only costs this process CPU."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.5)
+        time.sleep(2)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
