@@ -13,9 +13,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,11 +26,15 @@ import pytest
 from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
+from dagster._grpc.client import DagsterGrpcClient
 
 from training_pipeline.settings import Settings
 
 REPO = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent
+# The code location's name under `dagster-daemon run -w workspace.yaml`, kept for the
+# code server the daemon is given instead (the sensors' state is keyed by it).
+LOCATION = "training_pipeline.definitions"
 ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -40,8 +46,11 @@ LAUNCHERS = ("new_data_sensor", "downstream_automation", "churn__drift_retrainin
 # What the daemon is given besides its home, data and URLs: everything it would wait
 # for or compute beyond what the scenario proves is shortened here.
 DAEMON_SETTINGS = {
-    # The daemon's loop ticks every 5 s at most; with 1 s every loop looks.
-    "TRAINING_PIPELINE_SENSOR_INTERVAL_S": "1",
+    # The daemon's sensor and automation loops come round every 5 s at most, so an
+    # interval under 5 s looks on every loop: the automation tick and the sensors'
+    # evaluations were most of the daemon's and the code server's CPU.  10 s looks on
+    # every other loop, for a few seconds more between a day landing and its runs.
+    "TRAINING_PIPELINE_SENSOR_INTERVAL_S": "10",
     # A day lands at once, so its files and records make one run, not two; the
     # settle time has its own tests.
     "TRAINING_PIPELINE_LANDING_SETTLE_S": "0",
@@ -75,11 +84,13 @@ class Receiver(ThreadingHTTPServer):
 
 
 def wait_for(what: str, condition: Callable[[], bool], timeout_s: float) -> None:
+    """Polls ``condition`` (it reads the instance or the registry) every 2 s: the daemon
+    moves on the sensors' 10 s, so looking more often only costs this process CPU."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.5)
+        time.sleep(2)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
@@ -95,7 +106,7 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     generate(settings, days=260, customers=500, seed=7)
     receiver = Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    with DemoApiServer(settings, port=0) as api:
+    with closing_receiver(receiver), DemoApiServer(settings, port=0) as api:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_PIPELINE_")}
         env |= DAEMON_SETTINGS | {
             "DAGSTER_HOME": str(home),
@@ -113,34 +124,103 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
             capture_output=True,
             timeout=600,
         )
-        daemon_log = (tmp_path / "daemon.log").open("wb")
-        daemon = subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-            cwd=REPO,
-            env=env,
-            stdout=daemon_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (
+            code_server(tmp_path, env) as workspace,
+            daemon(tmp_path, env, workspace),
+            dg.DagsterInstance.from_config(str(home)) as instance,
+        ):
+            yield {
+                "settings": settings,
+                "instance": instance,
+                "env": env,
+                "workspace": workspace,
+                "receiver": receiver,
+                "api": api,
+            }
+
+
+@contextmanager
+def closing_receiver(receiver: Receiver) -> Iterator[Receiver]:
+    try:
+        yield receiver
+    finally:
+        receiver.shutdown()
+
+
+@contextmanager
+def code_server(tmp_path: Path, env: dict[str, str]) -> Iterator[Path]:
+    """One code server for the whole test, as `dagster dev` (`make ui`) gives its daemon;
+    yields a workspace file that points at it.
+
+    Given `workspace.yaml` itself, the daemon starts a code server of its own and
+    replaces it with a new process every 60 s (its workspace refresh), each loading the
+    definitions again: over a test of 15-20 minutes under load that was most of the
+    daemon's CPU.  Against a running server a refresh only fetches its snapshot.  Runs
+    are launched from this server, so they are stopped with its process group.
+    """
+    # A Unix socket path must stay under 108 bytes; pytest's tmp_path can be longer.
+    socket = Path(tempfile.mkdtemp(prefix="tp-code-")) / "grpc.sock"
+    workspace = tmp_path / "workspace.yaml"
+    grpc = {"socket": str(socket), "location_name": LOCATION}
+    workspace.write_text(json.dumps({"load_from": [{"grpc_server": grpc}]}))
+    with (
+        (tmp_path / "code_server.log").open("wb") as log,
+        stopped_with_group(
+            subprocess.Popen(
+                [str(BIN / "dagster"), "api", "grpc", "-m", LOCATION, "-d", str(REPO)]
+                + ["--socket", str(socket), "--location-name", LOCATION],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        ) as server,
+    ):
+
+        def serving() -> bool:
+            if server.poll() is not None:
+                raise AssertionError(f"the code server exited: {tmp_path / 'code_server.log'}")
+            client = DagsterGrpcClient(socket=str(socket))
+            return socket.exists() and client.health_check_query() == "SERVING"
+
+        wait_for("the code server", serving, 600)
+        yield workspace
+    socket.unlink(missing_ok=True)
+    socket.parent.rmdir()
+
+
+@contextmanager
+def daemon(tmp_path: Path, env: dict[str, str], workspace: Path) -> Iterator[None]:
+    with (
+        (tmp_path / "daemon.log").open("wb") as log,
+        stopped_with_group(
+            subprocess.Popen(
+                [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        ),
+    ):
+        yield
+
+
+@contextmanager
+def stopped_with_group(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """``process`` runs in its own session: at the end it and every process it started
+    are stopped."""
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
         try:
-            with dg.DagsterInstance.from_config(str(home)) as instance:
-                yield {
-                    "settings": settings,
-                    "instance": instance,
-                    "env": env,
-                    "receiver": receiver,
-                    "api": api,
-                }
-        finally:
-            # The daemon runs in its own session: stop it and every run it launched.
-            os.killpg(daemon.pid, signal.SIGTERM)
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, signal.SIGKILL)
-                daemon.wait(timeout=30)
-            daemon_log.close()
-            receiver.shutdown()
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
 
 
 def sensor_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:

@@ -87,7 +87,7 @@ def test_the_pipeline_refreshes_on_new_data_retrains_on_drift_and_alerts_on_fail
             "job",
             "launch",
             "-w",
-            "workspace.yaml",
+            str(pipeline["workspace"]),
             "-j",
             "retrain_on_latest_data",
         ],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import dbt_assets
+from dagster_dbt.dbt_manifest import read_manifest_path
 
 from training_pipeline.assets.dbt_lineage import FOLDER as LINEAGE_FOLDER
 from training_pipeline.assets.dbt_lineage import stream_with_kept_lineage
@@ -42,7 +43,9 @@ def cleaned_tables_for(project_dir: Path, pool: str = WAREHOUSE_POOL) -> dg.Asse
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
-        dagster_dbt_translator=TrainingPipelineDbtTranslator(),
+        dagster_dbt_translator=TrainingPipelineDbtTranslator.for_manifest(
+            read_manifest_path(project.manifest_path)
+        ),
         pool=pool,
     )
     def cleaned_tables(
