@@ -58,6 +58,10 @@ def test_make_run_on_the_default_demo_deploys_a_model_in_the_planted_auc_band(
     (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_PIPELINE_")}
     env |= {"TRAINING_PIPELINE_DATA_DIR": str(settings.data_dir), "DAGSTER_HOME": str(home)}
+    # Tuning threads as the suite sets them (conftest.py): tests share the machine, where a
+    # second OpenMP thread per fit spins on a core another test is using.
+    threads = os.environ.get("TRAINING_PIPELINE_TUNING_THREADS", "1")
+    env["TRAINING_PIPELINE_TUNING_THREADS"] = threads
     cli = str(Path(sys.executable).parent / "training-pipeline")
 
     subprocess.run(
