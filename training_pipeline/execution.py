@@ -20,9 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import dagster as dg
+from typing import TYPE_CHECKING, Any
 
 from training_pipeline.environment import (
     CELERY_BACKEND_ENV,
@@ -33,6 +31,9 @@ from training_pipeline.environment import (
     is_set,
     read,
 )
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,10 @@ def build_executor(execution: ExecutionSettings) -> dg.ExecutorDefinition:
         SettingsError: ``celery`` without dagster-celery installed (the ``cluster``
             extra), ``k8s`` without dagster-k8s.
     """
+    # Imported here: settings.py imports this module, and whatever reads the settings
+    # alone (dbt-parse, the test runner) need not import all of Dagster for it.
+    import dagster as dg
+
     if execution.executor == "in_process":
         return dg.in_process_executor
     if execution.executor == "multiprocess":

@@ -15,12 +15,15 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
-from dagster_dbt import DbtProject
 
 from training_pipeline.ml.artifacts import atomic_write_bytes
 from training_pipeline.settings import DBT_PROJECT_DIR, PROJECT_DBT_TARGET, Settings
+
+if TYPE_CHECKING:
+    from dagster_dbt import DbtProject
 
 DBT_PROJECT_FILE = "dbt_project.yml"
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's saved parse, in its target folder
@@ -42,7 +45,13 @@ def dbt_root(project_dir: Path) -> Path:
 
 @cache
 def dbt_project_for(project_dir: Path) -> DbtProject:
-    """One ``DbtProject`` per project folder, however often the definitions load."""
+    """One ``DbtProject`` per project folder, however often the definitions load.
+
+    dagster_dbt (Dagster and dbt, seconds of imports) is imported here, not with the
+    module: `dbt-parse` and the test runner's controller need only the paths above.
+    """
+    from dagster_dbt import DbtProject
+
     project = DbtProject(
         project_dir=dbt_root(project_dir),
         profiles_dir=DBT_PROJECT_DIR,

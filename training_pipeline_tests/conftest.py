@@ -30,14 +30,17 @@ from training_pipeline.settings import (
 )
 
 # The order-file tests' `dirs` and `con` fixtures; the DuckLake, S3 and Celery tests'
-# services; the daemon tests' `pipeline`.
-pytest_plugins = [
+# services; the daemon tests' `pipeline`; the trained `churn_world`.  Registered in
+# pytest_configure, in the processes that run tests only: they import Dagster, and
+# xdist's controller runs none.
+FIXTURE_PLUGINS = (
     "order_file_helpers",
     "postgres_helpers",
     "s3_helpers",
     "celery_workers",
     "daemon_helpers",
-]
+    "churn_world",
+)
 
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 # Tuning defaults to every core; tests share the machine (and often run beside each
@@ -136,8 +139,20 @@ class _FastTierGuard:
 _GUARD = _FastTierGuard()
 
 
+def is_xdist_controller(config: pytest.Config) -> bool:
+    """The process that hands tests to xdist workers and runs none itself."""
+    if hasattr(config, "workerinput"):
+        return False
+    return bool(getattr(config.option, "numprocesses", None)) and (
+        getattr(config.option, "dist", "no") != "no"
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     subprocess.Popen = _GUARD.popen_class(subprocess.Popen)  # type: ignore[misc]
+    if not is_xdist_controller(config):
+        for name in FIXTURE_PLUGINS:
+            config.pluginmanager.import_plugin(name)
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 A unit of work is a test module: a module that builds a world once (a module-scoped
 fixture) runs on one worker, and so do tests sharing a module-level resource.  Only the
-modules in ``PER_TEST`` give each test its own unit, because each test there is long.
+modules in ``PER_TEST`` give each test its own unit, because each test there is long;
+the modules in ``SHARED_WORLDS`` read one session-scoped world and form one unit.
 Tests that must never overlap belong in one module: today only test_cli_run.py binds
 the demo API's fixed port 8765; PostgreSQL tests each use a schema or database of their
 own; dbt runs write to a target path inside their temporary directory.
@@ -45,6 +46,11 @@ HEAVIEST_FIRST = (
     "test_dbt_project.py",
 )
 PER_TEST = ("test_crash_recovery.py",)
+# Modules that read one session-scoped world run as one unit, so it is built once.
+SHARED_WORLDS = {
+    "test_model_evidence.py": "churn_world",  # churn_world.py
+    "test_reproduce.py": "churn_world",
+}
 
 
 def module_of(nodeid: str) -> str:
@@ -56,7 +62,9 @@ class ModuleScheduling(LoadScopeScheduling):
 
     def _split_scope(self, nodeid: str) -> str:
         module = module_of(nodeid)
-        return nodeid if module.endswith(PER_TEST) else module
+        if module.endswith(PER_TEST):
+            return nodeid
+        return SHARED_WORLDS.get(module.rsplit("/", 1)[-1], module)
 
 
 def rank(item: pytest.Item) -> int:

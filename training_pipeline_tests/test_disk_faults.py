@@ -2,10 +2,11 @@
 nothing half-written (the old file intact, no partial file under the final name, the
 production alias where it was).
 
-The tests run as root, so chmod cannot make a folder unwritable.  A full disk is a child
-process whose file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored) makes writes past it fail
-with EFBIG, as a full disk fails them with ENOSPC, or an fsync that reports ENOSPC; an
-unwritable data directory is a path whose parent is a regular file.
+The tests run as root, so chmod cannot make a folder unwritable.  A full disk is a
+file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored) set on this process around the one call
+under test, which makes writes past it fail with EFBIG as a full disk fails them with
+ENOSPC, or an fsync that reports ENOSPC; an unwritable data directory is a path whose
+parent is a regular file.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import os
 import re
 import resource
 import signal
-import subprocess
-import sys
-import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,33 +39,22 @@ TESTS = Path(__file__).parent
 REPO = TESTS.parent
 
 
-def with_file_size_limit(code: str, limit_bytes: int) -> dict:
-    """Run ``code`` in a child whose files cannot grow past ``limit_bytes``.
+@contextmanager
+def file_size_limit(limit_bytes: int) -> Iterator[None]:
+    """Inside the block, no file this process writes can grow past ``limit_bytes``.
 
-    The child prints the JSON of the OSError it caught; it fails if nothing was raised.
+    Only the soft limit moves, so it can be raised back afterwards.  In process rather
+    than in a child: a child would pay a fresh interpreter and every import for the same
+    system call failing the same way.
     """
-
-    def limit() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # stays ignored across exec
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-
-    program = "import json, sys\ntry:\n" + textwrap.indent(textwrap.dedent(code), "    ")
-    program += (
-        "\nexcept OSError as error:\n"
-        "    print(json.dumps({'errno': error.errno, 'message': str(error)}))\n"
-        "else:\n    sys.exit('nothing was raised')\n"
-    )
-    child = subprocess.run(
-        [sys.executable, "-c", program],
-        preexec_fn=limit,
-        env=os.environ | {"PYTHONPATH": str(TESTS), "PYTHONDONTWRITEBYTECODE": "1"},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,  # wall time: a loaded 2-core machine took over 120 s
-    )
-    assert child.returncode == 0, child.stdout + child.stderr
-    return json.loads(child.stdout.strip().splitlines()[-1])
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
 
 
 def files_under(root: Path) -> dict[str, bytes]:
@@ -83,19 +72,14 @@ def registry(tmp_path: Path) -> ModelRegistry:
 
 def test_a_full_disk_while_registering_names_the_file_and_publishes_no_version(registry):
     before = files_under(registry.root)
+    model = fitted("random_forest")
 
-    error = with_file_size_limit(
-        f"""
-        from fitted_models import fitted, register
-        from training_pipeline.ml.registry import ModelRegistry
-        register(ModelRegistry({str(registry.root)!r}), fitted("random_forest"))
-        """,
-        limit_bytes=4096,  # far below a model artifact
-    )
+    with pytest.raises(OSError) as full, file_size_limit(4096):  # far below a model artifact
+        register(ModelRegistry(registry.root), model)
 
-    assert error["errno"] == errno.EFBIG
-    assert re.search(r"could not write \S+/model\.skops: File too large", error["message"])
-    assert "nothing was published" in error["message"]
+    assert full.value.errno == errno.EFBIG
+    assert re.search(r"could not write \S+/model\.skops: File too large", str(full.value))
+    assert "nothing was published" in str(full.value)
     assert files_under(registry.root) == before  # no staging directory left either
     assert [p.name for p in (registry.root / "versions").iterdir()] == [
         registry.production().version
@@ -109,17 +93,12 @@ def test_a_full_disk_while_promoting_keeps_the_index_and_the_production_alias(re
     before = files_under(registry.root)
     assert index.stat().st_size > 1024
 
-    error = with_file_size_limit(
-        f"""
-        from training_pipeline.ml.registry import ModelRegistry
-        ModelRegistry({str(registry.root)!r}).promote({second!r})
-        """,
-        limit_bytes=1024,  # the index no longer fits
-    )
+    with pytest.raises(OSError) as full, file_size_limit(1024):  # the index no longer fits
+        ModelRegistry(registry.root).promote(second)
 
-    assert error["errno"] == errno.EFBIG
-    assert f"could not write {index}: File too large" in error["message"]
-    assert "registry.json keeps its previous content" in error["message"]
+    assert full.value.errno == errno.EFBIG
+    assert f"could not write {index}: File too large" in str(full.value)
+    assert "registry.json keeps its previous content" in str(full.value)
     assert files_under(registry.root) == before
     assert registry.production().version == production
     registry.load(production)
@@ -172,20 +151,15 @@ def test_a_full_disk_during_the_training_set_export_publishes_nothing(tmp_path):
         con.execute("checkpoint").fetchall()
     before = files_under(out_dir)
 
-    error = with_file_size_limit(
-        f"""
-        import duckdb
-        from pathlib import Path
-        from training_pipeline.ml.datasets import export_training_set
-        from training_pipeline_tests.churn_problem import CHURN
-        con = duckdb.connect({str(tmp_path / "warehouse.duckdb")!r}, read_only=True)
-        export_training_set(con, CHURN, Path({str(out_dir)!r}))
-        """,
-        limit_bytes=2048,
-    )
+    with (
+        duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con,
+        pytest.raises(OSError) as full,
+        file_size_limit(2048),
+    ):
+        export_training_set(con, CHURN, out_dir)
 
-    assert error["message"].startswith(f"could not export the training set to {out_dir}: ")
-    assert "File too large" in error["message"]
+    assert str(full.value).startswith(f"could not export the training set to {out_dir}: ")
+    assert "File too large" in str(full.value)
     assert files_under(out_dir) == before  # no new Parquet, manifest or temporary file
     assert len(load_training_set(TrainingSet.from_manifest(earlier.manifest_path))) > 0
 
@@ -205,19 +179,14 @@ def test_a_full_disk_never_leaves_half_an_alert_line_in_the_log(tmp_path):
     write_alert_log(alert("first"), log)
     before = log.read_bytes()
 
-    error = with_file_size_limit(
-        f"""
-        from datetime import UTC, datetime
-        from pathlib import Path
-        from training_pipeline.alerts import Alert, write_alert_log
-        write_alert_log(Alert("run_failure", "job", "second", "m" * 400,
-                              datetime(2026, 1, 2, tzinfo=UTC)), Path({str(log)!r}))
-        """,
-        limit_bytes=len(before) + 100,  # the line starts fitting, then the disk is full
-    )
+    second = Alert("run_failure", "job", "second", "m" * 400, datetime(2026, 1, 2, tzinfo=UTC))
 
-    assert error["errno"] == errno.EFBIG
-    assert f"run second to {log}: File too large; the log was left as it was" in error["message"]
+    # The line starts fitting, then the disk is full.
+    with pytest.raises(OSError) as full, file_size_limit(len(before) + 100):
+        write_alert_log(second, log)
+
+    assert full.value.errno == errno.EFBIG
+    assert f"run second to {log}: File too large; the log was left as it was" in str(full.value)
     assert log.read_bytes() == before
     assert [json.loads(line)["run_id"] for line in log.read_text().splitlines()] == ["first"]
 

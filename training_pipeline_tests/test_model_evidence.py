@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
-from synthetic_churn import churn_snapshots
-from test_gate_in_the_graph import FAST, exported, graph_on
 
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.resources import build_resources
-from training_pipeline.settings import Settings
 from training_pipeline_tests.churn_model import NAME, key
 
 FLOAT, TEXT, PATH, URL, MD, JSON, INT = (
@@ -37,28 +33,9 @@ def check_metadata(result: dg.ExecuteInProcessResult) -> dict:
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    """A first model, then a retrain on more snapshots (new data) beside it."""
-    data_dir = tmp_path_factory.mktemp("evidence") / "data"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TRAINING_PIPELINE_DATA_DIR", str(data_dir))
-        patch.delenv("TRAINING_PIPELINE_CRM_URL", raising=False)
-        patch.delenv("TRAINING_PIPELINE_API_URL", raising=False)
-        settings = Settings.from_env()
-    instance = dg.DagsterInstance.ephemeral()
-    results = []
-    for snapshots in (20, 22):
-        frame = churn_snapshots(n_customers=400, n_snapshots=snapshots, seed=3)
-        results.append(
-            dg.materialize(
-                graph_on(exported(frame, settings)),
-                resources=build_resources(settings),
-                run_config=FAST,
-                instance=instance,
-                raise_on_error=False,
-            )
-        )
-    return settings, instance, results
+def two_runs(churn_world):
+    """A first model, then a retrain on more snapshots (new data) beside it (churn_world.py)."""
+    return churn_world.settings, churn_world.instance, list(churn_world.results)
 
 
 def test_the_production_asset_carries_metrics_family_params_hash_links_and_model_card(two_runs):

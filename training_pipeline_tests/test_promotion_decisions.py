@@ -5,6 +5,9 @@ on the production asset (actor, reason) and alerted."""
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -51,16 +54,43 @@ def blocked_observation(result: dg.ExecuteInProcessResult) -> dict:
     return {k: v.value for k, v in event.asset_observation_data.asset_observation.metadata.items()}
 
 
+@pytest.fixture(scope="module")
+def first_promotion(tmp_path_factory) -> tuple[Path, list[TrainingSet], dg.ExecuteInProcessResult]:
+    """Three training sets and a first model promoted from the first one.
+
+    Every test starts from that promotion, so its run is made once and each test works on
+    a copy of its data directory (``promoted``).
+    """
+    data_dir = tmp_path_factory.mktemp("promotion") / "data"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRAINING_PIPELINE_DATA_DIR", str(data_dir))
+        patch.delenv("TRAINING_PIPELINE_CRM_URL", raising=False)
+        patch.delenv("TRAINING_PIPELINE_API_URL", raising=False)
+        settings = Settings.from_env()
+        datasets = [
+            exported(churn_snapshots(n_customers=400, n_snapshots=20, seed=seed), settings)
+            for seed in (3, 4, 5)
+        ]
+        result = run(datasets[0], settings)
+    return data_dir, datasets, result
+
+
 @pytest.fixture
-def datasets(settings):
+def promoted(first_promotion, settings) -> list[TrainingSet]:
+    """The training sets in this test's copy of the first promotion's data directory."""
+    template, datasets, result = first_promotion
+    assert result.success
+    shutil.copytree(template, settings.data_dir)
     return [
-        exported(churn_snapshots(n_customers=400, n_snapshots=20, seed=seed), settings)
-        for seed in (3, 4, 5)
+        replace(d, path=str(settings.data_dir / Path(d.path).relative_to(template)))
+        for d in datasets
     ]
 
 
-def test_a_promotion_is_shown_on_the_production_asset_and_alerted(settings, datasets):
-    result = run(datasets[0], settings)
+def test_a_promotion_is_shown_on_the_production_asset_and_alerted(
+    settings, first_promotion, promoted
+):
+    result = first_promotion[2]
 
     assert result.success
     (materialized,) = [
@@ -80,9 +110,9 @@ def test_a_promotion_is_shown_on_the_production_asset_and_alerted(settings, data
     assert "roc_auc" in alert["details"]
 
 
-def test_while_pinned_a_candidate_that_passes_the_gate_is_not_promoted(settings, datasets):
+def test_while_pinned_a_candidate_that_passes_the_gate_is_not_promoted(settings, promoted):
+    datasets = promoted
     registry = ModelRegistry.for_model(settings.models_dir, NAME)
-    assert run(datasets[0], settings).success
     champion = registry.production().version
     registry.pin(reason="quarter-end freeze", actor="carol")
 
@@ -98,9 +128,9 @@ def test_while_pinned_a_candidate_that_passes_the_gate_is_not_promoted(settings,
     assert key("production") not in {e.asset_key for e in result.get_asset_materialization_events()}
 
 
-def test_a_twin_of_a_rolled_back_version_is_not_promoted_again(settings, datasets):
+def test_a_twin_of_a_rolled_back_version_is_not_promoted_again(settings, promoted):
+    datasets = promoted
     registry = ModelRegistry.for_model(settings.models_dir, NAME)
-    assert run(datasets[0], settings).success
     assert run(datasets[1], settings).success
     rolled_back = registry.production().version
     registry.rollback(reason="complaints", actor="dave")

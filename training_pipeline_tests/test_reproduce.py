@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
-import dagster as dg
 import pytest
-from synthetic_churn import churn_snapshots
-from test_gate_in_the_graph import FAST, exported, graph_on
 
 from training_pipeline.cli import main
 from training_pipeline.ml import provenance
@@ -21,26 +18,15 @@ from training_pipeline.ml.reproduce import (
     problem_from_dict,
     reproduce,
 )
-from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 from training_pipeline_tests.churn_model import CHURN, NAME
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(churn_world):
     """A data directory whose churn registry holds one version trained by the assets."""
-    data_dir = tmp_path_factory.mktemp("reproduce") / "data"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TRAINING_PIPELINE_DATA_DIR", str(data_dir))
-        patch.delenv("TRAINING_PIPELINE_CRM_URL", raising=False)
-        patch.delenv("TRAINING_PIPELINE_API_URL", raising=False)
-        settings = Settings.from_env()
-    frame = churn_snapshots(n_customers=400, n_snapshots=20, seed=3)
-    result = dg.materialize(
-        graph_on(exported(frame, settings)), resources=build_resources(settings), run_config=FAST
-    )
-    assert result.success
-    return data_dir
+    assert churn_world.results[0].success
+    return churn_world.first_data_dir
 
 
 @pytest.fixture

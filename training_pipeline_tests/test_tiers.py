@@ -130,6 +130,12 @@ def test_a_module_is_one_unit_of_work_except_the_long_crash_tests():
     assert split(None, kill) == kill
 
 
+def test_the_modules_that_share_a_world_are_one_unit_of_work():
+    split = ModuleScheduling._split_scope
+    evidence = split(None, "t/test_model_evidence.py::test_a")
+    assert evidence == split(None, "t/test_reproduce.py::test_b") != "t/test_model_evidence.py"
+
+
 def test_the_inner_loop_runs_every_property_on_a_third_of_its_examples_and_ci_on_all():
     current = settings.get_current_profile_name()
     try:

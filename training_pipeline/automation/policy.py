@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from dagster._utils.schedules import is_valid_cron_string
-
 from training_pipeline.environment import PREFIX, read
 
 Mode = Literal["on_drift", "on_new_data", "cron"]
@@ -37,6 +35,10 @@ class RetrainingPolicy:
             raise ValueError(
                 f"TRAINING_PIPELINE_RETRAIN_POLICY={self.mode!r}: expected one of {MODES}"
             )
+        # Imported here: settings.py imports this module, and whatever reads the settings
+        # alone (dbt-parse, the test runner) need not import all of Dagster for it.
+        from dagster._utils.schedules import is_valid_cron_string
+
         if not is_valid_cron_string(self.cron):
             raise ValueError(f"TRAINING_PIPELINE_RETRAIN_CRON={self.cron!r} is not a cron string")
         if self.sensor_interval_s < 1:
