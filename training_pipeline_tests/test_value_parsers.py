@@ -279,6 +279,30 @@ def test_every_generated_timestamp_form_parses_to_the_utc_instant(parse, rnd, ep
     assert parse("at_utc", rendered) == [utc(e) for e in epochs] * 3
 
 
+def test_every_zone_offset_the_grammar_admits_is_subtracted_to_give_utc(parse):
+    local = datetime(2026, 1, 5, 13, 45)
+    texts, expected = [], []
+    for sign in (1, -1):
+        for hours in range(15):
+            for minutes in range(60) if hours < 14 else (0,):
+                hh, mm = f"{'+' if sign > 0 else '-'}{hours:02d}", f"{minutes:02d}"
+                offset = sign * timedelta(hours=hours, minutes=minutes)
+                forms = [f"{hh}{mm}", f"{hh}:{mm}"] + ([hh] if minutes == 0 else [])
+                for zone in forms:
+                    texts += [f"2026-01-05T13:45:00{zone}", f"2026-01-05 13:45 {zone}"]
+                    expected += [local - offset] * 2
+    texts += [
+        "2026-01-05T13:45:00Z",
+        "2026-01-05T13:45:00",
+        "2026-01-05T13:45+14:01",
+        "2026-01-05T13:45+15",
+        "2026-01-05T13:45+1:00",
+        "2026-01-05T13:45+01:60",
+    ]
+    expected += [local, local, None, None, None, None]
+    assert parse("at_utc", texts) == expected
+
+
 @PROPERTY
 @given(rnd=RANDOMS, cents=st.lists(st.integers(0, 10**9), min_size=1, max_size=20))
 def test_every_generated_amount_form_parses_to_the_amount_in_cents(parse, rnd, cents):

@@ -40,14 +40,17 @@
             {{ part }}day || ' ' || {{ part }}clock, '/', '-'
         ) as timestamp)
     {%- endset -%}
-    {#- the zone's offset east of UTC as an interval ("Z" and none are 0) #}
+    {#- the zone's offset east of UTC in minutes ("Z" and none are 0),
+        read from the matched digits: the grammar admits only [+-]hh,
+        [+-]hhmm and [+-]hh:mm, and strptime per row costs four times as
+        much -#}
     {%- set offset -%}
-        (timestamp '2000-01-01' - timezone('UTC', try_strptime(
-            '2000-01-01 00:00' || coalesce(nullif(replace(
-                {{ part }}zone, 'Z', ''
-            ), ''), '+00'),
-            '%Y-%m-%d %H:%M%z'
-        )))
+        to_minutes(
+            (case left({{ part }}zone, 1) when '-' then -1 else 1 end)
+            * (coalesce(try_cast(substr({{ part }}zone, 2, 2) as integer), 0) * 60
+                + (case when length({{ part }}zone) > 3
+                    then cast(right({{ part }}zone, 2) as integer) else 0 end))
+        )
     {%- endset -%}
     case
         when {{ part }}day <> ''
