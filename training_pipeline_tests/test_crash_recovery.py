@@ -146,7 +146,9 @@ def test_kill_9_at_every_stage_then_a_rerun_loses_nothing_doubles_nothing_and_ke
     timings: dict[str, float] = {}
     home = new_dagster_home(tmp_path / "dagster_home")
     cli, logs = str(BIN / "training-pipeline"), tmp_path / "logs"
-    landed = [good_file(p) for p in generate(settings, days=250, customers=300, seed=7).order_files]
+    # The chaos test's world: its days leave churn's folds, holdout and label horizon
+    # enough snapshots (150 days do not); 150 customers are enough for the lenient gate.
+    landed = [good_file(p) for p in generate(settings, days=250, customers=150, seed=7).order_files]
     with DemoApiServer(settings, host="127.0.0.1", port=0) as api:
         env = run_env(settings, home, api.url)
         code, output = kills.run_to_completion(cli, env, logs / "first.log", timeout_s=900)
