@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,10 +47,10 @@ LAUNCHERS = ("new_data_sensor", "downstream_automation", "churn__drift_retrainin
 # What the daemon is given besides its home, data and URLs: everything it would wait
 # for or compute beyond what the scenario proves is shortened here.
 DAEMON_SETTINGS = {
-    # The daemon's sensor and automation loops come round every 5 s at most, so an
-    # interval under 5 s looks on every loop: the automation tick and the sensors'
-    # evaluations were most of the daemon's and the code server's CPU.  10 s looks on
-    # every other loop, for a few seconds more between a day landing and its runs.
+    # The daemon's sensor and automation loops come round no more often than every 5 s,
+    # so an interval under 5 s looks on every loop; the automation and sensor ticks were
+    # most of the daemon's CPU (py-spy).  10 s looks on every other loop, a few seconds
+    # more between a day landing and its runs.
     "TRAINING_PIPELINE_SENSOR_INTERVAL_S": "10",
     # A day lands at once, so its files and records make one run, not two; the
     # settle time has its own tests.
@@ -154,12 +155,19 @@ def code_server(tmp_path: Path, env: dict[str, str]) -> Iterator[Path]:
 
     Given `workspace.yaml` itself, the daemon starts a code server of its own and
     replaces it with a new process every 60 s (its workspace refresh), each loading the
-    definitions again: over a test of 15-20 minutes under load that was most of the
-    daemon's CPU.  Against a running server a refresh only fetches its snapshot.  Runs
-    are launched from this server, so they are stopped with its process group.
+    definitions again: 15 or 16 code servers in a half under load, over a quarter of its CPU
+    (README, Tests).  Against a running server a refresh only fetches its snapshot.
+    Runs are launched from this server, so they are stopped with its process group.
     """
     # A Unix socket path must stay under 108 bytes; pytest's tmp_path can be longer.
-    socket = Path(tempfile.mkdtemp(prefix="tp-code-")) / "grpc.sock"
+    socket_dir = Path(tempfile.mkdtemp(prefix="tp-code-"))
+    try:
+        yield from _code_server(tmp_path, env, socket_dir / "grpc.sock")
+    finally:
+        shutil.rmtree(socket_dir)
+
+
+def _code_server(tmp_path: Path, env: dict[str, str], socket: Path) -> Iterator[Path]:
     workspace = tmp_path / "workspace.yaml"
     grpc = {"socket": str(socket), "location_name": LOCATION}
     workspace.write_text(json.dumps({"load_from": [{"grpc_server": grpc}]}))
@@ -186,8 +194,6 @@ def code_server(tmp_path: Path, env: dict[str, str]) -> Iterator[Path]:
 
         wait_for("the code server", serving, 600)
         yield workspace
-    socket.unlink(missing_ok=True)
-    socket.parent.rmdir()
 
 
 @contextmanager

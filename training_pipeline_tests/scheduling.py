@@ -30,7 +30,9 @@ SLOW_MARKERS = ("slow", "e2e")
 # The longest units first, so that none of them starts when the rest is nearly done
 # (CPU seconds of each module's slow tests, measured one module at a time: README, Tests).
 HEAVIEST_FIRST = (
-    # The daemon scenario in two halves, one world each, started on two workers at once.
+    # The daemon scenario in two halves, one world each, started on two workers at once;
+    # first for their wall (a bootstrap, then waits on the daemon's 10 s sensors and its
+    # runs) more than their CPU (about 240 s each since perf-daemon: README, Tests).
     "test_automation_end_to_end.py",
     "test_automation_pinned.py",
     "test_cluster_e2e.py",  # two Celery workers run the churn graph on the cluster profile
