@@ -15,6 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# anyio is a pytest plugin, so pytest's assertion hook rewrites its modules when they are
+# first imported; anyio imports its asyncio back-end lazily, in whichever thread first
+# needs it (a TestClient's portal, a served app's thread). A rewrite (ast.parse) racing
+# another thread's parse raised CPython 3.11's "AST constructor recursion depth
+# mismatch" in test_serving_shadow.py; importing it here, once, in the main thread, first.
+import anyio._backends._asyncio  # noqa: F401
 import hypothesis_budget  # noqa: F401  (registers the inner loop's hypothesis profile)
 import pytest
 import scheduling
