@@ -27,6 +27,11 @@ def _order(order_id: str, customer: str, day: date, amount: str = "10.00") -> tu
     return (order_id, customer, f"{day} 12:00:00", amount, "completed", f"orders_{day}.csv")
 
 
+LATE_ORDER = Batch(5, datetime(2026, 1, 7, 4), {
+    "orders": [_order("LATE", "C003", date(2025, 11, 10), "500.00")],
+})  # fmt: skip
+
+
 def _history() -> Batch:
     """Every customer orders every 3 to 6 days from START; the newest order is on Jan 5."""
     orders = []
@@ -52,33 +57,34 @@ def _history() -> Batch:
 
 
 def _batches() -> list[Batch]:
+    """One kind of change per batch, so that each must be caught on its own."""
     return [
-        Batch(2, datetime(2026, 1, 7, 1), {
-            "orders": [
-                _order("N1", "C001", date(2026, 1, 6)),
-                # Late: dated two months back, it changes features and labels then.
-                _order("LATE", "C003", date(2025, 11, 10), "500.00"),
-            ],
-            # C002 moves to enterprise as of Dec 1 (a CRM version written in the past).
+        Batch(2, datetime(2026, 1, 7, 1), {"orders": [_order("N1", "C001", date(2026, 1, 6))]}),
+        # C002 moves to enterprise as of Dec 1 (a CRM version written in the past).
+        Batch(3, datetime(2026, 1, 7, 2), {
             "crm_customers": [
                 ("9", "C002", "Name 2", "c2@example.com", "31", "DE", "enterprise",
                  "2025-05-01", "2025-12-01 08:00:00", "crm query"),
             ],
-            # T1 was rated 1 on Nov 20; only now is that version ingested.
+        }),
+        # T1 was rated 1 on Nov 20; only now is that version ingested.
+        Batch(4, datetime(2026, 1, 7, 3), {
             "tickets": [
                 ("T1", "C001", "2025-11-02T10:00:00Z", "2025-11-20T10:00:00Z", "closed", "1",
                  "email", "Login fails", "/tickets page 2"),
             ],
         }),
-        Batch(3, datetime(2026, 1, 8, 1), {
+        # Late: dated two months back, it changes features and labels then.
+        LATE_ORDER,
+        # A re-delivered order moves from Nov 1 to Jan 7: where it was changes too.
+        Batch(6, datetime(2026, 1, 8, 1), {
             "orders": [
                 _order("N2", "C002", date(2026, 1, 7)),
-                # A re-delivered order moves back a month: its old date counts too.
-                _order("OC004-2025-12-19", "C004", date(2025, 11, 18), "42.00"),
+                _order("OC004-2025-11-01", "C004", date(2026, 1, 7), "42.00"),
             ],
         }),
         # Nine days in one batch: the grid gains a Friday, as_of moves past it.
-        Batch(4, datetime(2026, 1, 17, 1), {
+        Batch(7, datetime(2026, 1, 17, 1), {
             "orders": [
                 _order(f"D{n}", CUSTOMERS[n % 4], date(2026, 1, 8) + timedelta(days=n))
                 for n in range(9)
@@ -145,7 +151,7 @@ def test_an_incremental_build_leaves_snapshots_no_new_row_can_change(tmp_path: P
         "update features.customer_snapshots set age = -1 "
         "where snapshot_date = (select min(snapshot_date) from features.customer_snapshots)",
     )
-    load_raw(data_dir, _batches()[0])
+    load_raw(data_dir, LATE_ORDER)
     _build(data_dir)
     [(marked_age,)] = _execute(
         data_dir,
