@@ -16,7 +16,6 @@
         post_hook="{{ customer_snapshots_remember_ingested() }}",
     )
 }}
--- depends_on: {{ ref('stg_shop__orders') }}
 
 with
 
