@@ -41,6 +41,7 @@ HEAVIEST_FIRST = (
     "test_cli_run.py",
     "test_end_to_end.py",
     "test_warehouse_pool.py",
+    "test_incremental_features.py",  # six incremental builds, each against a full rebuild
     "test_dbt_invocation.py",
     "test_features.py",
     "test_incremental_marts.py",

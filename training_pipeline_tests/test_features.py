@@ -3,8 +3,9 @@
 One demo world (400 customers, 150 days) goes through the real ingestion code (order
 files, the CRM database, the ticket API over HTTP) and dbt builds the model.  Then 35
 more days arrive, the same way, together with hand-made raw rows dated exactly at the
-newest snapshot S of the first build, and dbt builds again.  Nothing dated before S
-changed, so no feature of a snapshot up to S may change; only labels may.
+newest weekly snapshot S of the first build, and dbt builds again (incrementally).
+Nothing dated before S changed, so no feature of a snapshot up to S may change; only
+labels may.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from training_pipeline_tests.http_source_helpers import churn_tickets, tickets_c
 pytestmark = pytest.mark.slow
 DBT = Path(sys.executable).with_name("dbt")
 LATE_ORDER_AMOUNT = 99_999
+FRIDAY = 4  # the weekly grid runs every 7 days from Friday 1970-01-02
 # Raw columns by table, from the sources' declarations.
 RAW_COLUMNS = {
     "orders": ORDERS.contract.names,
@@ -50,7 +52,7 @@ Rows = dict[tuple[str, date], dict[str, Any]]
 @dataclass(frozen=True)
 class World:
     settings: Settings
-    snapshot: date  # S: the newest snapshot of the first build
+    snapshot: date  # S: the newest weekly (Friday) snapshot of the first build
     customer: str  # X: active at S, the target of the rows dated exactly at S
     first: Rows
     second: Rows
@@ -177,10 +179,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with DemoApiServer(settings, host="127.0.0.1", port=0) as server:
         ingest(settings, server.url, datetime(2026, 6, 1))
         first = build(settings)
-        snapshot = max(day for _, day in first)
+        snapshot = max(day for _, day in first if day.weekday() == FRIDAY)
         # X ordered in the 90 days before S and has a ticket; take the first such.
         customer = min(c for (c, day), r in first.items() if day == snapshot and r["tickets_90d"])
-        generate(settings, days=35)  # 5 weeks: S stays on the weekly grid
+        generate(settings, days=35)  # 5 weeks later: as_of moves, S stays on the grid
         ingest(settings, server.url, datetime(2026, 7, 6))
     add_rows_dated_at(settings, snapshot, customer, datetime(2026, 7, 6))
     yield World(settings, snapshot, customer, first, build(settings))
@@ -197,7 +199,9 @@ def features(rows: Rows, up_to: date) -> dict[tuple[str, date], tuple]:
 def test_the_second_batch_brings_data_dated_at_and_after_the_snapshot(world: World) -> None:
     # Without these the leakage tests would compare two builds of the same input.
     s, x = world.snapshot, world.customer
-    assert max(day for _, day in world.second) == s + timedelta(days=35)
+    first_as_of = max(day for _, day in world.first)
+    assert first_as_of - s < timedelta(days=7)
+    assert max(day for _, day in world.second) == first_as_of + timedelta(days=35)
     [row] = world.query(
         "select"
         " (select count(*) from marts.orders where ordered_at >= $1),"
@@ -262,15 +266,16 @@ def test_the_model_has_the_spec_columns_in_order_with_fitting_types(world: World
     assert (types[CHURN.time_column], types[CHURN.label]) == ("DATE", "BOOLEAN")
 
 
-def test_snapshots_fall_every_7_days_back_from_the_day_after_the_newest_order(
+def test_snapshots_fall_on_fridays_with_90_days_of_history_and_on_the_day_after_the_newest_order(
     world: World,
 ) -> None:
     first, as_of = world.order_dates()
-    expected = set()
-    day = as_of
-    while day >= first + timedelta(days=90):
-        expected.add(day)
-        day -= timedelta(days=7)
+    expected = {as_of}
+    day = first + timedelta(days=90)
+    while day < as_of:
+        if day.weekday() == FRIDAY:
+            expected.add(day)
+        day += timedelta(days=1)
     assert {day for _, day in world.second} == expected
 
 

@@ -3,7 +3,19 @@
     before its snapshot_at (midnight UTC): orders by ordered_at, CRM records
     and ticket versions by updated_at. Only the label looks at the 30 days
     from snapshot_at on.
+
+    Incremental: the pre-hook deletes the snapshots new rows can change
+    (dbt_project/macros/customer_snapshots_increment.sql says which) and this
+    appends every snapshot after the newest one kept.
 #}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ customer_snapshots_delete_changed() }}",
+        post_hook="{{ customer_snapshots_remember_ingested() }}",
+    )
+}}
 
 with
 
@@ -54,7 +66,13 @@ bounds as (
     select
         {#- the day after the newest order: the snapshot scoring uses #}
         cast(max(ordered_at) as date) + 1 as as_of,
-        cast(min(ordered_at) as date) + 90 as first_possible_snapshot
+        cast(min(ordered_at) as date) + 90 as first_possible_snapshot,
+        {#- the first grid date with 90 days of orders before it; the grid
+            runs every 7 days from 1970-01-02 so that its dates stay put
+            when a new day arrives #}
+        cast(min(ordered_at) as date) + 90 + cast((7 - date_diff(
+            'day', date '1970-01-02', cast(min(ordered_at) as date) + 90
+        ) % 7) % 7 as integer) as first_grid_snapshot
 
     from dated_orders
 
@@ -64,13 +82,21 @@ snapshot_series as (
 
     select
         unnest(generate_series(
-            cast(as_of as timestamp),
-            cast(first_possible_snapshot as timestamp),
-            - interval 7 day
+            cast(first_grid_snapshot as timestamp),
+            cast(as_of - 1 as timestamp),
+            interval 7 day
         )) as snapshot_at,
         as_of
 
     from bounds
+
+    union all
+
+    select cast(as_of as timestamp) as snapshot_at, as_of
+
+    from bounds
+
+    where as_of >= first_possible_snapshot
 
 ),
 
@@ -83,6 +109,13 @@ snapshots as (
         cast(snapshot_at as date) + 30 <= as_of as is_label_observable
 
     from snapshot_series
+
+    {% if is_incremental() %}
+    {#- the pre-hook deleted every snapshot that can have changed #}
+    where cast(snapshot_at as date) > (
+        select coalesce(max(snapshot_date), date '0001-01-01') from {{ this }}
+    )
+    {% endif %}
 
 ),
 
