@@ -42,6 +42,11 @@ ACTIVE = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
+# Drifted data lands a week at a time: the churn features' weekly grid is fixed (every
+# Friday), so a week always adds a snapshot whose label has become observable, while a
+# single day does so only when it reaches a Friday's label horizon; a retraining on an
+# unchanged training set trains nothing ("unchanged since ...", by design).
+DRIFTED_WEEK = 7
 # The sensors that launch runs; the run-failure alert sensor only reports on them.
 LAUNCHERS = ("new_data_sensor", "downstream_automation", "churn__drift_retraining")
 # What the daemon is given besides its home, data and URLs: everything it would wait

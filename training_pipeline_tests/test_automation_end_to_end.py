@@ -18,6 +18,7 @@ import pytest
 from churn_demo.generator import generate
 from daemon_helpers import (
     BIN,
+    DRIFTED_WEEK,
     REPO,
     alert_kinds,
     cli,
@@ -62,8 +63,8 @@ def test_the_pipeline_refreshes_on_new_data_retrains_on_drift_and_alerts_on_fail
     assert registry.production().version == first_model
     assert len(registry.versions()) == 1
 
-    # A drifted day: the drift check fails at ERROR, a new model is trained and gated.
-    generate(settings, days=1, drift=True)
+    # A drifted week: the drift check fails at ERROR, a new model is trained and gated.
+    generate(settings, days=DRIFTED_WEEK, drift=True)
     wait_for(
         "a retrained model in production", lambda: registry.production().version != first_model, 900
     )

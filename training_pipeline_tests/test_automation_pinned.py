@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 from churn_demo.generator import generate
 from daemon_helpers import (
+    DRIFTED_WEEK,
     alert_kinds,
     cli,
     drift_runs,
@@ -36,8 +37,8 @@ def test_a_pinned_production_is_retrained_on_drift_but_promoted_only_after_unpin
     observed = instance.fetch_observations(dg.AssetKey(["churn", "production"]), limit=5)
     assert [r.asset_observation.metadata["alias_change"].value for r in observed.records] == ["pin"]
 
-    # A drifted day: retrained (new data), gated, but not promoted.
-    generate(settings, days=1, drift=True)
+    # A drifted week: retrained (new data), gated, but not promoted.
+    generate(settings, days=DRIFTED_WEEK, drift=True)
     wait_for("a drift retraining", lambda: len(drift_runs(instance)) == 1, 900)
     wait_for("the daemon's runs to finish", lambda: quiet(instance), 900)
     assert registry.production().version == first_model
@@ -50,9 +51,9 @@ def test_a_pinned_production_is_retrained_on_drift_but_promoted_only_after_unpin
     expected = {"drift_detected ERROR": 1, "retrain_launched": 1, "model_promoted": 1}
     assert {kind: kinds.count(kind) for kind in expected} == expected, kinds
 
-    # Unpinned, the next drifted day's model is promoted as usual.
+    # Unpinned, the next drifted week's model is promoted as usual.
     cli(pipeline, "unpin", "--reason", "complaints resolved")
-    generate(settings, days=1, drift=True)
+    generate(settings, days=DRIFTED_WEEK, drift=True)
     wait_for(
         "a new model in production after unpinning",
         lambda: registry.production().version not in (first_model, retrained.version),
