@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +30,7 @@ import dagster as dg
 from dagster_dbt.core.dbt_cli_event import DbtCliEventMessage
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
-from training_pipeline.ml.artifacts import write_temporary
+from training_pipeline.ml.artifacts import atomic_write_bytes
 
 LINEAGE = "dagster/column_lineage"
 FOLDER = "column_lineage"
@@ -121,15 +120,8 @@ def read_lineage(folder: Path, key: str) -> dg.MetadataValue | None:
 
 def write_lineage(folder: Path, key: str, lineage: dg.MetadataValue) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = write_temporary(folder / f"{key}.json", dg.serialize_value(lineage).encode())
-    try:
-        # Readable by every user whose runs share the project, as dbt's target files are
-        # (a temporary file is created private).
-        temporary.chmod(0o644)
-        os.replace(temporary, folder / f"{key}.json")
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    # Readable by every user whose runs share the project, as dbt's target files are.
+    atomic_write_bytes(folder / f"{key}.json", dg.serialize_value(lineage).encode(), 0o644)
 
 
 def _keep(folder: Path, key: str, lineage: dg.MetadataValue) -> None:

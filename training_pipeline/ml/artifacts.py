@@ -150,13 +150,16 @@ def write_temporary(path: Path, data: bytes) -> Path:
     return temporary
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that no reader ever sees a partial file.
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` so that no reader ever sees a partial file; ``mode``
+    widens the private temporary file's permissions before it is published.
 
     On any failure the temporary file is removed and ``path`` keeps its old content.
     """
     temporary = write_temporary(path, data)
     try:
+        if mode is not None:
+            temporary.chmod(mode)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
