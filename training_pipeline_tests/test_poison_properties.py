@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis_budget import examples
 from order_file_helpers import ORDERS, reconcile_orders
 
-from training_pipeline.ingestion import landing_ingest, manifest, quarantine
+from training_pipeline.ingestion import landing_ingest, manifest, pending_files, quarantine
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.landing_ingest import ingest_landing_folder
 from training_pipeline.settings import DuckDBLimits
@@ -32,11 +32,12 @@ AT = datetime(2026, 3, 1, 12, 0, 0)
 # Files with some valid rows: they must load, whatever else arrives beside them.
 LOADABLE = {"good", "bom", "blank_keys", "far_future"}
 KINDS = ["good", *sorted(BAD_KINDS)]
-# Where a process can die while ingesting: inside a file's transaction, between the
-# reason file and the move, between the move and the manifest row.
+# Where a process can die while ingesting: while a file's rows are judged and held,
+# inside the commit of the held files, between the reason file and the move, between
+# the move and the manifest row.
 CRASH_POINTS = [
-    (landing_ingest, "apply_contract"),
-    (landing_ingest, "write_manifest"),
+    (pending_files, "judge_rows"),
+    (pending_files, "write_manifest"),
     (landing_ingest, "move_to_quarantine"),
     (manifest, "write_manifest"),
     (quarantine.os, "replace"),

@@ -23,7 +23,8 @@ from test_crm_database import CRM, add_records, customers_table
 from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.dbt_grammar import UnknownParser, parse_sql
 from training_pipeline.ingestion.http_api import ingest_http
-from training_pipeline.ingestion.rejected_rows import Provenance, Verdict, apply_contract
+from training_pipeline.ingestion.rejected_rows import Provenance, apply_contract
+from training_pipeline.ingestion.rejection_summary import Verdict
 from training_pipeline.ingestion.row_contract import RowContract, ValueRange
 from training_pipeline.ingestion.sql_table import extract_table
 from training_pipeline.settings import DuckDBLimits, RowContractLimits, SettingsError

@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 
 from training_pipeline.alerts import Alert, clip
-from training_pipeline.ingestion.rejected_rows import Verdict, batch_rejections
+from training_pipeline.ingestion.rejection_summary import Verdict, batch_rejections
 from training_pipeline.resources import AlertsResource
 from training_pipeline.settings import RowContractLimits
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from dataclasses import asdict
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -46,11 +46,11 @@ from training_pipeline.ingestion.manifest import (
     record_quarantine,
     record_unrecorded_quarantine,
     signature,
-    write_manifest,
 )
+from training_pipeline.ingestion.pending_files import FLUSH_ROWS, PendingFiles
 from training_pipeline.ingestion.quarantine import QuarantineRecord, move_to_quarantine
-from training_pipeline.ingestion.rejected_rows import Provenance, apply_contract
-from training_pipeline.ingestion.warehouse import ensure_raw_table, transaction
+from training_pipeline.ingestion.rejected_rows import Provenance
+from training_pipeline.ingestion.warehouse import ensure_raw_table
 from training_pipeline.settings import LandingLimits, RowContractLimits
 from training_pipeline.spec.sources import FilesSource
 
@@ -84,9 +84,10 @@ def _load(
     limits: LandingLimits,
     provenance: Provenance,
     contract_limits: RowContractLimits,
+    pending: PendingFiles,
 ) -> FileOutcome:
-    """Check the file, load its rows that keep the contract and record the others; the
-    caller owns the transaction."""
+    """Check the file and hold its rows (kept and refused) in ``pending``.  Holding is
+    the last step that can fail: once rows are held, the file's outcome is enlisted."""
     look = inspect_file(
         entry.path,
         fmt,
@@ -94,24 +95,20 @@ def _load(
         limits.max_line_bytes,
         limits.origins.max_line_bytes,
     )
-    # Not dropped on failure: the caller rolls back, which removes it (and after a
-    # failed statement DuckDB accepts nothing but the rollback).
     shape, extra = read_checked(con, INCOMING, entry.path, fmt, look, source.contract, limits)
     if _changed_since_listed(entry):
         raise _ChangedWhileReading
-    contract = source.contract.row_contract(source.name)
-    split = apply_contract(con, contract, INCOMING, provenance, contract_limits)
-    con.execute(f"drop table {INCOMING}").fetchall()
+    held = pending.hold_rows(INCOMING, provenance, contract_limits)
     return FileOutcome(
         entry.rel,
         None,
         fmt,
         "loaded",
         shape.records,
-        split.rows_loaded,
+        held.rows_kept,
         extra_columns=tuple(clip(c, 200) for c in extra),
         non_text_columns=tuple(f"{c}: {t}" for c, t in shape.non_text.items()),
-        rows_rejected=split.rows_rejected,
+        rows_rejected=held.rows_rejected,
     )
 
 
@@ -158,8 +155,13 @@ def ingest_file(
     known: dict[StatSignature, str] | None = None,
     contract_limits: RowContractLimits = DEFAULT_CONTRACT_LIMITS,
     stat_key: StatSignature | None = None,
+    *,
+    pending: PendingFiles,
 ) -> FileOutcome:
-    """``stat_key``: the signature the manifest keeps for the delivery; default the
+    """Load or quarantine one file; a loaded file's rows and manifest row are held in
+    ``pending`` and committed when it flushes (``pending_files.py``).
+
+    ``stat_key``: the signature the manifest keeps for the delivery; default the
     file's own (an S3 object staged locally passes the object's, ``landing_s3.py``)."""
     stat_key = signature(entry.rel, entry.lstat) if stat_key is None else stat_key
     known_sha = (known or {}).get(stat_key)
@@ -177,12 +179,11 @@ def ingest_file(
         if already_loaded(con, source.ledger, entry.rel, sha):
             return FileOutcome(entry.rel, sha, fmt_name, "skipped", None, 0)
         fmt = file_format(entry.path, source.formats)
-        with transaction(con):
-            provenance = Provenance(source.ledger, entry.rel, batch_id, ingested_at)
-            outcome = _load(con, source, entry, fmt, limits, provenance, contract_limits)
-            outcome = FileOutcome(**{**asdict(outcome), "sha256": sha})
-            write_manifest(con, source.ledger, outcome, stat_key, batch_id, ingested_at)
-        return outcome
+        provenance = Provenance(source.ledger, entry.rel, batch_id, ingested_at)
+        try:
+            outcome = _load(con, source, entry, fmt, limits, provenance, contract_limits, pending)
+        finally:
+            con.execute(f"drop table if exists {INCOMING}").fetchall()
     except _ChangedWhileReading:
         return _deferred(entry, CHANGED_WHILE_READ)
     except (FileRejected, OSError) as error:
@@ -201,6 +202,21 @@ def ingest_file(
         return _quarantine(
             con, source, entry, quarantine_dir, sha, rejected, batch_id, ingested_at, stat_key
         )
+    outcome = replace(outcome, sha256=sha)
+    pending.enlist(outcome, stat_key)
+    return outcome
+
+
+def pending_files_of(
+    con: duckdb.DuckDBPyConnection,
+    source: FilesSource,
+    batch_id: str,
+    ingested_at: datetime,
+    flush_rows: int = FLUSH_ROWS,
+) -> PendingFiles:
+    """Where a run holds the source's loaded files until they are committed."""
+    contract = source.contract.row_contract(source.name)
+    return PendingFiles(con, contract, source.ledger, batch_id, ingested_at, flush_rows)
 
 
 def ingest_landing_folder(
@@ -215,7 +231,8 @@ def ingest_landing_folder(
     contract_limits: RowContractLimits = DEFAULT_CONTRACT_LIMITS,
 ) -> LandingReport:
     """Load every new, settled delivery in the source's landing folder into
-    ``raw.<name>`` (created when absent); one transaction per file.
+    ``raw.<name>`` (created when absent); loaded files are committed together
+    (``pending_files.py``), quarantined ones at once.
 
     ``now`` (epoch seconds) is the clock the settle time is measured against.
     """
@@ -226,6 +243,7 @@ def ingest_landing_folder(
     survey = survey_landing(landing_dir, limits.settle_s, now, limits.origins.settle_s)
     report.ignored = survey.ignored
     signatures = loaded_signatures(con, source.ledger)
+    pending = pending_files_of(con, source, batch_id, ingested_at)
     for entry, why in survey.refused:
         rejected = FileRejected(f"{why}; only regular files are read")
         report.outcomes.append(
@@ -261,7 +279,9 @@ def ingest_landing_folder(
                 limits,
                 signatures,
                 contract_limits,
+                pending=pending,
             )
         )
+    pending.flush()
     report.outcomes.sort(key=lambda o: o.path)
     return report

@@ -41,6 +41,7 @@ from training_pipeline.ingestion.landing_ingest import (
     CHANGED_WHILE_READ,
     DEFAULT_CONTRACT_LIMITS,
     ingest_file,
+    pending_files_of,
 )
 from training_pipeline.ingestion.landing_s3_survey import S3Object, survey_s3_landing
 from training_pipeline.ingestion.manifest import (
@@ -52,6 +53,7 @@ from training_pipeline.ingestion.manifest import (
     record_unrecorded_quarantine,
     write_manifest,
 )
+from training_pipeline.ingestion.pending_files import PendingFiles
 from training_pipeline.ingestion.quarantine import NAME_MAX
 from training_pipeline.ingestion.warehouse import ensure_raw_table
 from training_pipeline.settings import LandingLimits, RowContractLimits
@@ -99,6 +101,7 @@ def _take(
     ingested_at: datetime,
     limits: LandingLimits,
     contract_limits: RowContractLimits,
+    pending: PendingFiles,
 ) -> FileOutcome:
     """Load or quarantine one downloaded object; the manifest decides what was done."""
     sha = None if obj.size > limits.max_file_bytes else sha256_of(staged)
@@ -121,6 +124,7 @@ def _take(
         None,
         contract_limits,
         stat_key=obj.signature,
+        pending=pending,
     )
     if outcome.status == "quarantined":
         fs.rm_file(obj.url)  # its bytes and reason are in the quarantine folder, recorded
@@ -141,7 +145,7 @@ def ingest_s3_landing(
     contract_limits: RowContractLimits = DEFAULT_CONTRACT_LIMITS,
 ) -> LandingReport:
     """Load every new, settled object under ``landing_url`` into ``raw.<name>``; one
-    transaction per object, as ``landing_ingest.ingest_landing_folder`` does locally.
+    commit per object (the local folder commits its files together, ``pending_files.py``).
 
     ``fs`` is the ``s3fs`` filesystem of ``s3_filesystem.py``; ``now`` (epoch seconds)
     is the clock the settle time is measured against.
@@ -163,6 +167,9 @@ def ingest_s3_landing(
                 FileOutcome(obj.url, None, format_name(Path(obj.name)), "deferred", None, 0, why)
             )
     batch_staging = staging_dir / batch_id
+    # Committed object by object: an object is compared by content with what is already
+    # committed (``loaded_path_of``), which must include the object just before it.
+    pending = pending_files_of(con, source, batch_id, ingested_at, flush_rows=0)
     try:
         for obj in survey.ready:
             known_sha = signatures.get(obj.signature)
@@ -199,6 +206,7 @@ def ingest_s3_landing(
                     ingested_at,
                     limits,
                     contract_limits,
+                    pending,
                 )
             )
             staged.unlink(missing_ok=True)  # moved away when it was quarantined

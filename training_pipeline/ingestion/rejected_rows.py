@@ -7,7 +7,9 @@ first broken rule (in the contract's order: keys, required, timestamps, ranges) 
 the row's rejection.  Rejected rows go to ``raw.rejected_rows`` with where they came
 from, their position, the column, the value, the rule and the whole row as JSON, so
 nothing is lost; the rest go on to the raw table.  Both writes happen in the caller's
-transaction, beside the manifest row or the cursor they belong to.
+transaction, beside the manifest row or the cursor they belong to (files sources first
+hold both in temporary tables of the raw table's and the ledger's shape,
+``pending_files.py``, and commit many files at once).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from training_pipeline.ingestion.warehouse import RAW_SCHEMA, quote_identifier
 from training_pipeline.ingestion.warehouse import REJECTED_ROWS as LEDGER
 from training_pipeline.settings import RowContractLimits
 
-_VIOLATIONS = "_contract_violations"
+VIOLATIONS = "_contract_violations"
 _PARSED = "_contract_parsed"
 
 
@@ -174,6 +176,51 @@ def violations_sql(
     )
 
 
+def judge_rows(
+    con: duckdb.DuckDBPyConnection,
+    contract: RowContract,
+    incoming: str,
+    ingested_at: datetime,
+    limits: RowContractLimits,
+) -> None:
+    """Fill the temporary table ``VIOLATIONS`` with the first broken rule of every row of
+    ``incoming`` that breaks one; the caller records them and drops the table."""
+    upper = ingested_at + timedelta(hours=limits.future_tolerance_hours)
+    parsing = parsed_sql(contract, incoming)
+    if parsing is not None:
+        con.execute(f"create or replace temp table {_PARSED} as {parsing}").fetchall()
+    query = violations_sql(
+        contract, incoming, upper, limits.future_tolerance_hours, _PARSED if parsing else None
+    )
+    con.execute(f"create or replace temp table {VIOLATIONS} as {query}").fetchall()
+    if parsing is not None:
+        con.execute(f"drop table {_PARSED}").fetchall()
+
+
+def record_violations(
+    con: duckdb.DuckDBPyConnection,
+    contract: RowContract,
+    provenance: Provenance,
+    ledger: str = LEDGER,
+    *,
+    again: str = "",
+) -> int:
+    """Append the rows of ``VIOLATIONS`` to ``ledger`` (the ledger, or a table of its
+    shape); ``again``: a condition over ``v`` leaving out rows already recorded."""
+    ((rejected,),) = con.execute(
+        f"insert into {ledger} select ?, ?, ?, ?, _record, column_name, value, rule, "
+        f"detail, row_json, ? from {VIOLATIONS} v where true {again}",
+        [
+            provenance.source,
+            contract.table,
+            provenance.ref,
+            provenance.batch_id,
+            provenance.ingested_at,
+        ],
+    ).fetchall()
+    return rejected
+
+
 def apply_contract(
     con: duckdb.DuckDBPyConnection,
     contract: RowContract,
@@ -194,54 +241,40 @@ def apply_contract(
     """
     if cursor is not None and cursor_column is None:
         raise ValueError(f"{contract.table}: a cursor needs the column it is a value of")
-    upper = provenance.ingested_at + timedelta(hours=limits.future_tolerance_hours)
-    parsing = parsed_sql(contract, incoming)
-    if parsing is not None:
-        con.execute(f"create or replace temp table {_PARSED} as {parsing}").fetchall()
-    query = violations_sql(
-        contract, incoming, upper, limits.future_tolerance_hours, _PARSED if parsing else None
-    )
-    con.execute(f"create or replace temp table {_VIOLATIONS} as {query}").fetchall()
+    judge_rows(con, contract, incoming, provenance.ingested_at, limits)
     again = (
         f"and not exists (select 1 from {LEDGER} l where l.raw_table = "
         f"{_literal(contract.table)} and l.row_json = v.row_json)"
         if dedupe_on
         else ""
     )
-    ((rejected,),) = con.execute(
-        f"insert into {LEDGER} select ?, ?, ?, ?, _record, column_name, value, rule, "
-        f"detail, row_json, ? from {_VIOLATIONS} v where true {again}",
-        [
-            provenance.source,
-            contract.table,
-            provenance.ref,
-            provenance.batch_id,
-            provenance.ingested_at,
-        ],
-    ).fetchall()
-    records = frozenset(r for (r,) in con.execute(f"select _record from {_VIOLATIONS}").fetchall())
-    loaded = _insert_valid(con, contract, incoming, provenance, dedupe_on, cursor, cursor_column)
+    rejected = record_violations(con, contract, provenance, again=again)
+    records = frozenset(r for (r,) in con.execute(f"select _record from {VIOLATIONS}").fetchall())
+    target = f"{RAW_SCHEMA}.{quote_identifier(contract.table)}"
+    loaded = insert_kept(
+        con, contract, incoming, provenance, target, dedupe_on, cursor, cursor_column
+    )
     ((rows_in,),) = con.execute(f"select count(*) from {incoming}").fetchall()
     # Not in a finally: after a failed statement DuckDB accepts only the caller's
     # rollback, which removes the table anyway.
-    con.execute(f"drop table {_VIOLATIONS}").fetchall()
-    if parsing is not None:
-        con.execute(f"drop table {_PARSED}").fetchall()
+    con.execute(f"drop table {VIOLATIONS}").fetchall()
     return Split(rows_in, loaded, rejected, records)
 
 
-def _insert_valid(
+def insert_kept(
     con: duckdb.DuckDBPyConnection,
     contract: RowContract,
     incoming: str,
     provenance: Provenance,
-    dedupe_on: tuple[str, ...],
-    cursor: str | None,
-    cursor_column: str | None,
+    target: str,
+    dedupe_on: tuple[str, ...] = (),
+    cursor: str | None = None,
+    cursor_column: str | None = None,
 ) -> int:
+    """Insert the rows of ``incoming`` that ``VIOLATIONS`` does not hold into ``target``
+    (the raw table, or a table of its shape), with their provenance."""
     cols = ", ".join(quote_identifier(c) for c in contract.columns)
-    target = f"{RAW_SCHEMA}.{quote_identifier(contract.table)}"
-    kept = f"not exists (select 1 from {_VIOLATIONS} v where v._record = i._record)"
+    kept = f"not exists (select 1 from {VIOLATIONS} v where v._record = i._record)"
     parameters: list[object] = [
         provenance.source,
         provenance.ref,
@@ -250,6 +283,7 @@ def _insert_valid(
     ]
     distinct = ""
     if dedupe_on:
+        raw = f"{RAW_SCHEMA}.{quote_identifier(contract.table)}"
         distinct = "distinct "
         match = " and ".join(
             f"r.{quote_identifier(k)} is not distinct from i.{quote_identifier(k)}"
@@ -260,69 +294,10 @@ def _insert_valid(
             # Text order: the rows that repeat hold the cursor's own text, so they count.
             match += f" and r.{quote_identifier(cursor_column)} >= ?"
             parameters.append(cursor)
-        kept += f" and not exists (select 1 from {target} r where {match})"
+        kept += f" and not exists (select 1 from {raw} r where {match})"
     ((inserted,),) = con.execute(
         f"insert into {target} ({cols}, _source, _source_ref, _batch_id, _ingested_at) "
         f"select {distinct}{cols}, ?, ?, ?, ? from {incoming} i where {kept}",
         parameters,
     ).fetchall()
     return inserted
-
-
-@dataclass(frozen=True)
-class BatchRejections:
-    rows_rejected: int
-    by_rule: dict[str, int]
-    examples: list[dict[str, object]]  # the first few, enough to find the rows
-
-
-def batch_rejections(
-    con: duckdb.DuckDBPyConnection, batch_id: str, examples: int = 10
-) -> BatchRejections:
-    by_rule = dict(
-        con.execute(
-            f"select rule, count(*) from {LEDGER} where batch_id = ? group by rule order by rule",
-            [batch_id],
-        ).fetchall()
-    )
-    rows = con.execute(
-        f"select source_ref, record_number, column_name, value, rule, detail from {LEDGER} "
-        "where batch_id = ? order by source_ref, record_number limit ?",
-        [batch_id, examples],
-    ).fetchall()
-    names = ("source_ref", "record_number", "column", "value", "rule", "detail")
-    return BatchRejections(
-        sum(by_rule.values()), by_rule, [dict(zip(names, row, strict=True)) for row in rows]
-    )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What a batch's rejections mean: fine, a warning, or a block on what depends on it."""
-
-    rows_in_batch: int
-    rows_rejected: int
-    max_share: float
-
-    @property
-    def share(self) -> float:
-        return self.rows_rejected / self.rows_in_batch if self.rows_in_batch else 0.0
-
-    @property
-    def passed(self) -> bool:
-        return self.rows_rejected == 0
-
-    @property
-    def blocks(self) -> bool:
-        """More than ``max_share`` of the batch refused: something upstream is broken, so
-        the batch's assets downstream wait (the rows that kept the contract are loaded,
-        and the next batch is judged on its own)."""
-        return self.share > self.max_share
-
-    def summary(self) -> str:
-        if self.passed:
-            return f"no rows rejected of {self.rows_in_batch}"
-        return (
-            f"{self.rows_rejected} of {self.rows_in_batch} rows rejected ({self.share:.1%}); "
-            f"above {self.max_share:.1%} blocks downstream"
-        )
