@@ -7,9 +7,8 @@ first broken rule (in the contract's order: keys, required, timestamps, ranges) 
 the row's rejection.  Rejected rows go to ``raw.rejected_rows`` with where they came
 from, their position, the column, the value, the rule and the whole row as JSON, so
 nothing is lost; the rest go on to the raw table.  Both writes happen in the caller's
-transaction, beside the manifest row or the cursor they belong to (files sources first
-hold both in temporary tables of the raw table's and the ledger's shape,
-``pending_files.py``, and commit many files at once).
+transaction, beside the manifest row or the cursor they belong to (files sources hold
+their files' rows and refused rows and commit many files at once, ``pending_files.py``).
 """
 
 from __future__ import annotations
@@ -250,10 +249,7 @@ def apply_contract(
     )
     rejected = record_violations(con, contract, provenance, again=again)
     records = frozenset(r for (r,) in con.execute(f"select _record from {VIOLATIONS}").fetchall())
-    target = f"{RAW_SCHEMA}.{quote_identifier(contract.table)}"
-    loaded = insert_kept(
-        con, contract, incoming, provenance, target, dedupe_on, cursor, cursor_column
-    )
+    loaded = _insert_valid(con, contract, incoming, provenance, dedupe_on, cursor, cursor_column)
     ((rows_in,),) = con.execute(f"select count(*) from {incoming}").fetchall()
     # Not in a finally: after a failed statement DuckDB accepts only the caller's
     # rollback, which removes the table anyway.
@@ -261,18 +257,15 @@ def apply_contract(
     return Split(rows_in, loaded, rejected, records)
 
 
-def insert_kept(
+def _insert_valid(
     con: duckdb.DuckDBPyConnection,
     contract: RowContract,
     incoming: str,
     provenance: Provenance,
-    target: str,
-    dedupe_on: tuple[str, ...] = (),
-    cursor: str | None = None,
-    cursor_column: str | None = None,
+    dedupe_on: tuple[str, ...],
+    cursor: str | None,
+    cursor_column: str | None,
 ) -> int:
-    """Insert the rows of ``incoming`` that ``VIOLATIONS`` does not hold into ``target``
-    (the raw table, or a table of its shape), with their provenance."""
     cols = ", ".join(quote_identifier(c) for c in contract.columns)
     kept = f"not exists (select 1 from {VIOLATIONS} v where v._record = i._record)"
     parameters: list[object] = [
@@ -281,9 +274,9 @@ def insert_kept(
         provenance.batch_id,
         provenance.ingested_at,
     ]
+    target = f"{RAW_SCHEMA}.{quote_identifier(contract.table)}"
     distinct = ""
     if dedupe_on:
-        raw = f"{RAW_SCHEMA}.{quote_identifier(contract.table)}"
         distinct = "distinct "
         match = " and ".join(
             f"r.{quote_identifier(k)} is not distinct from i.{quote_identifier(k)}"
@@ -294,7 +287,7 @@ def insert_kept(
             # Text order: the rows that repeat hold the cursor's own text, so they count.
             match += f" and r.{quote_identifier(cursor_column)} >= ?"
             parameters.append(cursor)
-        kept += f" and not exists (select 1 from {raw} r where {match})"
+        kept += f" and not exists (select 1 from {target} r where {match})"
     ((inserted,),) = con.execute(
         f"insert into {target} ({cols}, _source, _source_ref, _batch_id, _ingested_at) "
         f"select {distinct}{cols}, ?, ?, ?, ? from {incoming} i where {kept}",
