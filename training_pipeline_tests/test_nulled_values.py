@@ -25,17 +25,28 @@ def con() -> duckdb.DuckDBPyConnection:
         "('25', '2024-01-02', 'x'), ('twenty-five', 'not a date', 'y'), "
         "('999', '', 'z'), ('  ', null, 'w')) t(age, signup, name)"
     ).fetchall()
+    # The staging convention (dbt macro refused_texts): parse in one projection, then
+    # keep in _delivered only the non-blank texts that parsed to null.
     con.execute(
         """
         create view staging.people as
-        select
-            case when age = 'twenty-five' then 25
-                 when try_cast(age as int) between 1 and 119 then try_cast(age as int)
-            end as age,
-            try_cast(signup as date) as signup_date,
-            name,
-            struct_pack(age := age, signup_date := signup) as _delivered
-        from raw_people
+        with parsed as (
+            select
+                case when age = 'twenty-five' then 25
+                     when try_cast(age as int) between 1 and 119 then try_cast(age as int)
+                end as age,
+                try_cast(signup as date) as signup_date,
+                name,
+                struct_pack(age := age, signup_date := signup) as _delivered
+            from raw_people
+        )
+        select * replace (struct_pack(
+            age := case when age is null and trim(_delivered.age) <> ''
+                then _delivered.age end,
+            signup_date := case when signup_date is null and trim(_delivered.signup_date) <> ''
+                then _delivered.signup_date end
+        ) as _delivered)
+        from parsed
         """
     ).fetchall()
     return con
@@ -65,8 +76,8 @@ def test_a_relation_without_delivered_texts_reports_nothing(con):
 
 def test_a_delivered_field_without_a_column_of_that_name_is_ignored(con):
     con.execute(
-        "create view staging.renamed as select 1 as a, struct_pack(b := 'x', a := '1') "
-        "as _delivered"
+        "create view staging.renamed as select 1 as a, "
+        "struct_pack(b := 'x', a := null::varchar) as _delivered"
     ).fetchall()
     assert list(nulled_values(con, "staging", "renamed")) == ["a"]
 
@@ -87,6 +98,36 @@ def test_a_delivered_column_that_is_not_a_struct_is_an_error_naming_it(con):
         nulled_values(con, "staging", "wrong")
 
 
+def test_a_delivered_field_that_is_not_text_is_an_error_naming_the_struct(con):
+    con.execute(
+        "create view staging.typed as select null::int as a, struct_pack(a := 5) as _delivered"
+    ).fetchall()
+    with pytest.raises(TypeError, match=r"staging\.typed\._delivered must be a STRUCT of VARCHAR"):
+        nulled_values(con, "staging", "typed")
+
+
+def test_a_text_kept_beside_its_parsed_value_is_an_error_naming_the_column(con):
+    # A struct of every delivered text, read as refused texts, would count every
+    # delivered value as nulled.
+    con.execute(
+        "create view staging.every_text as select "
+        "try_cast(age as int) as age, try_cast(signup as date) as signup_date, "
+        "struct_pack(age := age, signup_date := null::varchar) as _delivered from raw_people"
+    ).fetchall()
+    with pytest.raises(
+        ValueError, match=r"staging\.every_text\._delivered .* not refused for age:"
+    ):
+        nulled_values(con, "staging", "every_text")
+
+
+def test_a_blank_text_kept_as_refused_is_an_error_naming_the_column(con):
+    con.execute(
+        "create view staging.blank as select null::int as a, struct_pack(a := '  ') as _delivered"
+    ).fetchall()
+    with pytest.raises(ValueError, match=r"not refused for a:"):
+        nulled_values(con, "staging", "blank")
+
+
 @pytest.fixture
 def batches() -> duckdb.DuckDBPyConnection:
     """Two batches of delivered ages, each refusing one value."""
@@ -99,9 +140,10 @@ def batches() -> duckdb.DuckDBPyConnection:
         "('41', timestamp '2026-01-02 01:00')) t(age, _ingested_at)"
     ).fetchall()
     con.execute(
-        "create view staging.ages as select "
-        "case when try_cast(age as int) < 120 then try_cast(age as int) end as age, "
-        "struct_pack(age := age) as _delivered, _ingested_at from raw_ages"
+        "create view staging.ages as select age, "
+        "struct_pack(age := case when age is null then text end) as _delivered, _ingested_at "
+        "from (select case when try_cast(age as int) < 120 then try_cast(age as int) end "
+        "as age, age as text, _ingested_at from raw_ages)"
     ).fetchall()
     return con
 

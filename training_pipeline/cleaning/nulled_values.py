@@ -1,10 +1,14 @@
 """Counting the delivered values that cleaning turned into nulls, per column.
 
-Every staging model that parses text keeps what it parsed from in a ``_delivered``
-struct (one field per parsed column, holding the text as delivered).  A value counts as
-nulled when the delivered text was not blank and the parsed column is null: the parser
-rejected it rather than guessing.  The counts reach Dagster as metadata, so a source
-that starts sending a new date format shows up as a jump in a column's nulled count.
+Every staging model that parses text keeps a ``_delivered`` struct with one VARCHAR field
+per parsed column, holding the text as delivered only where the parser refused it
+(non-blank text that parsed to null) and null elsewhere: the dbt macro
+``refused_texts`` builds it.  A column's nulled count is the count of its field; its
+delivered count is the parsed values plus the refused texts (every parser turns blank
+text into null, so a parsed value is a non-blank delivered one).  Keeping only the
+refused texts makes the struct nearly free to store while the refused values stay
+listable in staging.  The counts reach Dagster as metadata, so a source that starts
+sending a new date format shows up as a jump in a column's nulled count.
 
 Each count covers the rows of the batches ingested since the previous count (by
 ``_ingested_at``), not the whole history: its cost follows the batch, and a new format
@@ -60,12 +64,14 @@ def parsed_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> l
     delivered_type = con.sql(
         f"select {DELIVERED_COLUMN} from {_relation(schema, table)} limit 0"
     ).types[0]
-    if delivered_type.id != "struct":
+    fields = delivered_type.children if delivered_type.id == "struct" else []
+    if not fields or any(str(field_type) != "VARCHAR" for _, field_type in fields):
         raise TypeError(
-            f"{schema}.{table}.{DELIVERED_COLUMN} must be a STRUCT of the delivered texts, "
-            f"not {delivered_type}"
+            f"{schema}.{table}.{DELIVERED_COLUMN} must be a STRUCT of VARCHAR fields, one "
+            f"per parsed column, holding the refused texts (the dbt macro refused_texts "
+            f"builds it), not {delivered_type}"
         )
-    return [name for name, _ in delivered_type.children if name in columns]
+    return [name for name, _ in fields if name in columns]
 
 
 @dataclass(frozen=True)
@@ -94,14 +100,16 @@ def nulled_values_since(
         return BatchNulledCounts({}, after)
     selects = []
     for column in columns:
-        delivered = (
-            f"nullif(trim(cast({DELIVERED_COLUMN}.{quote_identifier(column)} as varchar)), '')"
-        )
-        selects.append(f"count({delivered})")
-        selects.append(
-            f"count(*) filter (where {delivered} is not null "
-            f"and {quote_identifier(column)} is null)"
-        )
+        parsed = quote_identifier(column)
+        refused = f"{DELIVERED_COLUMN}.{parsed}"
+        selects += [
+            f"count({parsed})",
+            f"count({refused})",
+            # A text beside a parsed value (or a blank one) was not refused: the struct
+            # holds more than the refused texts and would count them as nulled.
+            f"count(*) filter (where {refused} is not null "
+            f"and ({parsed} is not null or trim({refused}) = ''))",
+        ]
     has_batch_time = BATCH_TIME_COLUMN in _column_names(con, schema, table)
     if after is not None and not has_batch_time:
         raise ValueError(
@@ -114,9 +122,16 @@ def nulled_values_since(
         f"select {', '.join(selects)} from {_relation(schema, table)}{where}",
         [] if after is None else [after],
     ).fetchall()
+    not_refused = [column for i, column in enumerate(columns) if row[3 * i + 2]]
+    if not_refused:
+        raise ValueError(
+            f"{schema}.{table}.{DELIVERED_COLUMN} holds texts that were not refused for "
+            f"{', '.join(not_refused)}: a field must be null where the column parsed and "
+            f"where the text was blank (build it with the dbt macro refused_texts)"
+        )
     return BatchNulledCounts(
         {
-            column: NulledCount(delivered=row[2 * i], nulled=row[2 * i + 1])
+            column: NulledCount(delivered=row[3 * i] + row[3 * i + 1], nulled=row[3 * i + 1])
             for i, column in enumerate(columns)
         },
         row[-1] if row[-1] is not None else after,

@@ -18,8 +18,8 @@ renamed as (
         {{ normalize_segment('segment') }} as segment,
         {{ parse_date('signup_date') }} as signup_date,
         {{ parse_timestamp_utc('updated_at') }} as updated_at,
-        {#- The text each parsed column came from: a null beside non-blank text
-            here is a value the parser refused (counted as metadata in Dagster). -#}
+        {#- The text each parsed column came from; `refused` keeps only the
+            texts the parser refused (counted as metadata in Dagster). -#}
         struct_pack(
             record_id := record_id,
             email := email,
@@ -38,6 +38,18 @@ renamed as (
 
 ),
 
+refused as (
+
+    select * replace (
+        {{ refused_texts([
+            'record_id', 'email', 'age', 'country_code', 'segment',
+            'signup_date', 'updated_at'
+        ]) }} as _delivered
+    )
+    from renamed
+
+),
+
 deduplicated as (
 
     {#-
@@ -46,7 +58,7 @@ deduplicated as (
     #}
     select *
 
-    from renamed
+    from refused
 
     qualify row_number() over (
         partition by record_id, updated_at

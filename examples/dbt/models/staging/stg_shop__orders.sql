@@ -31,8 +31,8 @@ renamed as (
         {{ parse_timestamp_utc('ordered_at') }} as ordered_at,
         {{ parse_money('amount') }} as amount,
         {{ normalize_status('status', 'order') }} as status,
-        {#- The text each parsed column came from: a null beside non-blank text
-            here is a value the parser refused (counted as metadata in Dagster). -#}
+        {#- The text each parsed column came from; `refused` keeps only the
+            texts the parser refused (counted as metadata in Dagster). -#}
         struct_pack(
             ordered_at := ordered_at,
             amount := amount,
@@ -45,10 +45,19 @@ renamed as (
 
     from source
 
+),
+
+refused as (
+
+    select * replace (
+        {{ refused_texts(['ordered_at', 'amount', 'status']) }} as _delivered
+    )
+    from renamed
+
 )
 
 {#-
     No deduplication here: the incremental orders mart deduplicates only the
     rows of the new batch, which a window over every delivery would defeat.
 #}
-select * from renamed
+select * from refused

@@ -17,8 +17,8 @@ renamed as (
         subject,
         {{ parse_timestamp_utc('created_at') }} as created_at,
         {{ parse_timestamp_utc('updated_at') }} as updated_at,
-        {#- The text each parsed column came from: a null beside non-blank text
-            here is a value the parser refused (counted as metadata in Dagster). -#}
+        {#- The text each parsed column came from; `refused` keeps only the
+            texts the parser refused (counted as metadata in Dagster). -#}
         struct_pack(
             status := status,
             channel := channel,
@@ -35,6 +35,17 @@ renamed as (
 
 ),
 
+refused as (
+
+    select * replace (
+        {{ refused_texts([
+            'status', 'channel', 'satisfaction', 'created_at', 'updated_at'
+        ]) }} as _delivered
+    )
+    from renamed
+
+),
+
 deduplicated as (
 
     {#-
@@ -43,7 +54,7 @@ deduplicated as (
     #}
     select *
 
-    from renamed
+    from refused
 
     qualify row_number() over (
         partition by ticket_id, updated_at

@@ -15,8 +15,8 @@ renamed as (
         {{ parse_decimal('temp_min') }} as temp_min_c,
         {{ parse_decimal('wind') }} as wind_m_s,
         nullif(lower(trim(weather)), '') as weather,
-        {#- The text each parsed column came from: a null beside non-blank text
-            here is a value the parser refused (counted as metadata in Dagster). -#}
+        {#- The text each parsed column came from; `refused` keeps only the
+            texts the parser refused (counted as metadata in Dagster). -#}
         struct_pack(
             day := date,
             precipitation_mm := precipitation,
@@ -33,11 +33,22 @@ renamed as (
 
 ),
 
+refused as (
+
+    select * replace (
+        {{ refused_texts([
+            'day', 'precipitation_mm', 'temp_max_c', 'temp_min_c', 'wind_m_s'
+        ]) }} as _delivered
+    )
+    from renamed
+
+),
+
 deduplicated as (
 
     {#- A day delivered again (a corrected file) keeps its newest delivery. -#}
     select *
-    from renamed
+    from refused
     where day is not null
     qualify row_number() over (
         partition by day
