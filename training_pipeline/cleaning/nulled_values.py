@@ -127,7 +127,8 @@ def nulled_values_since(
         raise ValueError(
             f"{schema}.{table}.{DELIVERED_COLUMN} holds texts that were not refused for "
             f"{', '.join(not_refused)}: a field must be null where the column parsed and "
-            f"where the text was blank (build it with the dbt macro refused_texts)"
+            f"where the text was blank (build it with the dbt macro refused_texts; rows "
+            f"appended before the model used it need `dbt build --full-refresh -s {table}`)"
         )
     return BatchNulledCounts(
         {
