@@ -11,7 +11,8 @@ cheaply and sent to the Python scan, which decides:
 * CSV: a line ending in the delimiter (DuckDB drops a trailing empty field) and a
   field longer than the line limit (Python's csv refuses it; DuckDB's backstop is
   looser);
-* JSON Lines: a ``null`` line, a nested value, NaN or Infinity (``file_select``).
+* JSON Lines: a ``null`` line, a repeated key, a nested value, NaN or Infinity
+  (``file_select``).
 
 So a file is loaded exactly when the Python scan would have passed it and DuckDB read
 it, at the cost of one DuckDB read.
@@ -237,6 +238,8 @@ def _json_shape(
     for (names,) in con.execute(
         f"select {JSON_KEYS} from {table} group by {JSON_KEYS} order by min(_record)"
     ).fetchall():
+        if names is None or len(set(names)) < len(names):  # a null line, a repeated key
+            return None
         keys.update(dict.fromkeys(names))
     # As the scan records them: the first record where a column is not text, then
     # declaration order within a record.

@@ -29,8 +29,9 @@ def _literal(text: str) -> str:
 
 
 # What a JSON Lines record holds besides the declared values, for the screen in
-# ``file_screen.py``: its keys, the JSON type of each declared value, and whether it needs
-# the Python scan (a ``null`` line, a nested value, NaN or Infinity, which DuckDB accepts).
+# ``file_screen.py``: its keys (NULL for a ``null`` line), the JSON type of each declared
+# value, and whether a value needs the Python scan (a nested one, NaN or Infinity, which
+# DuckDB accepts).
 JSON_KEYS, JSON_TYPES, JSON_SUSPECT = "__json_keys", "__json_types", "__json_suspect"
 
 
@@ -78,10 +79,10 @@ def _select_json_sql(declared: tuple[str, ...], backstop: int) -> str:
     columns = ", ".join(
         f"{v} ->> '$' as {quote_identifier(c)}" for v, c in zip(values, declared, strict=True)
     )
-    # DuckDB 1.5 keeps a key repeated in a record (2.0 refuses the file): the scan names it.
+    # A ``null`` line and a key repeated in a record (DuckDB 1.5 keeps it, 2.0 refuses the
+    # file) show in the keys, which the screen reads once per distinct list of them.
     suspect = (
-        "m is null or len(map_keys(m)) <> len(list_distinct(map_keys(m))) "
-        "or list_bool_or(list_transform(map_values(m), lambda v: "
+        "list_bool_or(list_transform(map_values(m), lambda v: "
         "left(cast(v as varchar), 1) in ('{', '[') "
         "or cast(v as varchar) in ('NaN', 'Infinity', '-Infinity')))"
     )
