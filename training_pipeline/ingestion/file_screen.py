@@ -43,7 +43,7 @@ from training_pipeline.ingestion.file_formats import (
 from training_pipeline.ingestion.file_select import (
     JSON_KEYS,
     JSON_SUSPECT,
-    JSON_TYPES,
+    JSON_TEXT,
     reader_path,
     select_as_text_sql,
 )
@@ -51,8 +51,6 @@ from training_pipeline.ingestion.text_checks import BLOCK_BYTES, check_utf8_text
 from training_pipeline.ingestion.warehouse import quote_identifier
 from training_pipeline.settings import LandingLimits
 from training_pipeline.spec.contracts import Contract
-
-_JSON_TYPE_NAMES = {"BOOLEAN": "boolean"}  # every other scalar JSON type is a number
 
 
 @dataclass(frozen=True)
@@ -224,12 +222,14 @@ def _csv_shape(
 def _json_shape(
     con: duckdb.DuckDBPyConnection, table: str, declared: tuple[str, ...]
 ) -> FileShape | None:
+    # The first value of a column that is not a JSON string, as text: a boolean reads
+    # 'true' or 'false', which no number does.
     firsts = ", ".join(
-        f"min(_record) filter (where {JSON_TYPES}[{i}] <> 'VARCHAR'), "
-        f"arg_min({JSON_TYPES}[{i}], _record) filter (where {JSON_TYPES}[{i}] <> 'VARCHAR')"
-        for i in range(1, len(declared) + 1)
+        f"min(_record) filter (where not {JSON_TEXT}[{i}]), "
+        f"arg_min({quote_identifier(c)}, _record) filter (where not {JSON_TEXT}[{i}])"
+        for i, c in enumerate(declared, start=1)
     )
-    ((records, suspect, *types),) = con.execute(
+    ((records, suspect, *firsts_found),) = con.execute(
         f"select count(*), coalesce(bool_or({JSON_SUSPECT}), false), {firsts} from {table}"
     ).fetchall()
     if suspect or records == 0:
@@ -244,9 +244,9 @@ def _json_shape(
     # As the scan records them: the first record where a column is not text, then
     # declaration order within a record.
     found = [
-        (first, i, column, _JSON_TYPE_NAMES.get(kind, "number"))
-        for i, (column, first, kind) in enumerate(
-            zip(declared, types[0::2], types[1::2], strict=True)
+        (first, i, column, "boolean" if value in ("true", "false") else "number")
+        for i, (column, first, value) in enumerate(
+            zip(declared, firsts_found[0::2], firsts_found[1::2], strict=True)
         )
         if first is not None
     ]
