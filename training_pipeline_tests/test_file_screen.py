@@ -83,10 +83,12 @@ def test_json_values_are_typed_whatever_the_spacing_and_escapes_around_them(con,
     assert loaded.fetchall() == [('"C1', "-100.0", "false"), ("C", "3", "true")]
 
 
-def test_a_csv_row_ending_in_a_delimiter_is_quarantined_by_the_scan(con, dirs, scans):
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_a_csv_row_ending_in_a_delimiter_is_quarantined_by_the_scan(con, dirs, scans, newline):
     # Regression: DuckDB drops a trailing empty field, so "O2,C1,x,1,new," (six fields
     # under a five-column header) would load as five.
-    (dirs[0] / "orders_t.csv").write_text(HEADER + "O1,C1,x,1,new\nO2,C1,x,1,new,\n")
+    text = HEADER + "O1,C1,x,1,new\nO2,C1,x,1,new,\n"
+    (dirs[0] / "orders_t.csv").write_text(text.replace("\n", newline), newline="")
     assert_quarantined_beside_the_good_file(
         con, dirs, "orders_t.csv", "the row ending at line 3 has 6 fields where the header has 5"
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -61,12 +62,17 @@ class FirstLook:
     scanned: FileShape | None = None  # the Python scan's shape, when it already ran
 
 
+# One pass finds a delimiter before either break; two substring searches (one per
+# break) cost half as much again.
+_DELIMITER_ENDING_A_LINE = re.compile(rb",[\r\n]")
+
+
 def _ends_a_line_with_delimiter(path: Path) -> bool:
     tail = b""
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(BLOCK_BYTES), b""):
             chunk = tail + block
-            if b",\n" in chunk or b",\r" in chunk:
+            if _DELIMITER_ENDING_A_LINE.search(chunk):
                 return True
             tail = chunk[-1:]
     return tail == b","
