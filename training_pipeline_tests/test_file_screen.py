@@ -68,10 +68,27 @@ def test_json_lines_report_non_text_values_and_extra_keys_as_the_scan_does(con, 
     assert amounts == [("x",), ("3",), ("1500.0",)]
 
 
-def test_a_csv_row_ending_in_a_delimiter_is_quarantined_by_the_scan(con, dirs, scans):
+def test_json_values_are_typed_whatever_the_spacing_and_escapes_around_them(con, dirs, scans):
+    # The screen tells a string by its first byte as DuckDB re-serializes the value.
+    lines = [
+        '{"order_id": "O1", "customer_id":\t "\\"C1", "ordered_at" :"x", "amount":  -1e2, '
+        '"status":   false }',
+        '{"order_id":"O2","customer_id":"\\u0043","ordered_at":"x","amount":"3","status":"true"}',
+    ]
+    (dirs[0] / "orders_s.jsonl").write_text("\n".join(lines) + "\n")
+    (outcome,) = ingest(con, dirs).outcomes
+    assert outcome.status == "loaded" and scans == []
+    assert outcome.non_text_columns == ("amount: number", "status: boolean")
+    loaded = con.execute("select customer_id, amount, status from raw.orders order by 1")
+    assert loaded.fetchall() == [('"C1', "-100.0", "false"), ("C", "3", "true")]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_a_csv_row_ending_in_a_delimiter_is_quarantined_by_the_scan(con, dirs, scans, newline):
     # Regression: DuckDB drops a trailing empty field, so "O2,C1,x,1,new," (six fields
     # under a five-column header) would load as five.
-    (dirs[0] / "orders_t.csv").write_text(HEADER + "O1,C1,x,1,new\nO2,C1,x,1,new,\n")
+    text = HEADER + "O1,C1,x,1,new\nO2,C1,x,1,new,\n"
+    (dirs[0] / "orders_t.csv").write_text(text.replace("\n", newline), newline="")
     assert_quarantined_beside_the_good_file(
         con, dirs, "orders_t.csv", "the row ending at line 3 has 6 fields where the header has 5"
     )

@@ -11,7 +11,8 @@ cheaply and sent to the Python scan, which decides:
 * CSV: a line ending in the delimiter (DuckDB drops a trailing empty field) and a
   field longer than the line limit (Python's csv refuses it; DuckDB's backstop is
   looser);
-* JSON Lines: a ``null`` line, a nested value, NaN or Infinity (``file_select``).
+* JSON Lines: a ``null`` line, a repeated key, a nested value, NaN or Infinity
+  (``file_select``).
 
 So a file is loaded exactly when the Python scan would have passed it and DuckDB read
 it, at the cost of one DuckDB read.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -42,7 +44,7 @@ from training_pipeline.ingestion.file_formats import (
 from training_pipeline.ingestion.file_select import (
     JSON_KEYS,
     JSON_SUSPECT,
-    JSON_TYPES,
+    JSON_TEXT,
     reader_path,
     select_as_text_sql,
 )
@@ -50,8 +52,6 @@ from training_pipeline.ingestion.text_checks import BLOCK_BYTES, check_utf8_text
 from training_pipeline.ingestion.warehouse import quote_identifier
 from training_pipeline.settings import LandingLimits
 from training_pipeline.spec.contracts import Contract
-
-_JSON_TYPE_NAMES = {"BOOLEAN": "boolean"}  # every other scalar JSON type is a number
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,17 @@ class FirstLook:
     scanned: FileShape | None = None  # the Python scan's shape, when it already ran
 
 
+# One pass finds a delimiter before either break; two substring searches (one per
+# break) cost half as much again.
+_DELIMITER_ENDING_A_LINE = re.compile(rb",[\r\n]")
+
+
 def _ends_a_line_with_delimiter(path: Path) -> bool:
     tail = b""
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(BLOCK_BYTES), b""):
             chunk = tail + block
-            if b",\n" in chunk or b",\r" in chunk:
+            if _DELIMITER_ENDING_A_LINE.search(chunk):
                 return True
             tail = chunk[-1:]
     return tail == b","
@@ -223,12 +228,14 @@ def _csv_shape(
 def _json_shape(
     con: duckdb.DuckDBPyConnection, table: str, declared: tuple[str, ...]
 ) -> FileShape | None:
+    # The first value of a column that is not a JSON string, as text: a boolean reads
+    # 'true' or 'false', which no number does.
     firsts = ", ".join(
-        f"min(_record) filter (where {JSON_TYPES}[{i}] <> 'VARCHAR'), "
-        f"arg_min({JSON_TYPES}[{i}], _record) filter (where {JSON_TYPES}[{i}] <> 'VARCHAR')"
-        for i in range(1, len(declared) + 1)
+        f"min(_record) filter (where not {JSON_TEXT}[{i}]), "
+        f"arg_min({quote_identifier(c)}, _record) filter (where not {JSON_TEXT}[{i}])"
+        for i, c in enumerate(declared, start=1)
     )
-    ((records, suspect, *types),) = con.execute(
+    ((records, suspect, *firsts_found),) = con.execute(
         f"select count(*), coalesce(bool_or({JSON_SUSPECT}), false), {firsts} from {table}"
     ).fetchall()
     if suspect or records == 0:
@@ -237,13 +244,15 @@ def _json_shape(
     for (names,) in con.execute(
         f"select {JSON_KEYS} from {table} group by {JSON_KEYS} order by min(_record)"
     ).fetchall():
+        if names is None or len(set(names)) < len(names):  # a null line, a repeated key
+            return None
         keys.update(dict.fromkeys(names))
     # As the scan records them: the first record where a column is not text, then
     # declaration order within a record.
     found = [
-        (first, i, column, _JSON_TYPE_NAMES.get(kind, "number"))
-        for i, (column, first, kind) in enumerate(
-            zip(declared, types[0::2], types[1::2], strict=True)
+        (first, i, column, "boolean" if value in ("true", "false") else "number")
+        for i, (column, first, value) in enumerate(
+            zip(declared, firsts_found[0::2], firsts_found[1::2], strict=True)
         )
         if first is not None
     ]

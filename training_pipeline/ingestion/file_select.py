@@ -29,9 +29,10 @@ def _literal(text: str) -> str:
 
 
 # What a JSON Lines record holds besides the declared values, for the screen in
-# ``file_screen.py``: its keys, the JSON type of each declared value, and whether it needs
-# the Python scan (a ``null`` line, a nested value, NaN or Infinity, which DuckDB accepts).
-JSON_KEYS, JSON_TYPES, JSON_SUSPECT = "__json_keys", "__json_types", "__json_suspect"
+# ``file_screen.py``: its keys (NULL for a ``null`` line), whether each declared value is a
+# JSON string, and whether a value needs the Python scan (a nested one, NaN or Infinity,
+# which DuckDB accepts).
+JSON_KEYS, JSON_TEXT, JSON_SUSPECT = "__json_keys", "__json_text", "__json_suspect"
 
 
 def select_as_text_sql(
@@ -78,21 +79,28 @@ def _select_json_sql(declared: tuple[str, ...], backstop: int) -> str:
     columns = ", ".join(
         f"{v} ->> '$' as {quote_identifier(c)}" for v, c in zip(values, declared, strict=True)
     )
-    # DuckDB 1.5 keeps a key repeated in a record (2.0 refuses the file): the scan names it.
+    # A ``null`` line and a key repeated in a record (DuckDB 1.5 keeps it, 2.0 refuses the
+    # file) show in the keys, which the screen reads once per distinct list of them.
     suspect = (
-        "m is null or len(map_keys(m)) <> len(list_distinct(map_keys(m))) "
-        "or list_bool_or(list_transform(map_values(m), lambda v: "
+        "list_bool_or(list_transform(map_values(m), lambda v: "
         "left(cast(v as varchar), 1) in ('{', '[') "
         "or cast(v as varchar) in ('NaN', 'Infinity', '-Infinity')))"
     )
     return (
         f"select {columns}, map_keys(m) as {JSON_KEYS}, "
-        f"[{', '.join(f'json_type({v})' for v in values)}] as {JSON_TYPES}, "
+        f"[{', '.join(_is_json_string(v) for v in values)}] as {JSON_TEXT}, "
         f"coalesce({suspect}, false) as {JSON_SUSPECT} "
         "from read_json(?, format = 'newline_delimited', records = false, "
         "columns = {'m': 'MAP(VARCHAR, JSON)'}, compression = 'uncompressed', "
         f"maximum_object_size = {backstop})"
     )
+
+
+def _is_json_string(value: str) -> str:
+    """DuckDB hands each value re-serialized, without whitespace (``1e5`` as
+    ``100000.0``), so a JSON string is exactly a value that starts with a quote; a test
+    of its first byte costs a fifth of parsing it again with ``json_type``."""
+    return f"""starts_with(cast({value} as varchar), '"')"""
 
 
 def _absent(column: str) -> str:
