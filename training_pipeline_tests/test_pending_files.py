@@ -70,26 +70,23 @@ def test_a_run_commits_every_loaded_file_with_its_refused_rows_and_manifest_row(
     assert report.rows_loaded == 12 and report.rows_rejected == 1
 
 
-def test_a_crash_inside_the_commit_leaves_nothing_and_the_next_run_loads_all_once(tmp_path):
+@pytest.mark.parametrize(
+    ("dies_in", "call"),
+    [
+        ("write_manifest", 2),  # inside the commit of all three files
+        ("judge_rows", 3),  # two files held when the third one's judging dies
+    ],
+)
+def test_a_run_that_dies_commits_nothing_and_the_next_run_on_the_connection_loads_all_once(
+    tmp_path, dies_in, call
+):
     dirs = make_dirs(tmp_path)
     ids = land_files(dirs[0], count=3, rows=4)
     with open_warehouse(tmp_path) as con:
-        with crash_at_call("write_manifest", 2), pytest.raises(Killed):
+        with crash_at_call(dies_in, call), pytest.raises(Killed):
             ingest(con, dirs, "b1")
         assert committed(con) == ({}, {}, {})
-        ingest(con, dirs, "b2")
-        raw, ledger, manifest = committed(con)
-    assert raw == manifest == {name: 4 for name in ids}
-    assert ledger == {"orders_0.csv": 1}
-
-
-def test_a_failed_run_leaves_no_held_rows_for_the_next_run_on_the_connection(tmp_path):
-    dirs = make_dirs(tmp_path)
-    ids = land_files(dirs[0], count=3, rows=4)
-    with open_warehouse(tmp_path) as con:
-        # Two files are held when the third one's judging dies.
-        with crash_at_call("judge_rows", 3), pytest.raises(Killed):
-            ingest(con, dirs, "b1")
+        # The dead run's held tables are dropped, never committed by this run.
         ingest(con, dirs, "b2")
         raw, ledger, manifest = committed(con)
     assert raw == manifest == {name: 4 for name in ids}
