@@ -107,3 +107,16 @@ def test_a_flush_bound_commits_in_parts_so_a_crash_keeps_the_parts_before_it(tmp
     assert [o.path for o in report.with_status("loaded")] == ["orders_2.csv"]
     assert raw == manifest == {name: 4 for name in ids}
     assert ledger == {"orders_0.csv": 1}
+
+
+def test_a_run_drops_only_its_own_sources_leftover_held_tables(tmp_path):
+    dirs = make_dirs(tmp_path)
+    land_files(dirs[0], count=1, rows=2)
+    with open_warehouse(tmp_path) as con:
+        for name in ("_held_orders__0_rows", "_held_orders_x__0_rows"):
+            con.execute(f"create temp table {name} as select 1 as _record").fetchall()
+        ingest(con, dirs)
+        left = {n for (n,) in con.execute("select table_name from duckdb_tables()").fetchall()}
+        raw, _, manifest = committed(con)
+    assert "_held_orders_x__0_rows" in left and "_held_orders__0_rows" not in left
+    assert raw == manifest == {"orders_0.csv": 2}

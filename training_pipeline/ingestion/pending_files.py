@@ -21,6 +21,7 @@ committed once they hold that many rows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -82,7 +83,7 @@ class PendingFiles:
 
     @property
     def _prefix(self) -> str:
-        return f"_held_{self.contract.table}_"
+        return f"_held_{self.contract.table}__"
 
     @property
     def _refused_table(self) -> str:
@@ -91,11 +92,13 @@ class PendingFiles:
     def _open_tables(self) -> None:
         # A run that failed on this connection left its held tables: never committed,
         # they are dropped here rather than picked up.
+        # Only this source's: another's name may start like this one's.
+        own = re.compile(re.escape(self._prefix) + r"(refused|\d+_rows|\d+_v)")
         for (name,) in self.con.execute(
-            "select table_name from duckdb_tables() where temporary and starts_with(table_name, ?)",
-            [self._prefix],
+            "select table_name from duckdb_tables() where temporary"
         ).fetchall():
-            self.con.execute(f"drop table {quote_identifier(name)}").fetchall()
+            if own.fullmatch(name):
+                self.con.execute(f"drop table {quote_identifier(name)}").fetchall()
         self.con.execute(
             f"create temp table {self._refused_table} as select * from {REJECTED_ROWS} limit 0"
         ).fetchall()
