@@ -43,7 +43,10 @@ def test_the_benchmark_prints_per_stage_costs_ratios_and_agreement(tmp_path: Pat
     ):
         match = re.search(re.escape(row) + NUMBER + NUMBER, out)
         assert match, f"no figures for {row!r} in:\n{out}"
-        assert float(match.group(1)) > 0, row
+        # The byte-level pre-check of two small text files takes under 5 ms, printed as
+        # 0.00; every other stage does real work at this size.
+        if row != "  ingest: python pre-check":
+            assert float(match.group(1)) > 0, row
     assert re.search(r"ratios: ours/duckdb wall \d+\.\d+x, CPU \d+\.\d+x", out)
     assert re.search(r"pandas/ours CPU \d+\.\d+x", out)
     assert "results agree: yes" in out, out
