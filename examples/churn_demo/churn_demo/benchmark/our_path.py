@@ -195,6 +195,12 @@ def ingest(settings: Settings, sources: Sequence[Source], recorder: Recorder) ->
     recorder.stages.append(Stage(LOAD, wall - totals["wall"], cpu - totals["cpu"], rss))
     if report.with_status("quarantined"):
         raise RuntimeError(f"the benchmark's files were quarantined: {report.outcomes}")
+    if deferred := report.with_status("deferred"):
+        # A hard link made to a landing file by another process changes its ctime.
+        raise RuntimeError(
+            f"the benchmark's files changed while read (another process linking them?): "
+            f"{[o.path for o in deferred]}"
+        )
     return report.rows_loaded
 
 
