@@ -98,7 +98,8 @@ def _load(
     shape, extra = read_checked(con, INCOMING, entry.path, fmt, look, source.contract, limits)
     if _changed_since_listed(entry):
         raise _ChangedWhileReading
-    held = pending.hold_rows(INCOMING, provenance, contract_limits)
+    # read_checked made sure the table holds exactly the file's records.
+    held = pending.hold_rows(INCOMING, shape.records, provenance, contract_limits)
     return FileOutcome(
         entry.rel,
         None,

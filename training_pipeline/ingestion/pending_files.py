@@ -54,7 +54,6 @@ MAX_HELD_FILES = 200
 
 @dataclass(frozen=True)
 class Held:
-    rows_in: int
     rows_kept: int
     rows_rejected: int
 
@@ -78,7 +77,6 @@ class PendingFiles:
     processed_at: datetime
     flush_rows: int = FLUSH_ROWS
     _held: list[_HeldFile] = field(default_factory=list)
-    _rows: int = 0
     _open: bool = False  # whether this run's tables are ready
 
     @property
@@ -107,11 +105,13 @@ class PendingFiles:
     def hold_rows(
         self,
         incoming: str,
+        rows_in: int,
         provenance: Provenance,
         limits: RowContractLimits,
     ) -> Held:
-        """Judge the rows of ``incoming`` (contract columns as text and ``_record``) and
-        hold them: the table itself is kept (renamed), with the positions it refused."""
+        """Judge the ``rows_in`` rows of ``incoming`` (contract columns as text and
+        ``_record``; counted when they were read) and hold them: the table itself is kept
+        (renamed), with the positions it refused."""
         if not self._open:
             self._open_tables()
         judge_rows(self.con, self.contract, incoming, provenance.ingested_at, limits)
@@ -123,16 +123,15 @@ class PendingFiles:
             f"create temp table {refused} as select _record from {VIOLATIONS}"
         ).fetchall()
         self.con.execute(f"drop table {VIOLATIONS}").fetchall()
-        ((rows_in,),) = self.con.execute(f"select count(*) from {rows}").fetchall()
         self._held.append(_HeldFile(rows, refused, provenance, None))
-        return Held(rows_in, rows_in - rejected, rejected)
+        return Held(rows_in - rejected, rejected)
 
     def enlist(self, outcome: FileOutcome, stat_key: StatSignature) -> None:
         """Add the manifest row of the file held last; commit everything held once it
         holds ``flush_rows`` rows or ``MAX_HELD_FILES`` files."""
         self._held[-1] = replace(self._held[-1], manifest=(outcome, stat_key))
-        self._rows += outcome.rows_loaded
-        if self._rows >= self.flush_rows or len(self._held) >= MAX_HELD_FILES:
+        rows = sum(h.manifest[0].rows_loaded for h in self._held if h.manifest is not None)
+        if rows >= self.flush_rows or len(self._held) >= MAX_HELD_FILES:
             self.flush()
 
     def _kept_rows_sql(self) -> tuple[str, list[object]]:
@@ -179,7 +178,7 @@ class PendingFiles:
             self.con.execute(f"drop table {held.rows}").fetchall()
             self.con.execute(f"drop table {held.refused}").fetchall()
         self.con.execute(f"drop table {self._refused_table}").fetchall()
-        self._held, self._rows, self._open = [], 0, False
+        self._held, self._open = [], False
 
 
 @contextmanager
