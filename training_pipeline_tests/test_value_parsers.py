@@ -102,12 +102,22 @@ class Parsers:
         return [dict(zip(self.expressions, row, strict=True)) for row in rows]
 
 
+# The parsers whose macro tries the forms files mostly hold before its whole grammar, and
+# the same macro with its grammar alone: the two must agree on every text.
+GRAMMAR_ALONE = {
+    "at_utc": "parse_timestamp_utc('v', fast_forms=false)",
+    "amount": "parse_money('v', fast_forms=false)",
+}
+
+
 @pytest.fixture(scope="module")
-def parse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Parsers]:
-    """Each parser macro rendered to SQL over a column ``v`` by one ``dbt compile``."""
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Each macro call of PARSERS and GRAMMAR_ALONE rendered to SQL over a column ``v`` by
+    one ``dbt compile`` (the grammar-alone calls keyed ``grammar:<parser>``)."""
+    calls = PARSERS | {f"grammar:{name}": call for name, call in GRAMMAR_ALONE.items()}
     work = tmp_path_factory.mktemp("dbt_compile")
     (work / "data").mkdir()  # dbt-duckdb opens the profile's warehouse file there
-    inline = "\n".join(f"-- parser: {name}\n{{{{ {call} }}}}" for name, call in PARSERS.items())
+    inline = "\n".join(f"-- parser: {name}\n{{{{ {call} }}}}" for name, call in calls.items())
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TRAINING_PIPELINE_DATA_DIR", str(work / "data"))
         patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -119,11 +129,27 @@ def parse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Parsers]:
             ]
         )  # fmt: skip
     assert result.success, f"dbt compile of the parser macros failed: {result.exception}"
-    compiled = result.result.results[0].node.compiled_code
-    pieces = re.split(r"^-- parser: (\w+)$", compiled, flags=re.MULTILINE)[1:]
+    code = result.result.results[0].node.compiled_code
+    pieces = re.split(r"^-- parser: ([\w:]+)$", code, flags=re.MULTILINE)[1:]
     expressions = {name: expr.strip() for name, expr in zip(pieces[::2], pieces[1::2], strict=True)}
-    assert list(expressions) == list(PARSERS), compiled
-    parsers = Parsers(expressions)
+    assert list(expressions) == list(calls), code
+    return expressions
+
+
+@pytest.fixture(scope="module")
+def parse(compiled: dict[str, str]) -> Iterator[Parsers]:
+    """Each parser macro as the staging models call it."""
+    parsers = Parsers({name: compiled[name] for name in PARSERS})
+    try:
+        yield parsers
+    finally:
+        parsers.con.close()
+
+
+@pytest.fixture(scope="module")
+def grammar_alone(compiled: dict[str, str]) -> Iterator[Parsers]:
+    """The parsers of GRAMMAR_ALONE without their forms tried first."""
+    parsers = Parsers({name: compiled[f"grammar:{name}"] for name in GRAMMAR_ALONE})
     try:
         yield parsers
     finally:
@@ -415,3 +441,98 @@ def test_every_measurement_as_the_weather_files_write_it_parses_to_its_value(
     expected = values + [float(int(v)) for v in values if v.is_integer()]
     assert parse("measurement", rendered) == expected, rendered
     assert parse("measurement", ["+0.5", ".5", "-.5"]) == [0.5, 0.5, -0.5]
+
+
+def _two_digits(low: int, high: int) -> st.SearchStrategy[str]:
+    return st.integers(low, high).map(lambda n: f"{n:02d}")
+
+
+# Texts at and around the forms tried first: years, days, hours and offsets just outside
+# their ranges, both date separators (mixed too), surrounding spaces, other zone spellings.
+TIMESTAMP_LIKE = st.builds(
+    lambda pad, year, sep1, month, sep2, day, t, hh, mm, ss, zone, pad2: (
+        f"{pad}{year}{sep1}{month}{sep2}{day}{t}{hh}:{mm}:{ss}{zone}{pad2}"
+    ),
+    st.sampled_from(["", "", " "]),
+    st.integers(1890, 2110).map(str),
+    st.sampled_from(["-", "/"]),
+    _two_digits(0, 13),
+    st.sampled_from(["-", "/"]),
+    _two_digits(0, 32),
+    st.sampled_from(["T", " ", "t"]),
+    _two_digits(0, 25),
+    _two_digits(0, 61),
+    _two_digits(0, 61),
+    st.one_of(
+        st.sampled_from(["", "Z", "z", " Z", "+00", "-0530", " +01:00", ".5Z", "+14:00"]),
+        st.builds(
+            lambda sign, hh, mm: f"{sign}{hh}:{mm}",
+            st.sampled_from(["+", "-"]),
+            _two_digits(0, 15),
+            _two_digits(0, 60),
+        ),
+    ),
+    st.sampled_from(["", "", " "]),
+)
+EPOCH_LIKE = st.builds(
+    lambda pad, seconds, fraction: f"{pad}{seconds}{fraction}",
+    st.sampled_from(["", " "]),
+    st.integers(10**8 - 1, 10**10 + 1),
+    st.sampled_from(["", ".5", ".", ".123456789"]),
+)
+AMOUNT_LIKE = st.builds(
+    lambda pad, prefix, digits, decimals, suffix: f"{pad}{prefix}{digits}{decimals}{suffix}",
+    st.sampled_from(["", "", " "]),
+    st.sampled_from(["", "", "$", "-$", "$-", "+", "-", "USD ", "usd", "$ "]),
+    st.one_of(st.integers(0, 10**11).map(str), st.sampled_from(["1,234", "12,34", "0012"])),
+    st.sampled_from(["", ".5", ".50", ".505", ".005", ".", ".1234567"]),
+    st.sampled_from(["", "", " USD", "USD", " usd", "  USD", " USD ", " EUR"]),
+)
+
+
+@PROPERTY
+@given(
+    texts=st.lists(
+        st.one_of(ANY_TEXT, NEAR_MISS, TIMESTAMP_LIKE, EPOCH_LIKE, AMOUNT_LIKE),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_the_forms_tried_first_give_what_the_whole_grammar_gives(parse, grammar_alone, texts):
+    for parser in GRAMMAR_ALONE:
+        assert parse(parser, texts) == grammar_alone(parser, texts), parser
+
+
+def test_the_forms_tried_first_agree_with_the_grammar_at_their_edges(parse, grammar_alone):
+    timestamps = {
+        "2026-01-05T13:45:00Z": datetime(2026, 1, 5, 13, 45),
+        "2026/01/05 13:45:00": datetime(2026, 1, 5, 13, 45),
+        "2026-01-05 13:45:00+05:30": datetime(2026, 1, 5, 8, 15),
+        "2026-01-05T13:45:00-14:00": datetime(2026, 1, 6, 3, 45),
+        "1900-01-01T00:00:00+14:00": datetime(1899, 12, 31, 10),
+        " 2026-01-05T13:45:00Z ": datetime(2026, 1, 5, 13, 45),
+        "1767620700": datetime(2026, 1, 5, 13, 45),
+        "2026-02-30T00:00:00Z": None,
+        "2026-01-05T24:00:00Z": None,
+        "2026-01-05T13:45:60Z": None,
+        "2026-01-05T13:45:00+14:01": None,
+        "2026-01/05 13:45:00": None,
+        "2100-01-01T00:00:00Z": None,
+        "4102444800": None,
+    }
+    amounts = {
+        "12.50": Decimal("12.50"),
+        "$12.505": Decimal("12.51"),
+        "12.5 USD": Decimal("12.50"),
+        "0012": Decimal("12.00"),
+        "9999999999.99": Decimal("9999999999.99"),
+        "10000000000": None,
+        "$ 12.50": Decimal("12.50"),
+        "12.50USD": Decimal("12.50"),
+        "12,50": None,
+        "1e5": None,
+    }
+    for parser, cases in (("at_utc", timestamps), ("amount", amounts)):
+        texts = list(cases)
+        assert parse(parser, texts) == list(cases.values()), parser
+        assert grammar_alone(parser, texts) == list(cases.values()), parser

@@ -13,9 +13,12 @@
     60th second), impossible offsets ("+99:00") and anything else are
     null: never rolled over, never guessed. The offset is subtracted from
     the local time, so the result does not depend on the session TimeZone.
+
+    fast_forms=false gives the grammar alone (the tests compare the two).
 #}
-{% macro parse_timestamp_utc(expr) -%}
-    {%- set text = 'trim(cast(' ~ expr ~ ' as varchar))' -%}
+{% macro parse_timestamp_utc(expr, fast_forms=true) -%}
+    {%- set delivered = 'cast(' ~ expr ~ ' as varchar)' -%}
+    {%- set text = 'trim(' ~ delivered ~ ')' -%}
     {%- set year -%} (?:19|20)\d{2} {%- endset -%}
     {%- set day -%}
         ({{ year }}-\d{1,2}-\d{1,2}|{{ year }}/\d{1,2}/\d{1,2})
@@ -27,12 +30,49 @@
         (Z|[+-](?:0\d|1[0-3])(?::?[0-5]\d)?|[+-]14(?::?00)?)
     {%- endset -%}
     {%- set grammar = day ~ '[T ]' ~ clock ~ ' ?' ~ zone ~ '?' -%}
+    {%- if fast_forms -%}
+    {#- First the forms files mostly hold, as delivered (no spaces
+        around): yyyy-mm-dd or yyyy/mm/dd, "T" or a space, hh:mm:ss, then
+        nothing, "Z" or +hh:mm; and epoch seconds. A match without groups
+        is a cheap scan, and the first 19 characters cast as they stand.
+        Every other text goes through the whole grammar, which sits in a
+        lambda so that it runs for those texts only: written inline,
+        DuckDB computes its repeated match for every row before choosing a
+        branch, and the forms here would save nothing. -#}
+    {%- set local_form -%}
+        (?:19|20)\d\d(?:-\d\d-\d\d|/\d\d/\d\d)[T ](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d
+    {%- endset -%}
+    {%- set local = 'try_cast(left(' ~ delivered ~ ', 19) as timestamp)' -%}
+    case
+        when regexp_full_match({{ delivered }}, '{{ local_form }}Z?')
+            then {{ local }}
+        when regexp_full_match(
+            {{ delivered }}, '{{ local_form }}[+-](?:(?:0\d|1[0-3]):[0-5]\d|14:00)'
+        )
+            then {{ local }} - to_minutes(
+                (case substr({{ delivered }}, 20, 1) when '-' then -1 else 1 end)
+                * (cast(substr({{ delivered }}, 21, 2) as integer) * 60
+                    + cast(substr({{ delivered }}, 24, 2) as integer))
+            )
+        {{ _epoch_seconds(delivered) }}
+        else list_transform(
+            [regexp_extract({{ text }}, '^{{ grammar }}$', ['day', 'clock', 'zone'])],
+            lambda part: {{ _timestamp_from_parts('part.', text) }}
+        )[1]
+    end
+    {%- else -%}
     {#- One anchored match gives every part (the date is never empty in a
-        match). The same expression repeated is computed once by DuckDB when
-        the first branch holds it, so that branch comes first: the two forms
-        cannot both match. -#}
-    {%- set part = 'regexp_extract(' ~ text ~ ", '^" ~ grammar ~ "$', "
-        ~ "['day', 'clock', 'zone'])." -%}
+        match). The same expression repeated is computed once by DuckDB. -#}
+    {{ _timestamp_from_parts(
+        'regexp_extract(' ~ text ~ ", '^" ~ grammar ~ "$', ['day', 'clock', 'zone']).",
+        text
+    ) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The UTC timestamp from the grammar's parts (`part` + day, clock,
+    zone), or else from `text` as epoch seconds. -#}
+{% macro _timestamp_from_parts(part, text) -%}
     {#- the cast rejects a day that does not exist ("02-30"), where
         strptime with %z would roll it over to March #}
     {%- set local -%}
@@ -55,8 +95,13 @@
     case
         when {{ part }}day <> ''
             then {{ local }} - {{ offset }}
-        when regexp_full_match({{ text }}, '\d{9,10}(\.\d+)?')
+        {{ _epoch_seconds(text) }}
+    end
+{%- endmacro %}
+
+{#- A `when` branch: `text` as epoch seconds before 2100. -#}
+{% macro _epoch_seconds(text) -%}
+    when regexp_full_match({{ text }}, '\d{9,10}(\.\d+)?')
             and cast({{ text }} as double) < 4102444800
             then timezone('UTC', to_timestamp(cast({{ text }} as double)))
-    end
 {%- endmacro %}
