@@ -49,11 +49,11 @@
         when regexp_full_match(
             {{ delivered }}, '{{ local_form }}[+-](?:(?:0\d|1[0-3]):[0-5]\d|14:00)'
         )
-            then {{ local }} - to_minutes(
-                (case substr({{ delivered }}, 20, 1) when '-' then -1 else 1 end)
-                * (cast(substr({{ delivered }}, 21, 2) as integer) * 60
-                    + cast(substr({{ delivered }}, 24, 2) as integer))
-            )
+            then {{ local }} - {{ _minutes_east(
+                'substr(' ~ delivered ~ ', 20, 1)',
+                'cast(substr(' ~ delivered ~ ', 21, 2) as integer)',
+                'cast(substr(' ~ delivered ~ ', 24, 2) as integer)'
+            ) }}
         {{ _epoch_seconds(delivered) }}
         else list_transform(
             [regexp_extract({{ text }}, '^{{ grammar }}$', ['day', 'clock', 'zone'])],
@@ -84,14 +84,12 @@
         read from the matched digits: the grammar admits only [+-]hh,
         [+-]hhmm and [+-]hh:mm, and strptime per row costs four times as
         much -#}
-    {%- set offset -%}
-        to_minutes(
-            (case left({{ part }}zone, 1) when '-' then -1 else 1 end)
-            * (coalesce(try_cast(substr({{ part }}zone, 2, 2) as integer), 0) * 60
-                + (case when length({{ part }}zone) > 3
-                    then cast(right({{ part }}zone, 2) as integer) else 0 end))
-        )
-    {%- endset -%}
+    {%- set offset = _minutes_east(
+        'left(' ~ part ~ 'zone, 1)',
+        'coalesce(try_cast(substr(' ~ part ~ 'zone, 2, 2) as integer), 0)',
+        '(case when length(' ~ part ~ 'zone) > 3 then cast(right(' ~ part
+            ~ 'zone, 2) as integer) else 0 end)'
+    ) -%}
     case
         when {{ part }}day <> ''
             then {{ local }} - {{ offset }}
@@ -104,4 +102,12 @@
     when regexp_full_match({{ text }}, '\d{9,10}(\.\d+)?')
             and cast({{ text }} as double) < 4102444800
             then timezone('UTC', to_timestamp(cast({{ text }} as double)))
+{%- endmacro %}
+
+{#- A zone's offset east of UTC as an interval: `sign` is the text "-" or
+    anything else (+, "Z", none), `hours` and `minutes` integers. -#}
+{% macro _minutes_east(sign, hours, minutes) -%}
+    to_minutes(
+        (case {{ sign }} when '-' then -1 else 1 end) * ({{ hours }} * 60 + {{ minutes }})
+    )
 {%- endmacro %}
