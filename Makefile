@@ -97,10 +97,12 @@ XDIST := --dist loadscope --no-loadscope-reorder
 test: install
 	$(BIN)/pytest -n $(TEST_WORKERS) $(XDIST) --durations=25
 
-## The inner loop: pure functions, dbt unit tests, definitions load (no `slow` or `e2e`);
-## property tests on a third of their examples (training_pipeline_tests/hypothesis_budget.py).
+## The inner loop: pure functions, dbt unit tests, definitions load (no `slow`, `e2e`,
+## `integration` or `postgres` test: training_pipeline_tests/scheduling.py); property
+## tests on a third of their examples (training_pipeline_tests/hypothesis_budget.py).
 test-fast: install
-	$(BIN)/pytest -n $(FAST_WORKERS) $(XDIST) -m "not slow and not e2e" \
+	$(BIN)/pytest -n $(FAST_WORKERS) $(XDIST) \
+		-m "not slow and not e2e and not integration and not postgres" \
 		--hypothesis-profile inner-loop
 
 ## Engine speed and fixed costs against plain reference scripts, e.g.

@@ -2,8 +2,9 @@
 
 - A throw-away data directory, and a dbt manifest parsed once per test run.
 - Tiers: a test that starts dbt to build models, a pipeline run, the CLI's `run` or the
-  Dagster daemon is marked ``slow`` (or ``e2e``); `make test-fast` leaves those out, and
-  an unmarked test that starts one fails (``_FastTierGuard``).
+  Dagster daemon is marked ``slow`` (or ``e2e``); one that runs assets through Dagster in
+  process is marked ``integration`` (or slow); `make test-fast` leaves those out, and an
+  unmarked test that does either fails (``_FastTierGuard``).
 - Parallel runs (`make test`: pytest-xdist): scheduling.py decides what runs where.
 """
 
@@ -24,7 +25,7 @@ import anyio._backends._asyncio  # noqa: F401
 import hypothesis_budget  # noqa: F401  (registers the inner loop's hypothesis profile)
 import pytest
 import scheduling
-from scheduling import SLOW_MARKERS
+from scheduling import OUTSIDE_INNER_LOOP, SLOW_MARKERS
 from tiers import slow_command
 
 from training_pipeline.project import dbt_root, write_dbt_project_file
@@ -118,9 +119,10 @@ class _FastTierGuard:
     def __init__(self) -> None:
         self.current: pytest.Item | None = None
 
-    def fast_item(self) -> pytest.Item | None:
+    def unmarked_item(self, markers: tuple[str, ...] = SLOW_MARKERS) -> pytest.Item | None:
+        """The running test when it carries none of ``markers``."""
         item = self.current
-        if item is None or any(item.get_closest_marker(m) for m in SLOW_MARKERS):
+        if item is None or any(item.get_closest_marker(m) for m in markers):
             return None
         return item
 
@@ -129,7 +131,7 @@ class _FastTierGuard:
 
         class GuardedPopen(original):  # type: ignore[misc, valid-type]
             def __init__(self, args, *rest, **kwargs) -> None:
-                item = guard.fast_item()
+                item = guard.unmarked_item()
                 reason = slow_command(args) if item is not None else None
                 if reason:
                     pytest.fail(
@@ -140,6 +142,24 @@ class _FastTierGuard:
                 super().__init__(args, *rest, **kwargs)
 
         return GuardedPopen
+
+    def guard_runs(self, run_iterable: type) -> None:
+        """Every Dagster run in this process (``materialize``, ``execute_in_process``,
+        ``execute_job``) iterates ``run_iterable``: a fast-tier test may not start one."""
+        guard, iterate = self, run_iterable.__iter__
+
+        def guarded(run):
+            item = guard.unmarked_item(OUTSIDE_INNER_LOOP)
+            if item is not None:
+                pytest.fail(
+                    f"{item.nodeid} is in the fast tier but it runs assets through Dagster: "
+                    "mark it @pytest.mark.integration (or slow) so that `make test-fast` "
+                    "leaves it out",
+                    pytrace=False,
+                )
+            return iterate(run)
+
+        run_iterable.__iter__ = guarded
 
 
 _GUARD = _FastTierGuard()
@@ -157,6 +177,9 @@ def is_xdist_controller(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     subprocess.Popen = _GUARD.popen_class(subprocess.Popen)  # type: ignore[misc]
     if not is_xdist_controller(config):
+        from dagster._core.execution.api import ExecuteRunWithPlanIterable
+
+        _GUARD.guard_runs(ExecuteRunWithPlanIterable)
         for name in FIXTURE_PLUGINS:
             config.pluginmanager.import_plugin(name)
 

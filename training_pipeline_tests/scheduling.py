@@ -27,6 +27,9 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 SLOW_MARKERS = ("slow", "e2e")
+# What `make test-fast` leaves out besides: runs of the asset graph in process, servers
+# and processes, and tests that need a service (README, Tests).
+OUTSIDE_INNER_LOOP = (*SLOW_MARKERS, "integration", "postgres")
 # The longest units first, so that none of them starts when the rest is nearly done
 # (CPU seconds of each module's slow tests, measured one module at a time: README, Tests).
 HEAVIEST_FIRST = (

@@ -388,6 +388,7 @@ def evaluate_sensor_on(
     alert_on_run_failure(context)
 
 
+@pytest.mark.integration
 def test_in_dagster_1_13_a_failed_blocking_check_fails_its_step_and_so_the_run():
     instance = dg.DagsterInstance.ephemeral()
     result = run_job("gate", instance)
@@ -401,6 +402,7 @@ def test_in_dagster_1_13_a_failed_blocking_check_fails_its_step_and_so_the_run()
     assert materialized == {dg.AssetKey("gated")}  # recorded before the check; `promoted` never ran
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("job", "kind", "asset", "check", "words"),
     [
@@ -427,6 +429,7 @@ def test_the_sensor_sends_an_alert_of_the_right_kind_for_a_failed_run(
     assert words in json.dumps(body)
 
 
+@pytest.mark.integration
 def test_a_rejected_alert_fails_the_sensor_tick_once_and_the_cursor_moves_on(receiver, settings):
     alert_on_run_failure = build_run_failure_sensor(replace(settings, webhook_url=receiver.url))
     instance = dg.DagsterInstance.ephemeral()

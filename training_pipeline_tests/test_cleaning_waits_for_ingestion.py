@@ -8,6 +8,7 @@ three downstream runs (each a process and a dbt build)."""
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from training_pipeline.assets.dbt_translator import (
     TrainingPipelineDbtTranslator,
@@ -60,6 +61,7 @@ class Day:
         return self.during
 
 
+@pytest.mark.integration
 def test_a_model_waits_while_another_source_of_the_ingestion_run_is_still_coming():
     day = Day(follows_changed_inputs([CRM, ORDERS]))
     assert day.ingest() == set()
@@ -67,6 +69,7 @@ def test_a_model_waits_while_another_source_of_the_ingestion_run_is_still_coming
     assert day.tick() == set()
 
 
+@pytest.mark.integration
 def test_without_the_ingestion_keys_a_model_starts_as_soon_as_its_own_input_is_in():
     # What the daemon did before: the model's own input done was enough.
     assert Day(follows_changed_inputs()).ingest() == {STAGING}

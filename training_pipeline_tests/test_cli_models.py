@@ -14,6 +14,8 @@ from training_pipeline.components.models import ModelChoiceError, choose_model
 from training_pipeline.ml.registry import Aliases, LegacyLayoutError, ModelRegistry
 from training_pipeline.settings import Settings
 
+pytestmark = pytest.mark.integration  # the CLI on a real registry and Dagster home
+
 TOP_LEVEL_KEYS = {
     "schema_version",
     "registry",

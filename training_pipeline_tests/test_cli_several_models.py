@@ -22,6 +22,8 @@ from training_pipeline.settings import DEFAULT_PROJECT_DIR, Settings
 from training_pipeline.spec.model_skeleton import model_skeleton, skeleton_values
 from training_pipeline.spec.model_spec import ModelSpec
 
+pytestmark = pytest.mark.integration  # the CLI on real registries and Dagster homes
+
 FEATURES = "features.customer_snapshots"
 MODELS = ("churn", "late_orders")
 CHOICES = "several models: churn, late_orders; pass --model"

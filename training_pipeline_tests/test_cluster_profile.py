@@ -26,6 +26,7 @@ def greeting() -> str:
     return "hello"
 
 
+@pytest.mark.integration
 @pytest.mark.postgres
 def test_the_cluster_instance_keeps_runs_and_pool_slots_in_postgres(cluster_home):
     with dg.DagsterInstance.from_config(str(cluster_home)) as instance:

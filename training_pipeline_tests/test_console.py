@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
 from training_pipeline import cli
 from training_pipeline.console import StepProgress, chatter_to, log_path_in, step_line
@@ -43,6 +44,7 @@ def test_a_step_line_names_the_step_its_outcome_and_both_times():
     )
 
 
+@pytest.mark.integration
 def test_progress_reports_each_ended_step_once_with_its_outcome(tmp_path):
     @dg.asset
     def first() -> None:

@@ -19,6 +19,8 @@ from training_pipeline.ingestion import warehouse as wh
 from training_pipeline.ingestion.lake import DuckLake, S3Access, extension_file, prepare
 from training_pipeline.settings import DuckDBLimits, Settings
 
+pytestmark = pytest.mark.integration  # several writer processes, and S3 through a local server
+
 LIMITS = DuckDBLimits(memory_limit="256MB", threads=1)
 
 

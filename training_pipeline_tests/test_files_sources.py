@@ -147,6 +147,7 @@ def test_a_new_files_source_is_a_raw_asset_with_its_declared_owner_schema_and_ch
     }
 
 
+@pytest.mark.integration
 def test_csv_and_parquet_files_load_with_provenance_and_an_absent_optional_column_as_null(
     project,
 ):
@@ -177,6 +178,7 @@ def test_csv_and_parquet_files_load_with_provenance_and_an_absent_optional_colum
     assert metadata(result)["non_text_columns_kept_as_text"] == {"day3.parquet": ["temp_c: double"]}
 
 
+@pytest.mark.integration
 def test_columns_match_by_exact_name_in_any_order_and_a_case_change_is_a_missing_column(
     project,
 ):
@@ -213,6 +215,7 @@ def test_json_lines_without_an_optional_key_load_it_as_null(tmp_path):
     assert rows == [("1", None, "notes"), ("2", "two", "notes"), ("3", None, "notes")]
 
 
+@pytest.mark.integration
 def test_a_bad_file_of_a_new_source_is_quarantined_with_its_reason_beside_the_good_one(
     project,
 ):
@@ -237,6 +240,7 @@ def test_a_bad_file_of_a_new_source_is_quarantined_with_its_reason_beside_the_go
     assert sorted(os.listdir(folder)) == ["good.csv"]
 
 
+@pytest.mark.integration
 def test_an_identical_redelivery_is_skipped_on_rerun_and_a_corrected_one_is_loaded(project):
     loaded = declare_weather(project)
     path = landing(project, "weather") / "day1.csv"
@@ -262,6 +266,7 @@ def reasons(project: Settings, folder: str) -> dict[str, str]:
     return {p.name.removesuffix(".reason.json"): json.loads(p.read_text())["reason"] for p in found}
 
 
+@pytest.mark.integration
 def test_a_limit_the_source_declares_overrides_the_projects_and_is_named_when_broken(project):
     loaded = declare_weather(project, limits="limits: {max_file_bytes: 1KiB}")
     path = project.project_dir / "defs" / "met" / "defs.yaml"
@@ -273,6 +278,7 @@ def test_a_limit_the_source_declares_overrides_the_projects_and_is_named_when_br
     }
 
 
+@pytest.mark.integration
 def test_a_line_limit_names_the_declaration_field_when_declared_and_the_variable_otherwise(
     project,
 ):
@@ -295,6 +301,7 @@ def test_a_line_limit_names_the_declaration_field_when_declared_and_the_variable
     )
 
 
+@pytest.mark.integration
 def test_a_landing_folder_leading_out_of_the_data_directory_fails_the_run_naming_it(
     project, tmp_path
 ):
@@ -313,6 +320,7 @@ def test_a_landing_folder_leading_out_of_the_data_directory_fails_the_run_naming
     assert sorted(os.listdir(outside)) == ["day1.csv"]  # neither read nor quarantined
 
 
+@pytest.mark.integration
 def test_two_files_sources_keep_separate_manifests_and_reconciliations(project):
     declare(project, "met", WEATHER.format(limits=""))
     declare(project, "air", AIR.format(landing="air"))

@@ -36,6 +36,8 @@ from training_pipeline.s3_filesystem import s3_filesystem
 from training_pipeline.settings import LandingLimits, Settings, s3_access_from_env
 from training_pipeline.spec.sources import FileLimits
 
+pytestmark = pytest.mark.integration  # landing in a local S3 server
+
 
 class Landing:
     """An S3 landing prefix of the orders source, and the local folders beside it."""

@@ -102,6 +102,7 @@ def warehouse_rows(settings: Settings, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("style", ["cursor", "page_number", "offset", "link_header"])
 def test_each_pagination_style_loads_every_record_once_with_its_page_and_a_rerun_adds_nothing(
     project, monkeypatch, style
@@ -128,6 +129,7 @@ def test_each_pagination_style_loads_every_record_once_with_its_page_and_a_rerun
             assert "updated_since=2026-01-05" in server.requests[-1]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("style", ["cursor", "page_number", "offset", "link_header"])
 @pytest.mark.parametrize(
     ("fault", "problem"),
@@ -161,6 +163,7 @@ def test_a_repeated_page_or_a_malformed_body_fails_the_batch_and_keeps_the_curso
     assert [i for (i,) in ids] == [f"R{n}" for n in range(1, 9)]
 
 
+@pytest.mark.integration
 def test_a_retry_after_within_the_cap_is_waited_and_one_beyond_it_fails_naming_it(
     project, monkeypatch
 ):

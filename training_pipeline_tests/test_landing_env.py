@@ -55,6 +55,7 @@ def env_of(project: Settings, **variables: str) -> dict[str, str]:  # noqa: F811
     return {"TRAINING_PIPELINE_PROJECT_DIR": str(project.project_dir), **variables}
 
 
+@pytest.mark.integration
 def test_with_the_variable_unset_the_declared_local_folder_is_the_landing(
     project: Settings,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
@@ -79,6 +80,7 @@ def test_a_folder_name_in_the_variable_replaces_the_declared_folder(
     assert landing_of(project) == ("other_drops", None, "other_drops")
 
 
+@pytest.mark.integration
 def test_an_s3_prefix_in_the_variable_is_where_the_declared_source_is_ingested_from(
     project: Settings,  # noqa: F811
     s3_bucket,

@@ -40,6 +40,8 @@ from training_pipeline.spec.sources import SourceSystem
 from training_pipeline_tests.churn_model import CHURN
 from training_pipeline_tests.http_source_helpers import tickets_resources
 
+pytestmark = pytest.mark.integration  # its world is materialized in process
+
 GARBAGE = "orders_garbage.csv"
 TOP_LEVEL_KEYS = {
     "schema_version",

@@ -10,6 +10,8 @@ import pytest
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline_tests.churn_model import NAME, key
 
+pytestmark = pytest.mark.integration  # reads the churn world, trained by its assets in process
+
 FLOAT, TEXT, PATH, URL, MD, JSON, INT = (
     dg.FloatMetadataValue,
     dg.TextMetadataValue,

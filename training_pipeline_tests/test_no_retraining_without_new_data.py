@@ -119,6 +119,7 @@ def test_only_a_settled_version_stops_a_retraining_on_the_same_data(tmp_path):
     assert "(gate failed)" in unchanged_reason(registry, "f" * 64, spec.spec_hash)
 
 
+@pytest.mark.integration
 def test_automation_asks_for_a_candidate_only_when_the_training_set_or_spec_changed():
     version = {"data": "a"}
 

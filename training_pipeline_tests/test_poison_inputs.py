@@ -259,6 +259,7 @@ def alert_lines(tmp_path: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
+@pytest.mark.integration
 def test_a_few_rejected_rows_warn_and_alert_and_the_run_goes_on(tmp_path):
     landing = tmp_path / "data" / "landing"
     landing.mkdir(parents=True)
@@ -276,6 +277,7 @@ def test_a_few_rejected_rows_warn_and_alert_and_the_run_goes_on(tmp_path):
     assert check_evaluation(result, "rows_reconcile").passed
 
 
+@pytest.mark.integration
 def test_more_than_the_allowed_share_rejected_blocks_downstream(tmp_path):
     landing = tmp_path / "data" / "landing"
     landing.mkdir(parents=True)

@@ -15,6 +15,8 @@ from training_pipeline.resources import DBT_POOL, WAREHOUSE_POOL
 from training_pipeline.runner import limit_pools
 from training_pipeline.settings import Settings
 
+pytestmark = pytest.mark.integration  # ingestion beside a dbt process holding the warehouse
+
 REPO = Path(__file__).parents[1]
 
 

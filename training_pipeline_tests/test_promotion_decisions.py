@@ -21,6 +21,8 @@ from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.resources import build_resources
 from training_pipeline.settings import Settings
 
+pytestmark = pytest.mark.integration  # runs the graph's model half in process
+
 # The gate is not what these tests are about: any challenger passes it.
 LENIENT = {
     step("candidate"): {"config": {"n_trials": 2, "timeout_s": 60.0}},

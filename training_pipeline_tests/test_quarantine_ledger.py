@@ -124,6 +124,7 @@ def test_a_crash_before_the_move_leaves_the_file_to_be_quarantined_once_next_run
     ]
 
 
+@pytest.mark.integration
 def test_the_order_files_asset_reports_this_batch_landed_loaded_quarantined_deferred(
     tmp_path: Path,
 ):

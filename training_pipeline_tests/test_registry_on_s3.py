@@ -25,6 +25,8 @@ from training_pipeline.serving.app import Limits
 from training_pipeline.settings import Settings
 from training_pipeline_tests.churn_model import NAME, step
 
+pytestmark = pytest.mark.integration  # the CLI and the server on a registry in a local S3 server
+
 
 @pytest.fixture
 def s3_settings(s3_bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:

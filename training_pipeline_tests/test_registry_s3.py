@@ -12,6 +12,8 @@ from training_pipeline.ml.artifacts import RegistryError, sha256_bytes
 from training_pipeline.ml.registry_s3 import S3RegistryStore
 from training_pipeline.ml.registry_store import empty_index
 
+pytestmark = pytest.mark.integration  # a registry in a local S3 server
+
 
 def store_in(s3_bucket, attempts: int = 50) -> S3RegistryStore:
     bucket, fs = s3_bucket

@@ -21,6 +21,8 @@ from training_pipeline.ml.reproduce import (
 from training_pipeline.settings import Settings
 from training_pipeline_tests.churn_model import CHURN, NAME
 
+pytestmark = pytest.mark.integration  # reads the churn world, trained by its assets in process
+
 
 @pytest.fixture(scope="module")
 def trained(churn_world):

@@ -22,6 +22,8 @@ from training_pipeline.automation import alerts as sensor_module
 from training_pipeline.automation.alerts import RecentFailure, build_run_failure_sensor
 from training_pipeline.settings import Settings
 
+pytestmark = pytest.mark.integration  # runs a failing job in process
+
 PASSWORD = "S3cretPw0rd-h4"
 TOKEN = "T0KEN4/B0KEN4/xoxb-never-in-a-log"
 POSTGRES = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:5432/test"

@@ -66,7 +66,7 @@ class Airline:
         return {key.path[-1] for key in request.asset_selection}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def airline(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Airline]:
     fleet: Fleet = request.getfixturevalue(f"{request.param}_fleet")
     path = fleet.settings.project_dir / "defs" / "airline" / "defs.yaml"

@@ -235,6 +235,7 @@ def drift_tick(instance, cursor, tmp_path: Path, cooldown_s: float = 0.0) -> dg.
         )
 
 
+@pytest.mark.integration
 def test_drift_at_error_requests_one_retraining_and_warnings_request_none(tmp_path):
 
     with dg.instance_for_test() as instance:
@@ -252,6 +253,7 @@ def test_drift_at_error_requests_one_retraining_and_warnings_request_none(tmp_pa
         assert not tick(tick(warned.cursor).cursor).run_requests
 
 
+@pytest.mark.integration
 def test_persisting_drift_retrains_once_per_episode_and_again_only_on_new_data(tmp_path):
     # Regression: every features refresh under lasting drift retrained, twice on the same
     # rows.
@@ -274,6 +276,7 @@ def test_persisting_drift_retrains_once_per_episode_and_again_only_on_new_data(t
     assert launched[1]["details"]["run_key"] == request.run_key
 
 
+@pytest.mark.integration
 def test_a_cursor_of_an_earlier_release_is_read_as_the_last_evaluation_looked_at(tmp_path):
     with dg.instance_for_test() as instance:
         drift_evaluation(instance, False, dg.AssetCheckSeverity.ERROR)
@@ -284,6 +287,7 @@ def test_a_cursor_of_an_earlier_release_is_read_as_the_last_evaluation_looked_at
         assert drift_tick(instance, str(evaluation - 1), tmp_path).run_requests
 
 
+@pytest.mark.integration
 def test_a_drift_check_that_never_finished_is_waited_for_not_misread(tmp_path):
     # Regression: a planned check's record has no `passed`, which crashed the sensor.
 

@@ -207,6 +207,7 @@ def test_labels_from_a_relation_that_does_not_exist_are_refused_naming_it():
         live_metrics(duckdb.connect(), "churn", CHURN)
 
 
+@pytest.mark.integration
 def test_the_candidate_shows_both_models_live_metrics_and_production_its_own(settings: Settings):
     model = DeclaredModel(churn_spec(), key("features"))
     resources = build_resources(settings)
@@ -231,6 +232,7 @@ def test_the_candidate_shows_both_models_live_metrics_and_production_its_own(set
     assert production["live_brier"] == round(0.78 / 5, 4)
 
 
+@pytest.mark.integration
 def test_ingestion_goes_on_and_says_so_before_the_labels_relation_exists(settings: Settings):
     model = DeclaredModel(churn_spec(), key("features"))
     churn_log(settings.prediction_logs_dir, None)

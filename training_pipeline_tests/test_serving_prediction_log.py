@@ -121,6 +121,7 @@ def live_model() -> DeclaredModel:
     return DeclaredModel(churn_spec().model_copy(update={"drift": drift}), key("features"))
 
 
+@pytest.mark.integration
 def test_served_predictions_are_ingested_and_are_the_live_drift_checks_current_window(
     settings: Settings, live_model: DeclaredModel
 ):

@@ -19,6 +19,8 @@ from training_pipeline.ml.registry_store import update_index
 from training_pipeline.serving.app import Limits
 from training_pipeline.settings import Settings
 
+pytestmark = pytest.mark.integration  # a live server under load while production changes
+
 FAST = Limits(watch_interval_s=0.05)
 
 

@@ -158,7 +158,7 @@ def postgres_fleet(settings: Settings, tmp_path: Path, monkeypatch) -> Iterator[
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def fleet(request: pytest.FixtureRequest) -> Fleet:
     return request.getfixturevalue(f"{request.param}_fleet")
 
@@ -169,6 +169,7 @@ def metadata_of(result: dg.ExecuteInProcessResult, name: str) -> dict:
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
+@pytest.mark.integration
 def test_a_declared_table_loads_with_provenance_and_a_rerun_adds_nothing(fleet: Fleet):
     fleet.upsert_plane("N1", "A320", "180", T1)
     fleet.upsert_plane("N2", "B777", "396", T2)
@@ -209,6 +210,7 @@ def test_a_declared_table_loads_with_provenance_and_a_rerun_adds_nothing(fleet: 
     ]
 
 
+@pytest.mark.integration
 def test_rows_breaking_the_declared_contract_are_rejected_and_the_cursor_stops_before_them(
     fleet: Fleet,
 ):
@@ -225,6 +227,7 @@ def test_rows_breaking_the_declared_contract_are_rejected_and_the_cursor_stops_b
     assert not check.passed
 
 
+@pytest.mark.integration
 def test_a_full_refresh_table_loads_once_per_content_and_whole_when_it_changes(fleet: Fleet):
     fleet.set_airports({"SEA": "Seattle", "PDX": "Portland"})
     first = metadata_of(fleet.materialize("airports"), "airports")
@@ -246,6 +249,7 @@ def test_a_full_refresh_table_loads_once_per_content_and_whole_when_it_changes(f
     assert fleet.rows("select count(distinct _batch_id), count(*) from raw.airports") == [(2, 3)]
 
 
+@pytest.mark.integration
 def test_a_query_source_reads_only_what_its_query_selects_incrementally(fleet: Fleet):
     fleet.upsert_plane("N1", "A320", "180", T1)
     fleet.upsert_plane("N2", "B777", "396", T2)
@@ -266,6 +270,7 @@ def test_a_query_source_reads_only_what_its_query_selects_incrementally(fleet: F
     assert later["rows_loaded_this_run"] == 1
 
 
+@pytest.mark.integration
 def test_a_cursor_column_missing_from_the_real_table_fails_naming_source_table_and_column(
     sqlite_fleet: Fleet,
 ):

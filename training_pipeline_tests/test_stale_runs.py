@@ -19,6 +19,8 @@ from churn_demo.reliability import kills
 from training_pipeline import stale_runs
 from training_pipeline.runner import limit_pools
 
+pytestmark = pytest.mark.integration  # runs killed mid-way in processes of their own
+
 REPO = Path(__file__).parents[1]
 HOLDER = """
 import subprocess

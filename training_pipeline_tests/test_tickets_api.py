@@ -27,6 +27,8 @@ from training_pipeline_tests.http_source_helpers import (
     tickets_client,
 )
 
+pytestmark = pytest.mark.integration  # ingestion from the live demo API, with its timeouts
+
 AT = datetime(2026, 3, 1, 12, 0, 0)
 CONTRACT = RowContractLimits()
 

@@ -1,4 +1,5 @@
-"""The fast tier stays fast: a test that starts a slow command must carry the marker."""
+"""The fast tier stays fast: a test that starts a slow command or runs assets through
+Dagster must carry the marker that keeps it out."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import subprocess
 from pathlib import Path
 
 import conftest
+import dagster as dg
 import pytest
 from hypothesis import settings
 from hypothesis_budget import INNER_LOOP, examples
-from scheduling import ModuleScheduling, order
+from scheduling import OUTSIDE_INNER_LOOP, ModuleScheduling, order
 from tiers import slow_command
 
 
@@ -70,6 +72,27 @@ def test_a_test_marked_slow_may_start_a_dbt_build(fake_dbt):
 
 def test_an_unmarked_test_may_start_a_dbt_parse(fake_dbt):
     assert subprocess.run([str(fake_dbt), "parse"], check=True).returncode == 0
+
+
+@dg.asset
+def one() -> int:
+    return 1
+
+
+def test_an_unmarked_test_that_materializes_an_asset_fails_and_names_the_marker():
+    with pytest.raises(pytest.fail.Exception, match=r"mark it @pytest\.mark\.integration"):
+        dg.materialize([one])
+
+
+@pytest.mark.integration
+def test_a_test_marked_integration_may_materialize_an_asset():
+    assert dg.materialize([one]).output_for_node("one") == 1
+
+
+def test_a_job_executed_in_process_is_a_run_too():
+    defs = dg.Definitions(assets=[one], jobs=[dg.define_asset_job("just_one")])
+    with pytest.raises(pytest.fail.Exception, match=r"runs assets through Dagster"):
+        defs.resolve_job_def("just_one").execute_in_process()
 
 
 class FakeItem:
@@ -153,3 +176,10 @@ def test_make_test_fast_loads_the_inner_loop_profile_and_make_test_does_not():
     full = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
     assert f"--hypothesis-profile {INNER_LOOP}" in fast
     assert "--hypothesis-profile" not in full
+
+
+def test_make_test_fast_leaves_out_every_marker_outside_the_inner_loop():
+    makefile = (Path(conftest.__file__).parents[1] / "Makefile").read_text()
+    fast = makefile.split("\ntest-fast:", 1)[1].split("\n\n", 1)[0]
+    expression = " and ".join(f"not {marker}" for marker in OUTSIDE_INNER_LOOP)
+    assert f'-m "{expression}"' in fast

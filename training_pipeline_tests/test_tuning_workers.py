@@ -111,6 +111,7 @@ def _fan_out_reporting(errors) -> None:
         errors.put(str(error))
 
 
+@pytest.mark.integration  # a daemonic process of its own, importing the training stack
 def test_a_fan_out_from_a_daemonic_process_is_refused_naming_the_celery_pool_to_use():
     # Regression: a step in a Celery prefork child (daemonic) failed with Python's bare
     # "daemonic processes are not allowed to have children".

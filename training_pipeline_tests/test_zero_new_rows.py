@@ -20,6 +20,8 @@ from training_pipeline.components.sources import declared_sources
 from training_pipeline.ingestion.file_formats import sha256_of
 from training_pipeline.resources import build_resources
 
+pytestmark = pytest.mark.integration  # materializes the ingestion assets in process
+
 
 @pytest.fixture
 def project(tmp_path, settings):
