@@ -25,7 +25,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from churn_demo.api_server import DemoApiServer
-from churn_demo.generator import generate
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster._grpc.client import DagsterGrpcClient
 
@@ -88,6 +87,10 @@ class Receiver(ThreadingHTTPServer):
 
         super().__init__(("127.0.0.1", 0), Handler)
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}/hook"
+
 
 def wait_for(what: str, condition: Callable[[], bool], timeout_s: float) -> None:
     """Polls ``condition`` (it reads the instance or the registry) every 2 s: the daemon
@@ -101,35 +104,18 @@ def wait_for(what: str, condition: Callable[[], bool], timeout_s: float) -> None
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    """A demo world with a production churn model, and the daemon running over it
-    (conftest.py lists this module among its plugins)."""
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, daemon_world: Path) -> Iterator[dict]:
+    """A demo world with a production churn model (a copy of daemon_world.py's), and the
+    daemon running over it (conftest.py lists both modules among its plugins)."""
     data, home = tmp_path / "data", tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())
+    shutil.copytree(daemon_world / "data", data)
+    shutil.copytree(daemon_world / "dagster_home", home)
     monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(data))
     settings = Settings.from_env()
-    generate(settings, days=260, customers=500, seed=7)
     receiver = Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     with closing_receiver(receiver), DemoApiServer(settings, port=0) as api:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_PIPELINE_")}
-        env |= DAEMON_SETTINGS | {
-            "DAGSTER_HOME": str(home),
-            "TRAINING_PIPELINE_DATA_DIR": str(data),
-            "TRAINING_PIPELINE_API_URL": api.url,
-            "TRAINING_PIPELINE_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{receiver.server_port}/hook",
-            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        }
-        # The starting point: a production model from the one-button job.
-        subprocess.run(
-            [str(BIN / "training-pipeline"), "retrain", "--model", "churn"],
-            env=env,
-            check=True,
-            cwd=REPO,
-            capture_output=True,
-            timeout=600,
-        )
+        env = daemon_env(home, data, api.url, receiver.url)
         with (
             code_server(tmp_path, env) as workspace,
             daemon(tmp_path, env, workspace),
@@ -143,6 +129,19 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
                 "receiver": receiver,
                 "api": api,
             }
+
+
+def daemon_env(home: Path, data: Path, api_url: str, webhook_url: str) -> dict[str, str]:
+    """The environment of the daemon, its code server and every command a test runs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_PIPELINE_")}
+    env |= DAEMON_SETTINGS | {
+        "DAGSTER_HOME": str(home),
+        "TRAINING_PIPELINE_DATA_DIR": str(data),
+        "TRAINING_PIPELINE_API_URL": api_url,
+        "TRAINING_PIPELINE_ALERT_WEBHOOK_URL": webhook_url,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    return env
 
 
 @contextmanager
