@@ -1,19 +1,21 @@
-"""The daemon tests' starting world, built once per test run; each test copies it.
+"""The daemon tests' `pipeline`: a copy of one starting world, with the daemon over it.
 
-Both halves of the daemon scenario (daemon_helpers.py) start from the same world: the
-demo's 260 days for 500 customers (seed 7), and a production churn model from the
-one-button job, its run recorded in the Dagster home.  Building it is the demo generator
-and a whole retraining, over 100 CPU seconds, so it is built once: the first test that
-asks builds it in a folder every xdist worker of the run shares, under a file lock, and
-the others wait on the lock.  A test copies the world into its own tmp_path and starts
-its own servers and daemon over the copy; the settings (data folder, Dagster home, URLs)
-come from that test's environment, and the warehouse's file manifest, the Optuna study
-and the model registry's files are found relative to the data folder.
+Both halves of the daemon scenario (test_automation_end_to_end.py and
+test_automation_pinned.py) start from the same world: the demo's 260 days for 500
+customers (seed 7), and a production churn model from the one-button job, its run
+recorded in the Dagster home.  Building it is the demo generator and a whole retraining,
+over 100 CPU seconds, so it is built once per test run: the first test that asks builds
+it in a folder every xdist worker of the run shares, under a file lock, and the others
+wait on the lock.  Each test copies it into its own tmp_path and starts its own webhook
+receiver, demo API, code server and daemon over the copy (daemon_helpers.py).  The
+settings (data folder, Dagster home, URLs) come from that test's environment, and the
+warehouse's file manifest, the Optuna study and the model registry are found from the
+data folder.
 
 One thing in a copy still names the built world: a training set's manifest (the
 registry's training_set.json, and the IO manager's pickled training set) holds the
 export's absolute path, and the drift check reads production's reference rows from it.
-So the world is built where it stays for the whole run, never moved, and those reads
+So the world is built where it stays for the whole run and is never moved; those reads
 get the very bytes the copy has (load_training_set checks the fingerprint).
 """
 
@@ -23,12 +25,22 @@ import os
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from churn_demo.api_server import DemoApiServer
 from churn_demo.generator import generate
-from daemon_helpers import BIN, REPO, Receiver, closing_receiver, daemon_env
+from daemon_helpers import (
+    BIN,
+    DAEMON_SETTINGS,
+    REPO,
+    Receiver,
+    closing_receiver,
+    code_server,
+    daemon,
+)
 from filelock import FileLock
 
 from training_pipeline.settings import Settings
@@ -83,3 +95,44 @@ def build(world: Path, log: Path) -> None:
         )
     if done.returncode != 0:
         raise AssertionError(f"the bootstrap retraining exited {done.returncode}: {log}")
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, daemon_world: Path) -> Iterator[dict]:
+    """A copy of the built world, and the daemon running over it (conftest.py lists this
+    module among its plugins)."""
+    data, home = tmp_path / "data", tmp_path / "dagster_home"
+    shutil.copytree(daemon_world / "data", data)
+    shutil.copytree(daemon_world / "dagster_home", home)
+    monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(data))
+    settings = Settings.from_env()
+    receiver = Receiver()
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    with closing_receiver(receiver), DemoApiServer(settings, port=0) as api:
+        env = daemon_env(home, data, api.url, receiver.url)
+        with (
+            code_server(tmp_path, env) as workspace,
+            daemon(tmp_path, env, workspace),
+            dg.DagsterInstance.from_config(str(home)) as instance,
+        ):
+            yield {
+                "settings": settings,
+                "instance": instance,
+                "env": env,
+                "workspace": workspace,
+                "receiver": receiver,
+                "api": api,
+            }
+
+
+def daemon_env(home: Path, data: Path, api_url: str, webhook_url: str) -> dict[str, str]:
+    """The environment of the daemon, its code server and every command a test runs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_PIPELINE_")}
+    env |= DAEMON_SETTINGS | {
+        "DAGSTER_HOME": str(home),
+        "TRAINING_PIPELINE_DATA_DIR": str(data),
+        "TRAINING_PIPELINE_API_URL": api_url,
+        "TRAINING_PIPELINE_ALERT_WEBHOOK_URL": webhook_url,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    return env
