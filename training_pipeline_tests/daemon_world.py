@@ -126,8 +126,10 @@ def first_look_cursor(home: Path, data: Path) -> str:
 
 
 def set_sensor_cursor(workspace: Path, env: dict[str, str], cursor: str) -> None:
-    """Started first: a sensor that has no state yet is stored stopped by `cursor --set`."""
-    for args in (["start"], ["cursor", "--set", cursor]):
+    """Started after: `cursor --set` stores a sensor that has no state yet (one running
+    as declared in code, before a daemon looked at it) as stopped; `start` keeps the
+    cursor."""
+    for args in (["cursor", "--set", cursor], ["start"]):
         subprocess.run(
             [str(BIN / "dagster"), "sensor", *args, "new_data_sensor", "-w", str(workspace)],
             cwd=REPO,
