@@ -17,8 +17,9 @@ new-data sensor, at its first look, counts as taken by the bootstrap run the lan
 files whose ctime is older than that run's start.  So the world also keeps what that
 first look would have found in the built world (``SENSOR_CURSOR``), and each test sets
 it as the sensor's cursor before its daemon starts: a file the cursor knows is hashed
-again and, unchanged, is not new.  The sources the bootstrap run did not take (the
-weather example's file) are left out of it, so the first look still requests them.
+again and, unchanged, is not new.  It holds the orders folder's entry only: the API and
+CRM sources start from their batches' recorded cursors, which a copy keeps, and the
+weather example's file, which the bootstrap run did not take, is still requested.
 
 One thing in a copy still names the built world: a training set's manifest (the
 registry's training_set.json, and the IO manager's pickled training set) holds the
