@@ -37,15 +37,16 @@ from training_pipeline.settings import (
 )
 
 # The order-file tests' `dirs` and `con` fixtures; the DuckLake, S3 and Celery tests'
-# services; the daemon tests' `pipeline`; the trained `churn_world`.  Registered in
-# pytest_configure, in the processes that run tests only: they import Dagster, and
-# xdist's controller runs none.
+# services; the daemon tests' helpers and their `pipeline` over a copy of one built
+# world; the trained `churn_world`.  Registered in pytest_configure, in the processes
+# that run tests only: they import Dagster, and xdist's controller runs none.
 FIXTURE_PLUGINS = (
     "order_file_helpers",
     "postgres_helpers",
     "s3_helpers",
     "celery_workers",
     "daemon_helpers",
+    "daemon_world",
     "churn_world",
 )
 

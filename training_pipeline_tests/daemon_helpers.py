@@ -15,17 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
-import pytest
-from churn_demo.api_server import DemoApiServer
-from churn_demo.generator import generate
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster._grpc.client import DagsterGrpcClient
 
@@ -88,6 +84,10 @@ class Receiver(ThreadingHTTPServer):
 
         super().__init__(("127.0.0.1", 0), Handler)
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}/hook"
+
 
 def wait_for(what: str, condition: Callable[[], bool], timeout_s: float) -> None:
     """Polls ``condition`` (it reads the instance or the registry) every 2 s: the daemon
@@ -98,51 +98,6 @@ def wait_for(what: str, condition: Callable[[], bool], timeout_s: float) -> None
             return
         time.sleep(2)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    """A demo world with a production churn model, and the daemon running over it
-    (conftest.py lists this module among its plugins)."""
-    data, home = tmp_path / "data", tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "dagster_home" / "dagster.yaml").read_text())
-    monkeypatch.setenv("TRAINING_PIPELINE_DATA_DIR", str(data))
-    settings = Settings.from_env()
-    generate(settings, days=260, customers=500, seed=7)
-    receiver = Receiver()
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    with closing_receiver(receiver), DemoApiServer(settings, port=0) as api:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINING_PIPELINE_")}
-        env |= DAEMON_SETTINGS | {
-            "DAGSTER_HOME": str(home),
-            "TRAINING_PIPELINE_DATA_DIR": str(data),
-            "TRAINING_PIPELINE_API_URL": api.url,
-            "TRAINING_PIPELINE_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{receiver.server_port}/hook",
-            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        }
-        # The starting point: a production model from the one-button job.
-        subprocess.run(
-            [str(BIN / "training-pipeline"), "retrain", "--model", "churn"],
-            env=env,
-            check=True,
-            cwd=REPO,
-            capture_output=True,
-            timeout=600,
-        )
-        with (
-            code_server(tmp_path, env) as workspace,
-            daemon(tmp_path, env, workspace),
-            dg.DagsterInstance.from_config(str(home)) as instance,
-        ):
-            yield {
-                "settings": settings,
-                "instance": instance,
-                "env": env,
-                "workspace": workspace,
-                "receiver": receiver,
-                "api": api,
-            }
 
 
 @contextmanager
@@ -201,7 +156,16 @@ def _code_server(tmp_path: Path, env: dict[str, str], socket: Path) -> Iterator[
             return socket.exists() and client.health_check_query() == "SERVING"
 
         wait_for("the code server", serving, 600)
-        yield workspace
+        try:
+            yield workspace
+        finally:
+            # Stopped through its API, as Dagster stops the code servers it starts: it
+            # maps SIGTERM to whatever SIGINT does, so one started under a process that
+            # ignores SIGINT (a shell's background job, nohup) ignores SIGTERM as well and
+            # sat out stopped_with_group's 30 s until SIGKILL.  It exits once no run it
+            # launched is executing; stopped_with_group still stops any run left over.
+            if server.poll() is None:
+                DagsterGrpcClient(socket=str(socket)).shutdown_server()
 
 
 @contextmanager
@@ -229,7 +193,8 @@ def stopped_with_group(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
     try:
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with suppress(ProcessLookupError):  # none of the group is left
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
