@@ -110,7 +110,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log) -> scheduling.Module
 
 
 class _FastTierGuard:
-    """Fails a fast-tier test that starts a slow command, naming the test.
+    """Fails a fast-tier test that starts a slow command or a Dagster run, naming the test.
 
     Installed once for the whole run, it asks which test is running *now*: anything that
     captured `subprocess.Popen` during one test (a monkeypatch restoring its saved value,
