@@ -50,6 +50,10 @@ FIXTURE_PLUGINS = (
     "churn_world",
 )
 
+# In every process: `--cpu-report N` (cpu_report.py) measures where tests run and adds
+# up in the xdist controller; pytester runs a small suite for test_cpu_report.py.
+pytest_plugins = ("cpu_report", "pytester")
+
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 # Tuning defaults to every core; tests share the machine (and often run beside each
 # other), where two spinning OpenMP threads per fit made the gate test 2.4x slower.
