@@ -43,15 +43,18 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _loads_project(handler: Handler) -> Handler:
-    """Report a wrong declaration (its file, instance and field) instead of a traceback."""
+    """Report a wrong declaration (its file, instance and field) instead of a traceback;
+    Python warnings go to the pipeline's log file (``console.warnings_to``)."""
 
     def run(args: argparse.Namespace) -> int:
         # Imported here: the components package pulls in dagster, which --help must not.
         from training_pipeline.components.errors import DeclarationError, ProjectError
+        from training_pipeline.console import log_path_in, warnings_to
         from training_pipeline.project import ManifestMissing
 
         try:
-            return handler(args)
+            with warnings_to(log_path_in(Settings.from_env().data_dir)):
+                return handler(args)
         except (ProjectError, DeclarationError, ManifestMissing) as error:
             print(f"training-pipeline {args.command}: {error}", file=sys.stderr)
             return 2

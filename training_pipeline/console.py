@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
@@ -69,6 +70,31 @@ def chatter_to(log_path: Path) -> Iterator[TextIO]:
                 os.close(fd)
             logging.captureWarnings(False)
             terminal.close()
+
+
+@contextmanager
+def warnings_to(log_path: Path) -> Iterator[None]:
+    """Python warnings raised in the block go to ``log_path`` as they are raised, not to
+    the terminal: what `run` does with them (``chatter_to``), for the commands that only
+    load the project's declarations, where Dagster's notices about its own beta APIs
+    were most of what `status` printed."""
+
+    def to_log(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        text = warnings.formatwarning(message, category, filename, lineno, line)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}")
+
+    with warnings.catch_warnings():
+        warnings.showwarning = to_log
+        yield
 
 
 def step_line(elapsed_s: float, step: str, outcome: str, took_s: float | None) -> str:

@@ -11,6 +11,7 @@ from fitted_models import FAMILIES, fitted, flip_a_byte, register
 
 from training_pipeline.cli import main
 from training_pipeline.components.models import ModelChoiceError, choose_model
+from training_pipeline.console import log_path_in
 from training_pipeline.ml.registry import Aliases, LegacyLayoutError, ModelRegistry
 from training_pipeline.settings import Settings
 
@@ -77,6 +78,17 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     code = main([command, "--model", "churn", *rest])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def test_status_keeps_the_warnings_of_loading_the_declarations_out_of_the_terminal(
+    capsys, settings, three_versions
+):
+    code, out, err = run_cli(capsys, "status")
+
+    assert code == 0 and f"production: {three_versions[-1]}" in out
+    assert "Warning" not in err
+    # Dagster's notices about its own beta APIs, raised while the defs/ folder loads.
+    assert "BetaWarning" in log_path_in(settings.data_dir).read_text()
 
 
 def test_status_json_has_the_documented_keys(capsys, registry, three_versions):

@@ -8,12 +8,19 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 
 import dagster as dg
 import pytest
 
 from training_pipeline import cli
-from training_pipeline.console import StepProgress, chatter_to, log_path_in, step_line
+from training_pipeline.console import (
+    StepProgress,
+    chatter_to,
+    log_path_in,
+    step_line,
+    warnings_to,
+)
 from training_pipeline.settings import REPO_ROOT
 
 
@@ -36,6 +43,16 @@ def test_library_and_child_output_go_to_the_log_and_the_terminal_stream_to_the_t
     logged = log.read_text()
     for chatter in ("START sql view model", "Context impl SQLiteImpl", "child process chatter"):
         assert chatter in logged
+
+
+def test_warnings_raised_in_the_block_go_to_the_log_as_they_are_raised(tmp_path):
+    log = log_path_in(tmp_path)
+    with warnings_to(log):
+        warnings.warn("Class `X` is currently in beta", UserWarning, stacklevel=1)
+        assert "UserWarning: Class `X` is currently in beta" in log.read_text()
+    with warnings.catch_warnings(record=True):
+        warnings.warn("after the block", UserWarning, stacklevel=1)
+    assert "after the block" not in log.read_text()
 
 
 def test_a_step_line_names_the_step_its_outcome_and_both_times():
