@@ -92,16 +92,19 @@ weather-data: install
 TEST_WORKERS ?= 3
 FAST_WORKERS ?= 2
 XDIST := --dist loadscope --no-loadscope-reorder
+# Named, not left to testpaths: pytest then loads the folder's conftest.py before it reads
+# the options, so its own (`--cpu-report N`) work in PYTEST_ADDOPTS as on the command line.
+TESTS := training_pipeline_tests
 
 ## The whole test suite: end-to-end, crash recovery and the daemon included.
 test: install
-	$(BIN)/pytest -n $(TEST_WORKERS) $(XDIST) --durations=25
+	$(BIN)/pytest $(TESTS) -n $(TEST_WORKERS) $(XDIST) --durations=25
 
 ## The inner loop: pure functions, dbt unit tests, definitions load (no `slow`, `e2e`,
 ## `integration` or `postgres` test: training_pipeline_tests/scheduling.py); property
 ## tests on a third of their examples (training_pipeline_tests/hypothesis_budget.py).
 test-fast: install
-	$(BIN)/pytest -n $(FAST_WORKERS) $(XDIST) \
+	$(BIN)/pytest $(TESTS) -n $(FAST_WORKERS) $(XDIST) \
 		-m "not slow and not e2e and not integration and not postgres" \
 		--hypothesis-profile inner-loop
 
