@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import pytest
 
 PROPERTY = "cpu_seconds"  # (own, children) on a report's user_properties
-REPORT_KEY = pytest.StashKey["CpuReport"]()
 
 
 @dataclass
@@ -122,5 +121,4 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("cpu_report") > 0:
-        config.stash[REPORT_KEY] = CpuReport()
-        config.pluginmanager.register(config.stash[REPORT_KEY], "cpu_report_collector")
+        config.pluginmanager.register(CpuReport(), "cpu_report_collector")
