@@ -87,10 +87,12 @@ def warnings_to(log_path: Path) -> Iterator[None]:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        text = warnings.formatwarning(message, category, filename, lineno, line)
+        # One line of our own making: warnings.formatwarning is a global that libraries
+        # replace (one in the suite spread a warning over four lines).
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a", encoding="utf-8") as log:
-            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}")
+            log.write(f"{stamp} {filename}:{lineno}: {category.__name__}: {message}\n")
 
     with warnings.catch_warnings():
         warnings.showwarning = to_log

@@ -45,7 +45,9 @@ def test_library_and_child_output_go_to_the_log_and_the_terminal_stream_to_the_t
         assert chatter in logged
 
 
-def test_warnings_raised_in_the_block_go_to_the_log_as_they_are_raised(tmp_path):
+def test_warnings_raised_in_the_block_go_to_the_log_as_they_are_raised(tmp_path, monkeypatch):
+    # A library that replaced the global formatter does not change the log's lines.
+    monkeypatch.setattr(warnings, "formatwarning", lambda *args, **kwargs: "garbled\n\n")
     log = log_path_in(tmp_path)
     with warnings_to(log):
         warnings.warn("Class `X` is currently in beta", UserWarning, stacklevel=1)
