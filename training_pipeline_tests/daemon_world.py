@@ -21,11 +21,11 @@ again and, unchanged, is not new.  It holds the orders folder's entry only: the 
 CRM sources start from their batches' recorded cursors, which a copy keeps, and the
 weather example's file, which the bootstrap run did not take, is still requested.
 
-One thing in a copy still names the built world: a training set's manifest (the
-registry's training_set.json, and the IO manager's pickled training set) holds the
-export's absolute path, and the drift check reads production's reference rows from it.
-So the world is built where it stays for the whole run and is never moved; those reads
-get the very bytes the copy has (load_training_set checks the fingerprint).
+A copy's training-set manifests (the registry's training_set.json, the IO manager's
+pickled training set) still name the exports in the built world by absolute path; no
+run of a test reads those exports: the drift checks read production's rows from the registry's
+own copy (ml/training_rows.py), and a retraining exports its own training set before its
+candidate reads one.
 """
 
 from __future__ import annotations

@@ -23,12 +23,7 @@ from training_pipeline.lifecycle_alerts import (
     drift_episodes_after,
 )
 from training_pipeline.ml.artifacts import atomic_write_bytes, atomic_write_json
-from training_pipeline.ml.datasets import (
-    TrainingSet,
-    current_window,
-    frame_fingerprint,
-    load_training_set,
-)
+from training_pipeline.ml.datasets import current_window, frame_fingerprint
 from training_pipeline.ml.recovery import production_check
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.registry import utc_now as aware_utc_now
@@ -54,14 +49,14 @@ def production_reference(model: DeclaredModel, registry: ModelRegistry):
     """The production version, its problem (with the roles it was trained on) and the
     latest periods of the data it was fit on."""
     from training_pipeline.ml.drift import reference_snapshots
+    from training_pipeline.ml.training_rows import registered_training_rows
 
     production = registry.production()
     if production is None:
         return None, None, None
     problem = model.problem_of(registry, production.version)
-    # The registry keeps its own copy of the manifest: the export it names is immutable.
-    dataset = TrainingSet.from_json(registry.read_file(production.version, "training_set.json"))
-    training = load_training_set(dataset)
+    # The registry's own copy of the rows: it moves with the model, the export may not.
+    training = registered_training_rows(registry, production.version)
     return production, problem, reference_snapshots(training, problem)
 
 

@@ -41,10 +41,14 @@ from training_pipeline.ml.problem import (
 )
 from training_pipeline.ml.registry import ModelRegistry
 from training_pipeline.ml.splits import holdout_split
+from training_pipeline.ml.training_rows import (
+    TRAINING_SET_FILE,
+    TrainingRowsError,
+    verified_training_set,
+)
 from training_pipeline.ml.tuning import fit_final
 from training_pipeline.ml.workflow import scores_of
 
-TRAINING_SET_FILE = "training_set.parquet"
 TRAINING_RUN_FILE = "training_run.json"
 PREDICTION_TOLERANCE = 1e-9
 METRIC_TOLERANCE = 1e-9
@@ -132,32 +136,6 @@ def library_differences(registered: Mapping[str, str], installed: Mapping[str, s
     ]
 
 
-def verified_training_set(registry: ModelRegistry, metadata: Mapping[str, Any]) -> bytes:
-    """The version's stored training set (Parquet bytes), once they hash to the data
-    fingerprint.
-
-    Raises:
-        ReproductionError: Missing, or altered since registration (naming the file).
-    """
-    version = metadata["version"]
-    path = registry.file_location(version, TRAINING_SET_FILE)
-    expected = metadata["data_fingerprint"]
-    try:
-        data = registry.read_file(version, TRAINING_SET_FILE)
-    except FileNotFoundError:
-        raise ReproductionError(
-            f"{path} is missing: version {version} was registered without its "
-            "training set, so it cannot be rebuilt"
-        ) from None
-    actual = artifacts.sha256_bytes(data)
-    if actual != expected:
-        raise ReproductionError(
-            f"training set {path} was altered since registration: sha256 {actual}, "
-            f"registered {expected}; refusing to rebuild from it"
-        )
-    return data
-
-
 def training_run(registry: ModelRegistry, version: str) -> TrainingRun:
     path = registry.file_location(version, TRAINING_RUN_FILE)
     try:
@@ -182,7 +160,10 @@ def reproduce(
         RegistryError: The version is unknown or its artifact does not verify.
     """
     metadata = registry.metadata(version)
-    rows = verified_training_set(registry, metadata)
+    try:
+        rows = verified_training_set(registry, metadata)
+    except TrainingRowsError as error:
+        raise ReproductionError(f"{error}; it cannot be rebuilt") from None
     run = training_run(registry, version)
     problem = problem_from_dict(metadata["problem"])
     frame = pd.read_parquet(io.BytesIO(rows))
