@@ -31,11 +31,11 @@ SLOW_MARKERS = ("slow", "e2e")
 # and processes, and tests that need a service (README, Tests).
 OUTSIDE_INNER_LOOP = (*SLOW_MARKERS, "integration", "postgres")
 # The longest units first, so that none of them starts when the rest is nearly done
-# (CPU seconds of each module's slow tests, measured one module at a time: README, Tests).
+# (CPU seconds per module: `--cpu-report`, README, Tests, "Where the time goes").
 HEAVIEST_FIRST = (
-    # The daemon scenario in two halves, one world each, started on two workers at once;
-    # first for their wall (a bootstrap, then waits on the daemon's 10 s sensors and its
-    # runs) more than their CPU (about 240 s each since perf-daemon: README, Tests).
+    # The daemon scenario in two halves, each on a copy of one starting world, started on
+    # two workers at once; first for their wall (the world's bootstrap, then waits on the
+    # daemon's 10 s sensors and its runs) and for their CPU (the two costliest modules).
     "test_automation_end_to_end.py",
     "test_automation_pinned.py",
     "test_cluster_e2e.py",  # two Celery workers run the churn graph on the cluster profile
@@ -56,6 +56,7 @@ PER_TEST = ("test_crash_recovery.py",)
 SHARED_WORLDS = {
     "test_model_evidence.py": "churn_world",  # churn_world.py
     "test_reproduce.py": "churn_world",
+    "test_training_rows.py": "churn_world",
 }
 
 

@@ -48,7 +48,7 @@ def test_the_benchmark_prints_per_stage_costs_ratios_and_agreement(tmp_path: Pat
         if row != "  ingest: python pre-check":
             assert float(match.group(1)) > 0, row
     assert re.search(r"ratios: ours/duckdb wall \d+\.\d+x, CPU \d+\.\d+x", out)
-    assert re.search(r"pandas/ours CPU \d+\.\d+x", out)
+    assert re.search(r"pandas/ours wall \d+\.\d+x, CPU \d+\.\d+x", out)
     assert "results agree: yes" in out, out
 
 
