@@ -16,7 +16,7 @@ from fitted_models import fitted, register, training_rows
 from training_pipeline.ingestion.file_formats import sha256_of
 from training_pipeline.ml.datasets import TrainingSet
 from training_pipeline.ml.registry import ModelRegistry
-from training_pipeline.ml.reproduce import TRAINING_SET_FILE
+from training_pipeline.ml.training_rows import TRAINING_SET_FILE
 from training_pipeline_tests.churn_model import CHURN
 
 NAME = "churn"
@@ -40,7 +40,8 @@ def servable(
     scratch: Path | None = None,
 ) -> str:
     """Register ``model`` (default: a fitted ``family`` pipeline) with its training rows,
-    written first to ``scratch`` (default: beside a local registry); the new version's id."""
+    written first to ``scratch`` (default: beside a local registry), their sha256 its data
+    fingerprint as in a real registration; the new version's id."""
     training = (scratch or registry.root.parent) / "training_set.parquet"
     if not training.exists():
         training.parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +52,7 @@ def servable(
         fitted(family) if model is None else model,
         family=family,
         metrics=metrics,
+        data_fingerprint=sha256_of(training),
         extra_files={TRAINING_SET_FILE: training, "training_set.json": manifest(training)},
     )
     return version.version

@@ -11,6 +11,8 @@ from serving_models import NAME, churn_registry, record, servable
 from starlette.testclient import TestClient
 
 from training_pipeline.cli import main
+from training_pipeline.ml.artifacts import sha256_bytes
+from training_pipeline.ml.training_rows import TRAINING_SET_FILE
 from training_pipeline.serving.app import Limits, build_app
 from training_pipeline.serving.metrics import ServingMetrics
 from training_pipeline.serving.swap import ServedModels
@@ -189,7 +191,7 @@ def test_not_ready_and_503_until_a_production_model_exists_then_ready(tmp_path: 
         assert client.post(f"/v1/models/{NAME}/predict", json=record()).json()["version"] == version
 
 
-def test_the_model_listing_shows_version_metrics_and_training_data_hash(client):
+def test_the_model_listing_shows_version_metrics_and_training_data_hash(client, tmp_path):
     listing = client.get("/v1/models").json()
     detail = client.get(f"/v1/models/{NAME}").json()
 
@@ -204,7 +206,8 @@ def test_the_model_listing_shows_version_metrics_and_training_data_hash(client):
         }
     ]
     assert detail["metrics"]["roc_auc"] == 0.81
-    assert detail["trained_on_hash"] == "sha256:feedface"
+    stored = churn_registry(tmp_path / "models").read_file(detail["version"], TRAINING_SET_FILE)
+    assert detail["trained_on_hash"] == sha256_bytes(stored)
     assert list(detail["features"]) == list(CHURN.features)
 
 
