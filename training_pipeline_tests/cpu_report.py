@@ -10,6 +10,10 @@ controller adds them up per module:
 
     make test PYTEST_ADDOPTS="--cpu-report 25"
 
+The table ends with the machine's yardstick (``churn_demo.benchmark.measure.YARDSTICK``,
+loading the definitions), as the same suite costs up to three times more CPU on one
+2-vCPU VM than on another.
+
 A module-scoped fixture is charged to the test that sets it up or tears it down.  Not
 charged: processes that outlive the process that started them (their parent exited
 first, so nobody reaps them) and the workers' own start and collection.
@@ -103,10 +107,24 @@ class CpuReport:
                 self.phases.append((report.nodeid, report.when, report.duration, own, children))
 
     def pytest_terminal_summary(self, terminalreporter, config: pytest.Config) -> None:
+        if hasattr(config, "workerinput"):
+            return  # an xdist worker: the controller reports
         rows = config.getoption("cpu_report")
         terminalreporter.write_sep("=", f"CPU per test module (the {rows} costliest)")
         for line in table(costs_by_module(self.phases), rows):
             terminalreporter.write_line(line)
+        terminalreporter.write_line(yardstick_line())
+
+
+def yardstick_line() -> str:
+    """The machine's yardstick, taken after the run, when nothing else runs beside it."""
+    from churn_demo.benchmark import measure
+
+    cost = measure.yardstick()
+    return (
+        f"yardstick: `{measure.YARDSTICK}` took {cost.cpu_s:.1f} CPU s in a fresh "
+        "interpreter here (figures from two machines compare through it)"
+    )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

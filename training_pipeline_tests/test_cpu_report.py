@@ -7,15 +7,19 @@ import re
 from pathlib import Path
 
 import pytest
+from churn_demo.benchmark import measure
 from cpu_report import costs_by_module, table
 
+# Half a second of CPU, in a child interpreter (`python -c`).
+BURN_HALF_A_SECOND = (
+    "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
+)
 # A module whose test burns CPU in a child process, and one whose test only sleeps.
-BURNS_IN_A_CHILD = """
+BURNS_IN_A_CHILD = f"""
 import subprocess, sys
 
 def test_burns_in_a_child():
-    loop = "import time\\nend = time.process_time() + 0.5\\nwhile time.process_time() < end: pass"
-    subprocess.run([sys.executable, "-c", loop], check=True)
+    subprocess.run([sys.executable, "-c", {BURN_HALF_A_SECOND!r}], check=True)
 """
 SLEEPS = """
 import time
@@ -53,12 +57,20 @@ def report_rows(output: str) -> dict[str, float]:
     return {module: float(cpu) for cpu, module in rows}
 
 
-def test_a_child_processes_cpu_is_charged_to_its_module_and_a_sleep_costs_none(pytester):
+def test_a_child_processes_cpu_is_charged_to_its_module_and_a_sleep_costs_none(
+    pytester, monkeypatch
+):
+    # The yardstick's plumbing, on a statement that burns a known amount of CPU.
+    monkeypatch.setattr(measure, "YARDSTICK", BURN_HALF_A_SECOND)
     pytester.makepyfile(test_burns=BURNS_IN_A_CHILD, test_sleeps=SLEEPS)
     result = pytester.runpytest("-p", "cpu_report", "--cpu-report", "5")
     result.assert_outcomes(passed=2)
-    rows = report_rows(result.stdout.str())
+    output = result.stdout.str()
+    rows = report_rows(output)
     assert rows["test_burns.py"] >= 0.45 and rows["test_sleeps.py"] < 0.25, rows
+    (seconds,) = re.findall(r"took ([\d.]+) CPU s in a fresh interpreter here", output)
+    assert f"yardstick: `{BURN_HALF_A_SECOND}` took" in output
+    assert 0.45 <= float(seconds) < 5, output
 
 
 @pytest.mark.integration  # starts xdist workers

@@ -74,6 +74,18 @@ def run_measured(
     return Measured(Cost(cost["wall_s"], cost["cpu_s"], cost["peak_rss_mib"]), completed.stdout)
 
 
+# A machine's yardstick: what every Dagster run, CLI command and code server pays before
+# its work.  The same suite or path costs up to three times more CPU on one 2-vCPU VM
+# than on another (README, Tests, "Where the time goes"), so figures taken on two
+# machines compare only through it.
+YARDSTICK = "from training_pipeline.definitions import defs"
+
+
+def yardstick() -> Cost:
+    """``YARDSTICK`` run in a fresh interpreter, measured as every path is."""
+    return run_measured([sys.executable, "-c", YARDSTICK]).total
+
+
 def with_stages(measured: Measured, result_file: Path) -> Measured:
     """Attach the stages a child wrote (``our_path``), plus what no stage accounts for."""
     result = json.loads(result_file.read_text())
